@@ -1,0 +1,149 @@
+"""`enasim` command line: parses arguments, calls the library, prints. Exit 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from enasim import __version__
+from enasim.analytical import run_analytical
+from enasim.config import DEFAULT_HW, config_hash, load, to_yaml
+from enasim.config.loader import resolve_path
+from enasim.errors import EnasimError
+from enasim.mapping import map_network
+from enasim.report import format_table, layers_table, write_results
+from enasim.report.tables import shape_str
+from enasim.workload import load_workload, zoo_names
+
+DEFAULT_WORKLOAD = "vgg8"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors already; keep its message on one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="enasim", description="Cycle-level simulator of ReRAM CIM accelerators.")
+    p.add_argument("--version", action="version", version=f"enasim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def hw_and_workload(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--hw", default=str(DEFAULT_HW), metavar="FILE",
+                        help="hwconfig YAML file or bundled name (default: flash_imc)")
+        sp.add_argument("--workload", default=DEFAULT_WORKLOAD, metavar="NAME|FILE",
+                        help=f"zoo name ({', '.join(zoo_names())}) or workload YAML "
+                             f"(default: {DEFAULT_WORKLOAD})")
+
+    run = sub.add_parser("run", help="simulate a workload on a chip and write results")
+    hw_and_workload(run)
+    run.add_argument("-o", "--out", metavar="DIR",
+                     help="results directory (default: results/HW-WORKLOAD)")
+    run.add_argument("--engine", choices=["analytical"], default="analytical",
+                     help="performance model (the event engine 'sim' is not available yet)")
+    run.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results")
+    run.add_argument("--quiet", action="store_true", help="print only the results directory")
+    run.set_defaults(func=cmd_run)
+
+    mp = sub.add_parser("map", help="print the per-layer crossbar mapping and chip utilisation")
+    hw_and_workload(mp)
+    mp.set_defaults(func=cmd_map)
+
+    cfg = sub.add_parser("config", help="show or check a hwconfig")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, fn, text in (("show", cmd_config_show, "print the resolved config"),
+                           ("check", cmd_config_check, "validate a config")):
+        sp = cfg_sub.add_parser(name, help=text)
+        sp.add_argument("file", metavar="FILE")
+        sp.set_defaults(func=fn)
+
+    wl = sub.add_parser("workload", help="inspect workloads")
+    wl_sub = wl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = wl_sub.add_parser("show", help="print layers, shapes, MACs and parameters")
+    show.add_argument("workload", metavar="NAME|FILE")
+    show.set_defaults(func=cmd_workload_show)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except EnasimError as exc:
+        print(f"enasim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _load_inputs(args):
+    hw = load(args.hw)
+    return hw, load_workload(args.workload)
+
+
+def cmd_run(args) -> int:
+    hw, net = _load_inputs(args)
+    mapping = map_network(net, hw)
+    stats = run_analytical(mapping)
+    out = Path(args.out or f"results/{hw.name}-{net.name}")
+    summary = write_results(out, stats, mapping, str(resolve_path(args.hw)), args.seed)
+    if args.quiet:
+        print(out)
+        return 0
+    print(f"enasim {__version__}: {net.name} on {hw.name} ({stats.engine} engine, "
+          f"{hw.execution.mode})\n")
+    print(layers_table(stats))
+    e = summary["energy_uj_by_component"]
+    top = sorted(e.items(), key=lambda kv: -kv[1])[:4]
+    print(f"\narea        {summary['area_mm2']:.4g} mm^2 ({summary['tiles']} tiles, "
+          f"{summary['crossbars']} crossbars, mesh {summary['mesh'][0]}x{summary['mesh'][1]}, "
+          f"utilisation {summary['utilization']:.1%})")
+    print(f"latency     {summary['latency_cycles']} cycles = {summary['latency_ns'] / 1e3:.4g} us "
+          f"(clock {hw.clock_period_ns:.4g} ns)")
+    print(f"energy      {summary['energy_uj']:.4g} uJ ("
+          + ", ".join(f"{k} {v:.3g}" for k, v in top) + ")")
+    print(f"efficiency  {summary['tops_per_w']:.4g} TOPS/W")
+    print(f"\nresults in {out}/ (summary.json, layers.csv, components.csv)")
+    return 0
+
+
+def cmd_map(args) -> int:
+    hw, net = _load_inputs(args)
+    m = map_network(net, hw)
+    rows = []
+    for lm in m.layers:
+        t = lm.tiling
+        tiles = f"{lm.tile_ids[0]}-{lm.tile_ids[-1]}" if len(lm.tile_ids) > 1 else lm.tile_ids[0]
+        rows.append([lm.index, lm.name, t.rows, t.cols, len(t.block_rows), t.col_blocks,
+                     t.arrays, t.copies, lm.tiles, t.arrays_per_tile, t.style,
+                     round(lm.utilization(hw), 4), tiles])
+    print(f"{net.name} on {hw.name}: {hw.crossbar.rows}x{hw.crossbar.cols} crossbars, "
+          f"{hw.weight_slices} columns per weight, mapping '{hw.mapping.scheme}'\n")
+    print(format_table(["#", "layer", "rows", "cols", "row_blocks", "col_blocks", "arrays",
+                        "copies", "tiles", "arrays/tile", "style", "util", "tile_ids"], rows))
+    print(f"\n{m.total_tiles} tiles, {m.total_arrays} crossbars on a {m.mesh_rows}x{m.mesh_cols} "
+          f"mesh ({hw.mapping.placement}); chip utilisation {m.utilization():.2%}")
+    return 0
+
+
+def cmd_config_show(args) -> int:
+    print(to_yaml(load(args.file)), end="")
+    return 0
+
+
+def cmd_config_check(args) -> int:
+    cfg = load(args.file)
+    print(f"{resolve_path(args.file)}: OK ({cfg.name}, hash {config_hash(cfg)})")
+    return 0
+
+
+def cmd_workload_show(args) -> int:
+    net = load_workload(args.workload)
+    rows = [[i, n.name, n.kind, ",".join(n.inputs), shape_str(n.out_shape), n.macs, n.params]
+            for i, n in enumerate(net.nodes)]
+    print(format_table(["#", "layer", "op", "inputs", "out_shape", "macs", "params"], rows))
+    print(f"\n{net.name}: {len(net.nodes) - 1} layers ({len(net.weight_layers)} with weights), "
+          f"{net.macs:,} MACs, {net.params:,} parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

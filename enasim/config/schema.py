@@ -1,0 +1,236 @@
+"""HardwareConfig: frozen dataclasses, one per block of the chip (DESIGN sections 4 and 5).
+
+Every field has a unit in its name, a default, a range and a help string. `enasim.config.load`
+reads a YAML file into these classes, rejecting unknown keys, wrong types and out-of-range
+values with errors that name the file and the field. Defaults here are those of the FLASH IMC
+chip; the bundled `hwconfigs/*.yaml` files restate every number with its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _f(default: Any, help: str, *, min: float | None = 0, max: float | None = None,
+       strict: bool = False, choices: tuple[str, ...] = (), auto: bool = False) -> Any:
+    """A config field: `strict` makes `min` exclusive; `auto` also accepts the string 'auto'."""
+    meta = {"help": help, "min": min, "max": max, "strict": strict, "choices": choices,
+            "auto": auto}
+    return field(default=default, metadata=meta)
+
+
+def _section(cls: type) -> Any:
+    return field(default_factory=cls, metadata={"help": cls.__doc__ or ""})
+
+
+@dataclass(frozen=True)
+class Technology:
+    """Process technology."""
+
+    node_nm: int = _f(22, "technology node", min=1)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Chip clock. With neurosim_compat.clock_from_sensing the period is sensing cycle x beta."""
+
+    period_ns: float = _f(1.0, "clock period", strict=True)
+    sensing_cycle_ns: float = _f(1.0, "crossbar sensing cycle (NeuroSim clock rule)", strict=True)
+    sensing_beta: float = _f(1.4, "NeuroSim's clock margin factor beta", strict=True)
+
+
+@dataclass(frozen=True)
+class Crossbar:
+    """One ReRAM crossbar array (the PE's memory) and its cells."""
+
+    rows: int = _f(128, "rows (word lines)", min=1)
+    cols: int = _f(128, "columns (bit lines)", min=1)
+    cell_bits: int = _f(2, "bits stored per cell", min=1, max=8)
+    rows_parallel: int = _f(128, "rows read at once; fewer than `rows` adds read phases", min=1)
+    r_on_ohm: float = _f(6e3, "low-resistance state", strict=True)
+    r_off_ohm: float = _f(9e5, "high-resistance state", strict=True)
+    read_voltage_v: float = _f(0.5, "read voltage", strict=True)
+    cell_area_um2: float = _f(0.0232, "area of one cell (array area / cells)", strict=True)
+    cell_read_energy_fj: float = _f(0.0, "energy per active cell per read; used only by the "
+                                    "'table' ADC model (the 'neurosim' model includes it)")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Number formats."""
+
+    weight_bits: int = _f(8, "weight bits (sliced over ceil(weight_bits/cell_bits) columns)",
+                          min=1, max=32)
+    input_bits: int = _f(8, "activation bits, applied one bit per read phase", min=1, max=32)
+    output_bits: int = _f(8, "bits of each output activation written back", min=1, max=32)
+
+
+@dataclass(frozen=True)
+class Adc:
+    """Column ADCs, shared by `cols_per_adc` columns through a mux."""
+
+    bits: int = _f(4, "resolution", min=1, max=16)
+    cols_per_adc: int = _f(8, "columns sharing one ADC", min=1)
+    cycles_per_conversion: int = _f(1, "clock cycles per conversion", min=1)
+    energy_model: str = _f("neurosim", "energy model", choices=("neurosim", "table"))
+    area_um2: float = _f(183.3, "area of one ADC", strict=True)
+    comparator_power_uw_per_level: float = _f(1.866, "neurosim model: sense-amp power per "
+                                              "comparator (2^bits - 1 of them)")
+    sense_time_ns: float = _f(1.0, "neurosim model: sensing time per conversion", strict=True)
+    column_power_coeff: float = _f(0.072341, "neurosim model: column power = coeff * "
+                                   "exp(exponent * log10(R_col)) watts")
+    column_power_exponent: float = _f(-2.303, "neurosim model: see column_power_coeff",
+                                      min=None)
+    table_energy_pj: float = _f(0.0, "table model: energy per conversion")
+
+
+@dataclass(frozen=True)
+class Pe:
+    """Crossbar processing element: one array, its ADCs, shift-and-add and switch matrices."""
+
+    shift_add_energy_pj: float = _f(0.0414, "shift-and-add, per column conversion")
+    switch_matrix_energy_pj: float = _f(0.0469, "WL/SL switch matrices and mux, per conversion")
+    shift_add_area_um2: float = _f(894.0, "shift-and-add area per PE")
+    periphery_area_um2: float = _f(4452.0, "switch matrices, mux, level shifters per PE")
+    leakage_uw: float = _f(0.140, "leakage power per PE")
+    shift_add_cycles: int = _f(1, "pipeline latency of shift-and-add", min=0)
+
+
+@dataclass(frozen=True)
+class Ce:
+    """Compute element: a group of PEs."""
+
+    pes_per_ce: int | str = _f(4, "PEs per CE ('auto' with mapping.scheme neurosim)",
+                               min=1, auto=True)
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """An SRAM/register-file buffer with one read and one write port."""
+
+    capacity_bits: int = _f(262144, "capacity", min=1)
+    port_bits: int = _f(256, "bits per cycle through each port", min=1)
+    read_energy_pj_per_bit: float = _f(0.00514, "read energy per bit")
+    write_energy_pj_per_bit: float = _f(0.0007, "write energy per bit")
+    area_um2: float = _f(20397.0, "area")
+    leakage_uw: float = _f(0.0, "leakage power")
+
+
+@dataclass(frozen=True)
+class DigitalUnit:
+    """A digital block (adder tree, activation, pooling) of a tile."""
+
+    energy_pj_per_op: float = _f(0.0, "energy per operation (one element)")
+    area_um2: float = _f(0.0, "area")
+    cycles: int = _f(1, "pipeline latency", min=0)
+    ops_per_cycle: int = _f(64, "throughput in elements per cycle", min=1)
+    leakage_uw: float = _f(0.0, "leakage power")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile: CEs, I/O buffers, accumulator, activation and pooling units, one router."""
+
+    ces_per_tile: int | str = _f(4, "CEs per tile ('auto' with mapping.scheme neurosim)",
+                                 min=1, auto=True)
+    input_buffer: Buffer = _section(Buffer)
+    output_buffer: Buffer = _section(Buffer)
+    accumulator: DigitalUnit = _section(DigitalUnit)
+    activation: DigitalUnit = _section(DigitalUnit)
+    pooling: DigitalUnit = _section(DigitalUnit)
+
+
+@dataclass(frozen=True)
+class Noc:
+    """2-D mesh network-on-chip, X-Y routing, BookSim2-style input-queued routers."""
+
+    mesh_rows: int | str = _f("auto", "mesh rows; 'auto' sizes a square mesh to the workload",
+                              min=1, auto=True)
+    mesh_cols: int | str = _f("auto", "mesh columns; 'auto' as mesh_rows", min=1, auto=True)
+    flit_bits: int = _f(32, "link width", min=1)
+    num_vcs: int = _f(4, "virtual channels per input port", min=1)
+    vc_buf_flits: int = _f(8, "buffer depth per VC", min=1)
+    routing_delay: int = _f(1, "route computation cycles", min=0)
+    va_delay: int = _f(1, "VC allocation cycles", min=0)
+    sa_delay: int = _f(1, "switch allocation cycles", min=0)
+    st_delay: int = _f(1, "switch traversal cycles", min=0)
+    link_delay: int = _f(1, "cycles per link", min=1)
+    io_cycles: int = _f(3, "injection + ejection channel cycles", min=0)
+    router_energy_pj_per_flit: float = _f(0.0, "energy per flit per router traversal")
+    link_energy_pj_per_flit: float = _f(0.0, "energy per flit per link traversal")
+    router_area_um2: float = _f(0.0, "area of one router")
+    router_leakage_uw: float = _f(0.0, "leakage power of one router")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How layers become crossbars, tiles and mesh positions."""
+
+    scheme: str = _f("flash", "tiling rule: FLASH eqs. 5-7, or NeuroSim V1.3's floorplan",
+                     choices=("flash", "neurosim"))
+    duplication: str = _f("tile", "weight duplication onto idle arrays of a layer's tiles",
+                          choices=("none", "tile"))
+    placement: str = _f("row_major", "order of tiles on the mesh",
+                        choices=("row_major", "snake"))
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How layers are scheduled."""
+
+    mode: str = _f("layer_by_layer", "a layer starts when its predecessor is done",
+                   choices=("layer_by_layer",))
+
+
+@dataclass(frozen=True)
+class NeurosimCompat:
+    """NeuroSim V1.3 counting rules, to compare with NeuroSim exactly (DESIGN section 4)."""
+
+    unpadded_vectors: bool = _f(False, "input vectors = (H-K+1)(W-K+1)/stride^2")
+    ifm_ops: bool = _f(False, "ops = 2*H*W*C_in*K^2*C_out (IFM-sized) instead of 2*MACs")
+    clock_from_sensing: bool = _f(False, "clock period = sensing_cycle_ns * sensing_beta")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Data activity assumed when no weights/inputs are given."""
+
+    input_bit_density: float = _f(0.3, "fraction of input bits that are 1 (row activity)",
+                                  max=1.0)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """A whole chip."""
+
+    name: str = _f("unnamed", "name of this configuration")
+    technology: Technology = _section(Technology)
+    clock: Clock = _section(Clock)
+    crossbar: Crossbar = _section(Crossbar)
+    precision: Precision = _section(Precision)
+    adc: Adc = _section(Adc)
+    pe: Pe = _section(Pe)
+    ce: Ce = _section(Ce)
+    tile: Tile = _section(Tile)
+    noc: Noc = _section(Noc)
+    mapping: Mapping = _section(Mapping)
+    execution: Execution = _section(Execution)
+    neurosim_compat: NeurosimCompat = _section(NeurosimCompat)
+    activity: Activity = _section(Activity)
+
+    @property
+    def clock_period_ns(self) -> float:
+        c = self.clock
+        if self.neurosim_compat.clock_from_sensing:
+            return c.sensing_cycle_ns * c.sensing_beta
+        return c.period_ns
+
+    @property
+    def weight_slices(self) -> int:
+        """Columns per weight: ceil(weight_bits / cell_bits)."""
+        return -(-self.precision.weight_bits // self.crossbar.cell_bits)
+
+    @property
+    def adcs_per_pe(self) -> int:
+        return -(-self.crossbar.cols // self.adc.cols_per_adc)

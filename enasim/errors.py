@@ -1,0 +1,29 @@
+"""User-facing errors: each names the file, the field and what was expected.
+
+The CLI prints them as one line and exits with code 2; library users catch `EnasimError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EnasimError(Exception):
+    """Bad input from a user (config, workload, arguments). Never a bug in enasim."""
+
+
+class ConfigError(EnasimError):
+    """A problem at one place of an input file: `source: field: message`."""
+
+    def __init__(self, source: str, field: str, message: str):
+        self.source, self.field, self.message = source, field, message
+        where = f"{source}: " if source else ""
+        at = f"field '{field}': " if field else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+def suggest(name: str, valid: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest valid name, or ''."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

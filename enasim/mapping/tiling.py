@@ -1,0 +1,174 @@
+"""Crossbar tiling of weight layers: how many arrays and tiles each layer takes, and its copies.
+
+Two schemes (hwconfig `mapping.scheme`):
+
+* `flash` (FLASH eqs. 5-7, DESIGN section 4): a layer's unrolled weight matrix (K*K*C_in rows,
+  C_out * slices columns) is cut into N_r x N_c arrays of R x C cells; it gets
+  T = ceil(N_r * N_c / arrays_per_tile) whole tiles, and with `duplication: tile` the idle arrays
+  of those tiles hold extra copies (the speed-up), so copies work on different input vectors.
+* `neurosim`: DNN_NeuroSim V1.3's floorplan rules (Chip.cpp, ChipFloorPlan), so that tiles and
+  speed-ups equal NeuroSim's: 3x3-type convs with K*K*C_in >= R use its "novel mapping" (one PE
+  per kernel position, numPENM PEs per tile), the rest "conventional mapping"; tile and PE sizes
+  are the powers of two that maximise memory utilisation; copies come from PE- and subarray-level
+  duplication inside those tiles.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from math import ceil, log2
+
+from enasim.config.schema import HardwareConfig
+from enasim.errors import EnasimError
+from enasim.workload.ir import Node
+
+
+class MappingError(EnasimError):
+    """The workload cannot be mapped onto the configured chip."""
+
+
+@dataclass(frozen=True)
+class LayerTiling:
+    """How one weight layer sits on crossbars."""
+
+    rows: int  # rows of the unrolled weight matrix
+    cols: int  # physical columns: output channels x weight slices
+    block_rows: tuple[int, ...]  # rows in each row block (one partial sum each)
+    col_blocks: int
+    arrays: int  # arrays holding one copy of the weights
+    copies: int  # weight copies (speed-up)
+    tiles: int
+    arrays_per_tile: int  # arrays in each of the layer's tiles
+    style: str  # "flash", or NeuroSim's "conventional" / "novel"
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _split(n: int, size: int) -> tuple[int, ...]:
+    """n rows in blocks of `size`: (size, size, ..., remainder)."""
+    return tuple(min(size, n - i) for i in range(0, n, size))
+
+
+def tile_layers(layers: tuple[Node, ...], hw: HardwareConfig,
+                unpadded: bool) -> list[LayerTiling]:
+    if hw.mapping.scheme == "neurosim":
+        return _neurosim(layers, hw)
+    return [_flash(n, hw, unpadded) for n in layers]
+
+
+def _check_groups(node: Node) -> None:
+    if getattr(node.op, "groups", 1) != 1:
+        raise MappingError(f"layer '{node.name}': grouped/depthwise convolutions "
+                           f"(groups={node.op.groups}) cannot be mapped onto crossbars yet")
+
+
+def _flash(node: Node, hw: HardwareConfig, unpadded: bool) -> LayerTiling:
+    _check_groups(node)
+    R, C = hw.crossbar.rows, hw.crossbar.cols
+    rows, cols = node.weight_rows, node.weight_cols * hw.weight_slices
+    block_rows = _split(rows, R)
+    n_c = _ceil_div(cols, C)
+    arrays = len(block_rows) * n_c
+    per_tile = hw.ce.pes_per_ce * hw.tile.ces_per_tile
+    tiles = _ceil_div(arrays, per_tile)
+    copies = 1
+    if hw.mapping.duplication == "tile":
+        # Copies beyond one per (vector, mux position) work item would idle.
+        useful = node.input_vectors(unpadded) * hw.adc.cols_per_adc
+        copies = max(1, min(tiles * per_tile // arrays, useful))
+    return LayerTiling(rows, cols, block_rows, n_c, arrays, copies, tiles, per_tile, "flash")
+
+
+def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]:
+    """NeuroSim V1.3's floorplan, layer-by-layer mode (our implementation of its rules)."""
+    R, C = hw.crossbar.rows, hw.crossbar.cols
+    slices = hw.weight_slices
+    for n in layers:
+        _check_groups(n)
+    kk = [n.kernel[0] * n.kernel[1] for n in layers]
+    cin = [n.in_shapes[0][0] if n.kind == "conv2d" else n.weight_rows for n in layers]
+    rows = [n.weight_rows for n in layers]
+    cols = [n.weight_cols * slices for n in layers]
+    # Novel mapping: PEs per tile = the most common kernel area among K > 1 convs.
+    counts = Counter(k for k in kk if k != 1)
+    n_pe_nm = max(counts, key=lambda k: (counts[k], -kk.index(k))) if counts else 0
+    novel = [k == n_pe_nm and rows[i] >= R for i, k in enumerate(kk)]
+    cube = [2 ** ceil(log2(c)) for c in cols]
+
+    def best(sizes, layers_idx, tiles_of, cells_per_tile):
+        choice, best_util, best_tiles = sizes[0], 0.0, 0
+        for s in sizes:
+            tiles = sum(tiles_of(i, s) for i in layers_idx)
+            util = sum(rows[i] * cols[i] for i in layers_idx) / (tiles * cells_per_tile(s))
+            if util > best_util:
+                choice, best_util, best_tiles = s, util, tiles
+        return choice, best_util, best_tiles
+
+    def halvings(start, floor):
+        out, s = [], start
+        while s > floor:
+            out.append(s)
+            s //= 2
+        return out or [start]
+
+    nm_idx = [i for i in range(len(layers)) if novel[i]]
+    cm_idx = [i for i in range(len(layers)) if not novel[i]]
+    pe_nm = tile_cm = pe_cm = 0
+    if nm_idx:
+        top = max(cube[i] for i in nm_idx)
+        if top < 2 * R:
+            raise MappingError(f"mapping.scheme 'neurosim': NeuroSim's novel mapping needs "
+                               f"C_out x slices >= {2 * R} on some 3x3-type layer (got {top})")
+        pe_nm, _, _ = best(halvings(top, 2 * R), nm_idx,
+                           lambda i, s: _ceil_div(cin[i], s) * _ceil_div(cols[i], s),
+                           lambda s: s * s * n_pe_nm)
+    if cm_idx:
+        top = max(cube[i] for i in cm_idx)
+        if top < 4 * R:
+            raise MappingError(f"mapping.scheme 'neurosim': NeuroSim's conventional mapping "
+                               f"needs C_out x slices >= {4 * R} on some layer (got {top})")
+        tile_cm, util_cm, tiles_cm = best(
+            halvings(top, 4 * R), cm_idx,
+            lambda i, s: _ceil_div(rows[i], s) * _ceil_div(cols[i], s), lambda s: s * s)
+        pe_cm = tile_cm // 2
+        for s in halvings(tile_cm // 2, 2 * R):  # PE size: keep T/2 unless utilisation rises
+            util = sum(_dup(rows[i], cols[i], s, s, tile_cm) * rows[i] * cols[i]
+                       for i in cm_idx) / (tiles_cm * tile_cm * tile_cm)
+            if util > util_cm:
+                pe_cm, util_cm = s, util
+
+    out = []
+    for i, node in enumerate(layers):
+        if novel[i]:
+            copies = _dup(cin[i], cols[i], R, C, pe_nm)
+            tiles = _ceil_div(cin[i], pe_nm) * _ceil_div(cols[i], pe_nm)
+            per_tile = n_pe_nm * (pe_nm // R) * (pe_nm // C)
+            block_rows = _split(cin[i], R) * kk[i]
+            style = "novel"
+        else:
+            copies = (_dup(rows[i], cols[i], pe_cm, pe_cm, tile_cm)
+                      * _dup(rows[i], cols[i], R, C, pe_cm))
+            tiles = _ceil_div(rows[i], tile_cm) * _ceil_div(cols[i], tile_cm)
+            per_tile = (tile_cm // R) * (tile_cm // C)
+            block_rows = _split(rows[i], R)
+            style = "conventional"
+        n_c = _ceil_div(cols[i], C)
+        out.append(LayerTiling(rows[i], cols[i], block_rows, n_c, len(block_rows) * n_c,
+                               copies, tiles, per_tile, style))
+    return out
+
+
+def _dup(rows: int, cols: int, unit_r: int, unit_c: int, side: int) -> int:
+    """NeuroSim's duplication count of a rows x cols matrix in a square container of `side`.
+
+    The container is built of units of unit_r x unit_c (PEs in a tile, or subarrays in a PE);
+    copies are made only when the matrix fits the container in at least one dimension.
+    """
+    if rows > side and cols > side:
+        return 1
+    dup_r = max(1, _ceil_div(side, unit_r) // _ceil_div(rows, unit_r))
+    dup_c = max(1, _ceil_div(side, unit_c) // _ceil_div(cols, unit_c))
+    return dup_r * dup_c

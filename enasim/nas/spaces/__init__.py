@@ -1,0 +1,1 @@
+"""NAS search spaces: generators of `Network`s from architecture parameters."""

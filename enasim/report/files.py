@@ -1,0 +1,101 @@
+"""Result files of a run: summary.json, layers.csv, components.csv (DESIGN section 7).
+
+Files are written atomically and contain no timestamps, so equal inputs give byte-identical
+outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from enasim import __version__
+from enasim.config import HardwareConfig, config_hash
+from enasim.cost.area import COMPONENTS
+from enasim.fileio import atomic_write
+from enasim.mapping import Mapping
+from enasim.report.tables import shape_str
+from enasim.stats import Stats
+
+LAYER_COLUMNS = ["layer", "name", "kind", "in_shape", "out_shape", "macs", "ops", "vectors",
+                 "tiles", "crossbars", "speedup", "utilization", "start_cycle", "end_cycle",
+                 "adc_cycles", "buffer_cycles", "digital_cycles", "noc_cycles", "latency_cycles",
+                 "energy_pj"] + [f"energy_{c}_pj" for c in COMPONENTS]
+
+
+def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> dict[str, Any]:
+    hw: HardwareConfig = mapping.hw
+    net = mapping.network
+    energy = stats.energy_by_component_pj()
+    area_total = sum(stats.area_um2.values())
+    return {
+        "enasim_version": __version__,
+        "engine": stats.engine,
+        "seed": seed,
+        "hwconfig": {"name": hw.name, "source": hw_source, "hash": config_hash(hw)},
+        "workload": {"name": net.name, "layers": len(net.nodes) - 1,
+                     "weight_layers": len(net.weight_layers), "macs": net.macs,
+                     "params": net.params},
+        "mode": hw.execution.mode,
+        "clock_period_ns": hw.clock_period_ns,
+        "mesh": [mapping.mesh_rows, mapping.mesh_cols],
+        "tiles": mapping.total_tiles,
+        "crossbars": mapping.total_arrays,
+        "utilization": mapping.utilization(),
+        "area_mm2": area_total / 1e6,
+        "area_um2": {"total": area_total, **stats.area_um2},
+        "latency_cycles": stats.latency_cycles,
+        "latency_ns": stats.latency_ns,
+        "ops": stats.ops,
+        "energy_uj": stats.energy_pj / 1e6,
+        "energy_uj_by_component": {k: v / 1e6 for k, v in energy.items()},
+        "leakage_uw": stats.leakage_uw,
+        "tops_per_w": stats.tops_per_w,
+    }
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow([f"{v:.10g}" if isinstance(v, float) else v for v in r])
+    return buf.getvalue()
+
+
+def layer_rows(stats: Stats) -> list[list[Any]]:
+    rows = []
+    for ls in stats.layers:
+        rows.append([ls.index, ls.name, ls.kind, shape_str(ls.in_shape), shape_str(ls.out_shape),
+                     ls.macs, ls.ops, ls.vectors, ls.tiles, ls.crossbars, ls.speedup,
+                     ls.utilization, ls.start_cycle, ls.end_cycle, ls.adc_cycles,
+                     ls.buffer_cycles, ls.digital_cycles, ls.noc_cycles, ls.latency_cycles,
+                     ls.total_energy_pj] + [ls.energy_pj[c] for c in COMPONENTS])
+    return rows
+
+
+def component_rows(stats: Stats) -> list[list[Any]]:
+    energy = stats.energy_by_component_pj()
+    e_total, a_total = sum(energy.values()), sum(stats.area_um2.values())
+    rows = []
+    for c in COMPONENTS:
+        area = stats.area_um2.get(c, 0.0)
+        rows.append([c, area, area / a_total if a_total else 0.0, energy[c],
+                     energy[c] / e_total if e_total else 0.0])
+    return rows
+
+
+def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
+                  seed: int) -> dict[str, Any]:
+    """Write the run's files into `out_dir`; returns the summary."""
+    out = Path(out_dir)
+    summary = summary_dict(stats, mapping, hw_source, seed)
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write(out / "layers.csv", _csv(LAYER_COLUMNS, layer_rows(stats)))
+    atomic_write(out / "components.csv",
+                 _csv(["component", "area_um2", "area_fraction", "energy_pj", "energy_fraction"],
+                      component_rows(stats)))
+    return summary

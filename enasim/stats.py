@@ -1,0 +1,80 @@
+"""Stats: what a run produced, per layer and per component. Engines fill it; reports read it.
+
+All times are integer clock cycles; energies are pJ; areas are um^2. A LayerStats row is one
+weight layer together with the digital layers it owns and the data it receives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from enasim.cost.area import COMPONENTS
+
+
+@dataclass
+class LayerStats:
+    index: int
+    name: str
+    kind: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    macs: int
+    ops: int
+    tiles: int
+    crossbars: int  # arrays holding weights, all copies
+    speedup: int
+    vectors: int
+    utilization: float
+    start_cycle: int = 0
+    end_cycle: int = 0
+    adc_cycles: int = 0  # crossbar reads + conversions (NeuroSim's "ADC latency")
+    buffer_cycles: int = 0  # exposed buffer read/write time
+    digital_cycles: int = 0  # shift-add/accumulate drain and digital layers
+    noc_cycles: int = 0  # receiving inputs and residual operands
+    counts: dict[str, float] = field(default_factory=dict)  # events: name -> count
+    energy_pj: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
+
+    @property
+    def latency_cycles(self) -> int:
+        return self.end_cycle - self.start_cycle
+
+    @property
+    def total_energy_pj(self) -> float:
+        return sum(self.energy_pj.values())
+
+
+@dataclass
+class Stats:
+    engine: str
+    clock_period_ns: float
+    layers: list[LayerStats]
+    area_um2: dict[str, float]
+    leakage_uw: float
+
+    @property
+    def latency_cycles(self) -> int:
+        return max((ls.end_cycle for ls in self.layers), default=0)
+
+    @property
+    def latency_ns(self) -> float:
+        return self.latency_cycles * self.clock_period_ns
+
+    def energy_by_component_pj(self) -> dict[str, float]:
+        out = dict.fromkeys(COMPONENTS, 0.0)
+        for ls in self.layers:
+            for k, v in ls.energy_pj.items():
+                out[k] += v
+        return out
+
+    @property
+    def energy_pj(self) -> float:
+        return sum(self.energy_by_component_pj().values())
+
+    @property
+    def ops(self) -> int:
+        return sum(ls.ops for ls in self.layers)
+
+    @property
+    def tops_per_w(self) -> float:
+        """Operations per pJ equals tera-operations per joule (TOPS/W)."""
+        return self.ops / self.energy_pj if self.energy_pj else 0.0

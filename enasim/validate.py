@@ -1,0 +1,77 @@
+"""Small type and range checks shared by the config and workload loaders.
+
+Each raises ConfigError naming the source file, the field and what was expected; nothing is
+coerced or clamped (a bool is not an int, 2.5 is not an int, "8" is not a number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from enasim.errors import ConfigError, suggest
+
+
+def check_keys(data: Any, allowed: Iterable[str], source: str, field: str,
+               required: Iterable[str] = ()) -> Mapping[str, Any]:
+    """`data` must be a mapping with only `allowed` keys and all `required` ones."""
+    allowed = list(allowed)
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, field or "(top level)",
+                          f"expected a mapping with keys {allowed}, got {type_name(data)}")
+    for key in data:
+        if key not in allowed:
+            where = f"{field}.{key}" if field else str(key)
+            raise ConfigError(source, where, f"unknown key{suggest(str(key), allowed)}; "
+                              f"valid keys: {', '.join(allowed)}")
+    for key in required:
+        if key not in data:
+            raise ConfigError(source, f"{field}.{key}" if field else key, "required key missing")
+    return data
+
+
+def expect_int(value: Any, source: str, field: str, minimum: int | None = 1,
+               maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(source, field, f"expected an integer, got {type_name(value)} {value!r}")
+    _check_range(value, source, field, minimum, maximum)
+    return value
+
+
+def expect_number(value: Any, source: str, field: str, minimum: float | None = 0.0,
+                  maximum: float | None = None, strict_min: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(source, field, f"expected a number, got {type_name(value)} {value!r}")
+    if strict_min and minimum is not None and value <= minimum:
+        raise ConfigError(source, field, f"expected a number > {minimum}, got {value}")
+    _check_range(value, source, field, minimum, maximum)
+    return float(value)
+
+
+def expect_bool(value: Any, source: str, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(source, field, f"expected true or false, got {type_name(value)} "
+                          f"{value!r}")
+    return value
+
+
+def expect_choice(value: Any, choices: Iterable[str], source: str, field: str) -> str:
+    choices = list(choices)
+    if not isinstance(value, str) or value not in choices:
+        hint = suggest(value, choices) if isinstance(value, str) else ""
+        raise ConfigError(source, field, f"expected one of {', '.join(choices)}, got "
+                          f"{value!r}{hint}")
+    return value
+
+
+def _check_range(value, source, field, minimum, maximum) -> None:
+    if minimum is not None and value < minimum:
+        raise ConfigError(source, field, f"expected a value >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(source, field, f"expected a value <= {maximum}, got {value}")
+
+
+def type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value),
+                                                                          type(value).__name__)
