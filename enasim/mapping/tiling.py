@@ -141,7 +141,7 @@ def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]
                 pe_cm, util_cm = s, util
 
     out = []
-    for i, node in enumerate(layers):
+    for i in range(len(layers)):
         if novel[i]:
             copies = _dup(cin[i], cols[i], R, C, pe_nm)
             tiles = _ceil_div(cin[i], pe_nm) * _ceil_div(cols[i], pe_nm)

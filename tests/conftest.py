@@ -1,0 +1,48 @@
+"""Shared fixtures: reference data from ../shared/reference (skipped when absent)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from enasim.config import from_dict, load
+from enasim.mapping import map_network
+from enasim.workload import load_workload
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def read_reference_csv(*parts: str) -> list[dict[str, str]]:
+    path = REFERENCE.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"reference data not found: {path}")
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def neurosim_hw():
+    return load(REPO / "hwconfigs" / "neurosim_v13.yaml")
+
+
+@pytest.fixture(scope="session")
+def flash_hw():
+    return load(REPO / "hwconfigs" / "flash_imc.yaml")
+
+
+@pytest.fixture(scope="session")
+def vgg8():
+    return load_workload("vgg8")
+
+
+@pytest.fixture(scope="session")
+def neurosim_vgg8_mapping(neurosim_hw, vgg8):
+    return map_network(vgg8, neurosim_hw)
+
+
+def hw_with(**sections) -> object:
+    """A FLASH-default HardwareConfig with some sections overridden."""
+    return from_dict(sections, "test")
