@@ -19,12 +19,9 @@ from enasim.workload import load_workload, zoo_names
 DEFAULT_WORKLOAD = "vgg8"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits with 2 on usage errors already; keep its message on one line."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="enasim", description="Cycle-level simulator of ReRAM CIM accelerators.")
+    p = argparse.ArgumentParser(prog="enasim",
+                                description="Cycle-level simulator of ReRAM CIM accelerators.")
     p.add_argument("--version", action="version", version=f"enasim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
