@@ -13,7 +13,9 @@ from enasim.config.loader import resolve_path
 from enasim.errors import EnasimError
 from enasim.mapping import map_network
 from enasim.report import format_table, layers_table, write_results
+from enasim.report.plots import plot_results
 from enasim.report.tables import shape_str
+from enasim.sim import Simulator
 from enasim.workload import load_workload, zoo_names
 
 DEFAULT_WORKLOAD = "vgg8"
@@ -36,11 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     hw_and_workload(run)
     run.add_argument("-o", "--out", metavar="DIR",
                      help="results directory (default: results/HW-WORKLOAD)")
-    run.add_argument("--engine", choices=["analytical"], default="analytical",
-                     help="performance model (the event engine 'sim' is not available yet)")
+    run.add_argument("--engine", choices=["sim", "analytical"], default="sim",
+                     help="'sim': the SimPy event engine (default); 'analytical': closed form")
+    run.add_argument("--plots", action="store_true", help="also write plots/ (PNG figures)")
     run.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results")
     run.add_argument("--quiet", action="store_true", help="print only the results directory")
     run.set_defaults(func=cmd_run)
+
+    pl = sub.add_parser("plot", help="draw the figures of a results directory into DIR/plots")
+    pl.add_argument("results", metavar="RESULTS_DIR")
+    pl.set_defaults(func=cmd_plot)
 
     mp = sub.add_parser("map", help="print the per-layer crossbar mapping and chip utilisation")
     hw_and_workload(mp)
@@ -79,9 +86,14 @@ def _load_inputs(args):
 def cmd_run(args) -> int:
     hw, net = _load_inputs(args)
     mapping = map_network(net, hw)
-    stats = run_analytical(mapping)
+    if args.engine == "sim":
+        show = not args.quiet and sys.stderr.isatty()
+        stats = Simulator(mapping, progress=_progress if show else None).run()
+    else:
+        stats = run_analytical(mapping)
     out = Path(args.out or f"results/{hw.name}-{net.name}")
     summary = write_results(out, stats, mapping, str(resolve_path(args.hw)), args.seed)
+    plots = plot_results(out) if args.plots else []
     if args.quiet:
         print(out)
         return 0
@@ -98,7 +110,21 @@ def cmd_run(args) -> int:
     print(f"energy      {summary['energy_uj']:.4g} uJ ("
           + ", ".join(f"{k} {v:.3g}" for k, v in top) + ")")
     print(f"efficiency  {summary['tops_per_w']:.4g} TOPS/W")
-    print(f"\nresults in {out}/ (summary.json, layers.csv, components.csv)")
+    files = ["summary.json", "layers.csv", "components.csv"]
+    files += ["timeline.json"] if stats.spans else []
+    files += [f"plots/{p.name}" for p in plots]
+    print(f"\nresults in {out}/ ({', '.join(files)})")
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    end = "\n" if done == total else ""
+    print(f"\rsimulating: layer {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def cmd_plot(args) -> int:
+    for path in plot_results(args.results):
+        print(path)
     return 0
 
 

@@ -43,6 +43,18 @@ class LayerStats:
         return sum(self.energy_pj.values())
 
 
+@dataclass(frozen=True)
+class Span:
+    """A busy interval [start, end) of one track of the timeline (one tile, the interconnect)."""
+
+    group: str  # "tiles" | "interconnect"
+    track: str  # e.g. "tile 3"
+    name: str
+    start: int
+    end: int
+    layer: int  # index of the weight layer the work belongs to
+
+
 @dataclass
 class Stats:
     engine: str
@@ -50,6 +62,7 @@ class Stats:
     layers: list[LayerStats]
     area_um2: dict[str, float]
     leakage_uw: float
+    spans: list[Span] = field(default_factory=list)
 
     @property
     def latency_cycles(self) -> int:

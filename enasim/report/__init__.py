@@ -2,5 +2,7 @@
 
 from enasim.report.files import summary_dict, write_results
 from enasim.report.tables import format_table, layers_table
+from enasim.report.timeline import chrome_trace, timeline_json
 
-__all__ = ["format_table", "layers_table", "summary_dict", "write_results"]
+__all__ = ["chrome_trace", "format_table", "layers_table", "summary_dict", "timeline_json",
+           "write_results"]

@@ -18,6 +18,7 @@ from enasim.cost.area import COMPONENTS
 from enasim.fileio import atomic_write
 from enasim.mapping import Mapping
 from enasim.report.tables import shape_str
+from enasim.report.timeline import timeline_json
 from enasim.stats import Stats
 
 LAYER_COLUMNS = ["layer", "name", "kind", "in_shape", "out_shape", "macs", "ops", "vectors",
@@ -90,7 +91,7 @@ def component_rows(stats: Stats) -> list[list[Any]]:
 
 def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
                   seed: int) -> dict[str, Any]:
-    """Write the run's files into `out_dir`; returns the summary."""
+    """Write the run's files into `out_dir` (timeline.json when the run has spans)."""
     out = Path(out_dir)
     summary = summary_dict(stats, mapping, hw_source, seed)
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -98,4 +99,8 @@ def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source
     atomic_write(out / "components.csv",
                  _csv(["component", "area_um2", "area_fraction", "energy_pj", "energy_fraction"],
                       component_rows(stats)))
+    if stats.spans:
+        atomic_write(out / "timeline.json", timeline_json(stats, {
+            "workload": summary["workload"]["name"], "hwconfig": summary["hwconfig"]["name"],
+            "hwconfig_hash": summary["hwconfig"]["hash"]}))
     return summary

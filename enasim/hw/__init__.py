@@ -1,0 +1,1 @@
+"""The chip's blocks as SimPy processes and resources (DESIGN section 3)."""

@@ -1,0 +1,24 @@
+"""A hardware block used by one operation at a time for a known number of cycles.
+
+Buffer ports, a layer's ADC group and the digital units are all such blocks: what differs is
+how many cycles an operation holds them (`enasim.plan`), not how they are shared. Waiting for a
+busy block is where contention shows up.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+
+class Block:
+    def __init__(self, env: simpy.Environment, name: str):
+        self.env, self.name = env, name
+        self._res = simpy.Resource(env, capacity=1)
+        self.busy_cycles = 0
+
+    def hold(self, cycles: int):
+        """Process: wait until the block is free, then occupy it for `cycles`."""
+        with self._res.request() as req:
+            yield req
+            self.busy_cycles += cycles
+            yield self.env.timeout(cycles)

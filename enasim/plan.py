@@ -1,0 +1,139 @@
+"""LayerPlan: the static work of each weight layer, shared by the analytical model and the engine.
+
+A layer computes in *steps*: in each step its `copies` weight copies work on `copies` different
+input vectors (the last step may have fewer; those vectors' mux positions are then shared among
+the copies). A step reads its vectors from the tile input buffers (`read` cycles through the
+layer's tiles' ports), converts them (`compute` cycles: input_bits x read phases x mux positions
+x cycles per conversion), shift-adds and accumulates them (a fixed `lag`) and writes the outputs
+(`write` cycles). Event counts and energies scale with the vectors of a step, so both engines
+charge exactly the same work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil, log2
+
+from enasim.config.schema import HardwareConfig
+from enasim.cost import cell_read_energy_pj, conversion_energy_pj
+from enasim.mapping import LayerMap
+from enasim.workload.ir import Add, Linear, Node, Pool
+
+PER_VECTOR_EVENTS = ("adc_conversions", "input_buffer_read_bits", "output_buffer_write_bits",
+                     "output_buffer_read_bits", "accumulator_ops")
+
+
+@dataclass(frozen=True)
+class DigitalStage:
+    """A digital layer run by one of the tile's units after (or, pipelined, during) the layer."""
+
+    name: str
+    unit: str  # "activation" | "pooling" | "accumulator"
+    work: float  # elements processed
+    cycles: int  # ceil(work / (ops_per_cycle x tiles)) + pipeline latency
+    energy_pj: float
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    lm: LayerMap
+    copies: int
+    n_full: int  # steps with `copies` vectors
+    rem: int  # vectors of the last, smaller step (0: none)
+    lag: int  # shift-add + accumulation-tree cycles between compute and write
+    rows: int
+    out_channels: int
+    per_vector_counts: dict[str, float]
+    per_vector_energy_pj: dict[str, float]
+    input_write_bits: float  # the input tensor written into the tile buffers once
+    input_write_energy_pj: float
+    digital: tuple[DigitalStage, ...]
+    _hw: HardwareConfig
+
+    def step_cycles(self, v: int) -> tuple[int, int, int]:
+        """(read, compute, write) cycles of a step of v vectors."""
+        hw, tiles = self._hw, self.lm.tiles
+        prec, adc = hw.precision, hw.adc
+        r = ceil(v * self.rows * prec.input_bits / (tiles * hw.tile.input_buffer.port_bits))
+        phases = ceil(min(self.rows, hw.crossbar.rows) / hw.crossbar.rows_parallel)
+        c = prec.input_bits * phases * ceil(v * adc.cols_per_adc / self.copies)
+        w = ceil(v * self.out_channels * prec.output_bits
+                 / (tiles * hw.tile.output_buffer.port_bits))
+        return r, c * adc.cycles_per_conversion, w
+
+    @property
+    def steps(self) -> list[int]:
+        """Vectors of each step, in order."""
+        return [self.copies] * self.n_full + ([self.rem] if self.rem else [])
+
+
+def plan_layer(lm: LayerMap, hw: HardwareConfig) -> LayerPlan:
+    node, t = lm.node, lm.tiling
+    xb, prec = hw.crossbar, hw.precision
+    c_out = node.weight_cols
+    blocks = len(t.block_rows)
+    lag = hw.pe.shift_add_cycles + (hw.tile.accumulator.cycles * ceil(log2(blocks))
+                                    if blocks > 1 else 0)
+    # Each row block's columns convert once per input bit and read phase, per vector.
+    density = hw.activity.input_bit_density
+    conv = adc_pj = cell_pj = 0.0
+    for rows in t.block_rows:
+        for p in range(0, rows, xb.rows_parallel):
+            active = min(xb.rows_parallel, rows - p) * density
+            n = prec.input_bits * t.cols
+            conv += n
+            adc_pj += n * conversion_energy_pj(hw, active)
+            cell_pj += n * cell_read_energy_pj(hw, active)
+    ib, ob = hw.tile.input_buffer, hw.tile.output_buffer
+    out_bits = c_out * prec.output_bits
+    counts = {
+        "adc_conversions": conv,
+        "input_buffer_read_bits": float(t.rows * prec.input_bits),
+        "output_buffer_write_bits": float(out_bits),
+        "output_buffer_read_bits": float(out_bits),
+        "accumulator_ops": float(c_out * (blocks - 1)),
+    }
+    energy = {
+        "adc": adc_pj,
+        "crossbar": cell_pj,
+        "shift_add": conv * hw.pe.shift_add_energy_pj,
+        "periphery": conv * hw.pe.switch_matrix_energy_pj,
+        "buffer": (counts["input_buffer_read_bits"] * ib.read_energy_pj_per_bit
+                   + out_bits * (ob.write_energy_pj_per_bit + ob.read_energy_pj_per_bit)),
+        "accumulator": counts["accumulator_ops"] * hw.tile.accumulator.energy_pj_per_op,
+    }
+    c, h, w = node.in_shapes[0]
+    in_bits = float(c * h * w * prec.input_bits)
+    digital = []
+    for owned in lm.owned:
+        work = _digital_work(owned)
+        if work is not None:
+            unit_name, n = work
+            unit = getattr(hw.tile, unit_name)
+            cycles = ceil(n / (unit.ops_per_cycle * lm.tiles)) + unit.cycles
+            digital.append(DigitalStage(owned.name, unit_name, n, cycles,
+                                        n * unit.energy_pj_per_op))
+    n_full, rem = divmod(lm.vectors, t.copies)
+    return LayerPlan(lm, t.copies, n_full, rem, lag, t.rows, c_out, counts, energy, in_bits,
+                     in_bits * ib.write_energy_pj_per_bit, tuple(digital), hw)
+
+
+def _digital_work(node: Node) -> tuple[str, float] | None:
+    """(tile unit, elements it processes) for a digital layer; None for pure data routing."""
+    out = node.out_shape[0] * node.out_shape[1] * node.out_shape[2]
+    if isinstance(node.op, Pool):
+        return "pooling", float(out * node.op.window(node.in_shapes[0]))
+    if isinstance(node.op, Add):
+        return "accumulator", float(out * (len(node.inputs) - 1))
+    if node.kind in ("activation", "batchnorm"):
+        return "activation", float(out)
+    return None  # concat, select: wiring only
+
+
+def layer_ops(node: Node, hw: HardwareConfig) -> int:
+    """2 x MACs, or NeuroSim's IFM-sized count 2*H*W*C_in*K^2*C_out (neurosim_compat)."""
+    if hw.neurosim_compat.ifm_ops and not isinstance(node.op, Linear):
+        c, h, w = node.in_shapes[0]
+        kh, kw = node.kernel
+        return 2 * h * w * c * kh * kw * node.out_shape[0]
+    return 2 * node.macs

@@ -1,0 +1,125 @@
+"""Figures of a results directory (FLASH Fig. 4-style breakdowns), read from its files only.
+
+`plot_results(DIR)` writes `DIR/plots/*.png`: per-layer latency stacked by compute / buffer /
+digital / interconnect, per-layer energy by component, crossbar utilisation over time (needs
+`timeline.json`, written by the event engine) and the chip's energy breakdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from enasim.cost.area import COMPONENTS  # noqa: E402
+from enasim.errors import EnasimError  # noqa: E402
+from enasim.fileio import atomic_write  # noqa: E402
+
+LATENCY_PARTS = (("adc_cycles", "compute (crossbar + ADC)"), ("buffer_cycles", "buffer"),
+                 ("digital_cycles", "digital"), ("noc_cycles", "interconnect"))
+
+
+def plot_results(results_dir: str | Path) -> list[Path]:
+    d = Path(results_dir)
+    try:
+        summary = json.loads((d / "summary.json").read_text())
+        with (d / "layers.csv").open() as fh:
+            layers = list(csv.DictReader(fh))
+    except (OSError, ValueError) as exc:
+        raise EnasimError(f"{d}: not a results directory of 'enasim run' ({exc})") from None
+    out = d / "plots"
+    written = [_latency(layers, summary, out / "latency_breakdown.png"),
+               _energy_layers(layers, summary, out / "energy_per_layer.png"),
+               _energy_components(summary, out / "energy_breakdown.png")]
+    if (d / "timeline.json").is_file():
+        trace = json.loads((d / "timeline.json").read_text())
+        written.append(_utilisation(trace, layers, summary, out / "crossbar_utilisation.png"))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def _title(summary: dict, what: str) -> str:
+    return f"{what}: {summary['workload']['name']} on {summary['hwconfig']['name']}"
+
+
+def _latency(layers, summary, path):
+    names = [r["name"] for r in layers]
+    us = summary["clock_period_ns"] / 1000
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names)), 4))
+    bottom = np.zeros(len(names))
+    for col, label in LATENCY_PARTS:
+        vals = np.array([float(r[col]) * us for r in layers])
+        ax.bar(names, vals, bottom=bottom, label=label)
+        bottom += vals
+    ax.set_ylabel("latency (us)")
+    ax.set_title(_title(summary, "Per-layer latency"))
+    ax.legend()
+    ax.tick_params(axis="x", rotation=90)
+    return _save(fig, path)
+
+
+def _energy_layers(layers, summary, path):
+    names = [r["name"] for r in layers]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names)), 4))
+    bottom = np.zeros(len(names))
+    for comp in COMPONENTS:
+        vals = np.array([float(r[f"energy_{comp}_pj"]) / 1e3 for r in layers])
+        if vals.any():
+            ax.bar(names, vals, bottom=bottom, label=comp)
+            bottom += vals
+    ax.set_ylabel("energy (nJ)")
+    ax.set_title(_title(summary, "Per-layer energy"))
+    ax.legend(fontsize="small")
+    ax.tick_params(axis="x", rotation=90)
+    return _save(fig, path)
+
+
+def _energy_components(summary, path):
+    e = {k: v for k, v in summary["energy_uj_by_component"].items() if v > 0}
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.barh(list(e), list(e.values()))
+    ax.invert_yaxis()
+    ax.set_xlabel("energy (uJ)")
+    ax.set_title(_title(summary, f"Energy {summary['energy_uj']:.4g} uJ"))
+    return _save(fig, path)
+
+
+def _utilisation(trace, layers, summary, path):
+    """Fraction of the chip's crossbars converting, over time (from the compute spans)."""
+    crossbars = {int(r["layer"]): int(r["crossbars"]) for r in layers}
+    edges = []
+    for ev in trace["traceEvents"]:
+        if ev.get("ph") == "X" and ev["name"].endswith(" compute") and ev["pid"] == 1:
+            # every tile of a layer carries the same span: count each layer once
+            edges.append((ev["args"]["start_cycle"], ev["args"]["layer"],
+                          ev["args"]["start_cycle"] + ev["args"]["cycles"]))
+    spans = sorted(set(edges))
+    delta: dict[int, int] = {}
+    for start, layer, end in spans:
+        delta[start] = delta.get(start, 0) + crossbars[layer]
+        delta[end] = delta.get(end, 0) - crossbars[layer]
+    times = sorted(delta)
+    level = np.cumsum([delta[t] for t in times]) / summary["crossbars"]
+    us = summary["clock_period_ns"] / 1000
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.step(np.array(times) * us, level, where="post")
+    ax.set_xlabel("time (us)")
+    ax.set_ylabel("crossbars busy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(_title(summary, "Crossbar utilisation"))
+    return _save(fig, path)
