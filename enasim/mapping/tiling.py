@@ -10,7 +10,8 @@ Two schemes (hwconfig `mapping.scheme`):
   speed-ups equal NeuroSim's: 3x3-type convs with K*K*C_in >= R use its "novel mapping" (one PE
   per kernel position, numPENM PEs per tile), the rest "conventional mapping"; tile and PE sizes
   are the powers of two that maximise memory utilisation; copies come from PE- and subarray-level
-  duplication inside those tiles.
+  duplication inside those tiles. Where NeuroSim refuses a network (all its layers narrower than
+  the minimum PE of 2R or tile of 4R columns), enasim uses those minimum sizes.
 """
 
 from __future__ import annotations
@@ -118,18 +119,12 @@ def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]
     cm_idx = [i for i in range(len(layers)) if not novel[i]]
     pe_nm = tile_cm = pe_cm = 0
     if nm_idx:
-        top = max(cube[i] for i in nm_idx)
-        if top < 2 * R:
-            raise MappingError(f"mapping.scheme 'neurosim': NeuroSim's novel mapping needs "
-                               f"C_out x slices >= {2 * R} on some 3x3-type layer (got {top})")
+        top = max(2 * R, max(cube[i] for i in nm_idx))
         pe_nm, _, _ = best(halvings(top, 2 * R), nm_idx,
                            lambda i, s: _ceil_div(cin[i], s) * _ceil_div(cols[i], s),
                            lambda s: s * s * n_pe_nm)
     if cm_idx:
-        top = max(cube[i] for i in cm_idx)
-        if top < 4 * R:
-            raise MappingError(f"mapping.scheme 'neurosim': NeuroSim's conventional mapping "
-                               f"needs C_out x slices >= {4 * R} on some layer (got {top})")
+        top = max(4 * R, max(cube[i] for i in cm_idx))
         tile_cm, util_cm, tiles_cm = best(
             halvings(top, 4 * R), cm_idx,
             lambda i, s: _ceil_div(rows[i], s) * _ceil_div(cols[i], s), lambda s: s * s)

@@ -30,6 +30,18 @@ from enasim.stats import LayerStats, Span, Stats
 Progress = Callable[[int, int], None]
 
 
+class _CountingEnvironment(simpy.Environment):
+    """A SimPy Environment that counts the events it processes (for benchmarks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events_processed = 0
+
+    def step(self) -> None:
+        self.events_processed += 1
+        super().step()
+
+
 class Simulator:
     """`Simulator(mapping).run()` simulates one inference of the mapped workload."""
 
@@ -39,9 +51,10 @@ class Simulator:
         self.mapping, self.hw = mapping, mapping.hw
         self.interconnect_cls = interconnect
         self.progress = progress
+        self.events_processed = 0
 
     def run(self) -> Stats:
-        env = simpy.Environment()
+        env = _CountingEnvironment()
         stats = new_stats("sim", self.mapping)
         self.env, self.stats = env, stats
         self.net = self.interconnect_cls(env, self.hw.noc, self.mapping.mesh_cols)
@@ -50,6 +63,7 @@ class Simulator:
             self.inbound[tr.dst][tr.purpose].append(tr)
         env.process(self._layer_by_layer())
         env.run()
+        self.events_processed = env.events_processed
         return stats
 
     def _layer_by_layer(self):
