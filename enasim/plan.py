@@ -12,6 +12,7 @@ charge exactly the same work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from math import ceil, log2
 
 from enasim.config.schema import HardwareConfig
@@ -30,8 +31,13 @@ class DigitalStage:
     name: str
     unit: str  # "activation" | "pooling" | "accumulator"
     work: float  # elements processed
-    cycles: int  # ceil(work / (ops_per_cycle x tiles)) + pipeline latency
+    throughput: int  # elements per cycle: the unit's ops_per_cycle x the layer's tiles
+    latency: int  # the unit's pipeline cycles
     energy_pj: float
+
+    def cycles(self, share: float = 1.0) -> int:
+        """Cycles to process `share` of the work."""
+        return ceil(self.work * share / self.throughput) + self.latency
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,10 @@ class LayerPlan:
                  / (tiles * hw.tile.output_buffer.port_bits))
         return r, c * adc.cycles_per_conversion, w
 
-    @property
-    def steps(self) -> list[int]:
+    @cached_property
+    def steps(self) -> tuple[int, ...]:
         """Vectors of each step, in order."""
-        return [self.copies] * self.n_full + ([self.rem] if self.rem else [])
+        return (self.copies,) * self.n_full + ((self.rem,) if self.rem else ())
 
 
 def plan_layer(lm: LayerMap, hw: HardwareConfig) -> LayerPlan:
@@ -110,9 +116,8 @@ def plan_layer(lm: LayerMap, hw: HardwareConfig) -> LayerPlan:
         if work is not None:
             unit_name, n = work
             unit = getattr(hw.tile, unit_name)
-            cycles = ceil(n / (unit.ops_per_cycle * lm.tiles)) + unit.cycles
-            digital.append(DigitalStage(owned.name, unit_name, n, cycles,
-                                        n * unit.energy_pj_per_op))
+            digital.append(DigitalStage(owned.name, unit_name, n, unit.ops_per_cycle * lm.tiles,
+                                        unit.cycles, n * unit.energy_pj_per_op))
     n_full, rem = divmod(lm.vectors, t.copies)
     return LayerPlan(lm, t.copies, n_full, rem, lag, t.rows, c_out, counts, energy, in_bits,
                      in_bits * ib.write_energy_pj_per_bit, tuple(digital), hw)

@@ -128,7 +128,7 @@ def test_halving_adc_count_costs_what_hand_calculation_says():
     half = _one_layer(op, shape, **small_tile, adc={"cols_per_adc": 16})
     lb, lh = Simulator(base).run().layers[0], Simulator(half).run().layers[0]
     plan = plan_layer(base.layers[0], base.hw)
-    assert plan.steps == [4] * 9
+    assert plan.steps == (4,) * 9
     assert plan.step_cycles(4) == (9, 64, 2)
     assert lh.adc_cycles - lb.adc_cycles == 9 * 64
     assert lh.latency_cycles - lb.latency_cycles == 9 * 64

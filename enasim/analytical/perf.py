@@ -18,6 +18,7 @@ Energy is event count x per-event energy, plus chip leakage for the layer's time
 from __future__ import annotations
 
 from enasim.cost import chip_area_um2, leakage_uw
+from enasim.errors import EnasimError
 from enasim.hw.interconnect import messages, zero_load_cycles
 from enasim.mapping import Mapping
 from enasim.plan import LayerPlan, layer_ops, plan_layer
@@ -27,6 +28,9 @@ from enasim.stats import LayerStats, Stats
 def run_analytical(mapping: Mapping) -> Stats:
     """Latency and energy of one inference of `mapping.network` on `mapping.hw`."""
     hw = mapping.hw
+    if hw.execution.mode != "layer_by_layer":
+        raise EnasimError(f"the analytical model covers execution.mode 'layer_by_layer' only, "
+                          f"not '{hw.execution.mode}'; use the event engine (--engine sim)")
     stats = new_stats("analytical", mapping)
     noc = noc_phases(mapping)
     now = 0
@@ -44,7 +48,7 @@ def run_analytical(mapping: Mapping) -> Stats:
         pipeline = step_pipeline(*full, plan.lag, plan.n_full, last)
         ls.adc_cycles = plan.n_full * full[1] + (last[1] if last else 0)
         ls.buffer_cycles = pipeline - ls.adc_cycles - plan.lag
-        ls.digital_cycles = plan.lag + sum(d.cycles for d in plan.digital)
+        ls.digital_cycles = plan.lag + sum(d.cycles() for d in plan.digital)
         latency = ls.noc_cycles + ls.adc_cycles + ls.buffer_cycles + ls.digital_cycles
         ls.start_cycle, ls.end_cycle = now, now + latency
         charge_leakage(ls, stats)

@@ -179,8 +179,9 @@ class Mapping:
 class Execution:
     """How layers are scheduled."""
 
-    mode: str = _f("layer_by_layer", "a layer starts when its predecessor is done",
-                   choices=("layer_by_layer",))
+    mode: str = _f("layer_by_layer", "layer_by_layer: a layer starts when its predecessor is "
+                   "done; pipelined: as soon as its first input windows have arrived",
+                   choices=("layer_by_layer", "pipelined"))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ replace `IdealInterconnect` without touching the compute side.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil
 
 import numpy as np
@@ -36,10 +36,21 @@ class MessageSet:
     src: np.ndarray  # mesh node of the sender
     dst: np.ndarray  # mesh node of the receiver
     hops: np.ndarray
-    flits: int  # per message
+    bits: float  # carried by each message when the whole transfer is sent
+    flit_bits: int
+    share: float = 1.0  # fraction of the transfer these messages carry
+
+    @property
+    def flits(self) -> int:
+        return max(1, ceil(self.share * self.bits / self.flit_bits))
+
+    def part(self, share: float) -> MessageSet:
+        """The same pairs carrying `share` of the transfer."""
+        return replace(self, share=share)
 
 
 def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
+    """The messages carrying transfer `tr`."""
     nodes = np.asarray(mapping.tile_nodes)
     src = nodes[list(mapping.layer(tr.src).tile_ids)]
     dst = nodes[list(mapping.layer(tr.dst).tile_ids)]
@@ -47,8 +58,7 @@ def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
     sy, sx = np.divmod(s, mapping.mesh_cols)
     dy, dx = np.divmod(d, mapping.mesh_cols)
     bits = tr.elements * mapping.hw.precision.output_bits / (len(src) * len(dst))
-    flits = max(1, ceil(bits / mapping.hw.noc.flit_bits))
-    return MessageSet(s, d, np.abs(sx - dx) + np.abs(sy - dy), flits)
+    return MessageSet(s, d, np.abs(sx - dx) + np.abs(sy - dy), bits, mapping.hw.noc.flit_bits)
 
 
 class Interconnect(ABC):
@@ -61,6 +71,11 @@ class Interconnect(ABC):
     def send(self, src: int, dst: int, flits: int) -> simpy.Event:
         """Inject a message now; the event fires when its tail is ejected at `dst`."""
 
+    def send_all(self, ms: MessageSet) -> simpy.Event:
+        """Inject every message of a set now; the event fires when all have arrived."""
+        return self.env.all_of([self.send(s, d, ms.flits)
+                                for s, d in zip(ms.src.tolist(), ms.dst.tolist(), strict=True)])
+
 
 class IdealInterconnect(Interconnect):
     """Each message takes its zero-load latency; messages never contend (infinite bandwidth)."""
@@ -70,3 +85,7 @@ class IdealInterconnect(Interconnect):
         dy, dx = divmod(dst, self.mesh_cols)
         hops = abs(sx - dx) + abs(sy - dy)
         return self.env.timeout(int(zero_load_cycles(self.noc, hops, flits)))
+
+    def send_all(self, ms: MessageSet) -> simpy.Event:
+        """Without contention the set takes as long as its slowest message: one event."""
+        return self.env.timeout(int(zero_load_cycles(self.noc, ms.hops, ms.flits).max()))

@@ -10,12 +10,17 @@ FIFOs, so step k+1 is read while step k converts and step k-1 is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import simpy
 
 from enasim.analytical.perf import charge_steps
 from enasim.hw.block import Block
 from enasim.plan import LayerPlan
 from enasim.stats import LayerStats
+
+# (step index, vectors done before it) -> an event to wait for before reading, or None
+InputGate = Callable[[int, int], simpy.Event | None]
 
 
 class LayerTiles:
@@ -25,37 +30,58 @@ class LayerTiles:
         self.adcs = Block(env, "adc")
         self.write_port = Block(env, "output_buffer.write")
         self.units = {u: Block(env, u) for u in ("accumulator", "activation", "pooling")}
+        self.input_wait_cycles = 0  # converter idle while the reader waited for inputs
+        self.idle_cycles = 0  # converter idle for any other reason (read port, start-up)
 
-    def compute(self, ls: LayerStats, on_written=None):
-        """Process: all steps of the layer; `on_written(vectors)` after each step's write."""
+    def compute(self, ls: LayerStats, gate: InputGate | None = None,
+                on_written: Callable[[int, int], None] | None = None):
+        """Process: all steps of the layer.
+
+        `gate(i, done)` may hold the reader before step i until its inputs have arrived;
+        `on_written(i, v)` is called after step i (v vectors) is written.
+        """
         env, plan = self.env, self.plan
         to_convert, to_write = simpy.Store(env), simpy.Store(env)
         steps = plan.steps
+        start = env.now
 
         def reader():
-            for v in steps:
+            done = 0
+            for i, v in enumerate(steps):
+                event = gate(i, done) if gate else None
+                t_wait = env.now
+                if event is not None:
+                    yield event
                 yield from self.read_port.hold(plan.step_cycles(v)[0])
-                yield to_convert.put(v)
+                yield to_convert.put((v, env.now - t_wait if event is not None else 0))
+                done += v
 
         def converter():
+            free = start
             for _ in steps:
-                v = yield to_convert.get()
+                v, waited = yield to_convert.get()
+                gap = env.now - free
+                self.input_wait_cycles += min(gap, waited)
+                self.idle_cycles += gap - min(gap, waited)
                 yield from self.adcs.hold(plan.step_cycles(v)[1])
+                free = env.now
                 charge_steps(ls, plan, v)
                 yield to_write.put((v, env.now + plan.lag))
 
         def writer():
-            for _ in steps:
+            for i, v in enumerate(steps):
                 v, ready = yield to_write.get()
                 if ready > env.now:
                     yield env.timeout(ready - env.now)
                 yield from self.write_port.hold(plan.step_cycles(v)[2])
                 if on_written:
-                    on_written(v)
+                    on_written(i, v)
 
-        yield env.all_of([env.process(p()) for p in (reader, converter, writer)])
+        procs = [env.process(p()) for p in (reader, converter, writer)]
+        yield env.all_of(procs)
 
-    def digital(self):
-        """Process: the digital layers this layer owns, one after another."""
+    def digital(self, share: float = 1.0):
+        """Process: the digital layers this layer owns, on `share` of its outputs."""
         for stage in self.plan.digital:
-            yield from self.units[stage.unit].hold(stage.cycles)
+            yield from self.units[stage.unit].hold(stage.cycles(share))
+

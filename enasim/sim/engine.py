@@ -2,9 +2,18 @@
 
 Time is integer clock cycles (`env.now`). Events happen only where blocks hand off or contend
 (DESIGN section 3): a step entering a buffer port or the ADCs, a message entering the
-interconnect. In `layer_by_layer` mode a layer starts when the previous one has finished:
-it receives its inputs, streams its steps through its tiles, runs the digital layers it owns,
-then receives the operands of residual adds it owns.
+interconnect, a consumer waiting for its producer.
+
+* `layer_by_layer`: a layer starts when the previous one has finished: it receives its inputs,
+  streams its steps through its tiles, runs the digital layers it owns, then receives the
+  operands of residual adds it owns.
+* `pipelined`: every layer runs at once. A layer reads a step as soon as its producers have
+  delivered the input rows that step needs (`enasim.sim.windows`); after writing a step it
+  runs its digital layers on that step and streams the step's outputs to its consumers.
+
+Per-layer time is attributed from the converter's point of view: converting (`adc_cycles`),
+idle while inputs were missing (`noc_cycles`), idle otherwise or writing out
+(`buffer_cycles`), shift-add lag and digital layers after the last write (`digital_cycles`).
 """
 
 from __future__ import annotations
@@ -23,8 +32,9 @@ from enasim.analytical.perf import (
 )
 from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
 from enasim.hw.tile import LayerTiles
-from enasim.mapping import Mapping, Transfer
-from enasim.plan import plan_layer
+from enasim.mapping import LayerMap, Mapping, Transfer
+from enasim.plan import LayerPlan, plan_layer
+from enasim.sim.windows import Windows
 from enasim.stats import LayerStats, Span, Stats
 
 Progress = Callable[[int, int], None]
@@ -42,6 +52,32 @@ class _CountingEnvironment(simpy.Environment):
         super().step()
 
 
+class Arrivals:
+    """How many of a producer's vectors have reached a consumer; processes wait on it."""
+
+    def __init__(self, env: simpy.Environment):
+        self.env, self.count = env, 0
+        self._waiting: list[tuple[int, simpy.Event]] = []
+
+    def reached(self, n: int) -> simpy.Event | None:
+        """None if `n` vectors have arrived, else an event that fires when they have."""
+        if self.count >= n:
+            return None
+        event = self.env.event()
+        self._waiting.append((n, event))
+        return event
+
+    def add(self, n: int) -> None:
+        self.count += n
+        still = []
+        for need, event in self._waiting:
+            if self.count >= need:
+                event.succeed()
+            else:
+                still.append((need, event))
+        self._waiting = still
+
+
 class Simulator:
     """`Simulator(mapping).run()` simulates one inference of the mapped workload."""
 
@@ -55,22 +91,35 @@ class Simulator:
 
     def run(self) -> Stats:
         env = _CountingEnvironment()
-        stats = new_stats("sim", self.mapping)
-        self.env, self.stats = env, stats
+        self.env, self.stats = env, new_stats("sim", self.mapping)
         self.net = self.interconnect_cls(env, self.hw.noc, self.mapping.mesh_cols)
         self.inbound: dict[str, dict[str, list[Transfer]]] = defaultdict(lambda: defaultdict(list))
+        self.outbound: dict[str, list[Transfer]] = defaultdict(list)
         for tr in self.mapping.transfers:
             self.inbound[tr.dst][tr.purpose].append(tr)
-        env.process(self._layer_by_layer())
+            self.outbound[tr.src].append(tr)
+        self.plans = [plan_layer(lm, self.hw) for lm in self.mapping.layers]
+        self.message_sets = {tr: messages(self.mapping, tr) for tr in self.mapping.transfers}
+        self.windows = Windows(self.mapping)
+        self.layer_stats = {p.lm.name: new_layer_stats(p) for p in self.plans}
+        self._done = 0
+        if self.hw.execution.mode == "pipelined":
+            env.process(self._pipelined())
+        else:
+            env.process(self._layer_by_layer())
         env.run()
+        self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
+        for ls in self.stats.layers:
+            charge_leakage(ls, self.stats)
         self.events_processed = env.events_processed
-        return stats
+        return self.stats
+
+    # -- layer by layer ---------------------------------------------------------------------
 
     def _layer_by_layer(self):
-        env, layers = self.env, self.mapping.layers
-        for done, lm in enumerate(layers, start=1):
-            plan = plan_layer(lm, self.hw)
-            ls = new_layer_stats(plan)
+        env = self.env
+        for plan in self.plans:
+            ls = self.layer_stats[plan.lm.name]
             ls.start_cycle = env.now
             tiles = LayerTiles(env, plan)
             yield from self._receive(ls, "input")
@@ -86,33 +135,111 @@ class Simulator:
             ls.end_cycle = env.now
             ls.adc_cycles = tiles.adcs.busy_cycles
             ls.buffer_cycles = (t1 - t0) - ls.adc_cycles - plan.lag
-            charge_leakage(ls, self.stats)
-            self.stats.layers.append(ls)
-            if self.progress:
-                self.progress(done, len(layers))
+            self._layer_done()
 
     def _receive(self, ls: LayerStats, purpose: str):
         """Process: send every message of the layer's transfers and wait for all of them."""
-        transfers = self.inbound.get(ls.name, {}).get(purpose, [])
+        transfers = self.inbound[ls.name][purpose]
         if not transfers:
             return
-        t0, events = self.env.now, []
-        for tr in transfers:
-            ms = messages(self.mapping, tr)
-            for src, dst in zip(ms.src.tolist(), ms.dst.tolist(), strict=True):
-                events.append(self.net.send(src, dst, ms.flits))
-            charge_noc(ls, self.hw, float(ms.flits * (ms.hops + 1).sum()),
-                       float(ms.flits * ms.hops.sum()))
-        yield self.env.all_of(events)
+        t0 = self.env.now
+        yield self.env.all_of([self._send(tr, 1.0) for tr in transfers])
         ls.noc_cycles += self.env.now - t0
         self.stats.spans.append(Span("interconnect", "interconnect", f"{ls.name} {purpose}",
                                      t0, self.env.now, ls.index))
         self._span(ls, f"receive {purpose}", t0)
 
+    # -- pipelined --------------------------------------------------------------------------
+
+    def _pipelined(self):
+        env = self.env
+        keys = [(tr.src, tr.dst, tr.purpose) for tr in self.mapping.transfers]
+        self.arrivals = {k: Arrivals(env) for k in keys}
+        self.last_delivery: dict[tuple[str, str, str], simpy.Process] = {}
+        self.transfer_window: dict[tuple[str, str, str], list[int]] = {}
+        yield env.all_of([env.process(self._pipelined_layer(p)) for p in self.plans])
+        for (src, dst, purpose), (start, end) in self.transfer_window.items():
+            self.stats.spans.append(Span("interconnect", f"{src}->{dst} {purpose}",
+                                         f"{src}->{dst} {purpose}", start, end,
+                                         self.mapping.layer(dst).index))
+
+    def _pipelined_layer(self, plan: LayerPlan):
+        env, lm = self.env, plan.lm
+        ls = self.layer_stats[lm.name]
+        tiles = LayerTiles(env, plan)
+        written = simpy.Store(env)
+
+        def gate(i: int, done: int) -> simpy.Event | None:
+            return self._inputs_ready(lm, "input", done + plan.steps[i])
+
+        sender = env.process(self._stream_out(plan, tiles, written))
+        ls.start_cycle = env.now
+        yield env.process(tiles.compute(ls, gate, lambda i, v: written.put(v)))
+        t_written = env.now
+        yield sender
+        charge_digital(ls, plan)
+        ls.end_cycle = env.now
+        ls.adc_cycles = tiles.adcs.busy_cycles
+        ls.noc_cycles = tiles.input_wait_cycles
+        ls.digital_cycles = plan.lag + (env.now - t_written)
+        ls.buffer_cycles = (ls.latency_cycles - ls.adc_cycles - ls.noc_cycles
+                            - ls.digital_cycles)
+        self._span(ls, "compute", ls.start_cycle)
+        self._layer_done()
+
+    def _inputs_ready(self, lm: LayerMap, purpose: str, vectors: int) -> simpy.Event | None:
+        """An event for when every producer has delivered what `vectors` of lm need."""
+        events = []
+        for tr in self.inbound[lm.name][purpose]:
+            producer = self.mapping.layer(tr.src)
+            need = self.windows.need(lm, producer, vectors, purpose)
+            event = self.arrivals[(tr.src, tr.dst, purpose)].reached(need)
+            if event is not None:
+                events.append(event)
+        return self.env.all_of(events) if events else None
+
+    def _stream_out(self, plan: LayerPlan, tiles: LayerTiles, written: simpy.Store):
+        """Process: per written step, its residual operands, digital layers, and sends."""
+        lm, done = plan.lm, 0
+        for _ in plan.steps:
+            v = yield written.get()
+            done += v
+            ready = self._inputs_ready(lm, "add", done)
+            if ready is not None:
+                yield ready
+            yield self.env.process(tiles.digital(v / lm.vectors))
+            for tr in self.outbound[lm.name]:
+                self.env.process(self._deliver(tr, v))
+
+    def _deliver(self, tr: Transfer, vectors: int):
+        """Process: carry `vectors` of the producer's output to the consumer, in order."""
+        key = (tr.src, tr.dst, tr.purpose)
+        previous = self.last_delivery.get(key)
+        self.last_delivery[key] = self.env.active_process
+        window = self.transfer_window.setdefault(key, [self.env.now, self.env.now])
+        yield self._send(tr, vectors / self.mapping.layer(tr.src).vectors)
+        if previous is not None and previous.is_alive:
+            yield previous
+        self.arrivals[key].add(vectors)
+        window[1] = self.env.now
+
+    # -- shared -----------------------------------------------------------------------------
+
+    def _send(self, tr: Transfer, share: float) -> simpy.Event:
+        """Inject the messages of `share` of a transfer; charge their flits to the consumer."""
+        ms = self.message_sets[tr].part(share)
+        charge_noc(self.layer_stats[tr.dst], self.hw, float(ms.flits * (ms.hops + 1).sum()),
+                   float(ms.flits * ms.hops.sum()))
+        return self.net.send_all(ms)
+
     def _span(self, ls: LayerStats, what: str, start: int) -> None:
         if self.env.now == start:
             return
-        lm = self.mapping.layers[ls.index - 1]
-        for tile in lm.tile_ids:
+        for tile in self.mapping.layers[ls.index - 1].tile_ids:
             self.stats.spans.append(Span("tiles", f"tile {tile}", f"{ls.name} {what}", start,
                                          self.env.now, ls.index))
+
+    def _layer_done(self) -> None:
+        self._done += 1
+        if self.progress:
+            self.progress(self._done, len(self.plans))
