@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", choices=["sim", "analytical"], default="sim",
                      help="'sim': the SimPy event engine (default); 'analytical': closed form")
     run.add_argument("--plots", action="store_true", help="also write plots/ (PNG figures)")
+    run.add_argument("--trace-ces", action="store_true",
+                     help="timeline: add a track per compute element (sim engine)")
     run.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results")
     run.add_argument("--quiet", action="store_true", help="print only the results directory")
     run.set_defaults(func=cmd_run)
@@ -88,7 +90,8 @@ def cmd_run(args) -> int:
     mapping = map_network(net, hw)
     if args.engine == "sim":
         show = not args.quiet and sys.stderr.isatty()
-        stats = Simulator(mapping, progress=_progress if show else None).run()
+        stats = Simulator(mapping, progress=_progress if show else None,
+                          trace_ces=args.trace_ces).run()
     else:
         stats = run_analytical(mapping)
     out = Path(args.out or f"results/{hw.name}-{net.name}")

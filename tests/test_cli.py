@@ -88,3 +88,44 @@ def test_every_bundled_hwconfig_runs_every_zoo_workload(tmp_path):
                 continue  # NeuroSim's floorplan needs wider layers (C_out x 4 >= 256)
             assert main(["run", "--hw", hw, "--workload", wl, "-o", str(tmp_path / wl),
                          "--quiet"]) == 0
+
+
+def test_run_default_engine_is_sim_and_writes_a_timeline(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["engine"] == "sim"
+    trace = json.loads((run_dir / "timeline.json").read_text())
+    assert trace["displayTimeUnit"] == "ns" and trace["traceEvents"]
+
+
+def test_analytical_and_sim_agree_through_the_cli(run_dir, tmp_path):
+    assert main(["run", "--engine", "analytical", "-o", str(tmp_path), "--quiet"]) == 0
+    a = json.loads((tmp_path / "summary.json").read_text())
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert a["latency_cycles"] == s["latency_cycles"]
+    assert a["energy_uj"] == pytest.approx(s["energy_uj"])
+    assert not (tmp_path / "timeline.json").exists()
+
+
+def test_plots_are_written_and_redrawn(tmp_path, capsys):
+    assert main(["run", "--plots", "--trace-ces", "-o", str(tmp_path), "--quiet"]) == 0
+    names = {"latency_breakdown.png", "energy_per_layer.png", "energy_breakdown.png",
+             "crossbar_utilisation.png"}
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == names
+    for name in names:
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "plots" / "energy_breakdown.png").unlink()
+    assert main(["plot", str(tmp_path)]) == 0
+    assert (tmp_path / "plots" / "energy_breakdown.png").is_file()
+
+
+def test_plot_of_a_directory_without_results_is_an_error(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "not a results directory" in capsys.readouterr().err
+
+
+def test_pipelined_needs_the_event_engine(tmp_path, capsys):
+    cfg = tmp_path / "pipe.yaml"
+    cfg.write_text("execution: {mode: pipelined}\n")
+    assert main(["run", "--hw", str(cfg), "--engine", "analytical", "-o", str(tmp_path)]) == 2
+    assert "layer_by_layer" in capsys.readouterr().err
+    assert main(["run", "--hw", str(cfg), "-o", str(tmp_path / "o"), "--quiet"]) == 0

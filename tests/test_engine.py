@@ -146,28 +146,45 @@ def test_energy_conservation_and_event_counts(flash_hw):
     assert sum(ls.counts["link_flits"] for ls in s.layers) > 0
 
 
-def test_timeline_is_valid_and_tracks_never_overlap(tmp_path, flash_hw):
-    m = map_network(load_workload("resnet18"), flash_hw)
-    s = Simulator(m).run()
-    trace = json.loads(json.dumps(chrome_trace(s)))
-    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
-    assert spans
-    by_track: dict[tuple[int, int], list] = {}
-    for e in spans:
+def _tracks(trace) -> dict[str, list[tuple[int, int]]]:
+    """Track name -> sorted (start, end) cycles of its spans, checking each event's form."""
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in trace["traceEvents"]
+             if e["name"] == "thread_name"}
+    out: dict[str, list] = {}
+    for e in trace["traceEvents"]:
+        if e["ph"] != "X":
+            continue
         assert {"name", "ts", "dur", "pid", "tid", "args"} <= set(e)
         assert e["dur"] >= 0
-        by_track.setdefault((e["pid"], e["tid"]), []).append(
-            (e["args"]["start_cycle"], e["args"]["start_cycle"] + e["args"]["cycles"]))
-    for intervals in by_track.values():
-        intervals.sort()
+        start = e["args"]["start_cycle"]
+        out.setdefault(names[(e["pid"], e["tid"])], []).append(
+            (start, start + e["args"]["cycles"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_timeline_is_valid_and_tracks_never_overlap(flash_hw):
+    m = map_network(load_workload("resnet18"), flash_hw)
+    s = Simulator(m).run()
+    tracks = _tracks(json.loads(json.dumps(chrome_trace(s))))
+    assert f"tile {m.total_tiles - 1}" in tracks and "interconnect" in tracks
+    for intervals in tracks.values():
         for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
             assert start >= end
-    # Busy time on each tile track adds up to its layer's latency minus idle waits.
-    named = {e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "thread_name"}
-    assert f"tile {m.total_tiles - 1}" in named
+    # Layer by layer, a tile is busy for exactly its layer's latency.
     for ls, lm in zip(s.layers, m.layers, strict=True):
-        busy = sum(e - b for b, e in by_track[(1, lm.tile_ids[0])])
-        assert busy == ls.latency_cycles
+        assert sum(e - b for b, e in tracks[f"tile {lm.tile_ids[0]}"]) == ls.latency_cycles
+
+
+def test_ce_tracks_show_which_ces_hold_weights(flash_hw, vgg8):
+    """conv1 of VGG8 on flash_imc: 4 arrays x 4 copies = 16 arrays = all 4 CEs of its tile;
+    fc8: 8 arrays x 2 copies = 16 -> 4 CEs; conv2: 36 arrays over 3 tiles -> 4 + 4 + 1 CEs."""
+    m = map_network(vgg8, flash_hw)
+    tracks = _tracks(chrome_trace(Simulator(m, trace_ces=True).run()))
+    ces = [t for t in tracks if " ce " in t]
+    conv2_tiles = m.layer("conv2").tile_ids
+    assert sum(t.startswith(f"tile {conv2_tiles[2]} ce") for t in ces) == 1
+    assert sum(t.startswith(f"tile {conv2_tiles[0]} ce") for t in ces) == 4
+    assert f"tile {m.layer('conv1').tile_ids[0]} ce 3" in ces
 
 
 def test_progress_reports_every_layer(flash_hw, vgg8):

@@ -1,8 +1,9 @@
 """Chrome trace-event JSON of a simulated run, for Perfetto / chrome://tracing.
 
-One process per track group (tiles, interconnect), one thread per track (tile index on the
-mesh). Spans are complete events ("X"); `ts`/`dur` are microseconds derived from integer cycles,
-and the exact cycles are in `args`. A track never holds overlapping spans.
+One process per track group (tiles, CEs, interconnect), one thread per track, ordered by the
+numbers in its name (tile index, CE index). Spans are complete events ("X"); `ts`/`dur` are
+microseconds derived from integer cycles, and the exact cycles are in `args`. A track never
+holds overlapping spans.
 """
 
 from __future__ import annotations
@@ -12,40 +13,39 @@ from typing import Any
 
 from enasim.stats import Stats
 
-_PIDS = {"tiles": 1, "interconnect": 2}
+_PIDS = {"tiles": 1, "ces": 2, "interconnect": 3}
 
 
 def chrome_trace(stats: Stats, other: dict[str, Any] | None = None) -> dict[str, Any]:
     us = stats.clock_period_ns / 1000.0
-    tids: dict[tuple[str, str], int] = {}
     events: list[dict[str, Any]] = []
-    for group, pid in _PIDS.items():
+    groups = sorted({sp.group for sp in stats.spans}, key=_PIDS.__getitem__)
+    for group in groups:
+        pid = _PIDS[group]
         events.append({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
                        "args": {"name": group}})
         events.append({"name": "process_sort_index", "ph": "M", "pid": pid, "tid": 0,
                        "args": {"sort_index": pid}})
-    for span in sorted(stats.spans, key=lambda s: (_PIDS[s.group], _track_key(s.track),
-                                                   s.start)):
-        key = (span.group, span.track)
-        if key not in tids:
-            tids[key] = _track_key(span.track)
-            meta = {"pid": _PIDS[span.group], "tid": tids[key], "ph": "M"}
-            events.append({**meta, "name": "thread_name", "args": {"name": span.track}})
-            events.append({**meta, "name": "thread_sort_index",
-                           "args": {"sort_index": tids[key]}})
+    tracks = sorted({(sp.group, sp.track) for sp in stats.spans},
+                    key=lambda gt: (_PIDS[gt[0]], _numbers(gt[1]), gt[1]))
+    tids = {gt: i for i, gt in enumerate(tracks, start=1)}
+    for (group, track), tid in tids.items():
+        meta = {"pid": _PIDS[group], "tid": tid, "ph": "M"}
+        events.append({**meta, "name": "thread_name", "args": {"name": track}})
+        events.append({**meta, "name": "thread_sort_index", "args": {"sort_index": tid}})
+    for span in sorted(stats.spans, key=lambda s: (tids[(s.group, s.track)], s.start)):
         events.append({"name": span.name, "cat": span.name.rsplit(" ", 1)[-1], "ph": "X",
                        "ts": span.start * us, "dur": (span.end - span.start) * us,
-                       "pid": _PIDS[span.group], "tid": tids[key],
+                       "pid": _PIDS[span.group], "tid": tids[(span.group, span.track)],
                        "args": {"layer": span.layer, "start_cycle": span.start,
                                 "cycles": span.end - span.start}})
     return {"traceEvents": events, "displayTimeUnit": "ns",
             "otherData": {"clock_period_ns": stats.clock_period_ns, **(other or {})}}
 
 
-def _track_key(track: str) -> int:
-    """Tracks named 'tile N' sort by N; others first."""
-    tail = track.rsplit(" ", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+def _numbers(track: str) -> tuple[int, ...]:
+    """The integers in a track name, for a natural order (tile 2 before tile 10)."""
+    return tuple(int(w) for w in track.split() if w.isdigit())
 
 
 def timeline_json(stats: Stats, other: dict[str, Any] | None = None) -> str:

@@ -30,6 +30,7 @@ from enasim.analytical.perf import (
     new_layer_stats,
     new_stats,
 )
+from enasim.errors import EnasimError
 from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
 from enasim.hw.tile import LayerTiles
 from enasim.mapping import LayerMap, Mapping, Transfer
@@ -78,15 +79,30 @@ class Arrivals:
         self._waiting = still
 
 
+def ces_holding_weights(lm: LayerMap, pes_per_ce: int) -> list[tuple[int, int]]:
+    """(tile, CE) pairs whose PEs hold the layer's weights: copies fill tiles in order."""
+    left, out = lm.tiling.arrays * lm.tiling.copies, []
+    for tile in lm.tile_ids:
+        used = min(left, lm.tiling.arrays_per_tile)
+        out += [(tile, ce) for ce in range(-(-used // pes_per_ce))]
+        left -= used
+    return out
+
+
 class Simulator:
     """`Simulator(mapping).run()` simulates one inference of the mapped workload."""
 
     def __init__(self, mapping: Mapping,
                  interconnect: type[Interconnect] = IdealInterconnect,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, trace_ces: bool = False):
+        """`trace_ces` adds a timeline track per CE that holds weights (flash mapping)."""
         self.mapping, self.hw = mapping, mapping.hw
+        if trace_ces and mapping.hw.mapping.scheme != "flash":
+            raise EnasimError("CE tracks need mapping.scheme 'flash' (NeuroSim's floorplan has "
+                              "no CEs)")
         self.interconnect_cls = interconnect
         self.progress = progress
+        self.trace_ces = trace_ces
         self.events_processed = 0
 
     def run(self) -> Stats:
@@ -235,9 +251,14 @@ class Simulator:
     def _span(self, ls: LayerStats, what: str, start: int) -> None:
         if self.env.now == start:
             return
-        for tile in self.mapping.layers[ls.index - 1].tile_ids:
+        lm = self.mapping.layers[ls.index - 1]
+        for tile in lm.tile_ids:
             self.stats.spans.append(Span("tiles", f"tile {tile}", f"{ls.name} {what}", start,
                                          self.env.now, ls.index))
+        if self.trace_ces and what == "compute":
+            for tile, ce in ces_holding_weights(lm, self.hw.ce.pes_per_ce):
+                self.stats.spans.append(Span("ces", f"tile {tile} ce {ce}", f"{ls.name} compute",
+                                             start, self.env.now, ls.index))
 
     def _layer_done(self) -> None:
         self._done += 1
