@@ -47,7 +47,7 @@ class LayerStats:
 class Span:
     """A busy interval [start, end) of one track of the timeline (one tile, the interconnect)."""
 
-    group: str  # "tiles" | "interconnect"
+    group: str  # "tiles" | "ces" | "adcs" | "interconnect"
     track: str  # e.g. "tile 3"
     name: str
     start: int

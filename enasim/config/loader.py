@@ -31,7 +31,10 @@ def load(path: str | Path) -> HardwareConfig:
     """Read and validate a hwconfig YAML file (a path, or the name of a bundled config)."""
     path = resolve_path(path)
     data = read_yaml(path)
-    return from_dict({} if data is None else data, str(path))
+    data = {} if data is None else data
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem, **data}
+    return from_dict(data, str(path))
 
 
 def resolve_path(path: str | Path) -> Path:

@@ -15,10 +15,16 @@ class Block:
         self.env, self.name = env, name
         self._res = simpy.Resource(env, capacity=1)
         self.busy_cycles = 0
+        self.busy: list[list[int]] = []  # [start, end) intervals, back-to-back ones merged
 
     def hold(self, cycles: int):
         """Process: wait until the block is free, then occupy it for `cycles`."""
         with self._res.request() as req:
             yield req
+            start = self.env.now
             self.busy_cycles += cycles
             yield self.env.timeout(cycles)
+            if self.busy and self.busy[-1][1] == start:
+                self.busy[-1][1] = self.env.now
+            elif cycles:
+                self.busy.append([start, self.env.now])

@@ -22,7 +22,8 @@ from enasim.errors import EnasimError  # noqa: E402
 from enasim.fileio import atomic_write  # noqa: E402
 
 LATENCY_PARTS = (("adc_cycles", "compute (crossbar + ADC)"), ("buffer_cycles", "buffer"),
-                 ("digital_cycles", "digital"), ("noc_cycles", "interconnect"))
+                 ("digital_cycles", "digital"),
+                 ("noc_cycles", "interconnect (waiting for inputs)"))
 
 
 def plot_results(results_dir: str | Path) -> list[Path]:
@@ -100,17 +101,14 @@ def _energy_components(summary, path):
 
 
 def _utilisation(trace, layers, summary, path):
-    """Fraction of the chip's crossbars converting, over time (from the compute spans)."""
+    """Fraction of the chip's crossbars converting, over time (from the ADC spans)."""
     crossbars = {int(r["layer"]): int(r["crossbars"]) for r in layers}
-    edges = []
+    delta: dict[int, int] = {0: 0}
     for ev in trace["traceEvents"]:
-        if ev.get("ph") == "X" and ev["name"].endswith(" compute") and ev["pid"] == 1:
-            # every tile of a layer carries the same span: count each layer once
-            edges.append((ev["args"]["start_cycle"], ev["args"]["layer"],
-                          ev["args"]["start_cycle"] + ev["args"]["cycles"]))
-    spans = sorted(set(edges))
-    delta: dict[int, int] = {}
-    for start, layer, end in spans:
+        if ev.get("ph") != "X" or not ev["name"].endswith(" convert"):
+            continue
+        start, layer = ev["args"]["start_cycle"], ev["args"]["layer"]
+        end = start + ev["args"]["cycles"]
         delta[start] = delta.get(start, 0) + crossbars[layer]
         delta[end] = delta.get(end, 0) - crossbars[layer]
     times = sorted(delta)

@@ -1,9 +1,9 @@
 """Chrome trace-event JSON of a simulated run, for Perfetto / chrome://tracing.
 
-One process per track group (tiles, CEs, interconnect), one thread per track, ordered by the
-numbers in its name (tile index, CE index). Spans are complete events ("X"); `ts`/`dur` are
-microseconds derived from integer cycles, and the exact cycles are in `args`. A track never
-holds overlapping spans.
+One process per track group (tiles, CEs, each layer's ADCs, interconnect), one thread per
+track, ordered by the numbers in its name (tile index, CE index, layer index). Spans are
+complete events ("X"); `ts`/`dur` are microseconds derived from integer cycles, and the exact
+cycles are in `args`. A track never holds overlapping spans.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from enasim.stats import Stats
 
-_PIDS = {"tiles": 1, "ces": 2, "interconnect": 3}
+_PIDS = {"tiles": 1, "ces": 2, "adcs": 3, "interconnect": 4}
 
 
 def chrome_trace(stats: Stats, other: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -142,6 +142,7 @@ class Simulator:
             t0 = env.now
             yield env.process(tiles.compute(ls))
             self._span(ls, "compute", t0)
+            self._adc_spans(ls, tiles)
             t1 = env.now
             yield env.process(tiles.digital())
             charge_digital(ls, plan)
@@ -201,6 +202,7 @@ class Simulator:
         ls.buffer_cycles = (ls.latency_cycles - ls.adc_cycles - ls.noc_cycles
                             - ls.digital_cycles)
         self._span(ls, "compute", ls.start_cycle)
+        self._adc_spans(ls, tiles)
         self._layer_done()
 
     def _inputs_ready(self, lm: LayerMap, purpose: str, vectors: int) -> simpy.Event | None:
@@ -259,6 +261,13 @@ class Simulator:
             for tile, ce in ces_holding_weights(lm, self.hw.ce.pes_per_ce):
                 self.stats.spans.append(Span("ces", f"tile {tile} ce {ce}", f"{ls.name} compute",
                                              start, self.env.now, ls.index))
+
+    def _adc_spans(self, ls: LayerStats, tiles: LayerTiles) -> None:
+        """When the layer's crossbars were converting (for utilisation over time)."""
+        track = f"layer {ls.index} {ls.name} adcs"
+        for start, end in tiles.adcs.busy:
+            self.stats.spans.append(Span("adcs", track, f"{ls.name} convert", start, end,
+                                         ls.index))
 
     def _layer_done(self) -> None:
         self._done += 1
