@@ -16,8 +16,14 @@ from functools import cached_property
 from math import ceil, log2
 
 from enasim.config.schema import HardwareConfig
-from enasim.cost import cell_read_energy_pj, conversion_energy_pj
-from enasim.mapping import LayerMap
+from enasim.cost import (
+    cell_read_energy_pj,
+    chip_area_um2,
+    conversion_energy_pj,
+    leakage_uw,
+)
+from enasim.mapping import LayerMap, Mapping
+from enasim.stats import LayerStats, Stats
 from enasim.workload.ir import Add, Linear, Node, Pool
 
 PER_VECTOR_EVENTS = ("adc_conversions", "input_buffer_read_bits", "output_buffer_write_bits",
@@ -54,11 +60,11 @@ class LayerPlan:
     input_write_bits: float  # the input tensor written into the tile buffers once
     input_write_energy_pj: float
     digital: tuple[DigitalStage, ...]
-    _hw: HardwareConfig
+    hw: HardwareConfig
 
     def step_cycles(self, v: int) -> tuple[int, int, int]:
         """(read, compute, write) cycles of a step of v vectors."""
-        hw, tiles = self._hw, self.lm.tiles
+        hw, tiles = self.hw, self.lm.tiles
         prec, adc = hw.precision, hw.adc
         r = ceil(v * self.rows * prec.input_bits / (tiles * hw.tile.input_buffer.port_bits))
         phases = ceil(min(self.rows, hw.crossbar.rows) / hw.crossbar.rows_parallel)
@@ -142,3 +148,56 @@ def layer_ops(node: Node, hw: HardwareConfig) -> int:
         kh, kw = node.kernel
         return 2 * h * w * c * kh * kw * node.out_shape[0]
     return 2 * node.macs
+
+
+# -- charging a layer's work to Stats (the analytical model and the engine alike) -----------
+
+
+def new_stats(engine: str, mapping: Mapping) -> Stats:
+    hw = mapping.hw
+    return Stats(engine, hw.clock_period_ns, [],
+                 chip_area_um2(hw, mapping.total_arrays, mapping.total_tiles),
+                 leakage_uw(hw, mapping.total_arrays, mapping.total_tiles))
+
+
+def new_layer_stats(plan: LayerPlan) -> LayerStats:
+    lm, hw = plan.lm, plan.hw
+    node = lm.node
+    counts = dict.fromkeys(("input_buffer_write_bits", *plan.per_vector_counts,
+                            "activation_ops", "pooling_ops", "router_flits", "link_flits"), 0.0)
+    return LayerStats(lm.index, lm.name, node.kind, node.in_shapes[0], node.out_shape,
+                      node.macs, layer_ops(node, hw), lm.tiles,
+                      lm.tiling.arrays * lm.tiling.copies, lm.tiling.copies, lm.vectors,
+                      lm.utilization(hw), counts=counts)
+
+
+def charge_steps(ls: LayerStats, plan: LayerPlan, vectors: int) -> None:
+    """Crossbar, ADC, shift-add, buffer and accumulation work of `vectors` input vectors."""
+    for k, v in plan.per_vector_counts.items():
+        ls.counts[k] += v * vectors
+    for k, v in plan.per_vector_energy_pj.items():
+        ls.energy_pj[k] += v * vectors
+
+
+def charge_once(ls: LayerStats, plan: LayerPlan) -> None:
+    """Work done once per layer: its input tensor written into the tile buffers, and the
+    digital layers it owns."""
+    ls.counts["input_buffer_write_bits"] += plan.input_write_bits
+    ls.energy_pj["buffer"] += plan.input_write_energy_pj
+    for d in plan.digital:
+        key = "accumulator_ops" if d.unit == "accumulator" else f"{d.unit}_ops"
+        ls.counts[key] += d.work
+        ls.energy_pj[d.unit] += d.energy_pj
+
+
+def charge_noc(ls: LayerStats, hw, router_flits: float, link_flits: float) -> None:
+    ls.counts["router_flits"] += router_flits
+    ls.counts["link_flits"] += link_flits
+    ls.energy_pj["noc"] += (router_flits * hw.noc.router_energy_pj_per_flit
+                            + link_flits * hw.noc.link_energy_pj_per_flit)
+
+
+def charge_leakage(ls: LayerStats, stats: Stats) -> None:
+    """The whole chip leaks while the layer runs (every block stays powered)."""
+    ls.energy_pj["leakage"] = (stats.leakage_uw * ls.latency_cycles * stats.clock_period_ns
+                               * 1e-3)

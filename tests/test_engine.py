@@ -49,7 +49,7 @@ def _per_cycle_reference(plan) -> int:
     up to its width of the oldest writable step. Returns the cycle count until the last bit is
     written.
     """
-    hw, lm = plan._hw, plan.lm
+    hw, lm = plan.hw, plan.lm
     prec = hw.precision
     rport = lm.tiles * hw.tile.input_buffer.port_bits
     wport = lm.tiles * hw.tile.output_buffer.port_bits

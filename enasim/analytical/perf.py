@@ -17,12 +17,19 @@ Energy is event count x per-event energy, plus chip leakage for the layer's time
 
 from __future__ import annotations
 
-from enasim.cost import chip_area_um2, leakage_uw
 from enasim.errors import EnasimError
 from enasim.hw.interconnect import messages, zero_load_cycles
 from enasim.mapping import Mapping
-from enasim.plan import LayerPlan, layer_ops, plan_layer
-from enasim.stats import LayerStats, Stats
+from enasim.plan import (
+    charge_leakage,
+    charge_noc,
+    charge_once,
+    charge_steps,
+    new_layer_stats,
+    new_stats,
+    plan_layer,
+)
+from enasim.stats import Stats
 
 
 def run_analytical(mapping: Mapping) -> Stats:
@@ -38,7 +45,7 @@ def run_analytical(mapping: Mapping) -> Stats:
         plan = plan_layer(lm, hw)
         ls = new_layer_stats(plan)
         charge_steps(ls, plan, lm.vectors)
-        charge_digital(ls, plan)
+        charge_once(ls, plan)
         phases = noc.get(lm.name, {})
         for phase in phases.values():
             charge_noc(ls, hw, phase.router_flits, phase.link_flits)
@@ -71,62 +78,6 @@ def step_pipeline(r: int, c: int, w: int, d: int, n: int,
         cc = max(cr, cc) + c2
         cw = max(cc + d, cw) + w2
     return cw
-
-
-# -- shared with the event engine: stats records and energy charging -------------------------
-
-
-def new_stats(engine: str, mapping: Mapping) -> Stats:
-    hw = mapping.hw
-    return Stats(engine, hw.clock_period_ns, [],
-                 chip_area_um2(hw, mapping.total_arrays, mapping.total_tiles),
-                 leakage_uw(hw, mapping.total_arrays, mapping.total_tiles))
-
-
-def new_layer_stats(plan: LayerPlan) -> LayerStats:
-    lm, hw = plan.lm, plan._hw
-    node = lm.node
-    counts = dict.fromkeys(("input_buffer_write_bits", *plan.per_vector_counts,
-                            "activation_ops", "pooling_ops", "router_flits", "link_flits"), 0.0)
-    return LayerStats(lm.index, lm.name, node.kind, node.in_shapes[0], node.out_shape,
-                      node.macs, layer_ops(node, hw), lm.tiles,
-                      lm.tiling.arrays * lm.tiling.copies, lm.tiling.copies, lm.vectors,
-                      lm.utilization(hw), counts=counts)
-
-
-def charge_steps(ls: LayerStats, plan: LayerPlan, vectors: int) -> None:
-    """Crossbar, ADC, shift-add, buffer and accumulation work of `vectors` input vectors."""
-    for k, v in plan.per_vector_counts.items():
-        ls.counts[k] += v * vectors
-    for k, v in plan.per_vector_energy_pj.items():
-        ls.energy_pj[k] += v * vectors
-
-
-def charge_input(ls: LayerStats, plan: LayerPlan) -> None:
-    """The layer's input tensor written into its tile buffers."""
-    ls.counts["input_buffer_write_bits"] += plan.input_write_bits
-    ls.energy_pj["buffer"] += plan.input_write_energy_pj
-
-
-def charge_digital(ls: LayerStats, plan: LayerPlan) -> None:
-    charge_input(ls, plan)
-    for d in plan.digital:
-        key = "accumulator_ops" if d.unit == "accumulator" else f"{d.unit}_ops"
-        ls.counts[key] += d.work
-        ls.energy_pj[d.unit] += d.energy_pj
-
-
-def charge_noc(ls: LayerStats, hw, router_flits: float, link_flits: float) -> None:
-    ls.counts["router_flits"] += router_flits
-    ls.counts["link_flits"] += link_flits
-    ls.energy_pj["noc"] += (router_flits * hw.noc.router_energy_pj_per_flit
-                            + link_flits * hw.noc.link_energy_pj_per_flit)
-
-
-def charge_leakage(ls: LayerStats, stats: Stats) -> None:
-    """The whole chip leaks while the layer runs (every block stays powered)."""
-    ls.energy_pj["leakage"] = (stats.leakage_uw * ls.latency_cycles * stats.clock_period_ns
-                               * 1e-3)
 
 
 class NocPhase:

@@ -14,9 +14,8 @@ from collections.abc import Callable
 
 import simpy
 
-from enasim.analytical.perf import charge_steps
 from enasim.hw.block import Block
-from enasim.plan import LayerPlan
+from enasim.plan import LayerPlan, charge_steps
 from enasim.stats import LayerStats
 
 # (step index, vectors done before it) -> an event to wait for before reading, or None

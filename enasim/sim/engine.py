@@ -23,18 +23,19 @@ from collections.abc import Callable
 
 import simpy
 
-from enasim.analytical.perf import (
-    charge_digital,
-    charge_leakage,
-    charge_noc,
-    new_layer_stats,
-    new_stats,
-)
 from enasim.errors import EnasimError
 from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
 from enasim.hw.tile import LayerTiles
 from enasim.mapping import LayerMap, Mapping, Transfer
-from enasim.plan import LayerPlan, plan_layer
+from enasim.plan import (
+    LayerPlan,
+    charge_leakage,
+    charge_noc,
+    charge_once,
+    new_layer_stats,
+    new_stats,
+    plan_layer,
+)
 from enasim.sim.windows import Windows
 from enasim.stats import LayerStats, Span, Stats
 
@@ -145,7 +146,7 @@ class Simulator:
             self._adc_spans(ls, tiles)
             t1 = env.now
             yield env.process(tiles.digital())
-            charge_digital(ls, plan)
+            charge_once(ls, plan)
             self._span(ls, "digital", t1)
             ls.digital_cycles = plan.lag + (env.now - t1)
             yield from self._receive(ls, "add")
@@ -194,7 +195,7 @@ class Simulator:
         yield env.process(tiles.compute(ls, gate, lambda i, v: written.put(v)))
         t_written = env.now
         yield sender
-        charge_digital(ls, plan)
+        charge_once(ls, plan)
         ls.end_cycle = env.now
         ls.adc_cycles = tiles.adcs.busy_cycles
         ls.noc_cycles = tiles.input_wait_cycles
