@@ -66,12 +66,13 @@ def load_network_yaml(path: str | Path) -> Network:
         raise ConfigError(src, "layers", "expected a non-empty list of layers")
     for i, spec in enumerate(layers):
         field = f"layers[{i}]"
+        lname = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(lname, str) and lname:
+            field = f"layers[{i}] ({lname})"
         spec = check_keys(spec, _COMMON + tuple(sorted({k for v in _FIELDS.values() for k in v})),
                           src, field, required=("name", "op"))
-        lname = spec["name"]
         if not isinstance(lname, str) or not lname:
             raise ConfigError(src, f"{field}.name", "expected a non-empty string")
-        field = f"layers[{i}] ({lname})"
         kind = expect_choice(spec["op"], OPS, src, f"{field}.op")
         check_keys(spec, _COMMON + _FIELDS[kind], src, field,
                    required=_REQUIRED.get(kind, ()))

@@ -1,0 +1,139 @@
+"""Bad input gets a clear error naming the file, the field and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import hw_with
+
+from enasim.cli import main
+from enasim.config import load
+from enasim.errors import ConfigError, EnasimError
+from enasim.mapping import MappingError, map_network
+from enasim.workload import load_workload
+from enasim.workload.yaml_format import load_network_yaml
+
+
+def _hw_error(tmp_path, text: str) -> ConfigError:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load(path)
+    assert str(path) in str(exc.value)
+    return exc.value
+
+
+@pytest.mark.parametrize("text, field, expected", [
+    ("crossbar: {rowz: 128}\n", "crossbar.rowz", "did you mean 'rows'"),
+    ("adcs: {bits: 4}\n", "adcs", "did you mean 'adc'"),
+    ("crossbar: {rows: many}\n", "crossbar.rows", "integer"),
+    ("crossbar: {rows: 12.5}\n", "crossbar.rows", "integer"),
+    ("crossbar: {rows: 0}\n", "crossbar.rows", ">= 1"),
+    ("clock: {period_ns: 0}\n", "clock.period_ns", "> 0"),
+    ("adc: {bits: 17}\n", "adc.bits", "<= 16"),
+    ("adc: {bits: 0}\n", "adc.bits", ">= 1"),
+    ("adc: {energy_model: magic}\n", "adc.energy_model", "neurosim"),
+    ("execution: {mode: async}\n", "execution.mode", "layer_by_layer"),
+    ("neurosim_compat: {unpadded_vectors: maybe}\n", "neurosim_compat.unpadded_vectors",
+     "true or false"),
+    ("crossbar: 128\n", "crossbar", "mapping"),
+    ("adc: {cols_per_adc: 256}\n", "adc.cols_per_adc", "at most crossbar.cols"),
+    ("crossbar: {rows_parallel: 256}\n", "crossbar.rows_parallel", "at most crossbar.rows"),
+    ("crossbar: {r_on_ohm: 1e6, r_off_ohm: 1e5}\n", "crossbar.r_off_ohm", "more than r_on_ohm"),
+    ("adc: {energy_model: table}\n", "adc.table_energy_pj", "> 0"),
+    ("mapping: {scheme: neurosim}\ncrossbar: {rows: 96, rows_parallel: 96}\n"
+     "ce: {pes_per_ce: auto}\ntile: {ces_per_tile: auto}\n", "crossbar.rows", "powers of two"),
+    ("mapping: {scheme: neurosim}\n", "ce.pes_per_ce", "'auto'"),
+    ("ce: {pes_per_ce: auto}\n", "ce.pes_per_ce", "needs mapping.scheme 'neurosim'"),
+    ("ce: {pes_per_ce: lots}\n", "ce.pes_per_ce", "'auto'"),
+    ("noc: {mesh_rows: 4}\n", "noc.mesh_cols", "both"),
+])
+def test_hwconfig_errors_name_the_field(tmp_path, text, field, expected):
+    err = _hw_error(tmp_path, text)
+    assert err.field == field
+    assert expected in err.message
+
+
+def test_malformed_yaml_reports_the_line(tmp_path):
+    err = _hw_error(tmp_path, "crossbar:\n  rows: 128\n  cols: [128\n")
+    assert "line" in str(err)
+
+
+def test_hwconfig_top_level_not_a_mapping(tmp_path):
+    err = _hw_error(tmp_path, "- 1\n- 2\n")
+    assert "mapping" in str(err)
+
+
+def test_missing_hwconfig_file(tmp_path):
+    with pytest.raises(EnasimError, match="no_such.yaml"):
+        load(tmp_path / "no_such.yaml")
+
+
+def _wl_error(tmp_path, layers: str, header: str = "input: [3, 8, 8]\n") -> ConfigError:
+    path = tmp_path / "net.yaml"
+    path.write_text(f"name: net\n{header}layers:\n{layers}")
+    with pytest.raises(ConfigError) as exc:
+        load_network_yaml(path)
+    assert str(path) in str(exc.value)
+    return exc.value
+
+
+@pytest.mark.parametrize("layers, field, expected", [
+    ("  - {name: c, op: conv3d, out_channels: 4, kernel: 3}\n", "layers[0] (c).op", "conv2d"),
+    ("  - {name: c, op: conv2d, out_channel: 4, kernel: 3}\n", "layers[0] (c).out_channel",
+     "did you mean 'out_channels'"),
+    ("  - {name: c, op: conv2d, kernel: 3}\n", "layers[0] (c).out_channels", "required"),
+    ("  - {name: c, op: conv2d, out_channels: 4, kernel: 9}\n", "layers[0] (c)",
+     "shape mismatch"),
+    ("  - {name: c, op: conv2d, out_channels: 4, kernel: 3, in_channels: 5}\n",
+     "layers[0] (c)", "shape mismatch"),
+    ("  - {name: c, op: conv2d, out_channels: 4, kernel: 3}\n"
+     "  - {name: c, op: linear, out_features: 2}\n", "layers[1] (c)", "duplicate"),
+    ("  - {name: c, op: conv2d, out_channels: 4, kernel: 3}\n"
+     "  - {name: f, op: linear, out_features: 2, inputs: [cc]}\n", "layers[1] (f)",
+     "did you mean 'c'"),
+    ("  - {name: a, op: conv2d, out_channels: 4, kernel: 3}\n"
+     "  - {name: b, op: conv2d, out_channels: 8, kernel: 3, inputs: [input]}\n"
+     "  - {name: s, op: add, inputs: [a, b]}\n", "layers[2] (s)", "shape mismatch"),
+    ("  - {name: s, op: add}\n", "layers[0] (s)", "two or more inputs"),
+    ("  - {name: r, op: activation, function: tanh}\n", "layers[0] (r).function", "relu"),
+    ("  - {name: p, op: pool, mode: median}\n", "layers[0] (p).mode", "max"),
+    ("  - {name: r, op: activation}\n", "layers", "no conv2d or linear"),
+    ("  - {name: s, op: select, channels: 5}\n", "layers[0] (s)", "cannot select 5 of 3"),
+])
+def test_workload_errors_name_the_layer(tmp_path, layers, field, expected):
+    err = _wl_error(tmp_path, layers)
+    assert err.field == field
+    assert expected in err.message
+
+
+@pytest.mark.parametrize("header, field", [
+    ("input: [3, 8]\n", "input"),
+    ("input: [3, 0, 8]\n", "input[1]"),
+])
+def test_workload_bad_input_shape(tmp_path, header, field):
+    err = _wl_error(tmp_path, "  - {name: f, op: linear, out_features: 2}\n", header)
+    assert err.field == field
+
+
+def test_unknown_zoo_name_suggests_and_lists():
+    with pytest.raises(ConfigError, match=r"did you mean 'vgg8'.*valid zoo names"):
+        load_workload("vgg9")
+
+
+def test_mesh_too_small_for_the_workload():
+    hw = hw_with(noc={"mesh_rows": 2, "mesh_cols": 2})
+    with pytest.raises(MappingError, match="tiles but the chip has 4"):
+        map_network(load_workload("vgg8"), hw)
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--hw", "no_such_config", "--quiet"],
+    ["run", "--workload", "vgg9", "--quiet"],
+    ["config", "check", "no_such_config.yaml"],
+    ["workload", "show", "no_such_workload"],
+])
+def test_cli_exits_2_with_one_line_and_no_traceback(argv, capsys, tmp_path):
+    assert main([*argv, *(["-o", str(tmp_path)] if argv[0] == "run" else [])]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().startswith("enasim: error") or "error" in err.lower()
