@@ -12,6 +12,7 @@ from enasim.config import DEFAULT_HW, config_hash, load, to_yaml
 from enasim.config.loader import resolve_path
 from enasim.errors import EnasimError
 from enasim.mapping import map_network
+from enasim.noc import cli as noc_cli
 from enasim.report import format_table, layers_table, write_results
 from enasim.report.plots import plot_results
 from enasim.report.tables import shape_str
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = wl_sub.add_parser("show", help="print layers, shapes, MACs and parameters")
     show.add_argument("workload", metavar="NAME|FILE")
     show.set_defaults(func=cmd_workload_show)
+    noc_cli.add_parser(sub)
     return p
 
 

@@ -1,0 +1,70 @@
+"""NoC speed and BookSim2 agreement.
+
+Prints flits per wall-second for both models at 4x4 @ 0.1 and 8x8 @ 0.3 (uniform, 1-flit)
+beside BookSim2's figures from ../shared/reference/README.md, then (with --curves) the full
+latency curves and saturation throughput against mesh_uniform_curves.csv.
+
+    python benchmarks/bench_noc.py [--curves]
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+from enasim.hw.router import RouterParams
+from enasim.noc.measure import Measurement, make_mesh, run_synthetic, throughput_mode
+from enasim.noc.traffic import SyntheticSource, generate
+from enasim.report.tables import format_table
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "booksim"
+BOOKSIM_FLITS_PER_S = {(4, 0.1): 118e3, (8, 0.3): 71e3}  # reference README, same machine kind
+
+
+def speed(k: int, rate: float, model: str, cycles: int) -> float:
+    pk = generate("uniform", k, k, rate, 1, 0, cycles, seed=1)
+    mesh = make_mesh(RouterParams(k, k), pk, model)
+    mesh.run(10)  # compile / warm up outside the timing
+    t0 = time.perf_counter()
+    mesh.run(cycles)
+    return mesh.ejected_flits / (time.perf_counter() - t0)
+
+
+def speed_table() -> None:
+    rows = []
+    for (k, rate), booksim in BOOKSIM_FLITS_PER_S.items():
+        comp = speed(k, rate, "compiled", 20000)
+        proc = speed(k, rate, "process", 2000 if k == 8 else 5000)
+        rows.append([f"{k}x{k} @ {rate}", f"{booksim:,.0f}", f"{comp:,.0f}",
+                     f"{comp / booksim:.2f}x", f"{proc:,.0f}", f"{proc / booksim:.2f}x"])
+    print(format_table(["load", "BookSim2 flits/s", "compiled", "vs BookSim", "process",
+                        "vs BookSim"], rows))
+
+
+def curves() -> None:
+    rows = []
+    for r in csv.DictReader((REFERENCE / "mesh_uniform_curves.csv").open()):
+        k, flits = int(r["cfg_k"]), int(r["cfg_packet_size"])
+        rate = float(r["cfg_injection_rate"])
+        src = SyntheticSource("uniform", k, k, rate, flits, 1)
+        if r["run_id"].startswith("thr"):
+            res = run_synthetic(RouterParams(k, k), src, throughput_mode())
+            ref, got = float(r["acc_flit_rate_avg"]), res["accepted_flit_rate"]
+            what = "saturation throughput"
+        else:
+            res = run_synthetic(RouterParams(k, k), src, Measurement())
+            ref, got = float(r["plat_avg"]), res["avg_packet_latency"]
+            what = "latency" + (" (saturated)" if res["saturated"] else "")
+        err = f"{(got - ref) / ref:+.2%}" if got is not None else "-"
+        rows.append([r["run_id"], what, r["status"], f"{ref:.4g}",
+                     "-" if got is None else f"{got:.4g}", err])
+        print(rows[-1], file=sys.stderr)
+    print(format_table(["run", "metric", "BookSim status", "BookSim", "enasim", "error"], rows))
+
+
+if __name__ == "__main__":
+    speed_table()
+    if "--curves" in sys.argv:
+        curves()

@@ -1,0 +1,513 @@
+"""Process model of the mesh NoC: BookSim2's input-queued router as SimPy processes.
+
+This is the readable reference; `enasim.kernels.noc` is the same model compiled with Numba, and
+the two must agree packet by packet. The semantics follow BookSim2's `IQRouter` (non-speculative,
+iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 0):
+
+* Each router cycle: queue arrived flits and credits; evaluate route computation, VC allocation,
+  switch allocation and switch traversal for entries that are new this cycle; then update the
+  stages whose delay has elapsed (in that order); then send one flit per output and one credit per
+  input.
+* A flit sent at cycle s over a channel of latency L is seen by the receiver at cycle s + L + 1
+  (BookSim's channel read/write phases), likewise credits. Injection and ejection channels have
+  latency 1. So no two processes interact within a cycle and their order does not matter.
+* A packet of L flits over D links on an empty mesh takes
+  3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
+
+Ports: 0 = +x, 1 = -x, 2 = +y, 3 = -y, 4 = local; input port o of a router receives from the
+neighbour on side o. Node id = x + cols * y. X-Y (dimension-order) routing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from enasim.noc.packets import Packets, Records
+
+LOCAL = 4
+PORTS = 5
+IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
+STALL = -2  # an allocation result meaning "not granted, retry"
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    """Mesh size and BookSim2 router parameters (all delays in cycles)."""
+
+    rows: int
+    cols: int
+    num_vcs: int = 4
+    vc_buf: int = 8
+    routing_delay: int = 1
+    va_delay: int = 1
+    sa_delay: int = 1
+    st_delay: int = 1
+    link_delay: int = 1
+
+    @property
+    def nodes(self) -> int:
+        return self.rows * self.cols
+
+
+def route(params: RouterParams, here: int, dst: int) -> int:
+    """Dimension-order (X then Y) output port."""
+    x, y = here % params.cols, here // params.cols
+    dx, dy = dst % params.cols, dst // params.cols
+    if dx > x:
+        return 0
+    if dx < x:
+        return 1
+    if dy > y:
+        return 2
+    if dy < y:
+        return 3
+    return LOCAL
+
+
+def neighbour(params: RouterParams, here: int, port: int) -> int:
+    """The router on side `port` of `here`, or -1 at the mesh edge."""
+    x, y = here % params.cols, here // params.cols
+    x += (port == 0) - (port == 1)
+    y += (port == 2) - (port == 3)
+    return x + params.cols * y if 0 <= x < params.cols and 0 <= y < params.rows else -1
+
+
+def islip(requests: dict[int, list[int]], n_in: int, n_out: int, gptr: list[int],
+          aptr: list[int]) -> dict[int, int]:
+    """One iteration of iSLIP: round-robin grant per output, round-robin accept per input.
+
+    `requests` maps an input to its requested outputs. Pointers advance only on acceptance.
+    """
+    by_output: dict[int, list[int]] = {}
+    for i in sorted(requests):
+        for o in requests[i]:
+            by_output.setdefault(o, []).append(i)
+    grants = {}
+    for o, inputs in by_output.items():
+        grants[o] = min(inputs, key=lambda i, g=gptr[o]: (i - g) % n_in)
+    match = {}
+    for i in sorted(requests):
+        granted = [o for o in requests[i] if grants.get(o) == i]
+        if granted:
+            o = min(granted, key=lambda o, a=aptr[i]: (o - a) % n_out)
+            match[i] = o
+            gptr[o] = (i + 1) % n_in
+            aptr[i] = (o + 1) % n_out
+    return match
+
+
+class Flit:
+    __slots__ = ("pkt", "head", "tail", "dst", "vc", "itime", "hops")
+
+    def __init__(self, pkt: int, head: bool, tail: bool, dst: int, vc: int, itime: int):
+        self.pkt, self.head, self.tail, self.dst = pkt, head, tail, dst
+        self.vc, self.itime, self.hops = vc, itime, 0
+
+
+class Channel:
+    """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1."""
+
+    __slots__ = ("latency", "queue", "sink")
+
+    def __init__(self, latency: int, sink: Router | Terminals):
+        self.latency, self.queue, self.sink = latency, deque(), sink
+
+    def send(self, now: int, item) -> None:
+        self.queue.append((now + self.latency + 1, item))
+        self.sink.wake(now)
+
+    def receive(self, now: int):
+        if self.queue and self.queue[0][0] <= now:
+            return self.queue.popleft()[1]
+        return None
+
+
+class _Sleeper:
+    """A SimPy process that runs one step per cycle while it has work, else sleeps."""
+
+    def __init__(self, env: simpy.Environment):
+        self.env, self._wake, self.last_step = env, None, -1
+        env.process(self._run())
+
+    def wake(self, now: int) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _run(self):
+        env = self.env
+        while True:
+            if not self.busy():
+                self._wake = env.event()
+                yield self._wake
+                self._wake = None
+            if env.now <= self.last_step:
+                yield env.timeout(self.last_step + 1 - env.now)
+            self.last_step = env.now
+            self.step(env.now)
+            yield env.timeout(1)
+
+    def busy(self) -> bool:
+        raise NotImplementedError
+
+    def step(self, now: int) -> None:
+        raise NotImplementedError
+
+
+class Router(_Sleeper):
+    """One 5-port input-queued router (BookSim2 IQRouter semantics, see module docstring)."""
+
+    def __init__(self, env: simpy.Environment, params: RouterParams, node: int, stats: NocCounters):
+        self.p, self.node, self.stats = params, node, stats
+        V = params.num_vcs
+        self.buf = [[deque() for _ in range(V)] for _ in range(PORTS)]
+        self.state = [[IDLE] * V for _ in range(PORTS)]
+        self.out_port = [[-1] * V for _ in range(PORTS)]
+        self.out_vc = [[-1] * V for _ in range(PORTS)]
+        self.in_use = [[-1] * V for _ in range(PORTS)]  # owner of each downstream VC
+        self.occupancy = [[0] * V for _ in range(PORTS)]  # downstream flits not yet credited
+        self.route_q: deque = deque()  # [time, port, vc]
+        self.va_q: deque = deque()  # [time, port, vc, result]
+        self.sa_q: deque = deque()  # [time, port, vc, result]
+        self.xbar_q: deque = deque()  # [time, flit, out port]
+        self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
+        self.va_gptr, self.va_aptr = [0] * (PORTS * V), [0] * (PORTS * V)
+        self.sa_gptr, self.sa_aptr = [0] * PORTS, [0] * PORTS
+        self.sa_offset = [0] * PORTS
+        self.in_flit: list[Channel] = [None] * PORTS  # channels into this router
+        self.in_credit: list[Channel] = [None] * PORTS  # credits for our outputs
+        self.out_flit: list[Channel | None] = [None] * PORTS
+        self.out_credit: list[Channel | None] = [None] * PORTS  # credits to upstream
+        super().__init__(env)
+
+    def busy(self) -> bool:
+        return bool(self.route_q or self.va_q or self.sa_q or self.xbar_q
+                    or any(self.out_buf)
+                    or any(c.queue for c in self.in_flit if c)
+                    or any(c.queue for c in self.in_credit if c))
+
+    def step(self, now: int) -> None:
+        p = self.p
+        credits_out: list[int | None] = [None] * PORTS
+        self._input_queuing(now)
+        # evaluate
+        for item in self.route_q:
+            if item[0] >= 0:
+                break
+            item[0] = now + p.routing_delay - 1
+        if self.va_q:
+            self._va_evaluate(now)
+        if self.sa_q:
+            self._sa_evaluate(now)
+        for item in self.xbar_q:
+            if item[0] >= 0:
+                break
+            item[0] = now + p.st_delay - 1
+        # update
+        while self.route_q and 0 <= self.route_q[0][0] <= now:
+            _, ip, v = self.route_q.popleft()
+            self.out_port[ip][v] = route(p, self.node, self.buf[ip][v][0].dst)
+            self.state[ip][v] = VC_ALLOC
+            self.va_q.append([-1, ip, v, -1])
+        while self.va_q and 0 <= self.va_q[0][0] <= now:
+            _, ip, v, res = self.va_q.popleft()
+            if res >= 0:
+                o, ov = divmod(res, p.num_vcs)
+                self.in_use[o][ov] = ip * p.num_vcs + v
+                self.out_vc[ip][v] = ov
+                self.state[ip][v] = ACTIVE
+                self.sa_q.append([-1, ip, v, -1])
+            else:
+                self.va_q.append([-1, ip, v, -1])
+        while self.sa_q and 0 <= self.sa_q[0][0] <= now:
+            _, ip, v, o = self.sa_q.popleft()
+            if o < 0:
+                self.sa_q.append([-1, ip, v, -1])
+                continue
+            q = self.buf[ip][v]
+            f = q.popleft()
+            ov = self.out_vc[ip][v]
+            f.hops += 1
+            f.vc = ov
+            self.occupancy[o][ov] += 1
+            if f.tail:
+                self.in_use[o][ov] = -1
+            self.xbar_q.append([-1, f, o])
+            credits_out[ip] = v
+            if not q:
+                if f.tail:
+                    self.state[ip][v] = IDLE
+            elif f.tail:
+                self._start_packet(ip, v)
+            else:
+                self.sa_q.append([-1, ip, v, -1])
+        while self.xbar_q and 0 <= self.xbar_q[0][0] <= now:
+            _, f, o = self.xbar_q.popleft()
+            self.out_buf[o].append(f)
+        # write outputs
+        for o in range(PORTS):
+            if self.out_buf[o]:
+                self.out_flit[o].send(now, self.out_buf[o].popleft())
+                self.stats.link_flits[self.node][o] += 1
+        for ip in range(PORTS):
+            if credits_out[ip] is not None:
+                self.out_credit[ip].send(now, credits_out[ip])
+
+    def _start_packet(self, ip: int, v: int) -> None:
+        """The head flit at the front of VC (ip, v) starts its pipeline."""
+        if self.p.routing_delay:
+            self.state[ip][v] = ROUTING
+            self.route_q.append([-1, ip, v])
+        else:  # lookahead routing: the route is known on arrival
+            self.out_port[ip][v] = route(self.p, self.node, self.buf[ip][v][0].dst)
+            self.state[ip][v] = VC_ALLOC
+            self.va_q.append([-1, ip, v, -1])
+
+    def _input_queuing(self, now: int) -> None:
+        for ip in range(PORTS):
+            ch = self.in_flit[ip]
+            f = ch.receive(now) if ch else None
+            if f is None:
+                continue
+            q = self.buf[ip][f.vc]
+            q.append(f)
+            st = self.state[ip][f.vc]
+            if st == IDLE:
+                self._start_packet(ip, f.vc)
+            elif st == ACTIVE and q[0] is f:
+                self.sa_q.append([-1, ip, f.vc, -1])
+        for o in range(PORTS):
+            ch = self.in_credit[o]
+            while ch:
+                v = ch.receive(now)
+                if v is None:
+                    break
+                self.occupancy[o][v] -= 1
+
+    def _va_evaluate(self, now: int) -> None:
+        V = self.p.num_vcs
+        requests: dict[int, list[int]] = {}
+        for item in self.va_q:
+            if item[0] >= 0:
+                break
+            _, ip, v, _ = item
+            o = self.out_port[ip][v]
+            free = [o * V + ov for ov in range(V) if self.in_use[o][ov] < 0]
+            if free:
+                requests[ip * V + v] = free
+            else:
+                item[3] = STALL
+        match = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
+        for item in self.va_q:
+            if item[0] >= 0:
+                break
+            item[0] = now + self.p.va_delay - 1
+            if item[3] == STALL:
+                continue
+            item[3] = match.get(item[1] * V + item[2], STALL)
+        if self.p.va_delay > 1:  # a grant made earlier may have been taken meanwhile
+            for item in self.va_q:
+                if item[0] > now:
+                    break
+                if item[3] >= 0:
+                    o, ov = divmod(item[3], V)
+                    if self.in_use[o][ov] >= 0:
+                        item[3] = STALL
+
+    def _sa_evaluate(self, now: int) -> None:
+        V = self.p.num_vcs
+        chosen: dict[tuple[int, int], int] = {}  # (input, output) -> requesting VC
+        for item in self.sa_q:
+            if item[0] >= 0:
+                break
+            _, ip, v, _ = item
+            o, ov = self.out_port[ip][v], self.out_vc[ip][v]
+            if self.occupancy[o][ov] >= self.p.vc_buf:
+                item[3] = STALL
+                continue
+            prev = chosen.get((ip, o))
+            off = self.sa_offset[ip]
+            if prev is None or (v - off) % V < (prev - off) % V:
+                chosen[(ip, o)] = v
+        requests: dict[int, list[int]] = {}
+        for (ip, o) in sorted(chosen):
+            requests.setdefault(ip, []).append(o)
+        match = islip(requests, PORTS, PORTS, self.sa_gptr, self.sa_aptr)
+        for item in self.sa_q:
+            if item[0] >= 0:
+                break
+            item[0] = now + self.p.sa_delay - 1
+            if item[3] == STALL:
+                continue
+            _, ip, v, _ = item
+            o = match.get(ip, -1)
+            if o >= 0 and chosen[(ip, o)] == v:
+                self.sa_offset[ip] = (v + 1) % V
+                item[3] = o
+            else:
+                item[3] = STALL
+
+
+class NocCounters:
+    """Flits sent on each router output (links and ejection ports)."""
+
+    def __init__(self, nodes: int):
+        self.link_flits = [[0] * PORTS for _ in range(nodes)]
+
+
+class Terminals(_Sleeper):
+    """The network interfaces of all nodes: source queues, injection, ejection (BookSim's
+    traffic manager). Unbounded source queues; one flit in and one out per node per cycle."""
+
+    def __init__(self, env: simpy.Environment, params: RouterParams, packets: Packets,
+                 records: Records):
+        self.p, self.pk, self.rec = params, packets, records
+        n, V = params.nodes, params.num_vcs
+        self.queue = [deque() for _ in range(n)]
+        self.next_seq, self.cur_vc, self.last_vc = [0] * n, [0] * n, [-1] * n
+        self.in_use = [[False] * V for _ in range(n)]
+        self.occupancy = [[0] * V for _ in range(n)]
+        self.inject: list[Channel] = [None] * n  # node -> router
+        self.eject: list[Channel] = [None] * n  # router -> node
+        self.credit_in: list[Channel] = [None] * n  # router -> node credits
+        self.credit_out: list[Channel] = [None] * n  # node -> router credits
+        self.pending: list[tuple[int, int]] = []  # heap of (ready cycle, packet)
+        self.ready = packets.cycle.astype("int64").tolist()
+        self.waiting = [int(packets.dep_ptr[i + 1] - packets.dep_ptr[i])
+                        for i in range(len(packets))]
+        self.rev: list[list[int]] = [[] for _ in range(len(packets))]
+        for i in range(len(packets)):
+            for d in packets.deps_of(i).tolist():
+                self.rev[d].append(i)
+        self.pending = [(self.ready[i], i) for i in range(len(packets)) if not self.waiting[i]]
+        heapq.heapify(self.pending)
+        self.in_flight = self.ejected = 0
+        super().__init__(env)
+
+    def busy(self) -> bool:
+        return bool(self.pending or self.in_flight)
+
+    def step(self, now: int) -> None:
+        p, pk, rec = self.p, self.pk, self.rec
+        V = p.num_vcs
+        arrived = []
+        for n in range(p.nodes):
+            f = self.eject[n].receive(now)
+            if f is not None:
+                arrived.append((n, f))
+            v = self.credit_in[n].receive(now)
+            if v is not None:
+                self.occupancy[n][v] -= 1
+        while self.pending and self.pending[0][0] <= now:
+            t, i = heapq.heappop(self.pending)
+            rec.created[i] = t
+            self.queue[int(pk.src[i])].append(i)
+        for n in range(p.nodes):
+            if not self.queue[n]:
+                continue
+            i, seq = self.queue[n][0], self.next_seq[n]
+            if seq == 0:
+                vc = -1
+                for k in range(1, V + 1):
+                    c = 0 if self.last_vc[n] < 0 else (self.last_vc[n] + k) % V
+                    if not self.in_use[n][c] and self.occupancy[n][c] < p.vc_buf:
+                        vc = c
+                        break
+                if vc < 0:
+                    continue
+                self.in_use[n][vc] = True
+                self.last_vc[n] = self.cur_vc[n] = vc
+                rec.head_injected[i] = now
+            else:
+                vc = self.cur_vc[n]
+                if self.occupancy[n][vc] >= p.vc_buf:
+                    continue
+            tail = seq == pk.flits[i] - 1
+            self.occupancy[n][vc] += 1
+            if tail:
+                self.in_use[n][vc] = False
+                self.queue[n].popleft()
+                self.next_seq[n] = 0
+            else:
+                self.next_seq[n] = seq + 1
+            if seq == 0:
+                self.in_flight += 1
+            self.inject[n].send(now, Flit(i, seq == 0, tail, int(pk.dst[i]), vc, now))
+        for n, f in arrived:
+            self.ejected += 1
+            rec.flit_latency_sum[f.pkt] += now - f.itime
+            self.credit_out[n].send(now, f.vc)
+            if f.tail:
+                rec.tail_ejected[f.pkt] = now
+                rec.hops[f.pkt] = f.hops - 1
+                self.in_flight -= 1
+                for d in self.rev[f.pkt]:
+                    self.ready[d] = max(self.ready[d], now + 1)
+                    self.waiting[d] -= 1
+                    if not self.waiting[d]:
+                        heapq.heappush(self.pending, (self.ready[d], d))
+
+    def add(self, first: int) -> None:
+        """Packets from index `first` on were appended to `packets` (no dependencies)."""
+        pk = self.pk
+        for i in range(first, len(pk)):
+            heapq.heappush(self.pending, (int(pk.cycle[i]), i))
+            self.rev.append([])
+        self.wake(self.env.now)
+
+
+class ProcessMesh:
+    """The mesh as SimPy processes: routers, channels and terminals in one Environment."""
+
+    def __init__(self, params: RouterParams, packets: Packets,
+                 env: simpy.Environment | None = None):
+        self.params, self.packets = params, packets
+        self.env = env or simpy.Environment()
+        self.records = Records.empty(len(packets))
+        self.counters = NocCounters(params.nodes)
+        self.terminals = Terminals(self.env, params, packets, self.records)
+        self.routers = [Router(self.env, params, r, self.counters) for r in range(params.nodes)]
+        t = self.terminals
+        for r, router in enumerate(self.routers):
+            router.in_flit[LOCAL] = t.inject[r] = Channel(1, router)
+            router.out_flit[LOCAL] = t.eject[r] = Channel(1, t)
+            router.out_credit[LOCAL] = t.credit_in[r] = Channel(1, t)
+            router.in_credit[LOCAL] = t.credit_out[r] = Channel(1, router)
+            for o in range(4):
+                nb = neighbour(params, r, o)
+                if nb < 0:
+                    continue
+                other = self.routers[nb]
+                ch = Channel(params.link_delay, other)
+                router.out_flit[o] = other.in_flit[o ^ 1] = ch
+                cr = Channel(params.link_delay, router)
+                other.out_credit[o ^ 1] = router.in_credit[o] = cr
+
+    def run(self, until: int) -> None:
+        """Simulate every cycle before `until`."""
+        if until > self.env.now:
+            self.env.run(until=until)
+
+    def extend(self, more: Packets) -> None:
+        """Offer more dependency-free packets (appended after the existing ones)."""
+        first = len(self.packets)
+        self.packets = Packets.concat([self.packets, more])
+        self.terminals.pk = self.packets
+        rec, extra = self.records, Records.empty(len(more))
+        for name in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
+            setattr(rec, name, np.concatenate([getattr(rec, name), getattr(extra, name)]))
+        self.terminals.ready.extend(more.cycle.tolist())
+        self.terminals.waiting.extend([0] * len(more))
+        self.terminals.add(first)
+
+    @property
+    def ejected_flits(self) -> int:
+        return self.terminals.ejected
+
+    @property
+    def link_flits(self) -> list[list[int]]:
+        return self.counters.link_flits

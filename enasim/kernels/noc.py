@@ -1,0 +1,640 @@
+"""Compiled mesh NoC: the process model of `enasim.hw.router`, cycle by cycle in Numba.
+
+Same semantics, same arbitration order, same packets: the two models give identical per-packet
+records (tested). State lives in flat integer arrays so the kernel can run long stretches
+without returning to Python; `CompiledMesh` wraps them with the process model's API.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from enasim.hw.router import LOCAL, PORTS, RouterParams
+from enasim.noc.packets import Packets, Records
+
+# per-VC fields of `vcs` [router, port, vc, field]; IN_USE/OCC describe the *output* port
+BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, IN_USE, OCC = range(7)
+IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
+STALL = -2
+RQ, VQ, SQ = range(3)  # stage queues: entries (time, port, vc, result)
+# terminal fields
+Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
+# params
+P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
+# totals
+T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED = range(4)
+
+
+@njit(cache=True, inline="always")
+def _route(cols, here, dst):
+    x, y, dx, dy = here % cols, here // cols, dst % cols, dst // cols
+    if dx > x:
+        return 0
+    if dx < x:
+        return 1
+    if dy > y:
+        return 2
+    if dy < y:
+        return 3
+    return LOCAL
+
+
+@njit(cache=True, inline="always")
+def _neighbour(rows, cols, here, port):
+    x, y = here % cols, here // cols
+    if port == 0:
+        x += 1
+    elif port == 1:
+        x -= 1
+    elif port == 2:
+        y += 1
+    else:
+        y -= 1
+    if 0 <= x < cols and 0 <= y < rows:
+        return x + cols * y
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _q_push(q, qm, r, k, t, port, vc, res):
+    cap = q.shape[2]
+    i = (qm[r, k, 0] + qm[r, k, 1]) % cap
+    q[r, k, i, 0] = t
+    q[r, k, i, 1] = port
+    q[r, k, i, 2] = vc
+    q[r, k, i, 3] = res
+    qm[r, k, 1] += 1
+
+
+@njit(cache=True)
+def _heap_push(hr, hi, hm, ready, idx):
+    n = hm[0]
+    hr[n] = ready
+    hi[n] = idx
+    hm[0] = n + 1
+    while n > 0:
+        parent = (n - 1) // 2
+        if (hr[parent], hi[parent]) <= (hr[n], hi[n]):
+            break
+        hr[parent], hr[n] = hr[n], hr[parent]
+        hi[parent], hi[n] = hi[n], hi[parent]
+        n = parent
+
+
+@njit(cache=True)
+def _heap_pop(hr, hi, hm):
+    n = hm[0] - 1
+    hm[0] = n
+    hr[0], hi[0] = hr[n], hi[n]
+    i = 0
+    while True:
+        a, b, m = 2 * i + 1, 2 * i + 2, i
+        if a < n and (hr[a], hi[a]) < (hr[m], hi[m]):
+            m = a
+        if b < n and (hr[b], hi[b]) < (hr[m], hi[m]):
+            m = b
+        if m == i:
+            break
+        hr[m], hr[i] = hr[i], hr[m]
+        hi[m], hi[i] = hi[i], hi[m]
+        i = m
+
+
+@njit(cache=True, inline="always")
+def _start_packet(prm, dst, vcs, buf, q, qm, r, ip, v):
+    """The head flit at the front of VC (ip, v) starts route computation (or VC allocation
+    directly with lookahead routing, routing_delay 0)."""
+    if prm[P_RD] > 0:
+        vcs[r, ip, v, STATE] = ROUTING
+        _q_push(q, qm, r, RQ, -1, ip, v, -1)
+    else:
+        pkt = buf[r, ip, v, vcs[r, ip, v, BUF_HEAD], 0]
+        vcs[r, ip, v, OUT_PORT] = _route(prm[P_COLS], r, dst[pkt])
+        vcs[r, ip, v, STATE] = VC_ALLOC
+        _q_push(q, qm, r, VQ, -1, ip, v, -1)
+
+
+@njit(cache=True, inline="always")
+def _send_flit(fch, fm, r, p, t, pkt, seq, itime, vc):
+    cap = fch.shape[2]
+    i = (fm[r, p, 0] + fm[r, p, 1]) % cap
+    fch[r, p, i, 0] = t
+    fch[r, p, i, 1] = pkt
+    fch[r, p, i, 2] = seq
+    fch[r, p, i, 3] = itime
+    fch[r, p, i, 4] = vc
+    fm[r, p, 1] += 1
+
+
+@njit(cache=True, inline="always")
+def _send_credit(cch, cm, r, p, t, vc):
+    cap = cch.shape[2]
+    i = (cm[r, p, 0] + cm[r, p, 1]) % cap
+    cch[r, p, i, 0] = t
+    cch[r, p, i, 1] = vc
+    cm[r, p, 1] += 1
+
+
+@njit(cache=True)
+def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch, cm,
+                 link_flits, req_in, req_port, match, grant, chosen, credit, ob, om):
+    rows, cols, V, B = prm[P_ROWS], prm[P_COLS], prm[P_V], prm[P_B]
+    PV = PORTS * V
+    # input queuing: flits (port order), then credits
+    for ip in range(PORTS):
+        if fm[r, ip, 1] > 0:
+            h = fm[r, ip, 0]
+            if fch[r, ip, h, 0] <= now:
+                pkt, seq, itime, v = fch[r, ip, h, 1], fch[r, ip, h, 2], fch[r, ip, h, 3], \
+                    fch[r, ip, h, 4]
+                fm[r, ip, 0] = (h + 1) % fch.shape[2]
+                fm[r, ip, 1] -= 1
+                cnt = vcs[r, ip, v, BUF_CNT]
+                slot = (vcs[r, ip, v, BUF_HEAD] + cnt) % B
+                buf[r, ip, v, slot, 0] = pkt
+                buf[r, ip, v, slot, 1] = seq
+                buf[r, ip, v, slot, 2] = itime
+                vcs[r, ip, v, BUF_CNT] = cnt + 1
+                st = vcs[r, ip, v, STATE]
+                if st == IDLE:
+                    _start_packet(prm, dst, vcs, buf, q, qm, r, ip, v)
+                elif st == ACTIVE and cnt == 0:
+                    _q_push(q, qm, r, SQ, -1, ip, v, -1)
+    for o in range(PORTS):
+        while cm[r, o, 1] > 0:
+            h = cm[r, o, 0]
+            if cch[r, o, h, 0] > now:
+                break
+            vcs[r, o, cch[r, o, h, 1], OCC] -= 1
+            cm[r, o, 0] = (h + 1) % cch.shape[2]
+            cm[r, o, 1] -= 1
+    cap = q.shape[2]
+    # route evaluate
+    for n in range(qm[r, RQ, 1]):
+        i = (qm[r, RQ, 0] + n) % cap
+        if q[r, RQ, i, 0] >= 0:
+            break
+        q[r, RQ, i, 0] = now + prm[P_RD] - 1
+    # VC allocation evaluate (iSLIP, one iteration; requests kept sparse)
+    nva = qm[r, VQ, 1]
+    if nva > 0:
+        nr = 0  # requesting input VCs this cycle: req_in[k] asks port req_port[k]
+        for n in range(nva):
+            i = (qm[r, VQ, 0] + n) % cap
+            if q[r, VQ, i, 0] >= 0:
+                break
+            ip, v = q[r, VQ, i, 1], q[r, VQ, i, 2]
+            o = vcs[r, ip, v, OUT_PORT]
+            free = False
+            for ov in range(V):
+                if vcs[r, o, ov, IN_USE] < 0:
+                    free = True
+                    break
+            if free:
+                req_in[nr] = ip * V + v
+                req_port[nr] = o
+                nr += 1
+            else:
+                q[r, VQ, i, 3] = STALL
+        for k in range(nr):  # grant: each output VC picks the next requester after its pointer
+            o = req_port[k]
+            for ov in range(V):
+                grant[o * V + ov] = -1
+        for k in range(nr):
+            o, i = req_port[k], req_in[k]
+            for ov in range(V):
+                if vcs[r, o, ov, IN_USE] < 0:
+                    out = o * V + ov
+                    g = grant[out]
+                    if g < 0 or (i - ptr[r, out]) % PV < (g - ptr[r, out]) % PV:
+                        grant[out] = i
+        for k in range(nr):  # accept: each input picks the next granting output after its pointer
+            o, i = req_port[k], req_in[k]
+            best = -1
+            a = ptr[r, PV + i]
+            for ov in range(V):
+                out = o * V + ov
+                if vcs[r, o, ov, IN_USE] < 0 and grant[out] == i and \
+                        (best < 0 or (out - a) % PV < (best - a) % PV):
+                    best = out
+            match[i] = best
+            if best >= 0:
+                ptr[r, best] = (i + 1) % PV
+                ptr[r, PV + i] = (best + 1) % PV
+        for n in range(nva):
+            i = (qm[r, VQ, 0] + n) % cap
+            if q[r, VQ, i, 0] >= 0:
+                break
+            q[r, VQ, i, 0] = now + prm[P_VA] - 1
+            if q[r, VQ, i, 3] == STALL:
+                continue
+            m = match[q[r, VQ, i, 1] * V + q[r, VQ, i, 2]]
+            q[r, VQ, i, 3] = m if m >= 0 else STALL
+        if prm[P_VA] > 1:
+            for n in range(nva):
+                i = (qm[r, VQ, 0] + n) % cap
+                if q[r, VQ, i, 0] > now:
+                    break
+                res = q[r, VQ, i, 3]
+                if res >= 0 and vcs[r, res // V, res % V, IN_USE] >= 0:
+                    q[r, VQ, i, 3] = STALL
+    # switch allocation evaluate (iSLIP over ports, one VC per (input, output))
+    nsa = qm[r, SQ, 1]
+    if nsa > 0:
+        chosen[:, :] = -1
+        any_req = False
+        for n in range(nsa):
+            i = (qm[r, SQ, 0] + n) % cap
+            if q[r, SQ, i, 0] >= 0:
+                break
+            ip, v = q[r, SQ, i, 1], q[r, SQ, i, 2]
+            o, ov = vcs[r, ip, v, OUT_PORT], vcs[r, ip, v, OUT_VC]
+            if vcs[r, o, ov, OCC] >= B:
+                q[r, SQ, i, 3] = STALL
+                continue
+            prev = chosen[ip, o]
+            off = ptr[r, 2 * PV + 2 * PORTS + ip]
+            if prev < 0 or (v - off) % V < (prev - off) % V:
+                chosen[ip, o] = v
+            any_req = True
+        smatch = match  # reused scratch: switch match per input port
+        smatch[:PORTS] = -1
+        if any_req:
+            grant[:PORTS] = -1
+            for o in range(PORTS):
+                g = ptr[r, 2 * PV + o]
+                for k in range(PORTS):
+                    i = (g + k) % PORTS
+                    if chosen[i, o] >= 0:
+                        grant[o] = i
+                        break
+            for i in range(PORTS):
+                a = ptr[r, 2 * PV + PORTS + i]
+                for k in range(PORTS):
+                    o = (a + k) % PORTS
+                    if chosen[i, o] >= 0 and grant[o] == i:
+                        smatch[i] = o
+                        ptr[r, 2 * PV + o] = (i + 1) % PORTS
+                        ptr[r, 2 * PV + PORTS + i] = (o + 1) % PORTS
+                        break
+        for n in range(nsa):
+            i = (qm[r, SQ, 0] + n) % cap
+            if q[r, SQ, i, 0] >= 0:
+                break
+            q[r, SQ, i, 0] = now + prm[P_SA] - 1
+            if q[r, SQ, i, 3] == STALL:
+                continue
+            ip, v = q[r, SQ, i, 1], q[r, SQ, i, 2]
+            o = smatch[ip]
+            if o >= 0 and chosen[ip, o] == v:
+                ptr[r, 2 * PV + 2 * PORTS + ip] = (v + 1) % V
+                q[r, SQ, i, 3] = o
+            else:
+                q[r, SQ, i, 3] = STALL
+    # switch traversal evaluate
+    xcap = xq.shape[1]
+    for n in range(xm[r, 1]):
+        i = (xm[r, 0] + n) % xcap
+        if xq[r, i, 0] >= 0:
+            break
+        xq[r, i, 0] = now + prm[P_ST] - 1
+    # route update
+    while qm[r, RQ, 1] > 0:
+        i = qm[r, RQ, 0]
+        t = q[r, RQ, i, 0]
+        if t < 0 or t > now:
+            break
+        ip, v = q[r, RQ, i, 1], q[r, RQ, i, 2]
+        qm[r, RQ, 0] = (i + 1) % cap
+        qm[r, RQ, 1] -= 1
+        pkt = buf[r, ip, v, vcs[r, ip, v, BUF_HEAD], 0]
+        vcs[r, ip, v, OUT_PORT] = _route(cols, r, dst[pkt])
+        vcs[r, ip, v, STATE] = VC_ALLOC
+        _q_push(q, qm, r, VQ, -1, ip, v, -1)
+    # VC allocation update
+    while qm[r, VQ, 1] > 0:
+        i = qm[r, VQ, 0]
+        t = q[r, VQ, i, 0]
+        if t < 0 or t > now:
+            break
+        ip, v, res = q[r, VQ, i, 1], q[r, VQ, i, 2], q[r, VQ, i, 3]
+        qm[r, VQ, 0] = (i + 1) % cap
+        qm[r, VQ, 1] -= 1
+        if res >= 0:
+            vcs[r, res // V, res % V, IN_USE] = ip * V + v
+            vcs[r, ip, v, OUT_VC] = res % V
+            vcs[r, ip, v, STATE] = ACTIVE
+            _q_push(q, qm, r, SQ, -1, ip, v, -1)
+        else:
+            _q_push(q, qm, r, VQ, -1, ip, v, -1)
+    # switch allocation update
+    credit[:] = -1
+    while qm[r, SQ, 1] > 0:
+        i = qm[r, SQ, 0]
+        t = q[r, SQ, i, 0]
+        if t < 0 or t > now:
+            break
+        ip, v, o = q[r, SQ, i, 1], q[r, SQ, i, 2], q[r, SQ, i, 3]
+        qm[r, SQ, 0] = (i + 1) % cap
+        qm[r, SQ, 1] -= 1
+        if o < 0:
+            _q_push(q, qm, r, SQ, -1, ip, v, -1)
+            continue
+        h = vcs[r, ip, v, BUF_HEAD]
+        pkt, seq, itime = buf[r, ip, v, h, 0], buf[r, ip, v, h, 1], buf[r, ip, v, h, 2]
+        vcs[r, ip, v, BUF_HEAD] = (h + 1) % B
+        vcs[r, ip, v, BUF_CNT] -= 1
+        ov = vcs[r, ip, v, OUT_VC]
+        tail = seq == flits[pkt] - 1
+        vcs[r, o, ov, OCC] += 1
+        if tail:
+            vcs[r, o, ov, IN_USE] = -1
+        j = (xm[r, 0] + xm[r, 1]) % xcap
+        xq[r, j, 0] = -1
+        xq[r, j, 1] = pkt
+        xq[r, j, 2] = seq
+        xq[r, j, 3] = itime
+        xq[r, j, 4] = o
+        xq[r, j, 5] = ov
+        xm[r, 1] += 1
+        credit[ip] = v
+        if vcs[r, ip, v, BUF_CNT] == 0:
+            if tail:
+                vcs[r, ip, v, STATE] = IDLE
+        elif tail:
+            _start_packet(prm, dst, vcs, buf, q, qm, r, ip, v)
+        else:
+            _q_push(q, qm, r, SQ, -1, ip, v, -1)
+    # switch traversal update: traversed flits queue at their output
+    ocap = ob.shape[2]
+    while xm[r, 1] > 0:
+        i = xm[r, 0]
+        t = xq[r, i, 0]
+        if t < 0 or t > now:
+            break
+        xm[r, 0] = (i + 1) % xcap
+        xm[r, 1] -= 1
+        o = xq[r, i, 4]
+        j = (om[r, o, 0] + om[r, o, 1]) % ocap
+        ob[r, o, j, 0] = xq[r, i, 1]  # packet
+        ob[r, o, j, 1] = xq[r, i, 2]  # flit sequence number
+        ob[r, o, j, 2] = xq[r, i, 3]  # injection cycle
+        ob[r, o, j, 3] = xq[r, i, 5]  # downstream VC
+        om[r, o, 1] += 1
+    # write outputs: one flit per output, one credit per input
+    for o in range(PORTS):
+        if om[r, o, 1] == 0:
+            continue
+        j = om[r, o, 0]
+        om[r, o, 0] = (j + 1) % ocap
+        om[r, o, 1] -= 1
+        link_flits[r, o] += 1
+        if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
+            dest_r, dest_p, lat = r + rows * cols, LOCAL, 1
+        else:
+            dest_r, dest_p, lat = _neighbour(rows, cols, r, o), o ^ 1, prm[P_LINK]
+        _send_flit(fch, fm, dest_r, dest_p, now + lat + 1, ob[r, o, j, 0], ob[r, o, j, 1],
+                   ob[r, o, j, 2], ob[r, o, j, 3])
+    for ip in range(PORTS):
+        v = credit[ip]
+        if v < 0:
+            continue
+        if ip == LOCAL:
+            _send_credit(cch, cm, r + rows * cols, LOCAL, now + 2, v)
+        else:
+            _send_credit(cch, cm, _neighbour(rows, cols, r, ip), ip ^ 1,
+                         now + prm[P_LINK] + 1, v)
+
+
+@njit(cache=True)
+def _busy(r, qm, xm, fm, cm, om):
+    if qm[r, RQ, 1] or qm[r, VQ, 1] or qm[r, SQ, 1] or xm[r, 1]:
+        return True
+    for p in range(PORTS):  # noqa: SIM110 (a generator would not compile to a plain loop)
+        if fm[r, p, 1] or cm[r, p, 1] or om[r, p, 1]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _run(t0, until, prm, src, dst, flits, cycle, order, order_pos, rev_ptr, rev_idx, waiting,
+         ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch,
+         cm, ob, om, link_flits, totals):
+    R = prm[P_ROWS] * prm[P_COLS]
+    V, B = prm[P_V], prm[P_B]
+    PV = PORTS * V
+    req_in = np.zeros(PV, dtype=np.int64)
+    req_port = np.zeros(PV, dtype=np.int64)
+    match = np.zeros(PV, dtype=np.int64)
+    grant = np.zeros(PV, dtype=np.int64)
+    chosen = np.zeros((PORTS, PORTS), dtype=np.int64)
+    credit = np.zeros(PORTS, dtype=np.int64)
+    for now in range(t0, until):
+        # terminals: read ejected flits and credits (kept at rows R.. of the channel arrays)
+        for n in range(R):
+            if cm[R + n, LOCAL, 1] > 0:
+                h = cm[R + n, LOCAL, 0]
+                if cch[R + n, LOCAL, h, 0] <= now:
+                    tvc[n, cch[R + n, LOCAL, h, 1], 1] -= 1
+                    cm[R + n, LOCAL, 0] = (h + 1) % cch.shape[2]
+                    cm[R + n, LOCAL, 1] -= 1
+        # release packets whose creation cycle has come, in (cycle, index) order
+        while True:
+            a = order[order_pos[0]] if order_pos[0] < len(order) else -1
+            if hm[0] > 0 and (a < 0 or (hr[0], hi[0]) < (cycle[a], a)):
+                if hr[0] > now:
+                    break
+                t, i = hr[0], hi[0]
+                _heap_pop(hr, hi, hm)
+            elif a >= 0 and cycle[a] <= now:
+                t, i = cycle[a], a
+                order_pos[0] += 1
+            else:
+                break
+            rec[i, 0] = t
+            s = src[i]
+            nxt_in_q[i] = -1
+            if term[s, Q_TAIL] >= 0:
+                nxt_in_q[term[s, Q_TAIL]] = i
+            else:
+                term[s, Q_HEAD] = i
+            term[s, Q_TAIL] = i
+            totals[T_RELEASED] += 1
+        # inject one flit per node
+        for n in range(R):
+            i = term[n, Q_HEAD]
+            if i < 0:
+                continue
+            seq = term[n, NEXT_SEQ]
+            if seq == 0:
+                vc = -1
+                last = term[n, LAST_VC]
+                for k in range(1, V + 1):
+                    c = 0 if last < 0 else (last + k) % V
+                    if tvc[n, c, 0] == 0 and tvc[n, c, 1] < B:
+                        vc = c
+                        break
+                if vc < 0:
+                    continue
+                tvc[n, vc, 0] = 1
+                term[n, LAST_VC] = vc
+                term[n, CUR_VC] = vc
+                rec[i, 1] = now
+                totals[T_IN_FLIGHT] += 1
+            else:
+                vc = term[n, CUR_VC]
+                if tvc[n, vc, 1] >= B:
+                    continue
+            tail = seq == flits[i] - 1
+            tvc[n, vc, 1] += 1
+            if tail:
+                tvc[n, vc, 0] = 0
+                term[n, Q_HEAD] = nxt_in_q[i]
+                if nxt_in_q[i] < 0:
+                    term[n, Q_TAIL] = -1
+                term[n, NEXT_SEQ] = 0
+            else:
+                term[n, NEXT_SEQ] = seq + 1
+            totals[T_INJECTED] += 1
+            _send_flit(fch, fm, n, LOCAL, now + 2, i, seq, now, vc)
+        # retire flits ejected this cycle
+        for n in range(R):
+            if fm[R + n, LOCAL, 1] == 0:
+                continue
+            h = fm[R + n, LOCAL, 0]
+            if fch[R + n, LOCAL, h, 0] > now:
+                continue
+            i, seq, itime, vc = fch[R + n, LOCAL, h, 1], fch[R + n, LOCAL, h, 2], \
+                fch[R + n, LOCAL, h, 3], fch[R + n, LOCAL, h, 4]
+            fm[R + n, LOCAL, 0] = (h + 1) % fch.shape[2]
+            fm[R + n, LOCAL, 1] -= 1
+            rec[i, 3] += now - itime
+            totals[T_EJECTED] += 1
+            _send_credit(cch, cm, n, LOCAL, now + 2, vc)
+            if seq == flits[i] - 1:
+                rec[i, 2] = now
+                totals[T_IN_FLIGHT] -= 1
+                for k in range(rev_ptr[i], rev_ptr[i + 1]):
+                    d = rev_idx[k]
+                    if now + 1 > ready[d]:
+                        ready[d] = now + 1
+                    waiting[d] -= 1
+                    if waiting[d] == 0:
+                        _heap_push(hr, hi, hm, ready[d], d)
+        for r in range(R):
+            if _busy(r, qm, xm, fm, cm, om):
+                _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
+                             cch, cm, link_flits, req_in, req_port, match, grant, chosen,
+                             credit, ob, om)
+
+
+class CompiledMesh:
+    """The mesh as one Numba kernel; API of `enasim.hw.router.ProcessMesh`."""
+
+    def __init__(self, params: RouterParams, packets: Packets):
+        self.params = params
+        R, V, B = params.nodes, params.num_vcs, params.vc_buf
+        PV = PORTS * V
+        self.prm = np.array([params.rows, params.cols, V, B, params.routing_delay,
+                             params.va_delay, params.sa_delay, params.st_delay,
+                             params.link_delay], dtype=np.int64)
+        self.now = 0
+        self.vcs = np.zeros((R, PORTS, V, 7), dtype=np.int64)
+        self.vcs[:, :, :, IN_USE] = -1
+        self.buf = np.zeros((R, PORTS, V, B, 3), dtype=np.int64)
+        qcap = PV * 2 + 4
+        self.q = np.zeros((R, 3, qcap, 4), dtype=np.int64)
+        self.qm = np.zeros((R, 3, 2), dtype=np.int64)
+        self.xq = np.zeros((R, PORTS * (params.st_delay + 2), 6), dtype=np.int64)
+        self.xm = np.zeros((R, 2), dtype=np.int64)
+        self.ptr = np.zeros((R, 2 * PV + 3 * PORTS), dtype=np.int64)
+        ccap = max(params.link_delay, 1) + 3
+        self.fch = np.zeros((2 * R, PORTS, ccap, 5), dtype=np.int64)  # rows R..: ejection
+        self.fm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
+        self.cch = np.zeros((2 * R, PORTS, ccap, 2), dtype=np.int64)  # rows R..: to terminals
+        self.cm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
+        self.ob = np.zeros((R, PORTS, PORTS * (params.st_delay + 2), 4), dtype=np.int64)
+        self.om = np.zeros((R, PORTS, 2), dtype=np.int64)
+        self.link_flits_arr = np.zeros((R, PORTS), dtype=np.int64)
+        self.totals = np.zeros(4, dtype=np.int64)
+        self.term = np.full((R, 5), -1, dtype=np.int64)
+        self.term[:, NEXT_SEQ] = 0
+        self.tvc = np.zeros((R, V, 2), dtype=np.int64)
+        self.order_pos = np.zeros(1, dtype=np.int64)
+        self.hm = np.zeros(1, dtype=np.int64)
+        self.packets = Packets(packets.src[:0], packets.dst[:0], packets.flits[:0],
+                               packets.cycle[:0])
+        self.records = Records.empty(0)
+        self._set_packets(packets)
+
+    def _set_packets(self, pk: Packets) -> None:
+        n = len(pk)
+        old = len(self.packets)
+        self.packets = pk
+        self.src, self.dst, self.flits, self.cycle = pk.src, pk.dst, pk.flits, pk.cycle
+        counts = np.diff(pk.dep_ptr)
+        free = np.flatnonzero(counts == 0)  # released in (cycle, index) order; others via heap
+        self.order = free[np.lexsort((free, pk.cycle[free]))].astype(np.int64)
+        if old and not np.array_equal(self.order[:self.order_pos[0]],
+                                      self._order[:self.order_pos[0]]):
+            raise ValueError("appended packets must not be created before released ones")
+        self._order = self.order
+        self.waiting = counts.astype(np.int64).copy()
+        if old:
+            self.waiting[:old] = self._waiting[:old]
+        self._waiting = self.waiting
+        rev_counts = np.bincount(pk.dep_idx, minlength=n) if len(pk.dep_idx) else \
+            np.zeros(n, np.int64)
+        self.rev_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(rev_counts, out=self.rev_ptr[1:])
+        owners = np.repeat(np.arange(n), counts)
+        self.rev_idx = owners[np.argsort(pk.dep_idx, kind="stable")].astype(np.int64)
+        ready = pk.cycle.astype(np.int64).copy()
+        nxt = np.full(n, -1, dtype=np.int64)
+        rec = np.zeros((n, 4), dtype=np.int64)
+        rec[:, :3] = -1
+        if old:
+            ready[:old] = self.ready[:old]
+            nxt[:old] = self.nxt_in_q[:old]
+            rec[:old] = self.rec[:old]
+            hr, hi = self.hr, self.hi
+        else:
+            hr = hi = np.zeros(0, dtype=np.int64)
+        self.ready, self.nxt_in_q, self.rec = ready, nxt, rec
+        self.hr = np.zeros(n + 1, dtype=np.int64)
+        self.hi = np.zeros(n + 1, dtype=np.int64)
+        self.hr[:len(hr)], self.hi[:len(hi)] = hr, hi
+
+    def run(self, until: int) -> None:
+        """Simulate every cycle before `until`."""
+        if until <= self.now:
+            return
+        _run(self.now, until, self.prm, self.src, self.dst, self.flits, self.cycle, self.order,
+             self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
+             self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm, self.vcs,
+             self.buf, self.q, self.qm, self.xq, self.xm, self.ptr, self.fch, self.fm, self.cch,
+             self.cm, self.ob, self.om, self.link_flits_arr, self.totals)
+        self.now = until
+        self._sync_records()
+
+    def _sync_records(self) -> None:
+        pk, rec = self.packets, self.rec
+        hops = np.abs(pk.src % self.params.cols - pk.dst % self.params.cols) + \
+            np.abs(pk.src // self.params.cols - pk.dst // self.params.cols)
+        self.records = Records(rec[:, 0].copy(), rec[:, 1].copy(), rec[:, 2].copy(),
+                               rec[:, 3].copy(), np.where(rec[:, 2] >= 0, hops, 0)
+                               .astype(np.int32))
+
+    def extend(self, more: Packets) -> None:
+        """Offer more dependency-free packets, created no earlier than the ones offered."""
+        self._set_packets(Packets.concat([self.packets, more]))
+        self._sync_records()
+
+    @property
+    def link_flits(self) -> np.ndarray:
+        return self.link_flits_arr
+
+    @property
+    def ejected_flits(self) -> int:
+        return int(self.totals[T_EJECTED])

@@ -1,0 +1,77 @@
+"""Packets offered to the NoC and what happened to them, as flat numpy arrays.
+
+Packet i has `flits[i]` flits from node `src[i]` to node `dst[i]`; it is created at cycle
+`cycle[i]`, or one cycle after the last tail ejection of the packets it depends on
+(`deps_of(i)`), whichever is later. Nodes are numbered x + cols * y (BookSim2's numbering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Packets:
+    src: np.ndarray  # int32
+    dst: np.ndarray  # int32
+    flits: np.ndarray  # int32, >= 1
+    cycle: np.ndarray  # int64, earliest creation cycle
+    ids: np.ndarray = None  # int64, user-visible ids (trace ids), strictly increasing
+    dep_ptr: np.ndarray = None  # int64 [n + 1]: CSR rows of dependencies
+    dep_idx: np.ndarray = None  # int32: indices (not ids) of packets that must arrive first
+    layer: np.ndarray = field(default=None)  # int32, producing layer (-1: none), for reports
+
+    def __post_init__(self):
+        n = len(self.src)
+        self.src = np.ascontiguousarray(self.src, dtype=np.int32)
+        self.dst = np.ascontiguousarray(self.dst, dtype=np.int32)
+        self.flits = np.ascontiguousarray(self.flits, dtype=np.int32)
+        self.cycle = np.ascontiguousarray(self.cycle, dtype=np.int64)
+        self.ids = np.arange(n, dtype=np.int64) if self.ids is None else \
+            np.ascontiguousarray(self.ids, dtype=np.int64)
+        if self.dep_ptr is None:
+            self.dep_ptr = np.zeros(n + 1, dtype=np.int64)
+            self.dep_idx = np.zeros(0, dtype=np.int32)
+        self.dep_ptr = np.ascontiguousarray(self.dep_ptr, dtype=np.int64)
+        self.dep_idx = np.ascontiguousarray(self.dep_idx, dtype=np.int32)
+        self.layer = np.full(n, -1, dtype=np.int32) if self.layer is None else \
+            np.ascontiguousarray(self.layer, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def deps_of(self, i: int) -> np.ndarray:
+        return self.dep_idx[self.dep_ptr[i]:self.dep_ptr[i + 1]]
+
+    @property
+    def total_flits(self) -> int:
+        return int(self.flits.sum())
+
+    @staticmethod
+    def concat(parts: list[Packets]) -> Packets:
+        """Packets of several dependency-free batches, in order (ids renumbered)."""
+        if any(len(p.dep_idx) for p in parts):
+            raise ValueError("concat supports dependency-free packets only")
+        return Packets(np.concatenate([p.src for p in parts]),
+                       np.concatenate([p.dst for p in parts]),
+                       np.concatenate([p.flits for p in parts]),
+                       np.concatenate([p.cycle for p in parts]),
+                       layer=np.concatenate([p.layer for p in parts]))
+
+
+@dataclass
+class Records:
+    """Per-packet outcome; -1 where it has not happened yet."""
+
+    created: np.ndarray  # int64: cycle the packet entered its source queue
+    head_injected: np.ndarray  # int64: cycle the head flit left the source queue
+    tail_ejected: np.ndarray  # int64: cycle the tail flit reached the destination
+    flit_latency_sum: np.ndarray  # int64: sum over flits of (ejection - injection)
+    hops: np.ndarray  # int32: links traversed
+
+    @staticmethod
+    def empty(n: int) -> Records:
+        return Records(np.full(n, -1, np.int64), np.full(n, -1, np.int64),
+                       np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int32))

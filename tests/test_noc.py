@@ -1,0 +1,244 @@
+"""Mesh NoC: zero-load closed form, process == compiled packet by packet, BookSim2 agreement,
+invariants."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import REFERENCE, read_reference_csv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enasim.cli import main
+from enasim.hw.router import ProcessMesh, RouterParams
+from enasim.kernels.noc import BUF_CNT, OCC, CompiledMesh
+from enasim.noc.measure import Measurement, run_synthetic, run_trace, throughput_mode
+from enasim.noc.packets import Packets
+from enasim.noc.traffic import SyntheticSource, generate
+
+MODELS = {"process": ProcessMesh, "compiled": CompiledMesh}
+
+
+def zero_load(p: RouterParams, hops: int, flits: int) -> int:
+    stages = p.routing_delay + p.va_delay + p.sa_delay + p.st_delay
+    return 3 + (hops + 1) * stages + hops * p.link_delay + flits - 1
+
+
+def _isolated(rows: int, cols: int, flits: int, gap: int = 200) -> Packets:
+    """One packet per (src, dst) pair, far enough apart that none ever meets another."""
+    pairs = [(s, d) for s in range(rows * cols) for d in range(rows * cols)]
+    n = len(pairs)
+    return Packets([s for s, _ in pairs], [d for _, d in pairs], [flits] * n,
+                   np.arange(n) * gap + 5)
+
+
+def _hops(p: RouterParams, pk: Packets) -> np.ndarray:
+    return (np.abs(pk.src % p.cols - pk.dst % p.cols)
+            + np.abs(pk.src // p.cols - pk.dst // p.cols))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("params, flits", [
+    (RouterParams(3, 3), 1),
+    (RouterParams(3, 3), 4),
+    (RouterParams(2, 3, routing_delay=2, va_delay=3, sa_delay=1, st_delay=2, link_delay=3), 1),
+    (RouterParams(2, 3, routing_delay=2, va_delay=3, sa_delay=1, st_delay=1, link_delay=3), 3),
+    (RouterParams(2, 2, routing_delay=0), 2),
+])
+def test_zero_load_latency_is_closed_form(model, params, flits):
+    pk = _isolated(params.rows, params.cols, flits)
+    mesh = MODELS[model](params, pk)
+    mesh.run(int(pk.cycle.max()) + 200)
+    rec = mesh.records
+    assert (rec.head_injected == pk.cycle).all()
+    expected = [zero_load(params, h, flits) for h in _hops(params, pk)]
+    np.testing.assert_array_equal(rec.tail_ejected - rec.created, expected)
+    np.testing.assert_array_equal(rec.hops, _hops(params, pk))
+
+
+def test_zero_load_matches_booksim_by_distance():
+    for row in read_reference_csv("booksim", "zero_load_by_distance.csv"):
+        p = RouterParams(int(row["k"]), int(row["k"]))
+        d, flits = int(row["manhattan_hops"]), int(row["packet_size"])
+        assert zero_load(p, d, flits) == int(row["plat_min"]) == int(row["plat_mode"])
+
+
+SLOW_STAGES = {"routing_delay": 2, "va_delay": 2, "sa_delay": 2, "st_delay": 2,
+               "link_delay": 2}
+
+
+@pytest.mark.parametrize("k, rate, flits, stages", [(4, 0.3, 1, {}), (4, 0.6, 4, {}),
+                                                    (4, 1.0, 1, {}), (3, 0.9, 3, {}),
+                                                    (3, 0.5, 2, SLOW_STAGES)])
+def test_process_and_compiled_models_agree_packet_by_packet(k, rate, flits, stages):
+    pk = generate("uniform", k, k, rate, flits, 0, 1500, seed=3)
+    p = RouterParams(k, k, vc_buf=4, **stages)
+    a, b = ProcessMesh(p, pk), CompiledMesh(p, pk)
+    for mesh in (a, b):
+        mesh.run(1500 + 3000)
+    for field in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
+        np.testing.assert_array_equal(getattr(a.records, field), getattr(b.records, field),
+                                      err_msg=field)
+    assert (a.records.tail_ejected >= 0).all()  # X-Y routing: no deadlock even past saturation
+    np.testing.assert_array_equal(np.asarray(a.link_flits), b.link_flits)
+
+
+def test_models_agree_on_a_trace_with_dependencies():
+    rng = np.random.default_rng(5)
+    n = 300
+    src, dst = rng.integers(0, 9, n), rng.integers(0, 9, n)
+    deps = [rng.choice(i, size=min(i, rng.integers(0, 3)), replace=False) if i else []
+            for i in range(n)]
+    ptr = np.cumsum([0] + [len(d) for d in deps])
+    idx = np.concatenate([np.asarray(d, dtype=np.int32) for d in deps])
+    pk = Packets(src, dst, rng.integers(1, 5, n), np.sort(rng.integers(0, 400, n)),
+                 dep_ptr=ptr, dep_idx=idx)
+    p = RouterParams(3, 3)
+    a, b = ProcessMesh(p, pk), CompiledMesh(p, pk)
+    for mesh in (a, b):
+        mesh.run(20000)
+    np.testing.assert_array_equal(a.records.tail_ejected, b.records.tail_ejected)
+    np.testing.assert_array_equal(a.records.created, b.records.created)
+    rec = a.records
+    for i in range(n):  # a packet is created only after its dependencies have arrived
+        for d in pk.deps_of(i):
+            assert rec.created[i] > rec.tail_ejected[d]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.integers(1, 4), cols=st.integers(2, 4), vcs=st.integers(1, 3),
+       buf=st.integers(1, 4), flits=st.integers(1, 5), rate=st.floats(0.05, 1.0),
+       seed=st.integers(0, 1000))
+def test_invariants_credits_buffers_delivery(rows, cols, vcs, buf, flits, rate, seed):
+    p = RouterParams(rows, cols, num_vcs=vcs, vc_buf=buf)
+    pk = generate("uniform", rows, cols, rate, flits, 0, 120, seed=seed)
+    mesh = CompiledMesh(p, pk)
+    for t in range(1, 121):
+        mesh.run(t)
+        occ, cnt = mesh.vcs[..., OCC], mesh.vcs[..., BUF_CNT]
+        assert (occ >= 0).all() and (occ <= buf).all()  # credits never negative
+        assert (cnt >= 0).all() and (cnt <= buf).all()  # buffers never exceed depth
+    mesh.run(120 + 50 * len(pk) * flits + 500)
+    rec = mesh.records
+    assert (rec.tail_ejected >= 0).all()  # every packet delivered: no deadlock
+    assert mesh.ejected_flits == pk.total_flits  # every injected flit ejected once
+    assert (rec.tail_ejected - rec.created >= [zero_load(p, h, flits)
+                                              for h in _hops(p, pk)]).all()
+
+
+# BookSim2 curves: a few points here, the full curves in benchmarks/bench_noc.py
+SHORT = Measurement(warmup_cycles=5000, measure_cycles=15000)
+
+
+@pytest.mark.parametrize("run_id", ["lat_k4_uniform_p1_r0.3", "lat_k4_uniform_p4_r0.5",
+                                    "lat_k8_uniform_p1_r0.3", "lat_k8_uniform_p4_r0.2"])
+def test_latency_agrees_with_booksim(run_id):
+    refs = read_reference_csv("booksim", "mesh_uniform_curves.csv")
+    ref = {r["run_id"]: r for r in refs}[run_id]
+    k, flits = int(ref["cfg_k"]), int(ref["cfg_packet_size"])
+    rate = float(ref["cfg_injection_rate"])
+    source = SyntheticSource("uniform", k, k, rate, flits, 1)
+    res = run_synthetic(RouterParams(k, k), source, SHORT)
+    assert not res["saturated"]
+    assert res["avg_packet_latency"] == pytest.approx(float(ref["plat_avg"]), rel=0.03)
+    assert res["avg_network_latency"] == pytest.approx(float(ref["nlat_avg"]), rel=0.03)
+    assert res["accepted_flit_rate"] == pytest.approx(float(ref["acc_flit_rate_avg"]), rel=0.03)
+    assert res["avg_hops"] + 1 == pytest.approx(float(ref["hops_avg_routers"]), rel=0.03)
+
+
+def test_saturation_throughput_and_detection_agree_with_booksim():
+    refs = {r["run_id"]: r for r in read_reference_csv("booksim", "mesh_uniform_curves.csv")}
+    res = run_synthetic(RouterParams(4, 4), SyntheticSource("uniform", 4, 4, 1.0, 4, 1),
+                        throughput_mode(3000, 10000))
+    ref = float(refs["thr_k4_uniform_p4_r1.0"]["acc_flit_rate_avg"])
+    assert res["accepted_flit_rate"] == pytest.approx(ref, rel=0.05)
+    over = run_synthetic(RouterParams(4, 4), SyntheticSource("uniform", 4, 4, 0.85, 1, 1), SHORT)
+    assert refs["lat_k4_uniform_p1_r0.85"]["status"].startswith("unstable")
+    assert over["saturated"]
+
+
+def test_trace_a_agrees_with_booksim():
+    from enasim.noc.traces import read_trace
+
+    pk = read_trace(REFERENCE / "booksim" / "trace_A_light_1flit.json", rows=4, cols=4)
+    res, rec = run_trace(RouterParams(4, 4), pk)
+    ref = read_reference_csv("booksim", "trace_A_per_packet.csv")
+    assert res["avg_packet_latency"] == pytest.approx(np.mean([int(r["plat"]) for r in ref]),
+                                                      rel=0.02)
+    last = max(int(r["tail_eject_cycle"]) for r in ref)
+    assert res["last_ejection_cycle"] == pytest.approx(last, rel=0.02)
+
+
+def test_noc_cli_json(capsys):
+    assert main(["noc", "--mesh", "4x4", "--traffic", "uniform", "--rate", "0.2",
+                 "--packet-flits", "4", "--warmup-cycles", "500", "--measure-cycles", "2000",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("avg_packet_latency", "avg_network_latency", "avg_flit_latency",
+                "accepted_flit_rate", "packets_measured", "sim_cycles", "wall_s",
+                "flits_per_s", "saturated"):
+        assert key in out
+    assert out["saturated"] is False and out["packets_measured"] > 1000
+
+
+def test_noc_cli_trace_writes_packets(tmp_path, capsys):
+    out = tmp_path / "packets.csv"
+    assert main(["noc", "--mesh", "4x4", "--trace",
+                 str(REFERENCE / "booksim" / "trace_A_light_1flit.json"),
+                 "--format", "booksim-json", "--packets-out", str(out), "--json"]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 321 and lines[0].startswith("id,src,dst")
+    assert json.loads(capsys.readouterr().out)["packets_measured"] == 320
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["--rate", "0"], "--rate"),
+    (["--rate", "1.5"], "--rate"),
+    (["--mesh", "0x0"], "--mesh"),
+    (["--mesh", "four"], "--mesh"),
+    (["--vcs", "0"], "--vcs"),
+])
+def test_noc_cli_bad_arguments_exit_2(argv, text, capsys):
+    assert main(["noc", *argv, "--json"]) == 2
+    assert text in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt, suffix", [("csv", ".csv"), ("jsonl", ".jsonl"),
+                                         ("booksim-json", ".json")])
+def test_trace_round_trip_with_dependencies(tmp_path, fmt, suffix):
+    from enasim.noc.traces import read_trace, write_trace
+
+    pk = Packets([0, 1, 2], [3, 0, 1], [1, 2, 4], [10, 10, 12], ids=[5, 7, 9],
+                 dep_ptr=[0, 0, 1, 3], dep_idx=[0, 0, 1])
+    path = tmp_path / f"t{suffix}"
+    write_trace(path, pk, fmt)
+    back = read_trace(path, rows=2, cols=2)
+    for field in ("src", "dst", "flits", "cycle", "ids", "dep_ptr", "dep_idx"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(pk, field), err_msg=field)
+
+
+def test_booksim_trace_written_back_is_identical(tmp_path):
+    from enasim.noc.traces import read_trace, write_trace
+
+    ref = REFERENCE / "booksim" / "trace_A_light_1flit.json"
+    pk = read_trace(ref, rows=4, cols=4)
+    assert len(pk) == 320 and int(pk.cycle.min()) == 10
+    write_trace(tmp_path / "a.json", pk)
+    assert json.loads((tmp_path / "a.json").read_text()) == json.loads(ref.read_text())
+
+
+@pytest.mark.parametrize("rows, text", [
+    ("10,0,17,1,0,\n", "node 17 outside the 4x4 mesh"),
+    ("10,0,1,1,0,1\n10,1,2,1,1,0\n", "cyclic dependencies"),
+    ("10,0,1,1,3,\n11,1,2,1,2,\n", "non-monotonic ids"),
+    ("10,0,1,0,0,\n", "flits"),
+    ("10,0,1,1,0,8\n", "unknown packet id 8"),
+])
+def test_bad_traces_are_rejected(tmp_path, rows, text, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("cycle,src,dst,flits,id,deps\n" + rows)
+    assert main(["noc", "--mesh", "4x4", "--trace", str(path), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert text in err and str(path) in err
