@@ -1,0 +1,1 @@
+"""Numba kernels: the compiled mesh NoC (noc.py)."""
