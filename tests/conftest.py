@@ -15,6 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"
 
 
+def reference_file(*parts: str) -> Path:
+    path = REFERENCE.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"reference data not found: {path}")
+    return path
+
+
 def read_reference_csv(*parts: str) -> list[dict[str, str]]:
     path = REFERENCE.joinpath(*parts)
     if not path.is_file():

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REFERENCE, read_reference_csv
+from conftest import read_reference_csv, reference_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -162,7 +162,7 @@ def test_saturation_throughput_and_detection_agree_with_booksim():
 def test_trace_a_agrees_with_booksim():
     from enasim.noc.traces import read_trace
 
-    pk = read_trace(REFERENCE / "booksim" / "trace_A_light_1flit.json", rows=4, cols=4)
+    pk = read_trace(reference_file("booksim", "trace_A_light_1flit.json"), rows=4, cols=4)
     res, rec = run_trace(RouterParams(4, 4), pk)
     ref = read_reference_csv("booksim", "trace_A_per_packet.csv")
     assert res["avg_packet_latency"] == pytest.approx(np.mean([int(r["plat"]) for r in ref]),
@@ -186,7 +186,7 @@ def test_noc_cli_json(capsys):
 def test_noc_cli_trace_writes_packets(tmp_path, capsys):
     out = tmp_path / "packets.csv"
     assert main(["noc", "--mesh", "4x4", "--trace",
-                 str(REFERENCE / "booksim" / "trace_A_light_1flit.json"),
+                 str(reference_file("booksim", "trace_A_light_1flit.json")),
                  "--format", "booksim-json", "--packets-out", str(out), "--json"]) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 321 and lines[0].startswith("id,src,dst")
@@ -222,7 +222,7 @@ def test_trace_round_trip_with_dependencies(tmp_path, fmt, suffix):
 def test_booksim_trace_written_back_is_identical(tmp_path):
     from enasim.noc.traces import read_trace, write_trace
 
-    ref = REFERENCE / "booksim" / "trace_A_light_1flit.json"
+    ref = reference_file("booksim", "trace_A_light_1flit.json")
     pk = read_trace(ref, rows=4, cols=4)
     assert len(pk) == 320 and int(pk.cycle.min()) == 10
     write_trace(tmp_path / "a.json", pk)
