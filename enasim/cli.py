@@ -11,6 +11,7 @@ from enasim.analytical import run_analytical
 from enasim.config import DEFAULT_HW, config_hash, load, to_yaml
 from enasim.config.loader import resolve_path
 from enasim.errors import EnasimError
+from enasim.functional import cli as infer_cli
 from enasim.mapping import map_network
 from enasim.noc import cli as noc_cli
 from enasim.report import format_table, layers_table, write_results
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("workload", metavar="NAME|FILE")
     show.set_defaults(func=cmd_workload_show)
     noc_cli.add_parser(sub)
+    infer_cli.add_parser(sub)
     return p
 
 

@@ -108,6 +108,18 @@ def _check_consistency(cfg: HardwareConfig, src: str) -> None:
     if adc.energy_model == "table" and adc.table_energy_pj <= 0:
         raise ConfigError(src, "adc.table_energy_pj", "expected a number > 0 with "
                           "energy_model 'table'")
+    if adc.range_mode == "partial_rows" and adc.bits < xb.cell_bits:
+        raise ConfigError(src, "adc.range_mode", f"'partial_rows' needs adc.bits >= "
+                          f"crossbar.cell_bits ({xb.cell_bits}) so that one row cannot clip, "
+                          f"got adc.bits {adc.bits}")
+    dev = cfg.device
+    if dev.stuck_at_0_fraction + dev.stuck_at_1_fraction > 1:
+        raise ConfigError(src, "device.stuck_at_1_fraction", "expected stuck_at_0_fraction + "
+                          f"stuck_at_1_fraction <= 1, got {dev.stuck_at_0_fraction:g} + "
+                          f"{dev.stuck_at_1_fraction:g}")
+    if 0 < dev.on_off_ratio <= 1:
+        raise ConfigError(src, "device.on_off_ratio", "expected 0 (ideal cells) or a ratio "
+                          f"above 1, got {dev.on_off_ratio:g}")
     auto = {"ce.pes_per_ce": cfg.ce.pes_per_ce, "tile.ces_per_tile": cfg.tile.ces_per_tile}
     if cfg.mapping.scheme == "neurosim":
         for name in ("rows", "cols"):

@@ -64,6 +64,10 @@ class Precision:
                           min=1, max=32)
     input_bits: int = _f(8, "activation bits, applied one bit per read phase", min=1, max=32)
     output_bits: int = _f(8, "bits of each output activation written back", min=1, max=32)
+    signed_weights: str = _f("offset", "signed-weight scheme (enasim.kernels.mac_spec): 'offset' "
+                             "stores w + 2^(weight_bits-1) and subtracts the offset digitally; "
+                             "'differential' stores max(w,0) and max(-w,0) on a column pair",
+                             choices=("offset", "differential"))
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,12 @@ class Adc:
     column_power_exponent: float = _f(-2.303, "neurosim model: see column_power_coeff",
                                       min=None)
     table_energy_pj: float = _f(0.0, "table model: energy per conversion")
+    range_mode: str = _f("full", "input range (enasim.kernels.mac_spec): 'full' spans the "
+                         "largest possible column sum; 'calibrated' clips at a percentile of "
+                         "the layer's column sums; 'partial_rows' drives only as many rows as "
+                         "the ADC resolves exactly", choices=("full", "calibrated", "partial_rows"))
+    calibration_percentile: float = _f(99.9, "calibrated range: clip at this percentile of the "
+                                       "column sums of the layer's data", strict=True, max=100.0)
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,20 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class Device:
+    """Cell non-idealities of functional inference (`enasim infer`); draws use the run's seed."""
+
+    variation: str = _f("none", "conductance variation per cell: 'lognormal' G*exp(sigma*z), "
+                        "'normal' G*max(0, 1+sigma*z), z ~ N(0,1)",
+                        choices=("none", "lognormal", "normal"))
+    variation_sigma: float = _f(0.0, "sigma of the conductance variation (relative)")
+    stuck_at_0_fraction: float = _f(0.0, "fraction of cells stuck at the lowest level", max=1.0)
+    stuck_at_1_fraction: float = _f(0.0, "fraction of cells stuck at the highest level", max=1.0)
+    on_off_ratio: float = _f(0.0, "g_on / g_off: every cell conducts g_off = g_on / ratio on top "
+                             "of its level; 0 means ideal cells (g_off = 0)")
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     """A whole chip."""
 
@@ -219,6 +243,7 @@ class HardwareConfig:
     execution: Execution = _section(Execution)
     neurosim_compat: NeurosimCompat = _section(NeurosimCompat)
     activity: Activity = _section(Activity)
+    device: Device = _section(Device)
 
     @property
     def clock_period_ns(self) -> float:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from enasim.config.schema import HardwareConfig
 
@@ -50,3 +51,13 @@ def cell_read_energy_pj(hw: HardwareConfig, active_rows: float) -> float:
     if hw.adc.energy_model == "neurosim":
         return 0.0
     return active_rows * hw.crossbar.cell_read_energy_fj * 1e-3
+
+
+def activity_adc_energy_pj(hw: HardwareConfig, conversions: Sequence[float],
+                           active_rows: Sequence[float]) -> float:
+    """Data-dependent ADC energy: sum over row blocks of conversions x conversion_energy_pj at
+    the block's measured mean rows driven per conversion (enasim.kernels.mac_spec.MacActivity:
+    block_conversions, block_active_rows). The neurosim model is close to linear in active rows,
+    so the mean stands for the per-conversion values."""
+    return sum(n * conversion_energy_pj(hw, a)
+               for n, a in zip(conversions, active_rows, strict=True))

@@ -1,0 +1,76 @@
+"""`enasim infer`: run a workload functionally on the crossbars and report per-layer errors.
+
+Kept free of heavy imports (numba loads only when the command runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from enasim.config import DEFAULT_HW, load
+from enasim.config.loader import resolve_path
+from enasim.errors import ConfigError
+from enasim.workload import load_workload
+
+DEFAULT_WORKLOAD = "vgg8"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("infer", help="run a workload functionally on the crossbars (bit-sliced "
+                       "MACs, ADC and device effects) and report per-layer errors")
+    p.add_argument("--hw", default=str(DEFAULT_HW), metavar="FILE",
+                   help="hwconfig YAML file or bundled name (default: flash_imc)")
+    p.add_argument("--workload", default=DEFAULT_WORKLOAD, metavar="NAME|FILE",
+                   help=f"zoo name or workload YAML (default: {DEFAULT_WORKLOAD})")
+    p.add_argument("--images", type=int, metavar="N",
+                   help="random input images (default 1; with --inputs: the file's count)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random weights, inputs and device effects (default: 0)")
+    p.add_argument("-o", "--out", metavar="DIR",
+                   help="results directory (default: results/infer-HW-WORKLOAD)")
+    p.add_argument("--weights", metavar="FILE.npz",
+                   help="integer weights per layer name, PyTorch layout (default: random)")
+    p.add_argument("--inputs", metavar="FILE.npz",
+                   help="integer images in array 'input', N x C x H x W (default: random)")
+    p.add_argument("--quiet", action="store_true", help="print only the results directory")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from enasim.functional.data import load_inputs, load_weights, random_inputs, random_weights
+    from enasim.functional.inference import run_inference
+    from enasim.functional.results import layers_table, write_results
+    from enasim.kernels.mac_spec import MacSpec
+
+    hw = load(args.hw)
+    net = load_workload(args.workload)
+    spec = MacSpec.from_hw(hw)
+    if args.images is not None and args.images < 1:
+        raise ConfigError("", "--images", f"expected at least 1, got {args.images}")
+    if args.inputs:
+        images = load_inputs(args.inputs, net, spec)
+        if args.images is not None and args.images != images.shape[0]:
+            raise ConfigError(args.inputs, "input", f"holds {images.shape[0]} images but "
+                              f"--images is {args.images}")
+    else:
+        images = random_inputs(net, spec, args.images or 1, args.seed)
+    weights = (load_weights(args.weights, net, spec) if args.weights
+               else random_weights(net, spec, args.seed))
+    result = run_inference(net, hw, weights, images, args.seed)
+    out = Path(args.out or f"results/infer-{hw.name}-{net.name}")
+    summary = write_results(out, result, hw, str(resolve_path(args.hw)),
+                            args.weights or "random", args.inputs or "random")
+    if args.quiet:
+        print(out)
+        return 0
+    print(f"{net.name} on {hw.name}: {result.images} image(s), seed {args.seed}, weights "
+          f"{summary['weights']}, inputs {summary['inputs']}; {hw.precision.weight_bits}-bit "
+          f"weights ({hw.precision.signed_weights}) in {hw.crossbar.cell_bits}-bit cells, "
+          f"{hw.precision.input_bits} input bits, {hw.adc.bits}-bit ADC "
+          f"({hw.adc.range_mode} range)\n")
+    print(layers_table(result))
+    print(f"\noutput rel. RMS error vs exact network {result.layers[-1].e2e_rel_rms_error:.4g}, "
+          f"clipped conversions {summary['clipped_fraction']:.3%}, "
+          f"ADC energy {summary['adc_energy_pj'] / 1e6:.4g} uJ")
+    print(f"\nresults in {out}/ (layers.csv, summary.json)")
+    return 0
