@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enasim.cli import main
+from enasim.config.schema import Noc
+from enasim.hw.interconnect import zero_load_cycles
 from enasim.hw.router import ProcessMesh, RouterParams
 from enasim.kernels.noc import BUF_CNT, OCC, CompiledMesh
 from enasim.noc.measure import Measurement, run_synthetic, run_trace, throughput_mode
@@ -22,8 +24,10 @@ MODELS = {"process": ProcessMesh, "compiled": CompiledMesh}
 
 
 def zero_load(p: RouterParams, hops: int, flits: int) -> int:
-    stages = p.routing_delay + p.va_delay + p.sa_delay + p.st_delay
-    return 3 + (hops + 1) * stages + hops * p.link_delay + flits - 1
+    """The ideal interconnect's closed form, with the router's stage delays."""
+    noc = Noc(routing_delay=p.routing_delay, va_delay=p.va_delay, sa_delay=p.sa_delay,
+              st_delay=p.st_delay, link_delay=p.link_delay)
+    return int(zero_load_cycles(noc, hops, flits))
 
 
 def _isolated(rows: int, cols: int, flits: int, gap: int = 200) -> Packets:

@@ -24,7 +24,6 @@ import heapq
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
 from enasim.noc.packets import Packets, Records
@@ -375,7 +374,6 @@ class Terminals(_Sleeper):
         self.eject: list[Channel] = [None] * n  # router -> node
         self.credit_in: list[Channel] = [None] * n  # router -> node credits
         self.credit_out: list[Channel] = [None] * n  # node -> router credits
-        self.pending: list[tuple[int, int]] = []  # heap of (ready cycle, packet)
         self.ready = packets.cycle.astype("int64").tolist()
         self.waiting = [int(packets.dep_ptr[i + 1] - packets.dep_ptr[i])
                         for i in range(len(packets))]
@@ -383,6 +381,7 @@ class Terminals(_Sleeper):
         for i in range(len(packets)):
             for d in packets.deps_of(i).tolist():
                 self.rev[d].append(i)
+        # heap of (ready cycle, packet) of the packets whose dependencies have all arrived
         self.pending = [(self.ready[i], i) for i in range(len(packets)) if not self.waiting[i]]
         heapq.heapify(self.pending)
         self.in_flight = self.ejected = 0
@@ -451,12 +450,16 @@ class Terminals(_Sleeper):
                     if not self.waiting[d]:
                         heapq.heappush(self.pending, (self.ready[d], d))
 
-    def add(self, first: int) -> None:
-        """Packets from index `first` on were appended to `packets` (no dependencies)."""
-        pk = self.pk
-        for i in range(first, len(pk)):
-            heapq.heappush(self.pending, (int(pk.cycle[i]), i))
+    def add(self, more: Packets) -> None:
+        """Offer more dependency-free packets, appended after the existing ones."""
+        first = len(self.pk)
+        self.pk = Packets.concat([self.pk, more])
+        self.rec.extend(len(more))
+        for i in range(first, len(self.pk)):
+            self.ready.append(int(self.pk.cycle[i]))
+            self.waiting.append(0)
             self.rev.append([])
+            heapq.heappush(self.pending, (self.ready[i], i))
         self.wake(self.env.now)
 
 
@@ -494,15 +497,8 @@ class ProcessMesh:
 
     def extend(self, more: Packets) -> None:
         """Offer more dependency-free packets (appended after the existing ones)."""
-        first = len(self.packets)
-        self.packets = Packets.concat([self.packets, more])
-        self.terminals.pk = self.packets
-        rec, extra = self.records, Records.empty(len(more))
-        for name in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
-            setattr(rec, name, np.concatenate([getattr(rec, name), getattr(extra, name)]))
-        self.terminals.ready.extend(more.cycle.tolist())
-        self.terminals.waiting.extend([0] * len(more))
-        self.terminals.add(first)
+        self.terminals.add(more)
+        self.packets = self.terminals.pk
 
     @property
     def ejected_flits(self) -> int:

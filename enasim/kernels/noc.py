@@ -67,6 +67,20 @@ def _q_push(q, qm, r, k, t, port, vc, res):
     qm[r, k, 1] += 1
 
 
+@njit(cache=True, inline="always")
+def _q_pop_due(q, qm, r, k, now):
+    """Pop the head entry of stage queue k if its delay has elapsed: its slot, else -1."""
+    if qm[r, k, 1] == 0:
+        return -1
+    i = qm[r, k, 0]
+    t = q[r, k, i, 0]
+    if t < 0 or t > now:
+        return -1
+    qm[r, k, 0] = (i + 1) % q.shape[2]
+    qm[r, k, 1] -= 1
+    return i
+
+
 @njit(cache=True)
 def _heap_push(hr, hi, hm, ready, idx):
     n = hm[0]
@@ -300,27 +314,21 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
             break
         xq[r, i, 0] = now + prm[P_ST] - 1
     # route update
-    while qm[r, RQ, 1] > 0:
-        i = qm[r, RQ, 0]
-        t = q[r, RQ, i, 0]
-        if t < 0 or t > now:
+    while True:
+        i = _q_pop_due(q, qm, r, RQ, now)
+        if i < 0:
             break
         ip, v = q[r, RQ, i, 1], q[r, RQ, i, 2]
-        qm[r, RQ, 0] = (i + 1) % cap
-        qm[r, RQ, 1] -= 1
         pkt = buf[r, ip, v, vcs[r, ip, v, BUF_HEAD], 0]
         vcs[r, ip, v, OUT_PORT] = _route(cols, r, dst[pkt])
         vcs[r, ip, v, STATE] = VC_ALLOC
         _q_push(q, qm, r, VQ, -1, ip, v, -1)
     # VC allocation update
-    while qm[r, VQ, 1] > 0:
-        i = qm[r, VQ, 0]
-        t = q[r, VQ, i, 0]
-        if t < 0 or t > now:
+    while True:
+        i = _q_pop_due(q, qm, r, VQ, now)
+        if i < 0:
             break
         ip, v, res = q[r, VQ, i, 1], q[r, VQ, i, 2], q[r, VQ, i, 3]
-        qm[r, VQ, 0] = (i + 1) % cap
-        qm[r, VQ, 1] -= 1
         if res >= 0:
             vcs[r, res // V, res % V, IN_USE] = ip * V + v
             vcs[r, ip, v, OUT_VC] = res % V
@@ -330,14 +338,11 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
             _q_push(q, qm, r, VQ, -1, ip, v, -1)
     # switch allocation update
     credit[:] = -1
-    while qm[r, SQ, 1] > 0:
-        i = qm[r, SQ, 0]
-        t = q[r, SQ, i, 0]
-        if t < 0 or t > now:
+    while True:
+        i = _q_pop_due(q, qm, r, SQ, now)
+        if i < 0:
             break
         ip, v, o = q[r, SQ, i, 1], q[r, SQ, i, 2], q[r, SQ, i, 3]
-        qm[r, SQ, 0] = (i + 1) % cap
-        qm[r, SQ, 1] -= 1
         if o < 0:
             _q_push(q, qm, r, SQ, -1, ip, v, -1)
             continue
@@ -563,48 +568,37 @@ class CompiledMesh:
         self.tvc = np.zeros((R, V, 2), dtype=np.int64)
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
-        self.packets = Packets(packets.src[:0], packets.dst[:0], packets.flits[:0],
-                               packets.cycle[:0])
-        self.records = Records.empty(0)
         self._set_packets(packets)
+        self._sync_records()
 
-    def _set_packets(self, pk: Packets) -> None:
+    def _set_packets(self, pk: Packets, old: int = 0) -> None:
+        """Packet arrays for `pk`; the first `old` packets keep their run state."""
         n = len(pk)
-        old = len(self.packets)
-        self.packets = pk
-        self.src, self.dst, self.flits, self.cycle = pk.src, pk.dst, pk.flits, pk.cycle
         counts = np.diff(pk.dep_ptr)
         free = np.flatnonzero(counts == 0)  # released in (cycle, index) order; others via heap
-        self.order = free[np.lexsort((free, pk.cycle[free]))].astype(np.int64)
-        if old and not np.array_equal(self.order[:self.order_pos[0]],
-                                      self._order[:self.order_pos[0]]):
+        order = free[np.lexsort((free, pk.cycle[free]))].astype(np.int64)
+        pos = int(self.order_pos[0])
+        if old and not np.array_equal(order[:pos], self.order[:pos]):
             raise ValueError("appended packets must not be created before released ones")
-        self._order = self.order
-        self.waiting = counts.astype(np.int64).copy()
-        if old:
-            self.waiting[:old] = self._waiting[:old]
-        self._waiting = self.waiting
-        rev_counts = np.bincount(pk.dep_idx, minlength=n) if len(pk.dep_idx) else \
-            np.zeros(n, np.int64)
+        self.packets, self.order = pk, order
+        self.src, self.dst, self.flits, self.cycle = pk.src, pk.dst, pk.flits, pk.cycle
+        cols = self.params.cols
+        self.hops = (np.abs(pk.src % cols - pk.dst % cols)
+                     + np.abs(pk.src // cols - pk.dst // cols)).astype(np.int32)
         self.rev_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(rev_counts, out=self.rev_ptr[1:])
+        np.cumsum(np.bincount(pk.dep_idx, minlength=n), out=self.rev_ptr[1:])
         owners = np.repeat(np.arange(n), counts)
         self.rev_idx = owners[np.argsort(pk.dep_idx, kind="stable")].astype(np.int64)
-        ready = pk.cycle.astype(np.int64).copy()
-        nxt = np.full(n, -1, dtype=np.int64)
-        rec = np.zeros((n, 4), dtype=np.int64)
-        rec[:, :3] = -1
-        if old:
-            ready[:old] = self.ready[:old]
-            nxt[:old] = self.nxt_in_q[:old]
-            rec[:old] = self.rec[:old]
-            hr, hi = self.hr, self.hi
-        else:
-            hr = hi = np.zeros(0, dtype=np.int64)
-        self.ready, self.nxt_in_q, self.rec = ready, nxt, rec
-        self.hr = np.zeros(n + 1, dtype=np.int64)
-        self.hi = np.zeros(n + 1, dtype=np.int64)
-        self.hr[:len(hr)], self.hi[:len(hi)] = hr, hi
+        rec = np.full((n, 4), -1, dtype=np.int64)
+        rec[:, 3] = 0
+        fresh = {"waiting": counts.astype(np.int64), "ready": pk.cycle.astype(np.int64),
+                 "nxt_in_q": np.full(n, -1, dtype=np.int64), "rec": rec,
+                 "hr": np.zeros(n + 1, dtype=np.int64), "hi": np.zeros(n + 1, dtype=np.int64)}
+        for name, arr in fresh.items():
+            if old:  # run state of the packets offered before
+                prev = getattr(self, name)
+                arr[:len(prev)] = prev[:len(arr)]
+            setattr(self, name, arr)
 
     def run(self, until: int) -> None:
         """Simulate every cycle before `until`."""
@@ -619,16 +613,14 @@ class CompiledMesh:
         self._sync_records()
 
     def _sync_records(self) -> None:
-        pk, rec = self.packets, self.rec
-        hops = np.abs(pk.src % self.params.cols - pk.dst % self.params.cols) + \
-            np.abs(pk.src // self.params.cols - pk.dst // self.params.cols)
+        rec = self.rec
         self.records = Records(rec[:, 0].copy(), rec[:, 1].copy(), rec[:, 2].copy(),
-                               rec[:, 3].copy(), np.where(rec[:, 2] >= 0, hops, 0)
+                               rec[:, 3].copy(), np.where(rec[:, 2] >= 0, self.hops, 0)
                                .astype(np.int32))
 
     def extend(self, more: Packets) -> None:
         """Offer more dependency-free packets, created no earlier than the ones offered."""
-        self._set_packets(Packets.concat([self.packets, more]))
+        self._set_packets(Packets.concat([self.packets, more]), old=len(self.packets))
         self._sync_records()
 
     @property

@@ -12,8 +12,8 @@ from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.hw.router import RouterParams
 from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, throughput_mode
-
-PATTERNS = ("uniform", "transpose", "bitcomp", "hotspot")
+from enasim.noc.traffic import PATTERNS, SyntheticSource
+from enasim.validate import expect_int
 
 
 def add_parser(sub) -> None:
@@ -58,19 +58,16 @@ def parse_mesh(text: str) -> tuple[int, int]:
     return rows, cols
 
 
-def _positive(args, *names: str, minimum: int = 1) -> None:
+def _check_ints(args, *names: str, minimum: int = 1) -> None:
     for name in names:
-        value = getattr(args, name)
-        if value < minimum:
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError("", flag, f"expected an integer >= {minimum}, got {value}")
+        expect_int(getattr(args, name), "", "--" + name.replace("_", "-"), minimum)
 
 
 def cmd_noc(args) -> int:
     rows, cols = parse_mesh(args.mesh)
-    _positive(args, "vcs", "vc_buf", "va_delay", "sa_delay", "st_delay", "link_delay",
-              "packet_flits", "measure_cycles", "sample_cycles")
-    _positive(args, "routing_delay", "warmup_cycles", minimum=0)
+    _check_ints(args, "vcs", "vc_buf", "va_delay", "sa_delay", "st_delay", "link_delay",
+                "measure_cycles", "sample_cycles")
+    _check_ints(args, "routing_delay", "warmup_cycles", minimum=0)
     params = RouterParams(rows, cols, args.vcs, args.vc_buf, args.routing_delay, args.va_delay,
                           args.sa_delay, args.st_delay, args.link_delay)
     if args.trace:
@@ -80,11 +77,6 @@ def cmd_noc(args) -> int:
         result, rec = run_trace(params, packets, args.model)
         result["trace"] = args.trace
     else:
-        if not 0 < args.rate <= 1:
-            raise ConfigError("", "--rate", f"expected 0 < rate <= 1 flits/node/cycle, "
-                              f"got {args.rate}")
-        from enasim.noc.traffic import SyntheticSource
-
         source = SyntheticSource(args.traffic, rows, cols, args.rate, args.packet_flits,
                                  args.seed)
         m = throughput_mode(args.warmup_cycles, args.measure_cycles) if args.throughput else \

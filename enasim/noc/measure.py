@@ -96,7 +96,8 @@ def run_synthetic(params: RouterParams, source, m: Measurement = Measurement(),
     start, end = m.warmup_cycles, m.warmup_cycles + m.measure_cycles
     horizon = min(m.sample_cycles, end)
     mesh = make_mesh(params, source.packets(0, horizon), model)
-    now, saturated, ejected_at_start = 0, False, 0
+    now, saturated = 0, False
+    ejected_at = {start: 0}  # flits ejected by the start and by the end of the window
     limit = end + m.max_drain_cycles
     while True:
         nxt = min(now + m.sample_cycles, start if now < start else (end if now < end else limit))
@@ -105,10 +106,8 @@ def run_synthetic(params: RouterParams, source, m: Measurement = Measurement(),
             horizon = nxt
         mesh.run(nxt)
         now = nxt
-        if now == start:
-            ejected_at_start = mesh.ejected_flits
-        if now == end:
-            ejected_in_window = mesh.ejected_flits - ejected_at_start
+        if now in (start, end):
+            ejected_at[now] = mesh.ejected_flits
         cyc = mesh.packets.cycle
         window = (cyc >= start) & (cyc < end) if now > start else cyc < now
         if _mean_age(mesh.records, window, now) > m.latency_threshold:
@@ -126,8 +125,7 @@ def run_synthetic(params: RouterParams, source, m: Measurement = Measurement(),
     measured = (cyc >= start) & (cyc < min(end, now))
     result = summarize(mesh.packets, mesh.records, measured)
     window_cycles = min(now, end) - min(now, start)
-    if now < end:
-        ejected_in_window = mesh.ejected_flits - ejected_at_start
+    ejected_in_window = ejected_at.get(end, mesh.ejected_flits) - ejected_at[start]
     result.update(_common(params, mesh, now, wall, saturated))
     result["offered_flit_rate"] = source.rate
     result["accepted_flit_rate"] = ejected_in_window / max(window_cycles, 1) / params.nodes

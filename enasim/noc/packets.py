@@ -75,3 +75,9 @@ class Records:
     def empty(n: int) -> Records:
         return Records(np.full(n, -1, np.int64), np.full(n, -1, np.int64),
                        np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int32))
+
+    def extend(self, n: int) -> None:
+        """Room for `n` more packets, nothing happened to them yet."""
+        more = Records.empty(n)
+        for name in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(more, name)]))
