@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plots", action="store_true", help="also write plots/ (PNG figures)")
     run.add_argument("--trace-ces", action="store_true",
                      help="timeline: add a track per compute element (sim engine)")
+    run.add_argument("--noc", choices=["compiled", "process", "ideal"],
+                     help="interconnect model (sim engine), overriding the hwconfig's noc.model: "
+                          "the cycle-level mesh compiled with Numba or as SimPy processes "
+                          "(identical results), or ideal (zero-load latency, no contention)")
     run.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results")
     run.add_argument("--quiet", action="store_true", help="print only the results directory")
     run.set_defaults(func=cmd_run)
@@ -95,7 +99,7 @@ def cmd_run(args) -> int:
     if args.engine == "sim":
         show = not args.quiet and sys.stderr.isatty()
         stats = Simulator(mapping, progress=_progress if show else None,
-                          trace_ces=args.trace_ces).run()
+                          trace_ces=args.trace_ces, noc_model=args.noc).run()
     else:
         stats = run_analytical(mapping)
     out = Path(args.out or f"results/{hw.name}-{net.name}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from enasim.cost.area import COMPONENTS
+from enasim.noc.packets import Traffic
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Stats:
     area_um2: dict[str, float]
     leakage_uw: float
     spans: list[Span] = field(default_factory=list)
+    traffic: Traffic | None = None  # the packets the interconnect carried (sim engine)
 
     @property
     def latency_cycles(self) -> int:

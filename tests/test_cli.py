@@ -87,7 +87,7 @@ def test_every_bundled_hwconfig_runs_every_zoo_workload(tmp_path):
             if hw == "neurosim_v13" and wl == "densenet_flash":
                 continue  # NeuroSim's floorplan needs wider layers (C_out x 4 >= 256)
             assert main(["run", "--hw", hw, "--workload", wl, "-o", str(tmp_path / wl),
-                         "--quiet"]) == 0
+                         "--noc", "ideal", "--quiet"]) == 0
 
 
 def test_run_default_engine_is_sim_and_writes_a_timeline(run_dir):
@@ -97,13 +97,14 @@ def test_run_default_engine_is_sim_and_writes_a_timeline(run_dir):
     assert trace["displayTimeUnit"] == "ns" and trace["traceEvents"]
 
 
-def test_analytical_and_sim_agree_through_the_cli(run_dir, tmp_path):
-    assert main(["run", "--engine", "analytical", "-o", str(tmp_path), "--quiet"]) == 0
-    a = json.loads((tmp_path / "summary.json").read_text())
-    s = json.loads((run_dir / "summary.json").read_text())
+def test_analytical_and_sim_agree_through_the_cli(tmp_path):
+    assert main(["run", "--engine", "analytical", "-o", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["run", "--noc", "ideal", "-o", str(tmp_path / "s"), "--quiet"]) == 0
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    s = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert a["latency_cycles"] == s["latency_cycles"]
     assert a["energy_uj"] == pytest.approx(s["energy_uj"])
-    assert not (tmp_path / "timeline.json").exists()
+    assert not (tmp_path / "a" / "timeline.json").exists()
 
 
 def test_plots_are_written_and_redrawn(tmp_path, capsys):

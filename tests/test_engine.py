@@ -25,7 +25,7 @@ TIMING = ("start_cycle", "end_cycle", "adc_cycles", "buffer_cycles", "digital_cy
 @pytest.mark.parametrize("workload", zoo_names())
 def test_engine_equals_analytical_without_contention(hw_name, workload):
     m = map_network(load_workload(workload), load(hw_name))
-    a, s = run_analytical(m), Simulator(m).run()
+    a, s = run_analytical(m), Simulator(m, noc_model="ideal").run()
     for la, ls in zip(a.layers, s.layers, strict=True):
         assert [getattr(ls, k) for k in TIMING] == [getattr(la, k) for k in TIMING], la.name
         assert ls.counts == pytest.approx(la.counts)
@@ -136,7 +136,7 @@ def test_halving_adc_count_costs_what_hand_calculation_says():
 
 def test_energy_conservation_and_event_counts(flash_hw):
     m = map_network(load_workload("resnet18"), flash_hw)
-    s = Simulator(m).run()
+    s = Simulator(m, noc_model="ideal").run()
     assert sum(s.energy_by_component_pj().values()) == pytest.approx(s.energy_pj)
     for ls, lm in zip(s.layers, m.layers, strict=True):
         t = lm.tiling
@@ -164,7 +164,7 @@ def _tracks(trace) -> dict[str, list[tuple[int, int]]]:
 
 def test_timeline_is_valid_and_tracks_never_overlap(flash_hw):
     m = map_network(load_workload("resnet18"), flash_hw)
-    s = Simulator(m).run()
+    s = Simulator(m, noc_model="ideal").run()
     tracks = _tracks(json.loads(json.dumps(chrome_trace(s))))
     assert f"tile {m.total_tiles - 1}" in tracks and "interconnect" in tracks
     for intervals in tracks.values():

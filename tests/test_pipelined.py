@@ -46,8 +46,8 @@ def test_window_arithmetic_through_conv_and_pooling():
 @pytest.mark.parametrize("workload", ["vgg8", "resnet18"])
 def test_pipelining_overlaps_layers_and_keeps_the_work(hw_name, workload):
     net = load_workload(workload)
-    lbl = Simulator(map_network(net, load(hw_name))).run()
-    pipe = Simulator(map_network(net, _pipelined(hw_name))).run()
+    lbl = Simulator(map_network(net, load(hw_name)), noc_model="ideal").run()
+    pipe = Simulator(map_network(net, _pipelined(hw_name)), noc_model="ideal").run()
     assert pipe.latency_cycles < lbl.latency_cycles
     # No layer can finish before its own conversions are done.
     assert pipe.latency_cycles >= max(ls.adc_cycles for ls in pipe.layers)
@@ -65,14 +65,15 @@ def test_pipelining_overlaps_layers_and_keeps_the_work(hw_name, workload):
 
 def test_consumers_start_before_producers_finish():
     m = map_network(load_workload("vgg8"), _pipelined("flash_imc"))
-    s = Simulator(m).run()
+    s = Simulator(m, noc_model="ideal").run()
     tile_spans = {sp.layer: sp for sp in s.spans if sp.group == "tiles"}
     conv1, conv2 = s.layers[0], s.layers[1]
     assert conv2.adc_cycles > 0 and tile_spans[2].start < conv1.end_cycle
 
 
 def test_pipelined_timeline_tracks_do_not_overlap():
-    s = Simulator(map_network(load_workload("resnet18"), _pipelined("flash_imc"))).run()
+    m = map_network(load_workload("resnet18"), _pipelined("flash_imc"))
+    s = Simulator(m, noc_model="ideal").run()
     tracks: dict[str, list] = {}
     for sp in s.spans:
         tracks.setdefault(sp.track, []).append((sp.start, sp.end))

@@ -108,6 +108,10 @@ def _check_consistency(cfg: HardwareConfig, src: str) -> None:
     if adc.energy_model == "table" and adc.table_energy_pj <= 0:
         raise ConfigError(src, "adc.table_energy_pj", "expected a number > 0 with "
                           "energy_model 'table'")
+    if cfg.noc.model != "ideal" and cfg.noc.io_cycles != 3:
+        raise ConfigError(src, "noc.io_cycles", f"expected 3 with noc.model "
+                          f"'{cfg.noc.model}' (1-cycle injection and ejection channels, as "
+                          f"BookSim2), got {cfg.noc.io_cycles}; use model 'ideal' for others")
     if adc.range_mode == "partial_rows" and adc.bits < xb.cell_bits:
         raise ConfigError(src, "adc.range_mode", f"'partial_rows' needs adc.bits >= "
                           f"crossbar.cell_bits ({xb.cell_bits}) so that one row cannot clip, "

@@ -167,6 +167,9 @@ class Noc:
     st_delay: int = _f(1, "switch traversal cycles", min=0)
     link_delay: int = _f(1, "cycles per link", min=1)
     io_cycles: int = _f(3, "injection + ejection channel cycles", min=0)
+    model: str = _f("compiled", "how the engine moves data: the cycle-level mesh (Numba "
+                    "'compiled' or SimPy 'process', identical results) or 'ideal' (zero-load "
+                    "latency, no contention)", choices=("compiled", "process", "ideal"))
     router_energy_pj_per_flit: float = _f(0.0, "energy per flit per router traversal")
     link_energy_pj_per_flit: float = _f(0.0, "energy per flit per link traversal")
     router_area_um2: float = _f(0.0, "area of one router")

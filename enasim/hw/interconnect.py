@@ -1,8 +1,9 @@
 """Tile-to-tile interconnect: the interface the compute side uses, and the ideal mesh.
 
-The engine only calls `Interconnect.send(src_node, dst_node, flits, layer)`, which returns a
-SimPy event that fires when the message's tail reaches the destination; a mesh NoC model can
-replace `IdealInterconnect` without touching the compute side.
+The engine only calls `Interconnect.send_all(messages, transfer)`, which returns a SimPy event
+that fires when the tail of the last message has reached its destination; the mesh NoC
+(`enasim.hw.mesh`) replaces `IdealInterconnect` without touching the compute side. Either keeps
+every packet it carried, so a run can report its traffic and export it as a trace.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import numpy as np
 import simpy
 
 from enasim.config.schema import Noc
+from enasim.hw.router import LOCAL, PORTS
 from enasim.mapping import Mapping, Transfer
+from enasim.noc.packets import Packets, Traffic
 
 
 def zero_load_cycles(noc: Noc, hops, flits):
@@ -38,6 +41,7 @@ class MessageSet:
     hops: np.ndarray
     bits: float  # carried by each message when the whole transfer is sent
     flit_bits: int
+    layer: int = -1  # the producing layer's index, recorded with the packets
     share: float = 1.0  # fraction of the transfer these messages carry
 
     @property
@@ -58,34 +62,80 @@ def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
     sy, sx = np.divmod(s, mapping.mesh_cols)
     dy, dx = np.divmod(d, mapping.mesh_cols)
     bits = tr.elements * mapping.hw.precision.output_bits / (len(src) * len(dst))
-    return MessageSet(s, d, np.abs(sx - dx) + np.abs(sy - dy), bits, mapping.hw.noc.flit_bits)
+    return MessageSet(s, d, np.abs(sx - dx) + np.abs(sy - dy), bits, mapping.hw.noc.flit_bits,
+                      mapping.layer(tr.src).index)
+
+
+def xy_link_flits(rows: int, cols: int, src: np.ndarray, dst: np.ndarray,
+                  flits: np.ndarray) -> np.ndarray:
+    """Flits each router sends on each output port ([node, port]; port 4: ejection) when the
+    packets follow their X-Y routes."""
+    out = np.zeros((rows * cols, PORTS), dtype=np.int64)
+    here, dst, flits = np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(flits)
+    while len(here):
+        x, y, dx, dy = here % cols, here // cols, dst % cols, dst // cols
+        port = np.select([dx > x, dx < x, dy > y, dy < y], [0, 1, 2, 3], LOCAL)
+        np.add.at(out, (here, port), flits)
+        moving = port != LOCAL
+        step = np.array([1, -1, cols, -cols, 0])[port]
+        here, dst, flits = (here + step)[moving], dst[moving], flits[moving]
+    return out
 
 
 class Interconnect(ABC):
-    """Moves messages between mesh nodes and counts router and link traversals."""
+    """Carries message sets between mesh nodes and keeps a log of the packets it carried."""
 
-    def __init__(self, env: simpy.Environment, noc: Noc, mesh_cols: int):
-        self.env, self.noc, self.mesh_cols = env, noc, mesh_cols
+    def __init__(self, env: simpy.Environment, noc: Noc, rows: int, cols: int):
+        self.env, self.noc, self.rows, self.cols = env, noc, rows, cols
+        self._log: list[tuple[int, int, MessageSet]] = []  # (send cycle, transfer, messages)
+
+    def send_all(self, ms: MessageSet, transfer: int = -1) -> simpy.Event:
+        """Inject every message of a set now; the event fires when all have arrived.
+        `transfer` (an index into the mapping's transfers) labels the packets in reports."""
+        self._log.append((int(self.env.now), transfer, ms))
+        return self._carry(ms, len(self._log) - 1)
 
     @abstractmethod
-    def send(self, src: int, dst: int, flits: int) -> simpy.Event:
-        """Inject a message now; the event fires when its tail is ejected at `dst`."""
+    def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
+        """Move the messages of set number `group`; an event for the last arrival."""
 
-    def send_all(self, ms: MessageSet) -> simpy.Event:
-        """Inject every message of a set now; the event fires when all have arrived."""
-        return self.env.all_of([self.send(s, d, ms.flits)
-                                for s, d in zip(ms.src.tolist(), ms.dst.tolist(), strict=True)])
+    @abstractmethod
+    def _arrivals(self, packets: Packets) -> np.ndarray:
+        """Cycle each logged packet's tail arrived."""
+
+    @abstractmethod
+    def _link_flits(self, packets: Packets) -> np.ndarray:
+        """Flits sent per router output port, [node, port]."""
+
+    def traffic(self) -> Traffic:
+        """Every packet carried so far, when it arrived, and the load on every link."""
+        sizes = [len(ms.src) for _, _, ms in self._log]
+
+        def per_packet(values) -> np.ndarray:
+            return np.repeat(np.asarray(values, dtype=np.int64), sizes)
+
+        nodes = [np.zeros(0, np.int64)]
+        packets = Packets(np.concatenate(nodes + [ms.src for _, _, ms in self._log]),
+                          np.concatenate(nodes + [ms.dst for _, _, ms in self._log]),
+                          per_packet([ms.flits for _, _, ms in self._log]),
+                          per_packet([t for t, _, _ in self._log]),
+                          layer=per_packet([ms.layer for _, _, ms in self._log]),
+                          group=per_packet(range(len(self._log))))
+        return Traffic(packets, per_packet([tr for _, tr, _ in self._log]),
+                       self._arrivals(packets), self._link_flits(packets), self.rows, self.cols)
 
 
 class IdealInterconnect(Interconnect):
     """Each message takes its zero-load latency; messages never contend (infinite bandwidth)."""
 
-    def send(self, src: int, dst: int, flits: int) -> simpy.Event:
-        sy, sx = divmod(src, self.mesh_cols)
-        dy, dx = divmod(dst, self.mesh_cols)
-        hops = abs(sx - dx) + abs(sy - dy)
-        return self.env.timeout(int(zero_load_cycles(self.noc, hops, flits)))
-
-    def send_all(self, ms: MessageSet) -> simpy.Event:
+    def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
         """Without contention the set takes as long as its slowest message: one event."""
         return self.env.timeout(int(zero_load_cycles(self.noc, ms.hops, ms.flits).max()))
+
+    def _arrivals(self, packets: Packets) -> np.ndarray:
+        hops = (np.abs(packets.src % self.cols - packets.dst % self.cols)
+                + np.abs(packets.src // self.cols - packets.dst // self.cols))
+        return packets.cycle + zero_load_cycles(self.noc, hops, packets.flits).astype(np.int64)
+
+    def _link_flits(self, packets: Packets) -> np.ndarray:
+        return xy_link_flits(self.rows, self.cols, packets.src, packets.dst, packets.flits)

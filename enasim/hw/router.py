@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
-from enasim.noc.packets import Packets, Records
+from enasim.noc.packets import Packets, Records, group_counts
 
 LOCAL = 4
 PORTS = 5
@@ -51,6 +53,12 @@ class RouterParams:
     @property
     def nodes(self) -> int:
         return self.rows * self.cols
+
+    @classmethod
+    def from_noc(cls, noc, rows: int, cols: int) -> RouterParams:
+        """The routers of a hwconfig's `noc` section on a rows x cols mesh."""
+        return cls(rows, cols, noc.num_vcs, noc.vc_buf_flits, noc.routing_delay, noc.va_delay,
+                   noc.sa_delay, noc.st_delay, noc.link_delay)
 
 
 def route(params: RouterParams, here: int, dst: int) -> int:
@@ -385,6 +393,9 @@ class Terminals(_Sleeper):
         self.pending = [(self.ready[i], i) for i in range(len(packets)) if not self.waiting[i]]
         heapq.heapify(self.pending)
         self.in_flight = self.ejected = 0
+        self.group_left = group_counts(packets.group, None, 0)
+        self.done: list[int] = []  # groups completed during the current run
+        self.stop: Callable[[int], None] | None = None  # called when a group completes
         super().__init__(env)
 
     def busy(self) -> bool:
@@ -444,6 +455,13 @@ class Terminals(_Sleeper):
                 rec.tail_ejected[f.pkt] = now
                 rec.hops[f.pkt] = f.hops - 1
                 self.in_flight -= 1
+                g = int(pk.group[f.pkt])
+                if g >= 0:
+                    self.group_left[g] -= 1
+                    if self.group_left[g] == 0:
+                        self.done.append(g)
+                        if self.stop is not None:
+                            self.stop(now + 1)
                 for d in self.rev[f.pkt]:
                     self.ready[d] = max(self.ready[d], now + 1)
                     self.waiting[d] -= 1
@@ -455,6 +473,7 @@ class Terminals(_Sleeper):
         first = len(self.pk)
         self.pk = Packets.concat([self.pk, more])
         self.rec.extend(len(more))
+        self.group_left = group_counts(self.pk.group, self.group_left, first)
         for i in range(first, len(self.pk)):
             self.ready.append(int(self.pk.cycle[i]))
             self.waiting.append(0)
@@ -490,10 +509,36 @@ class ProcessMesh:
                 cr = Channel(params.link_delay, router)
                 other.out_credit[o ^ 1] = router.in_credit[o] = cr
 
-    def run(self, until: int) -> None:
-        """Simulate every cycle before `until`."""
-        if until > self.env.now:
-            self.env.run(until=until)
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    def run(self, until: int, stop: bool = False) -> np.ndarray:
+        """Simulate every cycle before `until`; with `stop`, only up to the end of the first
+        cycle in which a packet group completes. Returns the groups completed."""
+        t = self.terminals
+        t.done = []
+        if until <= self.env.now:
+            return np.zeros(0, dtype=np.int64)
+        stops = [self._stop_at(until)]
+        if stop:
+            t.stop = lambda cycle: stops.append(self._stop_at(cycle)) if len(stops) == 1 else None
+        try:
+            self.env.run()
+        finally:
+            t.stop = None
+            for event in stops:  # the one not reached must not stop a later run
+                if event.callbacks is not None:
+                    event.callbacks.clear()
+        return np.asarray(t.done, dtype=np.int64)
+
+    def _stop_at(self, cycle: int) -> simpy.Event:
+        """An event that ends `env.run()` at `cycle`, before anything else of that cycle."""
+        event = self.env.event()
+        event._ok, event._value = True, None
+        event.callbacks.append(simpy.core.StopSimulation.callback)
+        self.env.schedule(event, simpy.core.URGENT, cycle - self.env.now)
+        return event
 
     def extend(self, more: Packets) -> None:
         """Offer more dependency-free packets (appended after the existing ones)."""

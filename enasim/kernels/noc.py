@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from enasim.hw.router import LOCAL, PORTS, RouterParams
-from enasim.noc.packets import Packets, Records
+from enasim.noc.packets import Packets, Records, group_counts
 
 # per-VC fields of `vcs` [router, port, vc, field]; IN_USE/OCC describe the *output* port
 BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, IN_USE, OCC = range(7)
@@ -423,9 +423,11 @@ def _busy(r, qm, xm, fm, cm, om):
 
 
 @njit(cache=True)
-def _run(t0, until, prm, src, dst, flits, cycle, order, order_pos, rev_ptr, rev_idx, waiting,
-         ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch,
-         cm, ob, om, link_flits, totals):
+def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, order,
+         order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
+         buf, q, qm, xq, xm, ptr, fch, fm, cch, cm, ob, om, link_flits, totals):
+    """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
+    group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
     V, B = prm[P_V], prm[P_B]
     PV = PORTS * V
@@ -520,6 +522,12 @@ def _run(t0, until, prm, src, dst, flits, cycle, order, order_pos, rev_ptr, rev_
             if seq == flits[i] - 1:
                 rec[i, 2] = now
                 totals[T_IN_FLIGHT] -= 1
+                g = group[i]
+                if g >= 0:
+                    group_left[g] -= 1
+                    if group_left[g] == 0:
+                        done[0] += 1
+                        done[done[0]] = g
                 for k in range(rev_ptr[i], rev_ptr[i + 1]):
                     d = rev_idx[k]
                     if now + 1 > ready[d]:
@@ -532,6 +540,9 @@ def _run(t0, until, prm, src, dst, flits, cycle, order, order_pos, rev_ptr, rev_
                 _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
                              cch, cm, link_flits, req_in, req_port, match, grant, chosen,
                              credit, ob, om)
+        if stop and done[0] > 0:
+            return now + 1
+    return until
 
 
 class CompiledMesh:
@@ -569,7 +580,6 @@ class CompiledMesh:
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
         self._set_packets(packets)
-        self._sync_records()
 
     def _set_packets(self, pk: Packets, old: int = 0) -> None:
         """Packet arrays for `pk`; the first `old` packets keep their run state."""
@@ -582,6 +592,7 @@ class CompiledMesh:
             raise ValueError("appended packets must not be created before released ones")
         self.packets, self.order = pk, order
         self.src, self.dst, self.flits, self.cycle = pk.src, pk.dst, pk.flits, pk.cycle
+        self.group_left = group_counts(pk.group, getattr(self, "group_left", None), old)
         cols = self.params.cols
         self.hops = (np.abs(pk.src % cols - pk.dst % cols)
                      + np.abs(pk.src // cols - pk.dst // cols)).astype(np.int32)
@@ -600,28 +611,32 @@ class CompiledMesh:
                 arr[:len(prev)] = prev[:len(arr)]
             setattr(self, name, arr)
 
-    def run(self, until: int) -> None:
-        """Simulate every cycle before `until`."""
+    def run(self, until: int, stop: bool = False) -> np.ndarray:
+        """Simulate every cycle before `until`; with `stop`, only up to the end of the first
+        cycle in which a packet group completes. Returns the groups completed."""
         if until <= self.now:
-            return
-        _run(self.now, until, self.prm, self.src, self.dst, self.flits, self.cycle, self.order,
-             self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
-             self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm, self.vcs,
-             self.buf, self.q, self.qm, self.xq, self.xm, self.ptr, self.fch, self.fm, self.cch,
-             self.cm, self.ob, self.om, self.link_flits_arr, self.totals)
-        self.now = until
-        self._sync_records()
+            return np.zeros(0, dtype=np.int64)
+        done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
+        self.now = _run(self.now, until, stop, self.prm, self.src, self.dst, self.flits,
+                        self.cycle, self.packets.group, self.group_left, done, self.order,
+                        self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
+                        self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
+                        self.vcs, self.buf, self.q, self.qm, self.xq, self.xm, self.ptr, self.fch,
+                        self.fm, self.cch, self.cm, self.ob, self.om, self.link_flits_arr,
+                        self.totals)
+        return done[1:done[0] + 1]
 
-    def _sync_records(self) -> None:
+    @property
+    def records(self) -> Records:
+        """Per-packet outcome so far (a copy)."""
         rec = self.rec
-        self.records = Records(rec[:, 0].copy(), rec[:, 1].copy(), rec[:, 2].copy(),
+        return Records(rec[:, 0].copy(), rec[:, 1].copy(), rec[:, 2].copy(),
                                rec[:, 3].copy(), np.where(rec[:, 2] >= 0, self.hops, 0)
                                .astype(np.int32))
 
     def extend(self, more: Packets) -> None:
         """Offer more dependency-free packets, created no earlier than the ones offered."""
         self._set_packets(Packets.concat([self.packets, more]), old=len(self.packets))
-        self._sync_records()
 
     @property
     def link_flits(self) -> np.ndarray:

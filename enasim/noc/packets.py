@@ -3,6 +3,8 @@
 Packet i has `flits[i]` flits from node `src[i]` to node `dst[i]`; it is created at cycle
 `cycle[i]`, or one cycle after the last tail ejection of the packets it depends on
 (`deps_of(i)`), whichever is later. Nodes are numbered x + cols * y (BookSim2's numbering).
+Packets may belong to a completion *group* (the engine's message sets): a run can stop right
+after the cycle in which the last packet of a group arrives, so the engine sees it in time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Packets:
     dep_ptr: np.ndarray = None  # int64 [n + 1]: CSR rows of dependencies
     dep_idx: np.ndarray = None  # int32: indices (not ids) of packets that must arrive first
     layer: np.ndarray = field(default=None)  # int32, producing layer (-1: none), for reports
+    group: np.ndarray = field(default=None)  # int32, completion group (-1: none)
 
     def __post_init__(self):
         n = len(self.src)
@@ -38,6 +41,8 @@ class Packets:
         self.dep_idx = np.ascontiguousarray(self.dep_idx, dtype=np.int32)
         self.layer = np.full(n, -1, dtype=np.int32) if self.layer is None else \
             np.ascontiguousarray(self.layer, dtype=np.int32)
+        self.group = np.full(n, -1, dtype=np.int32) if self.group is None else \
+            np.ascontiguousarray(self.group, dtype=np.int32)
 
     def __len__(self) -> int:
         return len(self.src)
@@ -58,7 +63,8 @@ class Packets:
                        np.concatenate([p.dst for p in parts]),
                        np.concatenate([p.flits for p in parts]),
                        np.concatenate([p.cycle for p in parts]),
-                       layer=np.concatenate([p.layer for p in parts]))
+                       layer=np.concatenate([p.layer for p in parts]),
+                       group=np.concatenate([p.group for p in parts]))
 
 
 @dataclass
@@ -81,3 +87,39 @@ class Records:
         more = Records.empty(n)
         for name in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
             setattr(self, name, np.concatenate([getattr(self, name), getattr(more, name)]))
+
+
+def group_counts(group: np.ndarray, left: np.ndarray | None, old: int) -> np.ndarray:
+    """Packets still to arrive per group, after appending `group[old:]` to the counts `left`
+    of the first `old` packets."""
+    new = group[old:]
+    new = new[new >= 0]
+    size = max(len(left) if left is not None else 0, int(new.max()) + 1 if len(new) else 0)
+    out = np.zeros(size, dtype=np.int64)
+    if left is not None and old:
+        out[:len(left)] = left
+    out += np.bincount(new, minlength=size)
+    return out
+
+
+@dataclass
+class Traffic:
+    """What an interconnect carried in a run: the packets (`cycle` = when sent, `group` = the
+    message set), the transfer each belongs to, when each tail arrived, and the flits each
+    router sent on each output port ([node, port], port 4 = ejection)."""
+
+    packets: Packets
+    transfer: np.ndarray  # int64 index into the mapping's transfers (-1: none)
+    arrived: np.ndarray  # int64 cycle
+    link_flits: np.ndarray  # int64 [rows * cols, 5]
+    rows: int
+    cols: int
+
+    @property
+    def latency_cycles(self) -> np.ndarray:
+        return self.arrived - self.packets.cycle
+
+    @property
+    def hops(self) -> np.ndarray:
+        p, c = self.packets, self.cols
+        return np.abs(p.src % c - p.dst % c) + np.abs(p.src // c - p.dst // c)

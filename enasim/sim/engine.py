@@ -25,6 +25,7 @@ import simpy
 
 from enasim.errors import EnasimError
 from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
+from enasim.hw.mesh import MeshInterconnect
 from enasim.hw.tile import LayerTiles
 from enasim.mapping import LayerMap, Mapping, Transfer
 from enasim.plan import (
@@ -93,15 +94,18 @@ def ces_holding_weights(lm: LayerMap, pes_per_ce: int) -> list[tuple[int, int]]:
 class Simulator:
     """`Simulator(mapping).run()` simulates one inference of the mapped workload."""
 
-    def __init__(self, mapping: Mapping,
-                 interconnect: type[Interconnect] = IdealInterconnect,
-                 progress: Progress | None = None, trace_ces: bool = False):
-        """`trace_ces` adds a timeline track per CE that holds weights (flash mapping)."""
+    def __init__(self, mapping: Mapping, progress: Progress | None = None,
+                 trace_ces: bool = False, noc_model: str | None = None):
+        """`trace_ces` adds a timeline track per CE that holds weights (flash mapping);
+        `noc_model` (compiled|process|ideal) overrides the hwconfig's `noc.model`."""
         self.mapping, self.hw = mapping, mapping.hw
         if trace_ces and mapping.hw.mapping.scheme != "flash":
             raise EnasimError("CE tracks need mapping.scheme 'flash' (NeuroSim's floorplan has "
                               "no CEs)")
-        self.interconnect_cls = interconnect
+        self.noc_model = noc_model or self.hw.noc.model
+        if self.noc_model not in ("compiled", "process", "ideal"):
+            raise EnasimError(f"noc model: expected compiled, process or ideal, got "
+                              f"{self.noc_model!r}")
         self.progress = progress
         self.trace_ces = trace_ces
         self.events_processed = 0
@@ -109,7 +113,8 @@ class Simulator:
     def run(self) -> Stats:
         env = _CountingEnvironment()
         self.env, self.stats = env, new_stats("sim", self.mapping)
-        self.net = self.interconnect_cls(env, self.hw.noc, self.mapping.mesh_cols)
+        self.net = self._interconnect(env)
+        self.transfer_index = {tr: i for i, tr in enumerate(self.mapping.transfers)}
         self.inbound: dict[str, dict[str, list[Transfer]]] = defaultdict(lambda: defaultdict(list))
         self.outbound: dict[str, list[Transfer]] = defaultdict(list)
         for tr in self.mapping.transfers:
@@ -128,6 +133,7 @@ class Simulator:
         self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
         for ls in self.stats.layers:
             charge_leakage(ls, self.stats)
+        self.stats.traffic = self.net.traffic()
         self.events_processed = env.events_processed
         return self.stats
 
@@ -249,7 +255,13 @@ class Simulator:
         ms = self.message_sets[tr].part(share)
         charge_noc(self.layer_stats[tr.dst], self.hw, float(ms.flits * (ms.hops + 1).sum()),
                    float(ms.flits * ms.hops.sum()))
-        return self.net.send_all(ms)
+        return self.net.send_all(ms, self.transfer_index[tr])
+
+    def _interconnect(self, env: simpy.Environment) -> Interconnect:
+        m = self.mapping
+        if self.noc_model == "ideal":
+            return IdealInterconnect(env, self.hw.noc, m.mesh_rows, m.mesh_cols)
+        return MeshInterconnect(env, self.hw.noc, m.mesh_rows, m.mesh_cols, self.noc_model)
 
     def _span(self, ls: LayerStats, what: str, start: int) -> None:
         if self.env.now == start:
