@@ -14,6 +14,8 @@ from enasim.errors import EnasimError
 from enasim.functional import cli as infer_cli
 from enasim.mapping import map_network
 from enasim.noc import cli as noc_cli
+from enasim.noc.traces import FORMATS as TRACE_FORMATS
+from enasim.noc.traces import trace_format, write_trace
 from enasim.report import format_table, layers_table, write_results
 from enasim.report.plots import plot_results
 from enasim.report.tables import shape_str
@@ -74,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     show = wl_sub.add_parser("show", help="print layers, shapes, MACs and parameters")
     show.add_argument("workload", metavar="NAME|FILE")
     show.set_defaults(func=cmd_workload_show)
+    tr = sub.add_parser("trace", help="NoC traces of a run")
+    tr_sub = tr.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ex = tr_sub.add_parser("export", help="simulate a workload and write the packets its "
+                           "layer-to-layer traffic put on the NoC as a trace")
+    hw_and_workload(ex)
+    ex.add_argument("-o", "--out", required=True, metavar="FILE",
+                    help="trace file (.csv, .jsonl or .json for the BookSim2-fork format)")
+    ex.add_argument("--format", choices=list(TRACE_FORMATS),
+                    help="trace format (default: from the file suffix)")
+    ex.add_argument("--noc", choices=["compiled", "process", "ideal"],
+                    help="interconnect model of the run (default: the hwconfig's noc.model)")
+    ex.set_defaults(func=cmd_trace_export)
     noc_cli.add_parser(sub)
     infer_cli.add_parser(sub)
     return p
@@ -131,6 +145,22 @@ def cmd_run(args) -> int:
 def _progress(done: int, total: int) -> None:
     end = "\n" if done == total else ""
     print(f"\rsimulating: layer {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def cmd_trace_export(args) -> int:
+    hw, net = _load_inputs(args)
+    fmt = trace_format(args.out, args.format)
+    mapping = map_network(net, hw)
+    traffic = Simulator(mapping, noc_model=args.noc).run().traffic
+    write_trace(args.out, traffic.packets, fmt)
+    n = hw.noc
+    print(f"{args.out}: {len(traffic.packets)} packets, {traffic.packets.total_flits} flits "
+          f"({net.name} on {hw.name}, {fmt})\nreplay: enasim noc --mesh "
+          f"{mapping.mesh_rows}x{mapping.mesh_cols} --trace {args.out} --vcs {n.num_vcs} "
+          f"--vc-buf {n.vc_buf_flits} --routing-delay {n.routing_delay} --va-delay "
+          f"{n.va_delay} --sa-delay {n.sa_delay} --st-delay {n.st_delay} --link-delay "
+          f"{n.link_delay}")
+    return 0
 
 
 def cmd_plot(args) -> int:

@@ -65,6 +65,7 @@ class Stats:
     leakage_uw: float
     spans: list[Span] = field(default_factory=list)
     traffic: Traffic | None = None  # the packets the interconnect carried (sim engine)
+    noc_model: str = "ideal"  # the interconnect: compiled | process (cycle-level mesh) | ideal
 
     @property
     def latency_cycles(self) -> int:

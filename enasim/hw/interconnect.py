@@ -92,8 +92,12 @@ class Interconnect(ABC):
     def send_all(self, ms: MessageSet, transfer: int = -1) -> simpy.Event:
         """Inject every message of a set now; the event fires when all have arrived.
         `transfer` (an index into the mapping's transfers) labels the packets in reports."""
-        self._log.append((int(self.env.now), transfer, ms))
+        self._log.append((self._entry_cycle(), transfer, ms))
         return self._carry(ms, len(self._log) - 1)
+
+    def _entry_cycle(self) -> int:
+        """The cycle a message sent now enters its source queue."""
+        return int(self.env.now)
 
     @abstractmethod
     def _carry(self, ms: MessageSet, group: int) -> simpy.Event:

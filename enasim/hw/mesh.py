@@ -7,8 +7,9 @@ in one stretch: up to the next time anything else in the engine can happen (`env
 the end of the first cycle in which a message set's last tail arrives, whichever is first. That
 arrival becomes a SimPy event at its exact cycle. Data sent in the arrival cycle itself (an
 engine reacting without delay) enters its source queue one cycle later, after the network has
-moved on; the model records its creation at the send cycle. No rollback is ever needed, and the
-compiled and the process model, driven alike, give identical results (DESIGN section 5).
+moved on, and is recorded as created then. No rollback is ever needed; the compiled and the
+process model, driven alike, give identical results (DESIGN section 5), and replaying the
+run's traffic as a trace on the mesh alone reproduces every packet's timing.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ class MeshInterconnect(Interconnect):
             self.mesh = CompiledMesh(params, empty)
         else:
             self.mesh = ProcessMesh(params, empty)
-        self._new: list[tuple[MessageSet, int]] = []
+        self._new: list[tuple[MessageSet, int, int]] = []  # (messages, group, entry cycle)
         self._arrived: dict[int, simpy.Event] = {}  # message set -> its event
         self._wake: simpy.Event | None = None
         env.process(self._drive())
 
+    def _entry_cycle(self) -> int:
+        return max(int(self.env.now), self.mesh.now)
+
     def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
         event = self._arrived[group] = self.env.event()
-        self._new.append((ms, group))
+        self._new.append((ms, group, self._entry_cycle()))
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
         return event
@@ -71,17 +75,18 @@ class MeshInterconnect(Interconnect):
                 yield env.timeout(mesh.now - env.now)
 
     def _inject(self) -> None:
-        """Hand the message sets sent so far to the mesh, created now."""
+        """Hand the message sets sent so far to the mesh."""
         if not self._new:
             return
         sets, self._new = self._new, []
-        sizes = [len(ms.src) for ms, _ in sets]
+        sizes = [len(ms.src) for ms, _, _ in sets]
         rep = np.repeat
         self.mesh.extend(Packets(
-            np.concatenate([ms.src for ms, _ in sets]), np.concatenate([ms.dst for ms, _ in sets]),
-            rep([ms.flits for ms, _ in sets], sizes), np.full(sum(sizes), self.env.now),
-            layer=rep([ms.layer for ms, _ in sets], sizes),
-            group=rep([g for _, g in sets], sizes)))
+            np.concatenate([ms.src for ms, _, _ in sets]),
+            np.concatenate([ms.dst for ms, _, _ in sets]),
+            rep([ms.flits for ms, _, _ in sets], sizes), rep([t for _, _, t in sets], sizes),
+            layer=rep([ms.layer for ms, _, _ in sets], sizes),
+            group=rep([g for _, g, _ in sets], sizes)))
 
     def _arrivals(self, packets: Packets) -> np.ndarray:
         return self.mesh.records.tail_ejected.copy()

@@ -138,7 +138,7 @@ def run_trace(params: RouterParams, packets: Packets, model: str = "compiled",
     t0 = time.perf_counter()
     mesh = make_mesh(params, packets, model)
     step = 4096
-    limit = max_cycles or int(packets.cycle.max(initial=0)) + 1_000_000
+    limit = max_cycles or int(packets.cycle.max(initial=0)) + 1_000_000 + 50 * packets.total_flits
     now = 0
     while now < limit:
         now = min(now + step, limit)

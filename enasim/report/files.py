@@ -1,4 +1,5 @@
-"""Result files of a run: summary.json, layers.csv, components.csv (DESIGN section 7).
+"""Result files of a run: summary.json, layers.csv, components.csv, and with the event engine
+noc.csv, links.csv and timeline.json (DESIGN section 7).
 
 Files are written atomically and contain no timestamps, so equal inputs give byte-identical
 outputs.
@@ -17,6 +18,7 @@ from enasim.config import HardwareConfig, config_hash
 from enasim.cost.area import COMPONENTS
 from enasim.fileio import atomic_write
 from enasim.mapping import Mapping
+from enasim.report.noc import LINK_COLUMNS, NOC_COLUMNS, link_rows, noc_rows, noc_summary
 from enasim.report.tables import shape_str
 from enasim.report.timeline import timeline_json
 from enasim.stats import Stats
@@ -41,6 +43,7 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> d
                      "weight_layers": len(net.weight_layers), "macs": net.macs,
                      "params": net.params},
         "mode": hw.execution.mode,
+        "noc_model": stats.noc_model,
         "clock_period_ns": hw.clock_period_ns,
         "mesh": [mapping.mesh_rows, mapping.mesh_cols],
         "tiles": mapping.total_tiles,
@@ -55,6 +58,7 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> d
         "energy_uj_by_component": {k: v / 1e6 for k, v in energy.items()},
         "leakage_uw": stats.leakage_uw,
         "tops_per_w": stats.tops_per_w,
+        **({"noc": noc_summary(stats.traffic, stats.latency_cycles)} if stats.traffic else {}),
     }
 
 
@@ -91,7 +95,8 @@ def component_rows(stats: Stats) -> list[list[Any]]:
 
 def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
                   seed: int) -> dict[str, Any]:
-    """Write the run's files into `out_dir` (timeline.json when the run has spans)."""
+    """Write the run's files into `out_dir` (noc.csv, links.csv and timeline.json when the
+    engine recorded traffic and spans)."""
     out = Path(out_dir)
     summary = summary_dict(stats, mapping, hw_source, seed)
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -99,6 +104,10 @@ def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source
     atomic_write(out / "components.csv",
                  _csv(["component", "area_um2", "area_fraction", "energy_pj", "energy_fraction"],
                       component_rows(stats)))
+    if stats.traffic is not None:
+        atomic_write(out / "noc.csv", _csv(NOC_COLUMNS, noc_rows(stats.traffic, mapping)))
+        atomic_write(out / "links.csv",
+                     _csv(LINK_COLUMNS, link_rows(stats.traffic, stats.latency_cycles)))
     if stats.spans:
         atomic_write(out / "timeline.json", timeline_json(stats, {
             "workload": summary["workload"]["name"], "hwconfig": summary["hwconfig"]["name"],

@@ -2,7 +2,8 @@
 
 `plot_results(DIR)` writes `DIR/plots/*.png`: per-layer latency stacked by compute / buffer /
 digital / interconnect, per-layer energy by component, crossbar utilisation over time (needs
-`timeline.json`, written by the event engine) and the chip's energy breakdown.
+`timeline.json`), the mesh links' utilisation as a heat map (needs `links.csv`; both written by
+the event engine) and the chip's energy breakdown.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def plot_results(results_dir: str | Path) -> list[Path]:
     if (d / "timeline.json").is_file():
         trace = json.loads((d / "timeline.json").read_text())
         written.append(_utilisation(trace, layers, summary, out / "crossbar_utilisation.png"))
+    if (d / "links.csv").is_file():
+        with (d / "links.csv").open() as fh:
+            links = list(csv.DictReader(fh))
+        written.append(_link_heatmap(links, summary, out / "link_utilisation.png"))
     return written
 
 
@@ -120,4 +125,36 @@ def _utilisation(trace, layers, summary, path):
     ax.set_ylabel("crossbars busy")
     ax.set_ylim(0, 1.05)
     ax.set_title(_title(summary, "Crossbar utilisation"))
+    return _save(fig, path)
+
+
+def _link_heatmap(links, summary, path):
+    """Each directed mesh link as a segment beside its reverse, coloured by utilisation."""
+    from matplotlib.collections import LineCollection
+
+    rows, cols = summary["mesh"]
+    segments, values = [], []
+    for ln in links:
+        x0, y0, x1, y1 = (float(ln[k]) for k in ("src_x", "src_y", "dst_x", "dst_y"))
+        dx, dy = x1 - x0, y1 - y0
+        off = 0.08  # traffic in opposite directions drawn side by side (right-hand side)
+        ox, oy = dy * off, -dx * off
+        segments.append([(x0 + 0.2 * dx + ox, y0 + 0.2 * dy + oy),
+                         (x1 - 0.2 * dx + ox, y1 - 0.2 * dy + oy)])
+        values.append(float(ln["utilization"]))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * cols, 0.8 + 0.6 * rows))
+    cmap = plt.get_cmap("viridis").with_extremes(under="0.88")  # idle links in grey
+    lines = LineCollection(segments, cmap=cmap, linewidths=3)
+    lines.set_array(np.array(values))
+    lines.set_clim(1e-12, max(values + [1e-9]))
+    ax.add_collection(lines)
+    yy, xx = np.divmod(np.arange(rows * cols), cols)
+    ax.scatter(xx, yy, s=18, c="0.3", zorder=3)
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    fig.colorbar(lines, ax=ax, label="link utilisation (flits/cycle)")
+    ax.set_title(_title(summary, f"NoC link utilisation ({summary['noc_model']})"))
     return _save(fig, path)

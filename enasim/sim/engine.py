@@ -134,6 +134,7 @@ class Simulator:
         for ls in self.stats.layers:
             charge_leakage(ls, self.stats)
         self.stats.traffic = self.net.traffic()
+        self.stats.noc_model = self.noc_model
         self.events_processed = env.events_processed
         return self.stats
 
