@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import hw_with
 
 from enasim.cli import main
 from enasim.config import DEFAULT_HW, load
@@ -19,8 +20,6 @@ from enasim.noc.traces import read_trace
 from enasim.report.noc import noc_rows
 from enasim.sim import Simulator
 from enasim.workload import load_workload
-
-from conftest import hw_with
 
 TIMING = ("start_cycle", "end_cycle", "adc_cycles", "buffer_cycles", "digital_cycles",
           "noc_cycles")
