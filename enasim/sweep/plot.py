@@ -57,6 +57,8 @@ def plot_sweep(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> P
                    color=line.get_color())
     if not numeric_x:
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    elif all(isinstance(v, int) for v in xs) and len(xs) <= MAX_LEGEND:
+        ax.set_xticks(xs)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{out.name}: {y} over {x}" + (f" by {hue}" if hue else ""))
