@@ -289,6 +289,8 @@ def test_bad_spec_and_bad_flags_exit_2(tmp_path, capsys):
     assert "field '--workers'" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--backend", "dask"]) == 2
     assert "field '--scheduler'" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    assert "applies to the dask backend" in capsys.readouterr().err
     assert main(["sweep", "plot", str(tmp_path / "nothing"), "--x", "a", "--y", "b"]) == 2
     assert "no sweep results here" in capsys.readouterr().err
 
@@ -342,3 +344,13 @@ def test_bundled_example_spec_expands(tmp_path):
     points = sweep.expand(spec)
     assert len(points) == 4 * 3 * 5 and all(p.error is None for p in points)
     assert spec.engine == "analytical"
+
+
+def test_progress_bar_counts_done_failed_remaining(tmp_path, capsys):
+    spec = write_spec(tmp_path, {**GRID, "axes": {"adc.bits": [4, 17]},
+                                 "workloads": ["tiny.yaml"]})
+    sweep.run(spec, workers=1, out=tmp_path / "out", progress=True)
+    err = capsys.readouterr().err
+    assert "0 done, 0 failed, 2 remaining, ETA -:--" in err
+    assert err.rstrip().endswith("1 done, 1 failed, 0 remaining, ETA 0:00")
+    assert "[" + "#" * 30 + "]" in err

@@ -63,6 +63,8 @@ def run(spec: SweepSpec | str | Path, backend: str = "local", workers: int | Non
     if backend == "dask" and workers is not None:
         raise ConfigError("", "--workers", "applies to the local backend; the dask backend "
                           "uses the cluster's workers")
+    if backend == "local" and scheduler:
+        raise ConfigError("", "--scheduler", "applies to the dask backend (--backend dask)")
     if workers is not None and workers < 1:
         raise ConfigError("", "--workers", f"expected at least 1, got {workers}")
     out = Path(out or f"results/sweep-{spec.name}")

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enasim.config import load
-from enasim.config.loader import resolve_path
+from enasim.config import BUNDLED_DIR, load
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
@@ -99,7 +98,8 @@ def _base_hw(value: Any, source: str, base_dir: Path) -> Path:
         raise ConfigError(source, "hw", f"expected a hwconfig file or bundled name, got "
                           f"{type_name(value)}")
     local = base_dir / value
-    path = local if local.is_file() else resolve_path(value)
+    bundled = BUNDLED_DIR / (value if value.endswith((".yaml", ".yml")) else f"{value}.yaml")
+    path = local if local.is_file() else bundled
     if not path.is_file():
         raise ConfigError(source, "hw", f"no hwconfig file '{value}' (looked in {base_dir} and "
                           "the bundled configs)")

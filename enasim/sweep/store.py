@@ -42,8 +42,8 @@ class Store:
         if not create and not self.path.is_file():
             raise EnasimError(f"{self.path}: no sweep results here (run 'enasim sweep SPEC.yaml "
                               f"-o {out_dir}' first)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -51,6 +51,9 @@ class Store:
             with self.conn:
                 self.conn.execute(f"CREATE TABLE IF NOT EXISTS results "
                                   f"({', '.join(f'{_q(n)} {t}' for n, t in cols)})")
+        except OSError as exc:
+            raise EnasimError(f"{self.path}: cannot create the result store: "
+                              f"{exc.strerror}") from None
         except sqlite3.DatabaseError as exc:
             raise EnasimError(f"{self.path}: not a sweep result store ({exc})") from None
 
