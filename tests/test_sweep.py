@@ -4,6 +4,7 @@ failed points, spec errors, export and plot."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import signal
@@ -127,7 +128,6 @@ def test_the_run_totals_equal_enasim_run(grid_run, tmp_path):
     row = next(r for r in table(out) if r["workload"] == "vgg8" and r["adc.bits"] == 4
                and r["crossbar.cols"] == 128)
     assert main(["run", "-o", str(tmp_path), "--quiet"]) == 0
-    import json
     summary = json.loads((tmp_path / "summary.json").read_text())
     for col in ("area_mm2", "latency_cycles", "latency_ns", "energy_uj", "tops_per_w",
                 "utilization"):

@@ -38,14 +38,14 @@ def plot_sweep(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> P
     if not all(_is_number(r[y]) for r in rows):
         raise ConfigError(str(store.path), "--y", f"column '{y}' is not numeric")
     numeric_x = all(_is_number(r[x]) for r in rows)
-    xs = sorted({r[x] for r in rows}, key=lambda v: v if numeric_x else str(v))
+    xs = sorted({r[x] for r in rows}, key=_order)
     pos = {v: (v if numeric_x else i) for i, v in enumerate(xs)}
     groups: dict[Any, list[dict]] = {}
     for r in rows:
         groups.setdefault(r[hue] if hue else None, []).append(r)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+    for label, members in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         line_x, line_y = [], []
         for v in xs:
             ys = [r[y] for r in members if r[x] == v]
@@ -76,3 +76,8 @@ def plot_sweep(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> P
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _order(v: Any) -> tuple:
+    """Numbers by value, then everything else as text."""
+    return (0, v, "") if _is_number(v) else (1, 0, str(v))

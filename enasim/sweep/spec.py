@@ -17,17 +17,13 @@ from enasim.config import BUNDLED_DIR, load
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
+from enasim.sweep.store import FIXED
 from enasim.validate import check_keys, expect_choice, expect_int, type_name
 from enasim.workload import Network, load_workload, zoo_names
 
 ENGINES = ("sim", "analytical")
 SAMPLERS = ("densenet_flash",)
 SPEC_KEYS = ("name", "hw", "axes", "workloads", "engine", "repeats", "seed")
-# Store columns an override column must not shadow (see enasim.sweep.store).
-RESERVED_COLUMNS = frozenset({
-    "key", "point", "status", "error", "workload", "workload_source", "repeat", "seed", "engine",
-    "config_hash", "area_mm2", "latency_cycles", "latency_ns", "energy_uj", "tops_per_w",
-    "utilization", "wall_s", "attempt", "finished_at"})
 
 
 @dataclass(frozen=True)
@@ -42,13 +38,13 @@ class WorkloadRef:
     name: str
     source: str
     fingerprint: str
-    path: str = ""                      # zoo name or absolute workload file path
+    name_or_path: str = ""              # zoo name or absolute workload file path
     arch: DenseNetSpec | None = None    # a sampled DenseNet
 
     def build(self) -> Network:
         if self.arch is not None:
             return build_from_spec(self.arch, self.name)
-        return load_workload(self.path)
+        return load_workload(self.name_or_path)
 
 
 @dataclass(frozen=True)
@@ -117,7 +113,7 @@ def _axes(data: Any, source: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
         if not isinstance(name, str) or not name:
             raise ConfigError(source, "axes", f"expected dotted hwconfig paths such as "
                               f"'adc.bits', got {name!r}")
-        if name in RESERVED_COLUMNS:
+        if name in FIXED:
             raise ConfigError(source, where, "is a result column, not a hwconfig path")
         if not isinstance(values, list) or not values:
             raise ConfigError(source, where, f"expected a non-empty list of values, got "
