@@ -20,6 +20,7 @@ from enasim.report import format_table, layers_table, write_results
 from enasim.report.plots import plot_results
 from enasim.report.tables import shape_str
 from enasim.sim import Simulator
+from enasim.sweep import cli as sweep_cli
 from enasim.workload import load_workload, zoo_names
 
 DEFAULT_WORKLOAD = "vgg8"
@@ -90,11 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_trace_export)
     noc_cli.add_parser(sub)
     infer_cli.add_parser(sub)
+    sweep_cli.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(sweep_cli.default_action(argv))
     try:
         return args.func(args) or 0
     except EnasimError as exc:

@@ -11,6 +11,7 @@ t_j = min(t_c, (j-1)*w_c); its BatchNorm and ReLU act on that concatenation befo
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from enasim.errors import ConfigError
@@ -27,6 +28,9 @@ from enasim.workload.ir import (
 )
 
 BASE_WIDTH = 16  # w_c = BASE_WIDTH * w_m * 2^c (NN-Mass model_zoo.py)
+# FLASH's ranges (nas-workloads.md §3.4): w_m in 1..3, d_c in 5..30, t_c in [0, (d_c - 2) * w_c].
+SAMPLE_WM = (1, 3)
+SAMPLE_DEPTH = (5, 30)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,14 @@ class DenseNetSpec:
         depths = "-".join(map(str, self.depths)) if len(set(self.depths)) > 1 \
             else str(self.depths[0])
         return f"densenet_flash_d{depths}_wm{self.wm}_tc{'-'.join(map(str, self.tcs))}"
+
+
+def sample(rng: random.Random, cells: int = 3) -> DenseNetSpec:
+    """A uniformly drawn point of FLASH's space (w_m, then d_c and t_c per cell), for sweeps."""
+    wm = rng.randint(*SAMPLE_WM)
+    depths = tuple(rng.randint(*SAMPLE_DEPTH) for _ in range(cells))
+    tcs = tuple(rng.randint(0, (d - 2) * BASE_WIDTH * wm * 2**c) for c, d in enumerate(depths))
+    return DenseNetSpec(wm, depths, tcs)
 
 
 def build_densenet_flash(wm: int = 1, depths: int | tuple[int, ...] = 8,

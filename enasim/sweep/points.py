@@ -1,0 +1,98 @@
+"""Expanding a sweep spec into points, deterministically, each with a stable key.
+
+A point is one (config, workload, repeat). Its key hashes the config's content hash (or, for a
+config that does not validate, the base file and the overrides), the workload id, the engine,
+the repeat and its seed: the same point gets the same key in every run, which is what lets a
+re-run skip the points already in the store.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from enasim.config import HardwareConfig, config_hash, from_dict
+from enasim.errors import ConfigError, EnasimError
+from enasim.fileio import read_yaml
+from enasim.sweep.spec import SweepSpec, WorkloadRef
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the grid. `hw` is None when the overrides do not give a valid config; then
+    `error` says why and the point is stored as failed without running."""
+
+    index: int
+    key: str
+    overrides: tuple[tuple[str, Any], ...]
+    workload: WorkloadRef
+    repeat: int
+    seed: int
+    engine: str
+    hw: HardwareConfig | None
+    config_hash: str | None
+    error: str | None
+
+
+def expand(spec: SweepSpec) -> list[Point]:
+    """All points of the grid, axes varying in spec order (last fastest), then workloads, then
+    repeats."""
+    base = read_yaml(spec.hw) or {}
+    base = {"name": spec.hw.stem, **base}
+    names = spec.axis_names
+    points = []
+    seen: dict[str, tuple[tuple[str, Any], ...]] = {}
+    for values in itertools.product(*(vals for _, vals in spec.axes)):
+        overrides = tuple(zip(names, values, strict=True))
+        try:
+            hw, error = from_dict(apply_overrides(base, overrides, spec.source), spec.source), None
+        except EnasimError as exc:
+            hw, error = None, str(exc)
+        if hw is None:
+            chash, config_id = None, "invalid:" + _digest([base, [list(o) for o in overrides]])
+        else:
+            chash = config_id = config_hash(hw)
+            if chash in seen:
+                raise ConfigError(spec.source, "axes", f"{_show(overrides)} and "
+                                  f"{_show(seen[chash])} give the same hwconfig")
+            seen[chash] = overrides
+        for wl in spec.workloads:
+            for repeat in range(spec.repeats):
+                seed = spec.seed + repeat
+                key = _digest([config_id, wl.name, wl.fingerprint, spec.engine, repeat, seed])
+                points.append(Point(len(points), key, overrides, wl, repeat, seed, spec.engine,
+                                    hw, chash, error))
+    return points
+
+
+def apply_overrides(base: dict, overrides: tuple[tuple[str, Any], ...],
+                    source: str) -> dict:
+    """A copy of the hwconfig data with each dotted path set (sections created as needed)."""
+    data = copy.deepcopy(base)
+    for path, value in overrides:
+        parts = path.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                section = ".".join(parts[:depth + 1])
+                raise ConfigError(source, f"axes.{path}", f"'{section}' is a value, not a "
+                                  "section of the hwconfig")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _show(overrides: tuple[tuple[str, Any], ...]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in overrides) or "the base config"

@@ -1,0 +1,181 @@
+"""Sweep specs: a base hwconfig, override axes, workloads, engine and repeats, read from YAML.
+
+A spec is checked as a whole when it is loaded (unknown keys, empty axes, missing workload files,
+bad engine name stop the sweep with the spec file and field). Override *paths and values* are
+checked per point when the grid is expanded, so one invalid point fails alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from enasim.config import BUNDLED_DIR, load
+from enasim.errors import ConfigError, suggest
+from enasim.fileio import read_yaml
+from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
+from enasim.sweep.store import FIXED
+from enasim.validate import check_keys, expect_choice, expect_int, type_name
+from enasim.workload import Network, load_workload, zoo_names
+
+ENGINES = ("sim", "analytical")
+SAMPLERS = ("densenet_flash",)
+SPEC_KEYS = ("name", "hw", "axes", "workloads", "engine", "repeats", "seed")
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    """A workload of the sweep, small enough to ship to a worker that builds the Network.
+
+    `name` is unique within the sweep (the store's `workload` column); `source` says where it
+    comes from (`workload_source`); `fingerprint` enters the point key, so editing a workload
+    file makes its points new.
+    """
+
+    name: str
+    source: str
+    fingerprint: str
+    name_or_path: str = ""              # zoo name or absolute workload file path
+    arch: DenseNetSpec | None = None    # a sampled DenseNet
+
+    def build(self) -> Network:
+        if self.arch is not None:
+            return build_from_spec(self.arch, self.name)
+        return load_workload(self.name_or_path)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid: every combination of axis values x every workload x every repeat."""
+
+    name: str
+    source: str                                   # the spec file (for error messages)
+    hw: Path                                      # base hwconfig file
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]  # (dotted hwconfig path, values), spec order
+    workloads: tuple[WorkloadRef, ...]
+    engine: str = "sim"
+    repeats: int = 1
+    seed: int = 0
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [name for name, _ in self.axes]
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and check a sweep spec YAML; relative paths in it are relative to the file."""
+    path = Path(path)
+    data = read_yaml(path)
+    return spec_from_dict(data, str(path), path.parent, default_name=path.stem)
+
+
+def spec_from_dict(data: Any, source: str = "<spec>", base_dir: str | Path = ".",
+                   default_name: str = "sweep") -> SweepSpec:
+    """Build a SweepSpec from plain data (the parsed YAML, or a dict written in Python)."""
+    base_dir = Path(base_dir)
+    check_keys(data, SPEC_KEYS, source, "", required=("hw", "workloads"))
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(source, "name", f"expected a non-empty string, got {type_name(name)}")
+    engine = expect_choice(data.get("engine", "sim"), ENGINES, source, "engine")
+    repeats = expect_int(data.get("repeats", 1), source, "repeats", 1)
+    seed = expect_int(data.get("seed", 0), source, "seed", 0)
+    hw = _base_hw(data["hw"], source, base_dir)
+    axes = _axes(data.get("axes") or {}, source)
+    workloads = _workloads(data["workloads"], source, base_dir, seed)
+    return SweepSpec(name, source, hw, axes, workloads, engine, repeats, seed)
+
+
+def _base_hw(value: Any, source: str, base_dir: Path) -> Path:
+    if not isinstance(value, str):
+        raise ConfigError(source, "hw", f"expected a hwconfig file or bundled name, got "
+                          f"{type_name(value)}")
+    local = base_dir / value
+    bundled = BUNDLED_DIR / (value if value.endswith((".yaml", ".yml")) else f"{value}.yaml")
+    path = local if local.is_file() else bundled
+    if not path.is_file():
+        raise ConfigError(source, "hw", f"no hwconfig file '{value}' (looked in {base_dir} and "
+                          "the bundled configs)")
+    load(path)  # the base itself must be valid; overrides are checked per point
+    return path.resolve()
+
+
+def _axes(data: Any, source: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    if not isinstance(data, dict):
+        raise ConfigError(source, "axes", f"expected a mapping of hwconfig paths to value "
+                          f"lists, got {type_name(data)}")
+    axes = []
+    for name, values in data.items():
+        where = f"axes.{name}"
+        if not isinstance(name, str) or not name:
+            raise ConfigError(source, "axes", f"expected dotted hwconfig paths such as "
+                              f"'adc.bits', got {name!r}")
+        if name in FIXED:
+            raise ConfigError(source, where, "is a result column, not a hwconfig path")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(source, where, f"expected a non-empty list of values, got "
+                              f"{type_name(values)} {values!r}")
+        for i, v in enumerate(values):
+            if not isinstance(v, bool | int | float | str):
+                raise ConfigError(source, f"{where}[{i}]", f"expected a number, string or "
+                                  f"boolean, got {type_name(v)}")
+            if any(type(v) is type(w) and v == w for w in values[:i]):
+                raise ConfigError(source, f"{where}[{i}]", f"duplicate value {v!r}")
+        axes.append((name, tuple(values)))
+    return tuple(axes)
+
+
+def _workloads(data: Any, source: str, base_dir: Path, seed: int) -> tuple[WorkloadRef, ...]:
+    if not isinstance(data, list) or not data:
+        raise ConfigError(source, "workloads", f"expected a non-empty list of zoo names, workload "
+                          f"files or samplers, got {type_name(data)}")
+    refs: list[WorkloadRef] = []
+    first: dict[str, int] = {}
+    for i, entry in enumerate(data):
+        where = f"workloads[{i}]"
+        if isinstance(entry, dict):
+            new = _sampled(entry, source, where, seed)
+        elif isinstance(entry, str):
+            new = [_named(entry, source, where, base_dir)]
+        else:
+            raise ConfigError(source, where, f"expected a zoo name, a workload file or "
+                              f"{{sampler: NAME, count: N, seed: S}}, got {type_name(entry)}")
+        for ref in new:
+            if ref.name in first:
+                raise ConfigError(source, where, f"workload name '{ref.name}' already comes "
+                                  f"from workloads[{first[ref.name]}]")
+            first[ref.name] = i
+        refs += new
+    return tuple(refs)
+
+
+def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
+    path = base_dir / entry
+    if path.suffix in (".yaml", ".yml") or "/" in entry:
+        if not path.is_file():
+            raise ConfigError(source, where, f"workload file not found: {path}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return WorkloadRef(path.stem, f"file:{entry}", f"file:{digest}", str(path.resolve()))
+    names = zoo_names()
+    if entry not in names:
+        raise ConfigError(source, where, f"unknown workload '{entry}'{suggest(entry, names)}; "
+                          f"valid zoo names: {', '.join(names)} (or a .yaml file)")
+    return WorkloadRef(entry, f"zoo:{entry}", f"zoo:{entry}", entry)
+
+
+def _sampled(entry: dict, source: str, where: str, seed: int) -> list[WorkloadRef]:
+    """`count` networks drawn from the sampler's space with `random.Random(seed)`."""
+    check_keys(entry, ("sampler", "count", "seed"), source, where, required=("sampler", "count"))
+    sampler = expect_choice(entry["sampler"], SAMPLERS, source, f"{where}.sampler")
+    count = expect_int(entry["count"], source, f"{where}.count", 1)
+    s = expect_int(entry.get("seed", seed), source, f"{where}.seed", 0)
+    rng = random.Random(s)
+    refs = []
+    for k in range(count):
+        arch = sample(rng)
+        refs.append(WorkloadRef(f"{sampler}-s{s}-{k}", f"{sampler}:{arch.label()}",
+                                f"{sampler}:{arch.label()}", arch=arch))
+    return refs
