@@ -138,7 +138,13 @@ def cmd_run(args) -> int:
     print(f"energy      {summary['energy_uj']:.4g} uJ ("
           + ", ".join(f"{k} {v:.3g}" for k, v in top) + ")")
     print(f"efficiency  {summary['tops_per_w']:.4g} TOPS/W")
+    if "noc" in summary:
+        noc = summary["noc"]
+        print(f"noc         {noc['packets']} packets, {noc['flits']} flits, mean packet latency "
+              f"{noc['avg_packet_latency_cycles']:.4g} cycles, busiest link "
+              f"{noc['max_link_utilization']:.1%} ({stats.noc_model} interconnect model)")
     files = ["summary.json", "layers.csv", "components.csv"]
+    files += ["noc.csv", "links.csv"] if stats.traffic is not None else []
     files += ["timeline.json"] if stats.spans else []
     files += [f"plots/{p.name}" for p in plots]
     print(f"\nresults in {out}/ ({', '.join(files)})")

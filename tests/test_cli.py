@@ -110,7 +110,7 @@ def test_analytical_and_sim_agree_through_the_cli(tmp_path):
 def test_plots_are_written_and_redrawn(tmp_path, capsys):
     assert main(["run", "--plots", "--trace-ces", "-o", str(tmp_path), "--quiet"]) == 0
     names = {"latency_breakdown.png", "energy_per_layer.png", "energy_breakdown.png",
-             "crossbar_utilisation.png"}
+             "crossbar_utilisation.png", "link_utilisation.png"}
     assert {p.name for p in (tmp_path / "plots").iterdir()} == names
     for name in names:
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
