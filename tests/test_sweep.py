@@ -19,6 +19,7 @@ from conftest import REPO
 
 from enasim import sweep
 from enasim.cli import main
+from enasim.config import DEFAULT_HW
 from enasim.errors import EnasimError
 from enasim.nas.spaces.densenet_flash import SAMPLE_DEPTH, SAMPLE_WM, sample
 
@@ -29,8 +30,9 @@ TINY = {"name": "tiny", "input": [3, 32, 32], "layers": [
     {"name": "sum", "op": "add", "inputs": ["conv1", "conv2"]},
     {"name": "pool", "op": "pool", "mode": "max", "kernel": 2},
     {"name": "fc", "op": "linear", "out_features": 10, "bias": True}]}
-# 4 x 3 configs x 2 workloads = 24 points on the event engine, about 0.1 s each.
-GRID = {"name": "grid", "hw": "flash_imc",
+# 4 x 3 configs x 2 workloads = 24 points on the event engine, about 0.1 s each: flash_imc
+# with the ideal interconnect (the cycle-level mesh takes seconds a point).
+GRID = {"name": "grid", "hw": "hw.yaml",
         "axes": {"adc.bits": [3, 4, 5, 6], "crossbar.cols": [64, 128, 256]},
         "workloads": ["tiny.yaml", "vgg8"], "engine": "sim"}
 VOLATILE = ("wall_s", "finished_at")  # differ between runs of the same point
@@ -38,6 +40,9 @@ VOLATILE = ("wall_s", "finished_at")  # differ between runs of the same point
 
 def write_spec(tmp_path, spec: dict, name: str = "spec.yaml"):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    hw = DEFAULT_HW.read_text().replace("\nnoc:\n", "\nnoc:\n  model: ideal\n", 1)
+    assert "model: ideal" in hw
+    (tmp_path / "hw.yaml").write_text(hw)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -124,10 +129,11 @@ def test_grid_run_stores_every_point_with_totals(grid_run):
 
 
 def test_the_run_totals_equal_enasim_run(grid_run, tmp_path):
-    _, out, _ = grid_run
+    spec, out, _ = grid_run
     row = next(r for r in table(out) if r["workload"] == "vgg8" and r["adc.bits"] == 4
                and r["crossbar.cols"] == 128)
-    assert main(["run", "-o", str(tmp_path), "--quiet"]) == 0
+    assert main(["run", "--hw", str(spec.parent / "hw.yaml"), "-o", str(tmp_path),
+                 "--quiet"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     for col in ("area_mm2", "latency_cycles", "latency_ns", "energy_uj", "tops_per_w",
                 "utilization"):
