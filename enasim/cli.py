@@ -10,7 +10,7 @@ from enasim import __version__
 from enasim.analytical import run_analytical
 from enasim.config import DEFAULT_HW, config_hash, load, to_yaml
 from enasim.config.loader import resolve_path
-from enasim.errors import EnasimError
+from enasim.errors import ConfigError, EnasimError
 from enasim.functional import cli as infer_cli
 from enasim.mapping import map_network
 from enasim.noc import cli as noc_cli
@@ -52,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="interconnect model (sim engine), overriding the hwconfig's noc.model: "
                           "the cycle-level mesh compiled with Numba or as SimPy processes "
                           "(identical results), or ideal (zero-load latency, no contention)")
+    run.add_argument("--activity", choices=["assumed", "measured"], default="assumed",
+                     help="ADC energy from the hwconfig's assumed input-bit density (default) "
+                          "or from the row activity measured by running the layers "
+                          "functionally on the crossbars (seeded random or given data)")
+    run.add_argument("--weights", metavar="FILE.npz",
+                     help="with --activity measured: integer weights per layer (as enasim "
+                          "infer; default: seeded random)")
+    run.add_argument("--inputs", metavar="FILE.npz",
+                     help="with --activity measured: integer images (default: seeded random)")
+    run.add_argument("--images", type=int, metavar="N",
+                     help="with --activity measured: random images to measure on (default 1)")
     run.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results")
     run.add_argument("--quiet", action="store_true", help="print only the results directory")
     run.set_defaults(func=cmd_run)
@@ -113,12 +124,14 @@ def _load_inputs(args):
 def cmd_run(args) -> int:
     hw, net = _load_inputs(args)
     mapping = map_network(net, hw)
+    activity = _measured_activity(args, net, hw)
     if args.engine == "sim":
         show = not args.quiet and sys.stderr.isatty()
         stats = Simulator(mapping, progress=_progress if show else None,
-                          trace_ces=args.trace_ces, noc_model=args.noc).run()
+                          trace_ces=args.trace_ces, noc_model=args.noc,
+                          activity=activity).run()
     else:
-        stats = run_analytical(mapping)
+        stats = run_analytical(mapping, activity)
     out = Path(args.out or f"results/{hw.name}-{net.name}")
     summary = write_results(out, stats, mapping, str(resolve_path(args.hw)), args.seed)
     plots = plot_results(out) if args.plots else []
@@ -149,6 +162,21 @@ def cmd_run(args) -> int:
     files += [f"plots/{p.name}" for p in plots]
     print(f"\nresults in {out}/ ({', '.join(files)})")
     return 0
+
+
+def _measured_activity(args, net, hw):
+    """Per-layer crossbar activity of a functional run, when --activity measured."""
+    if args.activity == "assumed":
+        for flag in ("weights", "inputs", "images"):
+            if getattr(args, flag) is not None:
+                raise ConfigError("", f"--{flag}", "applies with --activity measured")
+        return None
+    from enasim.functional.data import weights_and_images
+    from enasim.functional.inference import run_inference
+
+    weights, images = weights_and_images(net, hw, args.weights, args.inputs, args.images,
+                                         args.seed)
+    return run_inference(net, hw, weights, images, args.seed).activity()
 
 
 def _progress(done: int, total: int) -> None:
@@ -189,7 +217,7 @@ def cmd_map(args) -> int:
                      t.arrays, t.copies, lm.tiles, t.arrays_per_tile, t.style,
                      round(lm.utilization(hw), 4), tiles])
     print(f"{net.name} on {hw.name}: {hw.crossbar.rows}x{hw.crossbar.cols} crossbars, "
-          f"{hw.weight_slices} columns per weight, mapping '{hw.mapping.scheme}'\n")
+          f"{hw.columns_per_weight} columns per weight, mapping '{hw.mapping.scheme}'\n")
     print(format_table(["#", "layer", "rows", "cols", "row_blocks", "col_blocks", "arrays",
                         "copies", "tiles", "arrays/tile", "style", "util", "tile_ids"], rows))
     print(f"\n{m.total_tiles} tiles, {m.total_arrays} crossbars on a {m.mesh_rows}x{m.mesh_cols} "

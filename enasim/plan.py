@@ -22,6 +22,8 @@ from enasim.cost import (
     conversion_energy_pj,
     leakage_uw,
 )
+from enasim.errors import EnasimError
+from enasim.kernels.mac_spec import MacActivity, MacSpec
 from enasim.mapping import LayerMap, Mapping
 from enasim.stats import LayerStats, Stats
 from enasim.workload.ir import Add, Linear, Node, Pool
@@ -57,6 +59,7 @@ class LayerPlan:
     out_channels: int
     per_vector_counts: dict[str, float]
     per_vector_energy_pj: dict[str, float]
+    rows_at_once: int  # rows driven per read phase (fewer than rows_parallel with partial_rows)
     input_write_bits: float  # the input tensor written into the tile buffers once
     input_write_energy_pj: float
     digital: tuple[DigitalStage, ...]
@@ -67,7 +70,7 @@ class LayerPlan:
         hw, tiles = self.hw, self.lm.tiles
         prec, adc = hw.precision, hw.adc
         r = ceil(v * self.rows * prec.input_bits / (tiles * hw.tile.input_buffer.port_bits))
-        phases = ceil(min(self.rows, hw.crossbar.rows) / hw.crossbar.rows_parallel)
+        phases = ceil(min(self.rows, hw.crossbar.rows) / self.rows_at_once)
         c = prec.input_bits * phases * ceil(v * adc.cols_per_adc / self.copies)
         w = ceil(v * self.out_channels * prec.output_bits
                  / (tiles * hw.tile.output_buffer.port_bits))
@@ -79,19 +82,27 @@ class LayerPlan:
         return (self.copies,) * self.n_full + ((self.rem,) if self.rem else ())
 
 
-def plan_layer(lm: LayerMap, hw: HardwareConfig) -> LayerPlan:
+def plan_layer(lm: LayerMap, hw: HardwareConfig,
+               activity: MacActivity | None = None) -> LayerPlan:
+    """The layer's static work. With `activity` (what its crossbars measured on real data,
+    `enasim.functional.measure_activity`), each conversion's ADC / cell-read energy uses the
+    measured mean rows driven in its row block instead of `activity.input_bit_density`."""
     node, t = lm.node, lm.tiling
-    xb, prec = hw.crossbar, hw.precision
+    if activity is not None:
+        _check_activity(lm, hw, activity)
+    prec = hw.precision
     c_out = node.weight_cols
     blocks = len(t.block_rows)
     lag = hw.pe.shift_add_cycles + (hw.tile.accumulator.cycles * ceil(log2(blocks))
                                     if blocks > 1 else 0)
     # Each row block's columns convert once per input bit and read phase, per vector.
     density = hw.activity.input_bit_density
+    at_once = MacSpec.from_hw(hw).rows_at_once
     conv = adc_pj = cell_pj = 0.0
-    for rows in t.block_rows:
-        for p in range(0, rows, xb.rows_parallel):
-            active = min(xb.rows_parallel, rows - p) * density
+    for b, rows in enumerate(t.block_rows):
+        for p in range(0, rows, at_once):
+            active = (activity.block_active_rows[b] if activity is not None
+                      else min(at_once, rows - p) * density)
             n = prec.input_bits * t.cols
             conv += n
             adc_pj += n * conversion_energy_pj(hw, active)
@@ -125,8 +136,19 @@ def plan_layer(lm: LayerMap, hw: HardwareConfig) -> LayerPlan:
             digital.append(DigitalStage(owned.name, unit_name, n, unit.ops_per_cycle * lm.tiles,
                                         unit.cycles, n * unit.energy_pj_per_op))
     n_full, rem = divmod(lm.vectors, t.copies)
-    return LayerPlan(lm, t.copies, n_full, rem, lag, t.rows, c_out, counts, energy, in_bits,
+    return LayerPlan(lm, t.copies, n_full, rem, lag, t.rows, c_out, counts, energy, at_once,
+                     in_bits,
                      in_bits * ib.write_energy_pj_per_bit, tuple(digital), hw)
+
+
+def _check_activity(lm: LayerMap, hw: HardwareConfig, act: MacActivity) -> None:
+    """The measured activity must come from this layer's crossbars under this hwconfig."""
+    t = lm.tiling
+    if (tuple(act.block_rows) != tuple(t.block_rows) or act.columns != t.cols
+            or act.input_bits != hw.precision.input_bits):
+        raise EnasimError(f"layer '{lm.name}': measured activity (row blocks "
+                          f"{list(act.block_rows)}, {act.columns} columns) does not fit its "
+                          f"mapping (row blocks {list(t.block_rows)}, {t.cols} columns)")
 
 
 def _digital_work(node: Node) -> tuple[str, float] | None:

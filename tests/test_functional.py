@@ -245,3 +245,43 @@ def test_infer_parser_flags():
     assert (args.workload, args.images, args.seed, args.out, args.weights, args.inputs,
             args.quiet) == ("vgg8", None, 0, None, None, None, False)
     assert args.hw.endswith("flash_imc.yaml")
+
+
+def test_measured_activity_sets_the_engines_adc_energy(tmp_path):
+    """--activity measured: each layer's ADC energy is the functional run's measured energy
+    (conversions x NeuroSim energy at the measured rows driven per block), per vector; the
+    analytical model and the engine agree, and timing does not change."""
+    from enasim.analytical import run_analytical
+    from enasim.config import load
+    from enasim.cost.adc import activity_adc_energy_pj
+    from enasim.functional.data import weights_and_images
+    from enasim.functional.inference import run_inference
+    from enasim.mapping import map_network
+    from enasim.sim import Simulator
+    from enasim.workload import load_workload
+
+    hw, net = load("flash_imc"), load_workload("vgg8")
+    weights, images = weights_and_images(net, hw, None, None, 1, seed=3)
+    activity = run_inference(net, hw, weights, images, 3).activity()
+    m = map_network(net, hw)
+    measured = run_analytical(m, activity)
+    assumed = run_analytical(m)
+    sim = Simulator(m, noc_model="ideal", activity=activity).run()
+    for lm, lm_s, la, ls in zip(m.layers, measured.layers, assumed.layers, sim.layers,
+                                strict=True):
+        act = activity[lm.name]
+        per_vector = activity_adc_energy_pj(hw, act.block_conversions,
+                                            act.block_active_rows) / act.vectors
+        assert lm_s.energy_pj["adc"] == pytest.approx(per_vector * lm.vectors)
+        assert lm_s.energy_pj["adc"] != pytest.approx(la.energy_pj["adc"])
+        assert ls.energy_pj == pytest.approx(lm_s.energy_pj)
+        assert lm_s.latency_cycles == la.latency_cycles
+
+
+def test_run_activity_flags(tmp_path, capsys):
+    from enasim.cli import main
+
+    assert main(["run", "--weights", "w.npz", "-o", str(tmp_path)]) == 2
+    assert "--weights" in capsys.readouterr().err
+    assert main(["run", "--engine", "analytical", "--activity", "measured", "--images", "0",
+                 "-o", str(tmp_path)]) == 2

@@ -102,3 +102,17 @@ def test_transfers_follow_pooling_and_residuals():
     assert moved == {("a", "b", "input"): 512.0, ("a", "b", "add"): 512.0,
                      ("b", "c", "input"): 128.0}
     assert [n.name for n in m.layer("b").owned] == ["sum", "pool"]
+
+
+def test_differential_weights_take_twice_the_columns():
+    """A column pair per slice: the layer's columns double, and so do its column blocks."""
+    from enasim.workload import load_workload
+
+    net = load_workload("vgg8")
+    offset = map_network(net, hw_with(precision={"signed_weights": "offset"}))
+    diff = map_network(net, hw_with(precision={"signed_weights": "differential"}))
+    for lo, ld in zip(offset.layers, diff.layers, strict=True):
+        assert ld.tiling.cols == 2 * lo.tiling.cols
+        assert ld.tiling.rows == lo.tiling.rows
+        assert ld.tiling.col_blocks == -(-ld.tiling.cols // 128)
+    assert diff.total_arrays > offset.total_arrays

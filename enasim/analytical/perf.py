@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from enasim.errors import EnasimError
 from enasim.hw.interconnect import messages, zero_load_cycles
+from enasim.kernels.mac_spec import MacActivity
 from enasim.mapping import Mapping
 from enasim.plan import (
     charge_leakage,
@@ -32,8 +33,9 @@ from enasim.plan import (
 from enasim.stats import Stats
 
 
-def run_analytical(mapping: Mapping) -> Stats:
-    """Latency and energy of one inference of `mapping.network` on `mapping.hw`."""
+def run_analytical(mapping: Mapping, activity: dict[str, MacActivity] | None = None) -> Stats:
+    """Latency and energy of one inference of `mapping.network` on `mapping.hw`; `activity`
+    (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`)."""
     hw = mapping.hw
     if hw.execution.mode != "layer_by_layer":
         raise EnasimError(f"the analytical model covers execution.mode 'layer_by_layer' only, "
@@ -42,7 +44,7 @@ def run_analytical(mapping: Mapping) -> Stats:
     noc = noc_phases(mapping)
     now = 0
     for lm in mapping.layers:
-        plan = plan_layer(lm, hw)
+        plan = plan_layer(lm, hw, (activity or {}).get(lm.name))
         ls = new_layer_stats(plan)
         charge_steps(ls, plan, lm.vectors)
         charge_once(ls, plan)

@@ -261,5 +261,11 @@ class HardwareConfig:
         return -(-self.precision.weight_bits // self.crossbar.cell_bits)
 
     @property
+    def columns_per_weight(self) -> int:
+        """Crossbar columns a weight occupies: its slices, twice for differential pairs."""
+        pairs = 2 if self.precision.signed_weights == "differential" else 1
+        return self.weight_slices * pairs
+
+    @property
     def adcs_per_pe(self) -> int:
         return -(-self.crossbar.cols // self.adc.cols_per_adc)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from enasim.config import DEFAULT_HW, load
 from enasim.config.loader import resolve_path
-from enasim.errors import ConfigError
 from enasim.workload import load_workload
 
 DEFAULT_WORKLOAD = "vgg8"
@@ -37,25 +36,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from enasim.functional.data import load_inputs, load_weights, random_inputs, random_weights
+    from enasim.functional.data import weights_and_images
     from enasim.functional.inference import run_inference
     from enasim.functional.results import layers_table, write_results
-    from enasim.kernels.mac_spec import MacSpec
 
     hw = load(args.hw)
     net = load_workload(args.workload)
-    spec = MacSpec.from_hw(hw)
-    if args.images is not None and args.images < 1:
-        raise ConfigError("", "--images", f"expected at least 1, got {args.images}")
-    if args.inputs:
-        images = load_inputs(args.inputs, net, spec)
-        if args.images is not None and args.images != images.shape[0]:
-            raise ConfigError(args.inputs, "input", f"holds {images.shape[0]} images but "
-                              f"--images is {args.images}")
-    else:
-        images = random_inputs(net, spec, args.images or 1, args.seed)
-    weights = (load_weights(args.weights, net, spec) if args.weights
-               else random_weights(net, spec, args.seed))
+    weights, images = weights_and_images(net, hw, args.weights, args.inputs, args.images,
+                                         args.seed)
     result = run_inference(net, hw, weights, images, args.seed)
     out = Path(args.out or f"results/infer-{hw.name}-{net.name}")
     summary = write_results(out, result, hw, str(resolve_path(args.hw)),

@@ -91,3 +91,21 @@ def load_inputs(path: str | Path, net: Network, spec: MacSpec) -> np.ndarray:
     top = (1 << spec.input_bits) - 1
     return _check_array(a, (n, *net.input_shape), 0, top, source, INPUT_KEY,
                         f"precision.input_bits {spec.input_bits}")
+
+
+def weights_and_images(net: Network, hw, weights_path: str | None, inputs_path: str | None,
+                       images: int | None, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The weights and images of a functional run: from .npz files, or seeded random ones
+    (`images` of them, default 1)."""
+    spec = MacSpec.from_hw(hw)
+    if images is not None and images < 1:
+        raise ConfigError("", "--images", f"expected at least 1, got {images}")
+    if inputs_path:
+        x = load_inputs(inputs_path, net, spec)
+        if images is not None and images != x.shape[0]:
+            raise ConfigError(inputs_path, "input", f"holds {x.shape[0]} images but "
+                              f"--images is {images}")
+    else:
+        x = random_inputs(net, spec, images or 1, seed)
+    w = load_weights(weights_path, net, spec) if weights_path else random_weights(net, spec, seed)
+    return w, x

@@ -68,6 +68,11 @@ class InferenceResult:
     seed: int
     layers: tuple[LayerResult, ...]
 
+    def activity(self) -> dict[str, MacActivity]:
+        """Per weight layer, what its crossbars did: feeds the engines' data-dependent ADC
+        energy (`Simulator(..., activity=...)`, `run_analytical(..., activity=...)`)."""
+        return {r.name: r.activity for r in self.layers}
+
 
 def rel_rms_error(y: np.ndarray, ref: np.ndarray) -> float:
     """||y - ref|| / ||ref|| (0 when both are zero, inf when only ref is)."""

@@ -69,7 +69,7 @@ def _check_groups(node: Node) -> None:
 def _flash(node: Node, hw: HardwareConfig, unpadded: bool) -> LayerTiling:
     _check_groups(node)
     R, C = hw.crossbar.rows, hw.crossbar.cols
-    rows, cols = node.weight_rows, node.weight_cols * hw.weight_slices
+    rows, cols = node.weight_rows, node.weight_cols * hw.columns_per_weight
     block_rows = _split(rows, R)
     n_c = _ceil_div(cols, C)
     arrays = len(block_rows) * n_c
@@ -86,7 +86,7 @@ def _flash(node: Node, hw: HardwareConfig, unpadded: bool) -> LayerTiling:
 def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]:
     """NeuroSim V1.3's floorplan, layer-by-layer mode (our implementation of its rules)."""
     R, C = hw.crossbar.rows, hw.crossbar.cols
-    slices = hw.weight_slices
+    slices = hw.columns_per_weight
     for n in layers:
         _check_groups(n)
     kk = [n.kernel[0] * n.kernel[1] for n in layers]

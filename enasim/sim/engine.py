@@ -27,6 +27,7 @@ from enasim.errors import EnasimError
 from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
 from enasim.hw.mesh import MeshInterconnect
 from enasim.hw.tile import LayerTiles
+from enasim.kernels.mac_spec import MacActivity
 from enasim.mapping import LayerMap, Mapping, Transfer
 from enasim.plan import (
     LayerPlan,
@@ -95,14 +96,17 @@ class Simulator:
     """`Simulator(mapping).run()` simulates one inference of the mapped workload."""
 
     def __init__(self, mapping: Mapping, progress: Progress | None = None,
-                 trace_ces: bool = False, noc_model: str | None = None):
+                 trace_ces: bool = False, noc_model: str | None = None,
+                 activity: dict[str, MacActivity] | None = None):
         """`trace_ces` adds a timeline track per CE that holds weights (flash mapping);
-        `noc_model` (compiled|process|ideal) overrides the hwconfig's `noc.model`."""
+        `noc_model` (compiled|process|ideal) overrides the hwconfig's `noc.model`; `activity`
+        (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`)."""
         self.mapping, self.hw = mapping, mapping.hw
         if trace_ces and mapping.hw.mapping.scheme != "flash":
             raise EnasimError("CE tracks need mapping.scheme 'flash' (NeuroSim's floorplan has "
                               "no CEs)")
         self.noc_model = noc_model or self.hw.noc.model
+        self.activity = activity or {}
         if self.noc_model not in ("compiled", "process", "ideal"):
             raise EnasimError(f"noc model: expected compiled, process or ideal, got "
                               f"{self.noc_model!r}")
@@ -120,7 +124,8 @@ class Simulator:
         for tr in self.mapping.transfers:
             self.inbound[tr.dst][tr.purpose].append(tr)
             self.outbound[tr.src].append(tr)
-        self.plans = [plan_layer(lm, self.hw) for lm in self.mapping.layers]
+        self.plans = [plan_layer(lm, self.hw, self.activity.get(lm.name))
+                      for lm in self.mapping.layers]
         self.message_sets = {tr: messages(self.mapping, tr) for tr in self.mapping.transfers}
         self.windows = Windows(self.mapping)
         self.layer_stats = {p.lm.name: new_layer_stats(p) for p in self.plans}
