@@ -1,10 +1,11 @@
 """Sweep throughput: points/s of the local backend with 1 and 2 workers, and the speed-up.
 
-Each point is ResNet-18 on the event engine with the ideal interconnect (about 1 s) with one ADC
-resolution and crossbar width of flash_imc. Target: speed-up >= 1.7x with 2 workers on a 2-core machine. Every run
-starts from an empty store in a temporary directory. `point_s` is the mean time of a point
-inside its worker and `busy` the share of the workers' wall time spent in points: busy near
-100 % with a longer point_s means the cores slow each other down, not that the pool idles.
+Each point is ResNet-18 on the event engine with the ideal interconnect (about 1 s) with one
+ADC resolution and crossbar width of flash_imc. Target: speed-up >= 1.7x with 2 workers on a
+2-core machine. Every run starts from an empty store in a temporary directory. `point_s` is
+the mean time of a point inside its worker and `busy` the share of the workers' wall time
+spent in points: busy near 100 % with a longer point_s means the cores slow each other down,
+not that the pool idles.
 Run: python benchmarks/bench_sweep.py [--workers 1 2] [--workload resnet18]
 """
 
