@@ -40,7 +40,7 @@ class MeshInterconnect(Interconnect):
         else:
             self.mesh = ProcessMesh(params, empty)
         self._new: list[tuple[MessageSet, int, int]] = []  # (messages, group, entry cycle)
-        self._arrived: dict[int, simpy.Event] = {}  # message set -> its event
+        self._waiting: dict[int, simpy.Event] = {}  # message set in flight -> its arrival event
         self._wake: simpy.Event | None = None
         env.process(self._drive())
 
@@ -48,7 +48,7 @@ class MeshInterconnect(Interconnect):
         return max(int(self.env.now), self.mesh.now)
 
     def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
-        event = self._arrived[group] = self.env.event()
+        event = self._waiting[group] = self.env.event()
         self._new.append((ms, group, self._entry_cycle()))
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
@@ -57,7 +57,7 @@ class MeshInterconnect(Interconnect):
     def _drive(self):
         env, mesh = self.env, self.mesh
         while True:
-            if not self._new and not self._arrived:
+            if not self._new and not self._waiting:
                 self._wake = env.event()
                 yield self._wake
                 self._wake = None
@@ -70,7 +70,7 @@ class MeshInterconnect(Interconnect):
             if len(done):
                 yield env.timeout(mesh.now - 1 - env.now)
                 for group in done.tolist():
-                    self._arrived.pop(group).succeed()
+                    self._waiting.pop(group).succeed()
             elif mesh.now > env.now:
                 yield env.timeout(mesh.now - env.now)
 
