@@ -1,0 +1,78 @@
+"""ENASA: supernets against the reference op tables, sharing analysis, OPS engine, search, CLI."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import read_reference_csv
+
+from enasim.errors import ConfigError
+from enasim.nas.spaces.fairnas import FAIRNAS
+from enasim.nas.spaces.spos import SPOS
+
+# FairNAS-A/B/C (nas-workloads.md 2.4): arch, MACs incl. FC, parameters incl. BN and FC bias.
+FAIRNAS_MODELS = {"A": ("4041500552122115153", 388_122_848, 4_651_352),
+                  "B": ("2020124012014053513", 345_297_632, 4_506_272),
+                  "C": ("2040000001000055113", 321_024_992, 4_397_864)}
+
+
+def _op_row_key(space: str, row: dict[str, str]) -> str:
+    if space == "spos":
+        name = f"{row['branch']}.{row['op_index']}" if row["section"] == "choice" \
+            else row["op_index"]
+    else:
+        name = row["op"] if row["section"] == "choice" else row["op"].split(".", 1)[1]
+    if row["section"] == "choice":
+        return f"L{row['layer']}.c{row['choice']}.{name}"
+    return f"{row['section']}.{name}"
+
+
+@pytest.mark.parametrize("net,csv_name", [(SPOS, "spos_supernet_ops.csv"),
+                                          (FAIRNAS, "fairnas_supernet_ops.csv")])
+def test_supernet_ops_equal_reference_table(net, csv_name):
+    rows = read_reference_csv("nas", csv_name)
+    ops = {o.key: o for o in net.all_ops}
+    assert len(ops) == len(net.all_ops) == len(rows)
+    for row in rows:
+        op = ops[_op_row_key(net.name, row)]
+        for field in ("c_in", "c_out", "groups", "k", "stride", "pad", "h_in", "w_in", "h_out",
+                      "w_out", "macs", "weights"):
+            assert getattr(op, field) == int(row[field]), (op.key, field)
+        assert op.kind == row["kind"], op.key
+        if row["section"] == "choice":
+            assert net.choice_names[op.choice] == row["choice_name"]
+    assert net.total_weights == sum(int(r["weights"]) for r in rows)
+
+
+def test_supernet_sizes_from_notes():
+    assert SPOS.total_weights == 8_388_176 and FAIRNAS.total_weights == 15_779_792
+    assert (SPOS.num_layers, SPOS.num_choices) == (20, 4)
+    assert (FAIRNAS.num_layers, FAIRNAS.num_choices) == (19, 6)
+
+
+def test_every_spos_reference_arch_builds_exactly():
+    for row in read_reference_csv("nas", "spos_reference_archs.csv"):
+        arch = SPOS.check_arch(row["arch"])
+        net = SPOS.build(arch)
+        assert net.macs == SPOS.macs(arch) == int(row["flops_macs"]), row["name"]
+        assert net.params == int(row["params_conv_fc"]), row["name"]
+        assert SPOS.params(arch) == int(row["params_total"]), row["name"]
+
+
+@pytest.mark.parametrize("model", sorted(FAIRNAS_MODELS))
+def test_fairnas_reference_models_build_exactly(model):
+    arch, macs, params = FAIRNAS_MODELS[model]
+    net = FAIRNAS.build(arch)
+    assert net.macs == FAIRNAS.macs(FAIRNAS.check_arch(arch)) == macs
+    assert FAIRNAS.params(FAIRNAS.check_arch(arch)) == params
+    assert net.params == FAIRNAS.weights(FAIRNAS.check_arch(arch)) + 1000  # FC bias, BN folded
+
+
+def test_fixed_macs_from_notes():
+    fixed = lambda net: sum(o.macs for b in (*net.pre, *net.post) for o in b.ops)  # noqa: E731
+    assert fixed(SPOS) == 38_555_648 and fixed(FAIRNAS) == 42_223_616
+
+
+@pytest.mark.parametrize("bad", ["0123", "0" * 19 + "4", [0] * 19 + [-1], "x" * 20])
+def test_bad_arch_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="arch"):
+        SPOS.check_arch(bad)
