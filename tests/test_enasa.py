@@ -76,3 +76,80 @@ def test_fixed_macs_from_notes():
 def test_bad_arch_is_a_config_error(bad):
     with pytest.raises(ConfigError, match="arch"):
         SPOS.check_arch(bad)
+
+
+# -- groups and sharing -----------------------------------------------------------------------
+
+def test_closed_forms_from_notes():
+    from enasim.nas.groups import expected_distinct_total, expected_distinct_weights
+
+    assert expected_distinct_total(4, 20, 4) == pytest.approx(78.25, abs=0.005)
+    assert expected_distinct_total(4, 20, 16) == pytest.approx(299.9, abs=0.05)
+    assert expected_distinct_total(6, 19, 6) == pytest.approx(111.6, abs=0.05)
+    assert expected_distinct_weights(4, 4) == pytest.approx(2.73, abs=0.005)
+
+
+@pytest.mark.parametrize("net,size", [(SPOS, 4), (SPOS, 16), (FAIRNAS, 6)])
+def test_random_group_sharing_matches_closed_form(net, size):
+    import random
+    import statistics
+
+    from enasim.nas.groups import analyse, expected_distinct, random_group
+
+    rng = random.Random(7)
+    samples = [analyse(random_group(rng, net, size)) for _ in range(3000)]
+    for layer in (0, 1, 2, net.num_layers - 1):
+        values = [s.distinct_computations[layer] for s in samples]
+        sd = max(statistics.pstdev(values), 1e-9)
+        mean = statistics.fmean(values)
+        expected = expected_distinct(net.num_choices, size, layer)
+        assert abs(mean - expected) < 4 * sd / len(values) ** 0.5 + 1e-9, (layer, mean, expected)
+    totals = [s.computations for s in samples]
+    expected = sum(expected_distinct(net.num_choices, size, lay) for lay in range(net.num_layers))
+    sd = statistics.pstdev(totals)
+    assert abs(statistics.fmean(totals) - expected) < 4 * sd / len(totals) ** 0.5
+
+
+def test_stagewise_groups_share_the_fixed_half_exactly():
+    import random
+
+    from enasim.nas.groups import analyse, fixed_layers, random_group, stagewise_group
+
+    rng = random.Random(3)
+    for net in (SPOS, FAIRNAS):
+        best = random_group(rng, net, 1)[0]
+        bottom = stagewise_group(rng, net, 8, best, "bottom")
+        s = analyse(bottom)
+        fixed = fixed_layers(net, "bottom")
+        assert all(s.distinct_computations[i] == 1 for i in fixed)
+        assert all(a[i] == best[i] for a in bottom for i in fixed)
+        top = stagewise_group(rng, net, 8, best, "top")
+        s = analyse(top)
+        assert all(s.distinct_weights[i] == 1 for i in fixed_layers(net, "top"))
+        assert len(fixed) + len(fixed_layers(net, "top")) == net.num_layers
+
+
+@pytest.mark.parametrize("net", [SPOS, FAIRNAS])
+def test_strict_fair_group_uses_every_operator_once(net):
+    import random
+    from collections import Counter
+
+    from enasim.nas.groups import analyse, strict_fair_group
+
+    group = strict_fair_group(random.Random(11), net)
+    assert len(group) == net.num_choices
+    used = Counter(op.key for a in group for op in net.subnet_ops(a) if op.layer is not None)
+    choice_ops = [op.key for op in net.all_ops if op.layer is not None]
+    assert sorted(used) == sorted(choice_ops) and set(used.values()) == {1}
+    s = analyse(group)
+    assert s.distinct_computations == (net.num_choices,) * net.num_layers
+    with pytest.raises(ConfigError, match="multiple"):
+        strict_fair_group(random.Random(1), net, net.num_choices + 1)
+
+
+def test_groups_are_deterministic():
+    import random
+
+    from enasim.nas.groups import random_group
+
+    assert random_group(random.Random(5), SPOS, 4) == random_group(random.Random(5), SPOS, 4)
