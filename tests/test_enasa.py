@@ -155,3 +155,143 @@ def test_groups_are_deterministic():
     from enasim.nas.groups import random_group
 
     assert random_group(random.Random(5), SPOS, 4) == random_group(random.Random(5), SPOS, 4)
+
+
+# -- supernet chip and OPS engine -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def enasa_hw():
+    from enasim.config import load
+
+    return load("enasa")
+
+
+@pytest.fixture(scope="module")
+def spos_chip(enasa_hw):
+    from enasim.sim.supernet import SupernetChip
+
+    return SupernetChip(SPOS, enasa_hw)
+
+
+def test_chip_holds_each_supernet_on_enasa_yaml(enasa_hw):
+    from enasim.sim.supernet import SupernetChip
+
+    for net in (SPOS, FAIRNAS):
+        for dw in ("packed", "digital"):
+            chip = SupernetChip(net, enasa_hw, dw)
+            s = chip.summary()
+            assert s["tiles"] <= 14 * 14 and s["arrays"] == s["ces"] * 8
+            assert len(chip.placements) == len(net.all_ops)
+            if dw == "digital":
+                assert s["memory_utilization_depthwise"] == 0.0
+                assert s["memory_utilization"] == s["memory_utilization_dense"]
+            else:
+                assert 0 < s["memory_utilization_depthwise"] < s["memory_utilization_dense"]
+
+
+def test_packed_depthwise_channels_per_array(enasa_hw):
+    from enasim.sim.supernet import SupernetChip
+
+    chip = SupernetChip(SPOS, enasa_hw, "packed")
+    for key, per_array in (("L1.c0.branch_main.3", 14), ("L1.c1.branch_main.3", 5),
+                           ("L1.c2.branch_main.3", 2)):
+        p = chip.placements[key]
+        assert p.arrays == -(-p.op.c_out // per_array), key
+
+
+def test_sequential_is_the_sum_of_operator_times(spos_chip):
+    from enasim.sim.supernet import build_computations, run_group
+
+    group = ((0,) * 20, (3,) * 20)
+    run = run_group(spos_chip, group, "sequential", images=2)
+    comps, _ = build_computations(spos_chip, group, False, 2)
+    expected = sum(spos_chip.op_cost(c.key, 2)[0]
+                   + spos_chip.transfer(c.sources, c.key, c.input_bits)[0] for c in comps)
+    assert run.latency_cycles == expected
+    assert run.computations == run.op_instances == len(comps)
+    assert run.decisions == 0 and run.shared_ops == 0
+
+
+def test_ops_shares_exactly_the_common_prefix(spos_chip):
+    import random
+
+    from enasim.nas.groups import fixed_layers, stagewise_group
+    from enasim.sim.supernet import run_group
+
+    best = (1, 2, 0, 3) * 5
+    group = stagewise_group(random.Random(2), SPOS, 4, best, "bottom")
+    run = run_group(spos_chip, group, "ops")
+    fixed_ops = sum(len(SPOS.layers[i][best[i]].ops) for i in fixed_layers(SPOS, "bottom"))
+    prefix_extra = 0  # sub-nets may also agree beyond the fixed half by chance
+    for lay in range(10, 20):
+        for c in {a[:lay + 1] for a in group}:
+            users = sum(1 for a in group if a[:lay + 1] == c)
+            prefix_extra += (users - 1) * len(SPOS.layers[lay][c[-1]].ops)
+    assert run.shared_ops == 3 * (1 + fixed_ops) + prefix_extra  # stem + fixed half
+    concurrent = run_group(spos_chip, group, "concurrent")
+    assert concurrent.shared_ops == 0 and concurrent.computations == run.op_instances
+    assert run.total_energy_pj < concurrent.total_energy_pj
+
+
+def test_strict_fair_group_computes_every_operator_once(enasa_hw):
+    import random
+
+    from enasim.nas.groups import strict_fair_group
+    from enasim.sim.supernet import SupernetChip, build_computations
+
+    chip = SupernetChip(FAIRNAS, enasa_hw)
+    group = strict_fair_group(random.Random(4), FAIRNAS)
+    comps, needed = build_computations(chip, group, True, 1)
+    keys = [c.key for c in comps]
+    choice_keys = [o.key for o in FAIRNAS.all_ops if o.layer is not None]
+    assert sorted(k for k in keys if k.startswith("L")) == sorted(choice_keys)
+    pre = sum(len(b.ops) for b in FAIRNAS.pre)
+    assert needed - len(comps) == 5 * pre  # only the stem is shared
+
+
+def test_runs_are_deterministic_and_spans_do_not_overlap(spos_chip):
+    import random
+
+    from enasim.nas.groups import random_group
+    from enasim.sim.supernet import run_group
+
+    group = random_group(random.Random(9), SPOS, 4)
+    a = run_group(spos_chip, group, "ops", trace=True)
+    b = run_group(spos_chip, group, "ops", trace=True)
+    assert a.latency_cycles == b.latency_cycles and a.energy_pj == b.energy_pj
+    assert a.spans == b.spans and any(s.group == "ops" for s in a.spans)
+    tracks: dict[str, list] = {}
+    for s in a.spans:
+        tracks.setdefault(s.track, []).append((s.start, s.end))
+    for spans in tracks.values():
+        spans.sort()
+        assert all(e0 <= s1 for (_, e0), (s1, _) in zip(spans, spans[1:], strict=False))
+    assert 0 < a.utilization <= 1
+    _, curve = a.utilization_curve(20)
+    assert curve.max() <= 1 + 1e-9
+    assert curve.mean() == pytest.approx(a.utilization, rel=1e-6)
+
+
+def test_same_weights_conflict_and_are_serialised(spos_chip):
+    from enasim.sim.supernet import run_group
+
+    group = ((0,) * 10 + (1,) * 10, (1,) * 10 + (1,) * 10)  # top half identical, inputs differ
+    run = run_group(spos_chip, group, "concurrent")
+    assert run.conflicts > 0
+    busy: dict[str, list] = {}
+    run = run_group(spos_chip, group, "concurrent", trace=True)
+    for s in run.spans:
+        if s.group == "tiles":
+            busy.setdefault(s.track, []).append(s)
+    assert any(len(v) == 2 for v in busy.values())  # one op's crossbars, two inputs
+
+
+def test_bad_run_inputs(spos_chip):
+    from enasim.sim.supernet import run_group
+
+    with pytest.raises(ConfigError, match="mode"):
+        run_group(spos_chip, [(0,) * 20], "parallel")
+    with pytest.raises(ConfigError, match="images"):
+        run_group(spos_chip, [(0,) * 20], "ops", images=0)
+    with pytest.raises(ConfigError, match="arch"):
+        run_group(spos_chip, [(0,) * 19], "ops")
