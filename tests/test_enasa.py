@@ -295,3 +295,82 @@ def test_bad_run_inputs(spos_chip):
         run_group(spos_chip, [(0,) * 20], "ops", images=0)
     with pytest.raises(ConfigError, match="arch"):
         run_group(spos_chip, [(0,) * 19], "ops")
+
+
+# -- search ------------------------------------------------------------------------------------
+
+def test_spos_evolution_evaluates_1050_legal_distinct_candidates(spos_chip):
+    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+
+    search = EnasaSearch(spos_chip, SearchConfig(search="evolution", baselines=False))
+    state = search.run()
+    assert len(state.rows) == 21 and sum(r["candidates"] for r in state.rows) == 1050
+    assert len(state.evaluated) == len(state.order) == 1050  # never the same arch twice
+    assert all(SPOS.macs(SPOS.check_arch(a)) <= 330_000_000 for a in state.order)
+    assert state.rows[-1]["best_fitness"] == max(state.evaluated.values())
+    assert [r["best_fitness"] for r in state.rows] == sorted(r["best_fitness"]
+                                                             for r in state.rows)
+
+
+def test_stagewise_generations_fix_alternate_halves_of_the_best(spos_chip):
+    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+    from enasim.nas.groups import fixed_layers
+
+    search = EnasaSearch(spos_chip, SearchConfig(search="stagewise", generations=2,
+                                                 baselines=False))
+    search.step()
+    for gen, half in ((1, "bottom"), (2, "top")):
+        best = search.best
+        archs = search.candidates(gen)
+        assert all(a[i] == best[i] for a in archs for i in fixed_layers(SPOS, half))
+        search.state.generation = gen - 1  # evaluate the same generation for real
+        row = search.step()
+        assert row["fixed_half"] == half
+        if half == "bottom":  # the fixed bottom half is one computation per group of 4
+            assert row["shared_ops"] >= 3 * 12 * 10
+
+
+def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
+    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+
+    cfg = SearchConfig(search="stagewise", generations=4, baselines=False, population=12,
+                       mutations=5, crossovers=5, top_k=4)
+    whole = EnasaSearch(spos_chip, cfg).run()
+    first = EnasaSearch(spos_chip, cfg, checkpoint=tmp_path / "ck.json")
+    first.step()
+    first.step()
+    again = EnasaSearch(spos_chip, cfg, checkpoint=tmp_path / "ck.json")
+    assert again.resumed_from == 1
+    resumed = again.run()
+    assert resumed.order == whole.order and resumed.rows == whole.rows
+    other = SearchConfig(search="evolution", generations=4, baselines=False)
+    with pytest.raises(ConfigError, match="different search"):
+        EnasaSearch(spos_chip, other, checkpoint=tmp_path / "ck.json")
+
+
+def test_fair_search_groups_use_every_operator_once(enasa_hw):
+    from collections import Counter
+
+    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+    from enasim.sim.supernet import SupernetChip
+
+    chip = SupernetChip(FAIRNAS, enasa_hw, "digital")
+    search = EnasaSearch(chip, SearchConfig(search="fair", group=6, population=12,
+                                            baselines=False))
+    archs = search.candidates(0)
+    for w in range(0, 12, 6):
+        used = Counter((i, c) for a in archs[w:w + 6] for i, c in enumerate(a))
+        assert len(used) == 19 * 6 and set(used.values()) == {1}
+    with pytest.raises(ConfigError, match="multiple of 6"):
+        EnasaSearch(chip, SearchConfig(search="fair", group=4))
+
+
+def test_fitness_plugins():
+    from enasim.nas.enasa_search import load_fitness
+
+    f = load_fitness("synthetic", 3)
+    assert f("spos", (0,) * 20) == load_fitness("synthetic", 3)("spos", (0,) * 20)
+    assert load_fitness("operator:add", 0) is __import__("operator").add
+    for bad in ("nomodule_xyz:f", "operator", "operator:nothing_here"):
+        with pytest.raises(ConfigError, match="fitness"):
+            load_fitness(bad, 0)
