@@ -140,6 +140,7 @@ class SearchState:
     order: list[str] = field(default_factory=list)  # evaluation order
     top: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)  # per-generation statistics
+    last: list[str] = field(default_factory=list)  # candidates of the last generation
 
 
 class EnasaSearch:
@@ -177,7 +178,7 @@ class EnasaSearch:
         version, internal, gauss = s["rng_state"]
         self.rng.setstate((version, tuple(internal), gauss))
         self.state = SearchState(s["generation"], None, dict(s["evaluated"]), list(s["order"]),
-                                 list(s["top"]), list(s["rows"]))
+                                 list(s["top"]), list(s["rows"]), list(s["last"]))
         self.resumed_from = self.state.generation
 
     def _save(self) -> None:
@@ -185,7 +186,8 @@ class EnasaSearch:
             return
         st = self.state
         state = {"generation": st.generation, "rng_state": self.rng.getstate(),
-                 "evaluated": st.evaluated, "order": st.order, "top": st.top, "rows": st.rows}
+                 "evaluated": st.evaluated, "order": st.order, "top": st.top, "rows": st.rows,
+                 "last": st.last}
         atomic_write(self.checkpoint, json.dumps({"identity": self.identity, "state": state},
                                                  separators=(",", ":")) + "\n")
 
@@ -278,6 +280,7 @@ class EnasaSearch:
         row["best_fitness"] = st.evaluated[st.top[0]]
         row["best_arch"] = st.top[0]
         st.rows.append(row)
+        st.last = [self.net.arch_str(a) for a in archs]
         st.generation = gen
         self._save()
         return row
