@@ -374,3 +374,49 @@ def test_fitness_plugins():
     for bad in ("nomodule_xyz:f", "operator", "operator:nothing_here"):
         with pytest.raises(ConfigError, match="fitness"):
             load_fitness(bad, 0)
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+def test_cli_enasa_run_writes_outputs_and_resumes(tmp_path, capsys):
+    import csv
+    import json
+
+    from enasim.cli import main
+
+    out = tmp_path / "r"
+    args = ["enasa", "run", "--space", "spos", "--search", "stagewise", "--group", "4",
+            "--images", "1", "--hw", "enasa", "--generations", "2", "--population", "8",
+            "-o", str(out)]
+    assert main(args) == 0
+    rows = list(csv.DictReader((out / "iterations.csv").open()))
+    assert [int(r["generation"]) for r in rows] == [0, 1, 2]
+    for col in ("subnets_per_s", "crossbar_utilization", "energy_per_subnet_uj", "shared_ops",
+                "conflicts", "speedup_vs_sequential", "energy_saving_vs_concurrent"):
+        assert col in rows[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["subnets"] == 24 and summary["chip"]["supernet"] == "spos"
+    assert summary["chip_other_depthwise"]["depthwise_mapping"] == "digital"
+    trace = json.loads((out / "timeline.json").read_text())
+    assert any(e.get("args", {}).get("name") == "OPS unit" for e in trace["traceEvents"])
+    assert (out / "plots" / "utilization_over_time.png").stat().st_size > 0
+    assert (out / "plots" / "speedup_energy.png").stat().st_size > 0
+    before = (out / "iterations.csv").read_text()
+    capsys.readouterr()
+    assert main(args) == 0  # everything done: resumes after the last generation
+    assert "resuming after generation 2" in capsys.readouterr().out
+    assert (out / "iterations.csv").read_text() == before
+
+
+@pytest.mark.parametrize("extra,field", [
+    (["--group", "0"], "--group"),
+    (["--space", "fairnas", "--search", "fair", "--group", "4"], "group"),
+    (["--fitness", "nope"], "--fitness"),
+    (["--hw", "no_such_hw.yaml"], "no_such_hw"),
+])
+def test_cli_enasa_bad_input_exits_2(tmp_path, capsys, extra, field):
+    from enasim.cli import main
+
+    assert main(["enasa", "run", "--generations", "0", "--population", "4", "-o",
+                 str(tmp_path / "x"), *extra]) == 2
+    assert field in capsys.readouterr().err
