@@ -32,8 +32,6 @@ import simpy
 from enasim.config.schema import Enasa
 from enasim.stats import Span
 
-STATUSES = ("waiting", "ready", "running", "done")
-
 
 @dataclass(eq=False)
 class Computation:
@@ -48,7 +46,7 @@ class Computation:
     sources: tuple[str, ...]  # operators whose outputs form its input (() = chip input)
     pending: int = 0  # predecessors not done yet
     successors: list[int] = field(default_factory=list)
-    status: str = "waiting"
+    status: str = "waiting"  # the status register: waiting | ready | running | done
     conflicted: bool = False
     start_cycle: int = -1
     end_cycle: int = -1
