@@ -420,3 +420,35 @@ def test_cli_enasa_bad_input_exits_2(tmp_path, capsys, extra, field):
     assert main(["enasa", "run", "--generations", "0", "--population", "4", "-o",
                  str(tmp_path / "x"), *extra]) == 2
     assert field in capsys.readouterr().err
+
+
+def test_ops_ranking_parallel_then_reuse_then_depth():
+    import dataclasses
+
+    import simpy
+
+    from enasim.config.schema import Enasa
+    from enasim.hw.ops import Computation, OpsUnit
+
+    def comp(i, subnets, block=5):
+        return Computation(i, f"op{i}", "xbar", block, subnets, 100.0, ("src",))
+
+    reuse = {0: 0.0, 1: 0.0, 2: 0.9, 3: 0.0}
+    cs = [comp(0, (0,)), comp(1, (1, 2, 3)), comp(2, (0,)), comp(3, (2,), block=1)]
+
+    def order(cfg):
+        unit = OpsUnit(simpy.Environment(), cfg, cs, lambda c: iter(()),
+                       lambda c: reuse[c.index], None)
+        return [c.index for c in sorted(cs, key=unit._key)]
+
+    cfg = Enasa()
+    assert order(cfg) == [1, 2, 3, 0]  # most sub-nets, then resident input, then earlier block
+    assert order(dataclasses.replace(cfg, tie_break="subnet")) == [1, 2, 0, 3]
+    assert order(dataclasses.replace(cfg, parallel_weight=0.0))[0] == 2
+    unit = OpsUnit(simpy.Environment(), cfg, cs, lambda c: iter(()), lambda c: reuse[c.index],
+                   None)
+    for c in cs:
+        unit.ready(c)
+    assert [c.index for c in unit.pick()] == [1]  # one crossbar set: the best one runs
+    assert unit.conflicts == 3 and unit.ranked_conflicts == 1
+    assert all(c.status == "ready" for c in cs if c.index != 1) and cs[1].status == "running"
