@@ -452,3 +452,19 @@ def test_ops_ranking_parallel_then_reuse_then_depth():
     assert [c.index for c in unit.pick()] == [1]  # one crossbar set: the best one runs
     assert unit.conflicts == 3 and unit.ranked_conflicts == 1
     assert all(c.status == "ready" for c in cs if c.index != 1) and cs[1].status == "running"
+
+
+def test_utilisation_split_dense_and_depthwise(enasa_hw):
+    from enasim.sim.supernet import SupernetChip, run_group
+
+    group = ((0,) * 20, (3,) * 20)
+    packed = run_group(SupernetChip(SPOS, enasa_hw, "packed"), group, "ops")
+    assert packed.depthwise_arrays > 0 and packed.utilization_depthwise > 0
+    total = packed.total_arrays * packed.utilization
+    parts = ((packed.total_arrays - packed.depthwise_arrays) * packed.utilization_dense
+             + packed.depthwise_arrays * packed.utilization_depthwise)
+    assert parts == pytest.approx(total)
+    digital = run_group(SupernetChip(SPOS, enasa_hw, "digital"), group, "ops")
+    assert digital.depthwise_arrays == 0 and digital.utilization_depthwise == 0.0
+    assert digital.utilization_dense == pytest.approx(digital.utilization)
+    assert digital.energy_pj["depthwise_unit"] > 0 == packed.energy_pj["depthwise_unit"]

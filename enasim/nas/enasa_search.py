@@ -289,7 +289,7 @@ class EnasaSearch:
         """Simulate the generation's groups (in order) on the chip; per-generation totals."""
         cfg = self.cfg
         modes = ("ops", "concurrent", "sequential") if cfg.baselines else ("ops",)
-        tot = {m: {"cycles": 0, "energy_pj": 0.0, "busy": 0.0} for m in modes}
+        tot = {m: {"cycles": 0, "energy_pj": 0.0, "busy": 0.0, "busy_dw": 0.0} for m in modes}
         shared = conflicts = computations = instances = 0
         for i in range(0, len(archs), cfg.group):
             group = tuple(archs[i:i + cfg.group])
@@ -299,12 +299,13 @@ class EnasaSearch:
                 t["cycles"] += r.latency_cycles
                 t["energy_pj"] += r.total_energy_pj
                 t["busy"] += r.busy_array_cycles
+                t["busy_dw"] += r.busy_depthwise_array_cycles
                 if m == "ops":
                     shared += r.shared_ops
                     conflicts += r.conflicts
                     computations += r.computations
                     instances += r.op_instances
-        period = self.chip.hw.clock_period_ns
+        period, dw_arrays = self.chip.hw.clock_period_ns, self.chip.depthwise_arrays
         ops = tot["ops"]
         row: dict[str, Any] = {
             "generation": gen, "candidates": len(archs),
@@ -314,6 +315,8 @@ class EnasaSearch:
             "subnets_per_s": len(archs) / (ops["cycles"] * period * 1e-9),
             "energy_per_subnet_uj": ops["energy_pj"] / len(archs) / 1e6,
             "crossbar_utilization": ops["busy"] / (self.chip.total_arrays * ops["cycles"]),
+            "crossbar_utilization_depthwise": (
+                ops["busy_dw"] / (dw_arrays * ops["cycles"]) if dw_arrays else 0.0),
             "op_instances": instances, "computations": computations,
             "shared_ops": shared, "conflicts": conflicts,
         }

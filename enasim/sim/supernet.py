@@ -95,6 +95,8 @@ class GroupRun:
     ops_busy_cycles: int = 0
     busy_array_cycles: float = 0.0
     total_arrays: int = 0
+    busy_depthwise_array_cycles: float = 0.0  # the part spent in packed depthwise convs
+    depthwise_arrays: int = 0  # arrays allocated to packed depthwise convs
     intervals: list[tuple[int, int, int]] = field(default_factory=list)  # start, end, arrays
     spans: list[Span] = field(default_factory=list)
 
@@ -126,6 +128,22 @@ class GroupRun:
         if not self.latency_cycles or not self.total_arrays:
             return 0.0
         return self.busy_array_cycles / (self.total_arrays * self.latency_cycles)
+
+    @property
+    def utilization_depthwise(self) -> float:
+        """Time utilisation of the arrays holding packed depthwise convs (0 if none)."""
+        if not self.latency_cycles or not self.depthwise_arrays:
+            return 0.0
+        return self.busy_depthwise_array_cycles / (self.depthwise_arrays * self.latency_cycles)
+
+    @property
+    def utilization_dense(self) -> float:
+        """Time utilisation of the arrays holding conv / pw conv / FC weights."""
+        arrays = self.total_arrays - self.depthwise_arrays
+        if not self.latency_cycles or not arrays:
+            return 0.0
+        busy = self.busy_array_cycles - self.busy_depthwise_array_cycles
+        return busy / (arrays * self.latency_cycles)
 
     def utilization_curve(self, bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """(bin start cycles, fraction of all arrays busy in each bin)."""
@@ -237,6 +255,12 @@ class SupernetChip:
     @cached_property
     def total_arrays(self) -> int:
         return self.total_ces * self.hw.ce.pes_per_ce
+
+    @cached_property
+    def depthwise_arrays(self) -> int:
+        """Arrays allocated to depthwise convs (0 when they run on digital units)."""
+        return sum(p.ces for p in self.placements.values()
+                   if p.op.kind == "dwconv" and not p.digital) * self.hw.ce.pes_per_ce
 
     def memory_utilization(self, kinds: tuple[str, ...] | None = None) -> float:
         """Cells holding weights (all copies) / cells of the arrays allocated, over the
@@ -398,7 +422,8 @@ def run_group(chip: SupernetChip, group: tuple[Arch, ...] | list[Arch], mode: st
         raise ConfigError("", "group", "expected at least one sub-net")
     comps, needed = build_computations(chip, group, mode == "ops", images)
     run = GroupRun(mode, group, images, chip.hw.clock_period_ns, op_instances=needed,
-                   computations=len(comps), total_arrays=chip.total_arrays)
+                   computations=len(comps), total_arrays=chip.total_arrays,
+                   depthwise_arrays=chip.depthwise_arrays)
     env = simpy.Environment()
     spans = run.spans if trace else None
     if mode == "sequential":
@@ -423,6 +448,8 @@ def _computed(chip: SupernetChip, run: GroupRun, c: Computation, start: int, end
     c.start_cycle, c.end_cycle = start, end
     if p.busy_arrays:
         run.busy_array_cycles += p.busy_arrays * (end - start)
+        if p.op.kind == "dwconv":
+            run.busy_depthwise_array_cycles += p.busy_arrays * (end - start)
         run.intervals.append((start, end, p.busy_arrays))
     if spans is not None:
         track = f"tile {p.tile_ids[0]} {p.resource}"
