@@ -229,6 +229,35 @@ class Device:
 
 
 @dataclass(frozen=True)
+class Enasa:
+    """ENASA supernet chip (enasim.sim.supernet): depthwise mapping and the OPS unit.
+
+    No ENASA numbers are public (nas-workloads.md 4.1, 7); the defaults are enasim's.
+    """
+
+    depthwise_mapping: str = _f("packed", "depthwise convs: 'packed' block-diagonally on "
+                                "crossbars (floor(rows / k^2) channels per array) or 'digital' "
+                                "on the depthwise units of the tiles of the pw conv reading them",
+                                choices=("packed", "digital"))
+    dw_macs_per_cycle: int = _f(64, "digital depthwise unit: MACs per cycle per tile", min=1)
+    dw_energy_pj_per_mac: float = _f(0.05, "digital depthwise unit: energy per 8-bit MAC")
+    dw_area_um2: float = _f(0.0, "digital depthwise unit: area per tile")
+    dw_cycles: int = _f(2, "digital depthwise unit: pipeline latency", min=0)
+    ops_decision_cycles: int = _f(1, "OPS unit: cycles per dispatched operator (rank, check "
+                                  "crossbars, issue)", min=0)
+    ops_energy_pj_per_decision: float = _f(1.0, "OPS unit: energy per dispatched operator")
+    ops_buffer_entries: int = _f(64, "OPS scheduling buffer: ready operators ranked at once",
+                                 min=1)
+    ops_area_um2: float = _f(0.0, "OPS unit area (status register, buffer, scorer)")
+    parallel_weight: float = _f(1.0, "rank score weight of the parallel score (sub-nets that "
+                                "need the operator on that input)")
+    reuse_weight: float = _f(1.0, "rank score weight of the data-reuse score (fraction of the "
+                             "input resident in the operator's tile buffers)")
+    tie_break: str = _f("depth", "rank ties: 'depth' (earlier block, then sub-net) or "
+                        "'subnet' (lower sub-net index, then block)", choices=("depth", "subnet"))
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     """A whole chip."""
 
@@ -247,6 +276,7 @@ class HardwareConfig:
     neurosim_compat: NeurosimCompat = _section(NeurosimCompat)
     activity: Activity = _section(Activity)
     device: Device = _section(Device)
+    enasa: Enasa = _section(Enasa)
 
     @property
     def clock_period_ns(self) -> float:

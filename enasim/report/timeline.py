@@ -13,7 +13,7 @@ from typing import Any
 
 from enasim.stats import Stats
 
-_PIDS = {"tiles": 1, "ces": 2, "adcs": 3, "interconnect": 4}
+_PIDS = {"tiles": 1, "ces": 2, "adcs": 3, "interconnect": 4, "ops": 5}
 
 
 def chrome_trace(stats: Stats, other: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,0 +1,223 @@
+"""`enasim enasa run`: an ENASA search on the supernet chip, with the OPS unit and baselines.
+
+Writes into DIR: `iterations.csv` (one row per generation, rewritten after each),
+`checkpoint.json` (the search state after each generation; a rerun with the same arguments
+resumes from it), `summary.json`, `timeline.json` (one group of the last generation in `ops`
+mode, with the OPS unit's track) and `plots/` (crossbar utilisation over time of that group in
+the three modes; speed-up and energy saving of OPS over the baselines per generation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from enasim import __version__
+from enasim.config import config_hash, load  # noqa: E402
+from enasim.config.loader import resolve_path
+from enasim.fileio import atomic_write
+from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
+from enasim.nas.spaces.fairnas import FAIRNAS
+from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
+from enasim.report.timeline import timeline_json
+from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
+from enasim.validate import expect_int
+
+SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
+DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("enasa", help="ENASA: NAS on a supernet chip with the OPS unit")
+    act = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    r = act.add_parser("run", help="run a search, simulating every group of sub-nets",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("--space", choices=sorted(SPACES), default="spos", help="supernet")
+    r.add_argument("--search", choices=SEARCHES, default="stagewise", help="candidate generator")
+    r.add_argument("--group", type=int, help="sub-nets per group (default: 4 SPOS, 6 FairNAS)")
+    r.add_argument("--images", type=int, default=1, help="images per sub-net evaluation")
+    r.add_argument("--hw", default="enasa", metavar="FILE", help="hwconfig file or bundled name")
+    r.add_argument("-o", "--out", metavar="DIR", help="output directory "
+                   "(default: results/enasa-SPACE-SEARCH)")
+    r.add_argument("--depthwise", choices=("packed", "digital"),
+                   help="depthwise mapping, overriding the hwconfig's enasa.depthwise_mapping")
+    r.add_argument("--generations", type=int, default=20,
+                   help="generations after the initial population")
+    r.add_argument("--population", type=int, default=50)
+    r.add_argument("--flops-limit", type=int, metavar="MACS",
+                   help=f"MACs limit of a candidate (default: {FLOPS_LIMIT_MACS} for SPOS, "
+                        f"none for FairNAS; never for --search fair)")
+    r.add_argument("--fitness", default="synthetic", metavar="SPEC",
+                   help="'synthetic' or module:function called as f(space, arch) -> float")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-baselines", action="store_true",
+                   help="simulate only the OPS mode (no sequential/concurrent baselines)")
+    r.add_argument("--quiet", action="store_true", help="print only the output directory")
+    r.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    net = SPACES[args.space]
+    group = DEFAULT_GROUP[args.space] if args.group is None else args.group
+    for name, value, lo in (("--group", group, 1), ("--images", args.images, 1),
+                            ("--generations", args.generations, 0),
+                            ("--population", args.population, 1)):
+        expect_int(value, "", name, lo)
+    limit = args.flops_limit
+    if limit is None and args.space == "spos":
+        limit = FLOPS_LIMIT_MACS
+    hw = load(args.hw)
+    chip = SupernetChip(net, hw, args.depthwise)
+    cfg = SearchConfig(search=args.search, group=group, images=args.images,
+                       population=args.population, generations=args.generations,
+                       flops_limit=limit, seed=args.seed, fitness=args.fitness,
+                       baselines=not args.no_baselines)
+    out = Path(args.out or f"results/enasa-{args.space}-{args.search}")
+    search = EnasaSearch(chip, cfg, checkpoint=out / "checkpoint.json",
+                         hw_hash=config_hash(hw))
+    say = (lambda *a: None) if args.quiet else print
+    if search.resumed_from >= 0:
+        say(f"resuming after generation {search.resumed_from} ({out}/checkpoint.json)")
+
+    def progress(row: dict[str, Any]) -> None:
+        atomic_write(out / "iterations.csv", _csv(search.state.rows))
+        base = (f", x{row['speedup_vs_sequential']:.2f} speed / x"
+                f"{row['energy_saving_vs_sequential']:.2f} energy vs sequential"
+                if cfg.baselines else "")
+        say(f"generation {row['generation']:2d}: {row['subnets_per_s']:.4g} sub-nets/s, "
+            f"{row['energy_per_subnet_uj']:.4g} uJ/sub-net, utilisation "
+            f"{row['crossbar_utilization']:.2%}, {row['shared_ops']} shared ops, "
+            f"{row['conflicts']} conflicts{base}; best {row['best_fitness']:.4g}")
+
+    search.run(progress)
+    atomic_write(out / "iterations.csv", _csv(search.state.rows))
+    example = tuple(net.check_arch(a) for a in search.state.last[:group])
+    runs = {m: run_group(chip, example, m, cfg.images, trace=(m == "ops")) for m in MODES}
+    summary = _summary(args, hw, chip, search, runs)
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write(out / "timeline.json", timeline_json(runs["ops"], {
+        "supernet": net.name, "group": [net.arch_str(a) for a in example],
+        "hwconfig": hw.name, "mode": "ops"}))
+    plots = [_plot_utilization(runs, out / "plots" / "utilization_over_time.png")]
+    if cfg.baselines:
+        plots.append(_plot_gains(search.state.rows, out / "plots" / "speedup_energy.png"))
+    if args.quiet:
+        print(out)
+        return 0
+    t = summary["totals"]
+    print(f"\n{net.name} on {hw.name} ({chip.depthwise} depthwise): {summary['chip']['tiles']} "
+          f"tiles, {summary['chip']['arrays']} crossbars, {summary['chip']['area_mm2']:.4g} mm^2,"
+          f" memory utilisation {summary['chip']['memory_utilization']:.1%}")
+    print(f"{t['subnets']} sub-net evaluations: {t['subnets_per_s']:.4g} sub-nets/s, "
+          f"{t['energy_per_subnet_uj']:.4g} uJ/sub-net, crossbar utilisation "
+          f"{t['crossbar_utilization']:.2%}, {t['shared_ops']} shared ops, {t['conflicts']} "
+          f"conflicts")
+    if cfg.baselines:
+        print(f"OPS vs sequential: x{t['speedup_vs_sequential']:.3g} speed, "
+              f"x{t['energy_saving_vs_sequential']:.3g} energy; vs concurrent without sharing: "
+              f"x{t['speedup_vs_concurrent']:.3g} speed, x{t['energy_saving_vs_concurrent']:.3g}"
+              f" energy")
+    print(f"best {summary['best']['arch']} (fitness {summary['best']['fitness']:.4g})")
+    files = ["iterations.csv", "summary.json", "timeline.json", "checkpoint.json"]
+    print(f"results in {out}/ ({', '.join(files + [f'plots/{p.name}' for p in plots])})")
+    return 0
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
+             runs: dict[str, GroupRun]) -> dict[str, Any]:
+    rows, cfg = search.state.rows, search.cfg
+    subnets = sum(r["candidates"] for r in rows)
+    cycles = sum(r["chip_cycles"] for r in rows)
+    period = hw.clock_period_ns
+    energy_uj = sum(r["energy_per_subnet_uj"] * r["candidates"] for r in rows)
+    busy = sum(r["crossbar_utilization"] * r["chip_cycles"] for r in rows)
+    totals: dict[str, Any] = {
+        "generations": len(rows), "subnets": subnets, "chip_cycles": cycles,
+        "chip_time_ms": cycles * period * 1e-6, "subnets_per_s": subnets / (cycles * period * 1e-9),
+        "energy_per_subnet_uj": energy_uj / subnets, "crossbar_utilization": busy / cycles,
+        "shared_ops": sum(r["shared_ops"] for r in rows),
+        "op_instances": sum(r["op_instances"] for r in rows),
+        "conflicts": sum(r["conflicts"] for r in rows)}
+    if cfg.baselines:
+        for m in ("sequential", "concurrent"):
+            base_cycles = sum(r[f"{m}_cycles"] for r in rows)
+            base_uj = sum(r[f"{m}_energy_per_subnet_uj"] * r["candidates"] for r in rows)
+            totals[f"speedup_vs_{m}"] = base_cycles / cycles
+            totals[f"energy_saving_vs_{m}"] = base_uj / energy_uj
+    other = "digital" if chip.depthwise == "packed" else "packed"
+    return {
+        "enasim_version": __version__, "command": "enasa run",
+        "hwconfig": {"name": hw.name, "source": str(resolve_path(args.hw)),
+                     "hash": config_hash(hw)},
+        "clock_period_ns": period, "search": dict(cfg.__dict__), "space": chip.net.name,
+        "chip": chip.summary(),
+        "chip_other_depthwise": SupernetChip(chip.net, hw, other).summary(),
+        "totals": totals,
+        "best": {"arch": search.state.top[0], "fitness": search.state.evaluated[
+            search.state.top[0]]},
+        "example_group": {
+            "archs": [chip.net.arch_str(a) for a in runs["ops"].group],
+            **{m: {"latency_cycles": r.latency_cycles, "energy_uj": r.total_energy_pj / 1e6,
+                   "energy_uj_by_component": {k: v / 1e6 for k, v in r.energy_pj.items()},
+                   "crossbar_utilization": r.utilization,
+                   "crossbar_utilization_dense": r.utilization_dense,
+                   "crossbar_utilization_depthwise": r.utilization_depthwise,
+                   "computations": r.computations,
+                   "shared_ops": r.shared_ops, "conflicts": r.conflicts,
+                   "ops_decisions": r.decisions} for m, r in runs.items()}},
+    }
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def _plot_utilization(runs: dict[str, GroupRun], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for mode, run in runs.items():
+        x, y = run.utilization_curve(200)
+        ax.step(x * run.clock_period_ns * 1e-6, 100 * y, where="post",
+                label=f"{mode} ({run.utilization:.2%} mean)")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("crossbars busy (%)")
+    ax.set_title("crossbar utilisation over time: one group of the last generation")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _plot_gains(rows: list[dict[str, Any]], path: Path) -> Path:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    gens = [r["generation"] for r in rows]
+    for m in ("sequential", "concurrent"):
+        a.plot(gens, [r[f"speedup_vs_{m}"] for r in rows], marker="o", label=f"vs {m}")
+        b.plot(gens, [r[f"energy_saving_vs_{m}"] for r in rows], marker="o", label=f"vs {m}")
+    a.set_title("OPS speed-up")
+    b.set_title("OPS energy saving")
+    for ax in (a, b):
+        ax.set_xlabel("generation")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.legend()
+    return _save(fig, path)
+
