@@ -1,4 +1,5 @@
-"""`enasim flash ...`: FLASH's flow on enasim (so far: the accuracy predictor)."""
+"""`enasim flash ...`: FLASH's flow on enasim: accuracy predictor, fitted hardware models,
+searches."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("flash", help="FLASH: NN-Degree accuracy predictor")
+    p = sub.add_parser("flash", help="FLASH: predictor, fitted hardware models, SHGO search")
     fsub = p.add_subparsers(dest="flash_command", required=True, metavar="COMMAND")
     pred = fsub.add_parser("predictor", help="theta(g) = 1/(a + exp(b/g + c))")
     psub = pred.add_subparsers(dest="predictor_command", required=True, metavar="ACTION")
@@ -16,6 +17,48 @@ def add_parser(sub) -> None:
                           "per-cell values separated by ';'); accuracy as fraction or percent")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(func=cmd_predictor_fit)
+
+    hw = fsub.add_parser("fit", help="simulate sampled networks, fit area/latency/energy "
+                         "models, report their error (Tables 7 and 8)")
+    hw.add_argument("--hw", default="flash_imc", help="hwconfig file or bundled name")
+    hw.add_argument("--train", type=int, default=180, help="networks to fit on")
+    hw.add_argument("--test", type=int, default=540, help="held-out networks to check on")
+    hw.add_argument("--seed", type=int, default=0)
+    hw.add_argument("-o", "--out", default="results/flash-fit")
+    hw.add_argument("--engine", choices=("sim", "analytical"), default="sim",
+                    help="ground truth: the event engine (default) or the closed-form model")
+    hw.add_argument("--noc", default="ideal", choices=("compiled", "process", "ideal"),
+                    help="interconnect of the simulations (default ideal: the cycle-level "
+                         "mesh takes minutes per network, see README)")
+    hw.add_argument("--workers", type=int, default=None, help="parallel simulations")
+    hw.set_defaults(func=cmd_fit)
+
+    se = fsub.add_parser("search", help="training-free NAS and SHGO searches on fitted models "
+                         "(Table 10)")
+    se.add_argument("--models", required=True, metavar="MODELS.json",
+                    help="written by `enasim flash fit` (OUT/models.json)")
+    se.add_argument("--hw", default="flash_imc", help="the hwconfig the models were fitted on")
+    se.add_argument("--predictor", metavar="A,B,C", default=None,
+                    help="theta(g) parameters (from `flash predictor fit`); without it the "
+                         "objective uses g for theta")
+    se.add_argument("--methods", default="training-free,hierarchical,one-level",
+                    help="comma-separated: training-free, hierarchical, one-level, exhaustive")
+    se.add_argument("--min-quality", type=float, default=None,
+                    help="theta >= this (g >= this without --predictor)")
+    se.add_argument("--max-area-mm2", type=float, default=None)
+    se.add_argument("--max-latency-ms", type=float, default=None)
+    se.add_argument("--max-energy-mj", type=float, default=None)
+    se.add_argument("--samples", type=int, default=20_000, help="training-free samples")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--wm", default="1,3", metavar="LO,HI", help="w_m range")
+    se.add_argument("--depth", default="5,30", metavar="LO,HI", help="d_c range")
+    se.add_argument("--t-step", type=int, default=1, help="grid of t_c (reduced spaces)")
+    se.add_argument("--simulate", action="store_true",
+                    help="simulate the best architecture to confirm its predicted numbers")
+    se.add_argument("--noc", default="ideal", choices=("compiled", "process", "ideal"),
+                    help="interconnect for --simulate (default ideal, as `flash fit`)")
+    se.add_argument("--json", action="store_true", help="print one JSON object")
+    se.set_defaults(func=cmd_search)
 
 
 def cmd_predictor_fit(args) -> int:
@@ -31,3 +74,140 @@ def cmd_predictor_fit(args) -> int:
               f"a = {p.a:.6g}\nb = {p.b:.6g}\nc = {p.c:.6g}\n"
               f"RMSE = {p.rmse:.4g} ({p.rmse * 100:.3g} accuracy points)")
     return 0
+
+
+def _pair(text: str, flag: str) -> tuple[int, int]:
+    from enasim.errors import ConfigError
+
+    try:
+        lo, hi = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError("", flag, f"expected LO,HI integers, got {text!r}") from None
+    return lo, hi
+
+
+def cmd_fit(args) -> int:
+    from enasim.nas.flash_fit import fit_run
+    from enasim.report.tables import format_table
+
+    r = fit_run(args.hw, args.train, args.test, args.seed, args.out, args.engine, args.noc,
+                args.workers)
+    print(f"{r.networks} networks simulated ({r.failed} failed) in {r.sim_wall_s:.1f} s; "
+          f"models in {r.out / 'models.json'}\n")
+    print("Table 7: linear models on the test networks")
+    print(format_table(["target", "features", "k", "mean error %", "max error %", "fit ms"],
+                       r.rows7))
+    if r.rows8:
+        print("\nTable 8: SVM and random forest (scikit-learn) on the enasim features")
+        print(format_table(["target", "method", "mean error %", "max error %", "fit ms"],
+                           r.rows8))
+    print("\nLargest errors of the enasim models:")
+    print(format_table(["target", "network", "simulated", "predicted", "error %"], r.worst))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from enasim.analytical.fitted import HardwareModels
+    from enasim.config import load
+    from enasim.errors import ConfigError
+    from enasim.nas import flash_search as fs
+    from enasim.nas.spaces.densenet_flash import FlashSpace
+    from enasim.report.tables import format_table
+
+    space = FlashSpace(wm=_pair(args.wm, "--wm"), depth=_pair(args.depth, "--depth"),
+                       t_step=args.t_step)
+    predictor = None
+    if args.predictor:
+        try:
+            predictor = tuple(float(v) for v in args.predictor.split(","))
+        except ValueError:
+            predictor = ()
+        if len(predictor) != 3:
+            raise ConfigError("", "--predictor", f"expected A,B,C numbers, got "
+                              f"{args.predictor!r}")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in fs.SEARCHES]
+    if bad or not methods:
+        raise ConfigError("", "--methods", f"unknown {bad}; expected some of "
+                          f"{', '.join(fs.SEARCHES)}")
+    if args.samples < 1:
+        raise ConfigError("", "--samples", f"expected at least 1, got {args.samples}")
+    hw = load(args.hw)
+    models = HardwareModels.load(args.models)
+    bounds = fs.Bounds(args.min_quality, args.max_area_mm2, args.max_latency_ms,
+                       args.max_energy_mj)
+    results = []
+    for name in methods:
+        ev = fs.Evaluator(hw, models, space, predictor, bounds)
+        kwargs = {"samples": args.samples, "seed": args.seed} if name == "training-free" \
+            else {}
+        if name != "exhaustive":  # untimed first run: imports and caches
+            fs.SEARCHES[name](fs.Evaluator(hw, models, space, predictor, bounds), **kwargs)
+        results.append(fs.SEARCHES[name](ev, **kwargs))
+    exh = next((r for r in results if r.method == "exhaustive"), None)
+    if args.simulate:
+        _confirm(hw_with_noc(hw, args.noc), results)
+    if args.json:
+        print(json.dumps({"space_size": space.count(), "results": [
+            {"method": r.method, "feasible": r.feasible, "wm": r.wm, "depths": r.depths,
+             "tcs": r.tcs, "objective": r.objective, "evaluations": r.evaluations,
+             "seconds": r.seconds, "metrics": r.metrics, "closest": r.closest,
+             **({"equals_exhaustive": r.arch == exh.arch} if exh and r.feasible else {}),
+             **({"simulated": r.simulated} if r.simulated else {})}
+            for r in results]}))
+        return 0
+    print(f"space: {space.count():,} architectures; objective "
+          f"{'theta' if predictor else 'g'}/(A*L*E)"
+          f"{' with constraints' if bounds.any else ', unconstrained'}")
+    rows = []
+    for r in results:
+        arch = f"wm{r.wm} d{'-'.join(map(str, r.depths))} t{'-'.join(map(str, r.tcs))}" \
+            if r.feasible else "no feasible architecture"
+        same = ("yes" if r.arch == exh.arch else "no") if exh and r.feasible else "-"
+        rows.append([r.method, r.evaluations, f"{r.seconds:.3f}",
+                     f"{r.objective:.6g}" if r.feasible else "-", arch, same])
+    print(format_table(["method", "samples evaluated", "time s", "objective", "architecture",
+                        "= exhaustive"], rows))
+    for r in results:
+        if not r.feasible and r.closest:
+            print(f"\n{r.method}: no feasible architecture; closest (relative violation):")
+            print(format_table(["wm", "depths", "tcs", "violation", "area mm2", "latency ms",
+                                "energy mJ"],
+                               [[c["wm"], c["depths"], c["tcs"], f"{c['violation']:.3g}",
+                                 c["area_mm2"], c["latency_ms"], c["energy_mj"]]
+                                for c in r.closest]))
+        if r.simulated:
+            s = r.simulated
+            print(f"\n{r.method}: simulated area {s['area_mm2']:.4g} mm2 "
+                  f"(predicted {r.metrics['area_mm2']:.4g}), latency {s['latency_ms']:.4g} ms "
+                  f"({r.metrics['latency_ms']:.4g}), energy {s['energy_mj']:.4g} mJ "
+                  f"({r.metrics['energy_mj']:.4g})")
+    return 0
+
+
+def hw_with_noc(hw, model: str):
+    """`hw` with `noc.model` replaced (checked like a hwconfig)."""
+    from enasim.config.loader import as_dict, from_dict
+
+    data = as_dict(hw)
+    data["noc"]["model"] = model
+    return from_dict(data, hw.name)
+
+
+def _confirm(hw, results) -> None:
+    """Simulate each method's architecture (event engine) beside its predicted numbers."""
+    from enasim.mapping import map_network
+    from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec
+    from enasim.report.files import summary_dict
+    from enasim.sim import Simulator
+
+    done: dict[tuple, dict] = {}
+    for r in results:
+        if not r.feasible:
+            continue
+        if r.arch not in done:
+            m = map_network(build_from_spec(DenseNetSpec(r.wm, r.depths, r.tcs)), hw)
+            s = summary_dict(Simulator(m).run(), m, "", 0)
+            done[r.arch] = {"area_mm2": s["area_mm2"], "latency_ms": s["latency_ns"] * 1e-6,
+                            "energy_mj": s["energy_uj"] * 1e-3}
+        r.simulated = done[r.arch]

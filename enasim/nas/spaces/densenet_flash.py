@@ -14,6 +14,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from enasim.errors import ConfigError
 from enasim.workload.ir import (
     Activation,
@@ -101,12 +103,140 @@ class DenseNetSpec:
         return f"densenet_flash_d{depths}_wm{self.wm}_tc{'-'.join(map(str, self.tcs))}"
 
 
+@dataclass(frozen=True)
+class FlashSpace:
+    """FLASH's search space: ranges, constraints, size, seeded sampling and enumeration.
+
+    Parameters: w_m in `wm`, d_c in `depth` per cell, t_c per cell on a grid of `t_step`
+    (multiples of it) with FLASH's constraints t_1 >= `t_min` and t_(c+1) >= `t_ratio` x t_c,
+    and t_c <= (d_c - 2) w_c: beyond that every layer of the cell already concatenates all
+    earlier channels, so larger t_c give the same network. The upper bound is enasim's
+    reading (the paper's ranges are not public, nas-workloads.md section 7).
+    """
+
+    wm: tuple[int, int] = SAMPLE_WM
+    depth: tuple[int, int] = SAMPLE_DEPTH
+    cells: int = 3
+    t_min: int = 5
+    t_ratio: int = 2
+    t_step: int = 1
+
+    def __post_init__(self):
+        src = "FlashSpace"
+        for name in ("wm", "depth"):
+            lo, hi = getattr(self, name)
+            if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 1 or hi < lo:
+                raise ConfigError(src, name, f"expected a range lo <= hi of integers >= 1, "
+                                  f"got {getattr(self, name)!r}")
+        if self.depth[0] < 3:
+            raise ConfigError(src, "depth", f"expected depths >= 3 (skip layers start at 2), "
+                              f"got {self.depth!r}")
+        for name in ("cells", "t_step", "t_ratio"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(src, name, f"expected an integer >= 1, "
+                                  f"got {getattr(self, name)!r}")
+        if not isinstance(self.t_min, int) or self.t_min < 0:
+            raise ConfigError(src, "t_min", f"expected an integer >= 0, got {self.t_min!r}")
+
+    def widths(self, wm: np.ndarray) -> np.ndarray:
+        return BASE_WIDTH * np.asarray(wm)[..., None] * 2 ** np.arange(self.cells)
+
+    def t_bounds(self, wm, depths) -> np.ndarray:
+        """Largest t_c per cell: (d_c - 2) w_c, down to the grid."""
+        hi = (np.asarray(depths) - 2) * self.widths(wm)
+        return hi // self.t_step * self.t_step
+
+    def feasible(self, wm, depths, tcs) -> np.ndarray:
+        """Which architectures (arrays of N) lie in the space."""
+        wm, depths, tcs = np.asarray(wm), np.atleast_2d(depths), np.atleast_2d(tcs)
+        ok = (wm >= self.wm[0]) & (wm <= self.wm[1])
+        ok &= ((depths >= self.depth[0]) & (depths <= self.depth[1])).all(axis=1)
+        ok &= (tcs % self.t_step == 0).all(axis=1) & (tcs[:, 0] >= self.t_min)
+        ok &= (tcs[:, 1:] >= self.t_ratio * tcs[:, :-1]).all(axis=1)
+        return ok & (tcs <= self.t_bounds(wm, depths)).all(axis=1)
+
+    def _lowest_t(self) -> int:
+        return -(-self.t_min // self.t_step) * self.t_step
+
+    def count(self) -> int:
+        """Number of architectures, exactly: per (w_m, d), the t-vectors on the grid."""
+        total = 0
+        depths = np.arange(self.depth[0], self.depth[1] + 1)
+        for wm in range(self.wm[0], self.wm[1] + 1):
+            hi = (depths[:, None] - 2) * self.widths(wm)[None, :] // self.t_step  # (D, C)
+            # ways[c][d, k]: t-vectors of cells c.. given cell c's t = k steps and depth d;
+            # summed over the depths of the later cells
+            ways = None
+            for c in range(self.cells - 1, -1, -1):
+                kmax = int(hi[:, c].max())
+                k = np.arange(kmax + 1)
+                if ways is None:
+                    tail = np.ones(kmax + 1, dtype=object)
+                else:
+                    # later cell starts at t_ratio * t: suffix sums of its ways
+                    suffix = np.concatenate([np.cumsum(ways[::-1])[::-1],
+                                             np.zeros(1, dtype=object)])
+                    start = np.minimum(self.t_ratio * k, len(ways))
+                    tail = suffix[start]
+                per_depth = [tail[: h + 1] for h in hi[:, c]]
+                if c == 0:
+                    lo = self._lowest_t() // self.t_step
+                    total += sum(int(p[lo:].sum()) for p in per_depth)
+                else:
+                    ways = np.zeros(kmax + 1, dtype=object)
+                    for p in per_depth:
+                        ways[: len(p)] += p
+        return total
+
+    def enumerate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every architecture (wm (N,), depths and tcs (N, cells)); for reduced spaces."""
+        if self.count() > 5_000_000:
+            raise ConfigError("FlashSpace", "enumerate", f"{self.count():,} architectures are "
+                              f"too many to enumerate; reduce the ranges or raise t_step")
+        wms, ds, ts = [], [], []
+        grid = np.stack(np.meshgrid(*[np.arange(self.depth[0], self.depth[1] + 1)]
+                                    * self.cells, indexing="ij"), -1).reshape(-1, self.cells)
+        for wm in range(self.wm[0], self.wm[1] + 1):
+            for d in grid:
+                hi = self.t_bounds(wm, d)
+                tv = [np.arange(0, h + 1, self.t_step) for h in hi]
+                t = np.stack(np.meshgrid(*tv, indexing="ij"), -1).reshape(-1, self.cells)
+                t = t[self.feasible(np.full(len(t), wm), np.repeat(d[None], len(t), 0), t)]
+                wms.append(np.full(len(t), wm))
+                ds.append(np.repeat(d[None], len(t), 0))
+                ts.append(t)
+        return np.concatenate(wms), np.concatenate(ds), np.concatenate(ts)
+
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+        """n architectures: w_m and d_c uniform, then t_1, t_2, ... in turn, each uniform over
+        the grid values that leave the later cells feasible (no rejection)."""
+        wm = rng.integers(self.wm[0], self.wm[1] + 1, n)
+        depths = rng.integers(self.depth[0], self.depth[1] + 1, (n, self.cells))
+        hi = self.t_bounds(wm, depths) // self.t_step                    # in steps
+        r = self.t_ratio
+        # the largest t_c that leaves room for t_(c+1) >= r t_c, ... up to the last cell
+        cap = hi.copy()
+        for c in range(self.cells - 2, -1, -1):
+            cap[:, c] = np.minimum(cap[:, c], cap[:, c + 1] // r)
+        lo = np.full(n, self._lowest_t() // self.t_step)
+        tcs = np.zeros((n, self.cells), dtype=np.int64)
+        for c in range(self.cells):
+            if (lo > cap[:, c]).any():
+                raise ConfigError("FlashSpace", "t_min", "some (w_m, d) admit no t-vector; "
+                                  "lower t_min or t_ratio, or raise the depths")
+            tcs[:, c] = rng.integers(lo, cap[:, c] + 1)
+            lo = r * tcs[:, c]
+        return wm, depths, tcs * self.t_step
+
+    def spec(self, wm, depths, tcs) -> DenseNetSpec:
+        return DenseNetSpec(int(wm), tuple(int(d) for d in depths), tuple(int(t) for t in tcs))
+
+
 def sample(rng: random.Random, cells: int = 3) -> DenseNetSpec:
-    """A uniformly drawn point of FLASH's space (w_m, then d_c and t_c per cell), for sweeps."""
-    wm = rng.randint(*SAMPLE_WM)
-    depths = tuple(rng.randint(*SAMPLE_DEPTH) for _ in range(cells))
-    tcs = tuple(rng.randint(0, (d - 2) * BASE_WIDTH * wm * 2**c) for c, d in enumerate(depths))
-    return DenseNetSpec(wm, depths, tcs)
+    """A point of FLASH's space (`FlashSpace()`, w_m, then d_c and t_c per cell), for sweeps."""
+    space = FlashSpace(cells=cells)
+    wm, depths, tcs = space.sample(np.random.default_rng(rng.getrandbits(63)), 1)
+    return space.spec(wm[0], depths[0], tcs[0])
 
 
 def build_densenet_flash(wm: int = 1, depths: int | tuple[int, ...] = 8,

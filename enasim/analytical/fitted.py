@@ -1,0 +1,126 @@
+"""FLASH's analytical hardware models: area, latency and energy linear in architecture features.
+
+A `LinearModel` is y = b + sum_k c_k f_k over named features of
+`enasim.analytical.flash_features`, fitted by least squares on simulated networks (columns
+scaled to unit norm for conditioning). Two feature sets per target:
+
+* `flash`: FLASH's features (w_m, d_c, N_c, N_c d_c w_m^2, SC_c, Comm_c, FLOPs_c, FM_c, N_T);
+* `enasim` (the default): the mechanisms of enasim's mapping in closed form, e.g. the summed
+  step cycles of every layer for latency, ADC conversions split by row-block fill, buffer
+  bits and leakage (tiles x cycles) for energy.
+
+Models are saved as JSON so that searches can load them without refitting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enasim.errors import ConfigError
+from enasim.fileio import atomic_write
+
+TARGETS = ("area_mm2", "latency_ns", "energy_uj")
+
+FLASH_CELL = ("d{c}", "sc{c}", "comm{c}", "flops{c}", "fm{c}")
+FEATURE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "flash": {t: ("wm", "nc_d_wm2", "tiles", *(f.format(c=c) for c in range(3)
+                                              for f in FLASH_CELL)) for t in TARGETS},
+    "enasim": {
+        "area_mm2": ("tiles",),
+        "latency_ns": ("compute_cycles", "layers", "row_blocks", "serial_flits", "noc_serial",
+                       "digital_cycles", "tiles"),
+        "energy_uj": ("adc_pj", "conversions", "buffer_read_bits", "output_bits",
+                      "input_bits", "accumulate_ops", "leak", "noc_hops", "compute_cycles"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """y = intercept + sum(coef[k] x features[k])."""
+
+    target: str
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    fit_s: float = 0.0
+
+    def predict(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        y = np.full(len(next(iter(feats.values()))), self.intercept)
+        for name, c in zip(self.features, self.coef, strict=True):
+            y = y + c * feats[name]
+        return y
+
+
+def design(feats: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
+    """The (N, k) feature matrix of `names`."""
+    missing = [n for n in names if n not in feats]
+    if missing:
+        raise ConfigError("", "features", f"unknown features {missing}; "
+                          f"known: {', '.join(sorted(feats))}")
+    return np.column_stack([np.asarray(feats[n], np.float64) for n in names])
+
+
+def fit_linear(target: str, feats: dict[str, np.ndarray], y: np.ndarray,
+               names: tuple[str, ...]) -> LinearModel:
+    """Least squares of the *relative* residual (rows weighted by 1/y, since the models are
+    judged by their relative error over networks spanning orders of magnitude), with an
+    intercept; columns scaled to unit norm for conditioning."""
+    t0 = time.perf_counter()
+    X = design(feats, names)
+    if len(y) <= len(names) + 1:
+        raise ConfigError("", "train", f"{len(y)} networks cannot fit {len(names) + 1} "
+                          f"parameters of the {target} model; simulate more")
+    y = np.asarray(y, np.float64)
+    if not (y > 0).all():
+        raise ConfigError("", target, "simulated values must be positive to fit relative error")
+    A = np.column_stack([np.ones(len(y)), X]) / y[:, None]
+    scale = np.linalg.norm(A, axis=0)
+    scale[scale == 0] = 1.0
+    sol, *_ = np.linalg.lstsq(A / scale, np.ones(len(y)), rcond=None)
+    sol = sol / scale
+    return LinearModel(target, tuple(names), tuple(float(c) for c in sol[1:]),
+                       float(sol[0]), time.perf_counter() - t0)
+
+
+def errors_pct(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Relative error of each prediction, in percent of the simulated value."""
+    return 100.0 * np.abs(np.asarray(pred) - truth) / np.abs(truth)
+
+
+@dataclass(frozen=True)
+class HardwareModels:
+    """The three fitted models of one chip, with the space they were fitted on."""
+
+    hw: str
+    models: dict[str, LinearModel]
+
+    def predict(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {t: m.predict(feats) for t, m in self.models.items()}
+
+    def save(self, path: str | Path) -> None:
+        data = {"hw": self.hw, "models": {t: asdict(m) for t, m in self.models.items()}}
+        atomic_write(path, json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> HardwareModels:
+        try:
+            data = json.loads(Path(path).read_text())
+            models = {t: LinearModel(m["target"], tuple(m["features"]), tuple(m["coef"]),
+                                     float(m["intercept"]), float(m.get("fit_s", 0.0)))
+                      for t, m in data["models"].items()}
+        except FileNotFoundError:
+            raise ConfigError(str(path), "", "no such models file (write one with "
+                              "`enasim flash fit`)") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(str(path), "models", f"not a models file written by "
+                              f"`enasim flash fit`: {exc}") from None
+        if set(models) != set(TARGETS):
+            raise ConfigError(str(path), "models", f"expected models for {', '.join(TARGETS)}, "
+                              f"got {', '.join(models)}")
+        return cls(str(data.get("hw", "")), models)

@@ -1,0 +1,212 @@
+"""`enasim flash fit`: simulate sampled networks, fit the analytical models, report their error.
+
+The networks are drawn from `FlashSpace` with a seed (the first `train` fit the models, the
+next `test` check them), simulated through the sweep runner into `OUT/sims/` (so an
+interrupted run resumes and loses no finished network), and the models of
+`enasim.analytical.fitted` are fitted on the simulated area / latency / energy. The report is
+FLASH's Table 7 (per model: features, mean and max error on the test networks, fit time) and
+Table 8 (the same targets with SVM and random-forest regressors from scikit-learn, the `nas`
+extra, on the same features), plus predicted-vs-simulated scatter plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enasim.analytical.fitted import (
+    FEATURE_SETS,
+    TARGETS,
+    HardwareModels,
+    design,
+    errors_pct,
+    fit_linear,
+)
+from enasim.analytical.flash_features import FeatureModel
+from enasim.config import load
+from enasim.config.loader import resolve_path
+from enasim.errors import ConfigError
+from enasim.fileio import atomic_write
+from enasim.nas.spaces.densenet_flash import FlashSpace
+from enasim.sweep import runner
+from enasim.sweep.spec import SweepSpec, WorkloadRef
+from enasim.sweep.store import Store
+
+NOC_MODELS = ("compiled", "process", "ideal")
+
+
+@dataclass
+class FitReport:
+    rows7: list[list]      # target, feature set, features, mean %, max %, fit ms
+    rows8: list[list]      # target, method, mean %, max %, fit ms
+    worst: list[list]      # target, network, simulated, predicted, error %
+    networks: int
+    failed: int
+    sim_wall_s: float
+    out: Path
+
+
+def sample_networks(space: FlashSpace, n: int, seed: int) -> tuple[np.ndarray, ...]:
+    """n distinct architectures of `space`, in a seeded order (wm, depths, tcs)."""
+    rng = np.random.default_rng(seed)
+    seen: set[tuple] = set()
+    rows = []
+    for _ in range(20):
+        for row in np.column_stack(space.sample(rng, n)):
+            if tuple(row) not in seen and len(rows) < n:
+                seen.add(tuple(row))
+                rows.append(row)
+        if len(rows) == n:
+            a, c = np.array(rows), space.cells
+            return a[:, 0], a[:, 1:1 + c], a[:, 1 + c:]
+    raise ConfigError("", "--train/--test", f"could not draw {n} distinct networks; the "
+                      f"space has {space.count()}")
+
+
+def simulate(hw_path: Path, space: FlashSpace, wm, d, t, out: Path, engine: str,
+             noc: str | None, workers: int | None, progress: bool | None) -> dict[str, dict]:
+    """Run the networks through the sweep runner (resumable); results by workload name."""
+    refs = []
+    for k in range(len(wm)):
+        spec = space.spec(wm[k], d[k], t[k])
+        refs.append(WorkloadRef(f"n{k:04d}", f"densenet_flash:{spec.label()}",
+                                f"densenet_flash:{spec.label()}", arch=spec))
+    axes = (("noc.model", (noc,)),) if noc else ()
+    sweep = SweepSpec("flash-fit", "enasim flash fit", hw_path, axes, tuple(refs), engine)
+    runner.run(sweep, workers=workers, out=out, progress=progress)
+    with Store(out, create=False) as store:
+        return {r["workload"]: r for r in store.rows("done")}
+
+
+def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
+            out: str | Path = "results/flash-fit", engine: str = "sim",
+            noc: str | None = "ideal", workers: int | None = None,
+            progress: bool | None = None, space: FlashSpace | None = None) -> FitReport:
+    """The whole flow; writes OUT/models.json (the default feature set), OUT/models_flash.json,
+    OUT/networks.csv, OUT/report.json and OUT/plots/."""
+    if train < 1 or test < 1:
+        raise ConfigError("", "--train/--test", f"expected at least 1 network each, got "
+                          f"{train} / {test}")
+    if noc is not None and noc not in NOC_MODELS:
+        raise ConfigError("", "--noc", f"expected one of {', '.join(NOC_MODELS)}, got {noc!r}")
+    hw_path = resolve_path(hw)
+    cfg = load(hw_path)
+    space = space or FlashSpace()
+    out = Path(out)
+    wm, d, t = sample_networks(space, train + test, seed)
+    t0 = time.perf_counter()
+    results = simulate(hw_path, space, wm, d, t, out / "sims", engine, noc, workers, progress)
+    sim_wall = time.perf_counter() - t0
+    names = [f"n{k:04d}" for k in range(len(wm))]
+    ok = np.array([n in results for n in names])
+    is_train = np.arange(len(wm)) < train
+    tr, te = ok & is_train, ok & ~is_train
+    if tr.sum() < 2 or te.sum() < 1:
+        raise ConfigError("", "--train/--test", f"only {tr.sum()} training and {te.sum()} test "
+                          f"networks simulated; see {out / 'sims' / 'results.csv'}")
+    feats = FeatureModel(cfg, cells=space.cells, wm_max=space.wm[1],
+                         depth_max=space.depth[1])(wm, d, t)
+    y = {k: np.array([results[n][k] if n in results else np.nan for n in names])
+         for k in TARGETS}
+    rows7, rows8, worst, fitted = [], [], [], {}
+    preds: dict[str, np.ndarray] = {}
+    for target in TARGETS:
+        for set_name, sets in FEATURE_SETS.items():
+            m = fit_linear(target, _rows(feats, tr), y[target][tr], sets[target])
+            fitted.setdefault(set_name, {})[target] = m
+            err = errors_pct(m.predict(_rows(feats, te)), y[target][te])
+            rows7.append([target, set_name, len(m.features), float(err.mean()),
+                          float(err.max()), m.fit_s * 1e3])
+            if set_name == "enasim":
+                preds[target] = m.predict(feats)
+                idx = np.flatnonzero(te)[np.argsort(err)[::-1][:5]]
+                for i in idx:
+                    worst.append([target, space.spec(wm[i], d[i], t[i]).label(),
+                                  float(y[target][i]), float(preds[target][i]),
+                                  float(errors_pct(preds[target][i], y[target][i]))])
+        rows8.extend(_ml_rows(target, feats, y[target], tr, te))
+    HardwareModels(cfg.name, fitted["enasim"]).save(out / "models.json")
+    HardwareModels(cfg.name, fitted["flash"]).save(out / "models_flash.json")
+    _write_networks(out / "networks.csv", names, wm, d, t, is_train, ok, y, preds, space)
+    report = FitReport(rows7, rows8, worst, int(ok.sum()), int((~ok).sum()), sim_wall, out)
+    atomic_write(out / "report.json", json.dumps({
+        "hw": cfg.name, "engine": engine, "noc": noc, "seed": seed, "train": int(tr.sum()),
+        "test": int(te.sum()), "failed": report.failed, "sim_wall_s": sim_wall,
+        "table7": [dict(zip(("target", "features", "n_features", "mean_error_pct",
+                             "max_error_pct", "fit_ms"), r, strict=True)) for r in rows7],
+        "table8": [dict(zip(("target", "method", "mean_error_pct", "max_error_pct", "fit_ms"),
+                            r, strict=True)) for r in rows8],
+        "worst": [dict(zip(("target", "network", "simulated", "predicted", "error_pct"), r,
+                           strict=True)) for r in worst]}, indent=1) + "\n")
+    _plot(out / "plots", y, preds, te)
+    return report
+
+
+def _rows(feats: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in feats.items()}
+
+
+def _ml_rows(target: str, feats, y, tr, te) -> list[list]:
+    """SVM (RBF, standardised features and target) and random forest on the enasim set."""
+    try:
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVR
+    except ImportError:
+        return []
+    X = design(feats, FEATURE_SETS["enasim"][target])
+    rows = []
+    methods = {"svm": lambda: make_pipeline(StandardScaler(), SVR(C=100.0, epsilon=0.01)),
+               "random_forest": lambda: RandomForestRegressor(200, random_state=0, n_jobs=1)}
+    scale = float(np.mean(y[tr]))
+    for name, make in methods.items():
+        t0 = time.perf_counter()
+        model = make().fit(X[tr], y[tr] / scale)
+        fit_ms = (time.perf_counter() - t0) * 1e3
+        err = errors_pct(model.predict(X[te]) * scale, y[te])
+        rows.append([target, name, float(err.mean()), float(err.max()), fit_ms])
+    return rows
+
+
+def _write_networks(path: Path, names, wm, d, t, is_train, ok, y, preds, space) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["network", "label", "wm", "depths", "tcs", "split", "simulated",
+                *(f"sim_{k}" for k in TARGETS), *(f"pred_{k}" for k in TARGETS)])
+    for k, n in enumerate(names):
+        w.writerow([n, space.spec(wm[k], d[k], t[k]).label(), int(wm[k]),
+                    ";".join(map(str, d[k])), ";".join(map(str, t[k])),
+                    "train" if is_train[k] else "test", int(ok[k]),
+                    *(f"{y[x][k]:.9g}" for x in TARGETS), *(f"{preds[x][k]:.9g}" for x in TARGETS)])
+    atomic_write(path, buf.getvalue())
+
+
+def _plot(out: Path, y, preds, te) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    for target in TARGETS:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        sim, pred = y[target][te], preds[target][te]
+        ax.scatter(sim, pred, s=6, alpha=0.6)
+        lo, hi = float(min(sim.min(), pred.min())), float(max(sim.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xlabel(f"simulated {target}")
+        ax.set_ylabel(f"predicted {target}")
+        err = errors_pct(pred, sim)
+        ax.set_title(f"{target}: mean {err.mean():.2f} %, max {err.max():.2f} %", fontsize=9)
+        fig.tight_layout()
+        tmp = out / f".pred_vs_sim_{target}.png"
+        fig.savefig(tmp, dpi=120)
+        plt.close(fig)
+        tmp.replace(out / f"pred_vs_sim_{target}.png")

@@ -1,0 +1,298 @@
+"""FLASH's searches on the fitted models: training-free NAS, hierarchical and one-level SHGO,
+and exhaustive search (the check on reduced spaces).
+
+Objective (maximised): theta(g) / (A x L x E), with A in mm^2, L in ms and E in mJ from the
+fitted hardware models and theta the NN-Degree accuracy predictor; without a predictor, g
+itself takes theta's place. Constraints: theta >= theta_M (g >= g_M without a predictor),
+A <= A_M, L <= L_M, E <= E_M.
+
+SHGO works on continuous variables; the objective is evaluated at the nearest architecture of
+the space (depths rounded, t_c rounded to the grid then repaired up to FLASH's chain
+t_1 >= t_min, t_(c+1) >= 2 t_c and down to the skip budget), so every evaluation is a real
+network; evaluations are cached by architecture and counted once.
+
+* **Hierarchical** (FLASH Algorithm 1, our reading, nas-workloads.md section 3.5): outer
+  enumeration of w_m; per w_m a coarse SHGO whose objective sees d_c and t_c on a grid of step
+  lambda; a fine SHGO on the unit grid in +-2 lambda around the coarse optimum; then, from the
+  best candidates, a descent on the integer grid (enasim's addition: the best feasible
+  neighbour one step away in every d_c and t_c, until none is better).
+* **One-level**: one SHGO over (w_m, d_c, t_c) on the unit grid, with the same descent.
+* **Exhaustive**: every architecture of a (reduced) space, vectorised.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from enasim.analytical.fitted import HardwareModels
+from enasim.analytical.flash_features import FeatureModel
+from enasim.config.schema import HardwareConfig
+from enasim.nas.degree import nn_degree
+from enasim.nas.predictor import theta as theta_fn
+from enasim.nas.spaces.densenet_flash import FlashSpace
+
+DERIVED = {"leak": ("tiles", "compute_cycles"), "noc_hops": ("input_bits", "tiles")}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Constraints; None = unconstrained. `quality` bounds theta (or g without a predictor)."""
+
+    quality: float | None = None
+    area_mm2: float | None = None
+    latency_ms: float | None = None
+    energy_mj: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.quality, self.area_mm2, self.latency_ms,
+                                           self.energy_mj))
+
+
+@dataclass
+class Result:
+    """What a search found."""
+
+    method: str
+    wm: int = 0
+    depths: tuple[int, ...] = ()
+    tcs: tuple[int, ...] = ()
+    objective: float = float("nan")
+    metrics: dict[str, float] = field(default_factory=dict)
+    evaluations: int = 0
+    seconds: float = 0.0
+    feasible: bool = False
+    closest: list[dict] = field(default_factory=list)  # when nothing is feasible
+    simulated: dict[str, float] | None = None  # the event engine's numbers, when confirmed
+
+    @property
+    def arch(self) -> tuple:
+        return (self.wm, self.depths, self.tcs)
+
+
+class Evaluator:
+    """Objective, metrics and feasibility of architectures, vectorised, with a count."""
+
+    def __init__(self, hw: HardwareConfig, models: HardwareModels, space: FlashSpace,
+                 predictor: tuple[float, float, float] | None = None,
+                 bounds: Bounds = Bounds()):
+        self.space, self.models, self.predictor, self.bounds = space, models, predictor, bounds
+        self.features = FeatureModel(hw, space.cells, space.wm[1], space.depth[1])
+        keys = {k for m in models.models.values() for k in m.features}
+        self.keys = keys | {d for k in keys for d in DERIVED.get(k, ())}
+        self.evaluations = 0
+
+    def __call__(self, wm, depths, tcs) -> dict[str, np.ndarray]:
+        wm = np.atleast_1d(np.asarray(wm, np.int64))
+        depths, tcs = np.atleast_2d(depths), np.atleast_2d(tcs)
+        self.evaluations += len(wm)
+        f = self.features(wm, depths, tcs, self.keys)
+        hwp = self.models.predict(f)
+        g = nn_degree(wm, depths, tcs)
+        quality = theta_fn(g, *self.predictor) if self.predictor else g
+        area, lat_ms, e_mj = hwp["area_mm2"], hwp["latency_ns"] * 1e-6, hwp["energy_uj"] * 1e-3
+        b = self.bounds
+        ok = self.space.feasible(wm, depths, tcs)
+        for v, lim, sign in ((quality, b.quality, -1), (area, b.area_mm2, 1),
+                             (lat_ms, b.latency_ms, 1), (e_mj, b.energy_mj, 1)):
+            if lim is not None:
+                ok &= sign * (v - lim) <= 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            obj = quality / (np.maximum(area, 1e-12) * np.maximum(lat_ms, 1e-12)
+                             * np.maximum(e_mj, 1e-12))
+        return {"g": g, "quality": quality, "area_mm2": area, "latency_ms": lat_ms,
+                "energy_mj": e_mj, "objective": obj, "feasible": ok}
+
+    def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
+        """Summed relative constraint violation (0 when feasible)."""
+        b, out = self.bounds, np.zeros(len(m["g"]))
+        for key, lim, sign in (("quality", b.quality, -1), ("area_mm2", b.area_mm2, 1),
+                               ("latency_ms", b.latency_ms, 1), ("energy_mj", b.energy_mj, 1)):
+            if lim is not None:
+                out += np.maximum(0.0, sign * (m[key] - lim) / abs(lim))
+        return out
+
+
+def _result(method: str, ev: Evaluator, wm, d, t, m, start: float, evals: int) -> Result:
+    """The best feasible architecture of arrays (wm, d, t) with metrics m; or, if none is
+    feasible, the five closest to feasibility."""
+    seconds = time.perf_counter() - start
+    if m["feasible"].any():
+        i = int(np.flatnonzero(m["feasible"])[np.argmax(m["objective"][m["feasible"]])])
+        return Result(method, int(wm[i]), tuple(map(int, d[i])), tuple(map(int, t[i])),
+                      float(m["objective"][i]), _metrics(m, i), evals, seconds, True)
+    viol = ev.violation(m)
+    viol[~ev.space.feasible(wm, d, t)] = np.inf
+    closest = [{"wm": int(wm[i]), "depths": list(map(int, d[i])), "tcs": list(map(int, t[i])),
+                "violation": float(viol[i]), **_metrics(m, i)}
+               for i in np.argsort(viol, kind="stable")[:5] if np.isfinite(viol[i])]
+    return Result(method, evaluations=evals, seconds=seconds, closest=closest)
+
+
+def _metrics(m: dict[str, np.ndarray], i: int) -> dict[str, float]:
+    return {k: float(m[k][i]) for k in ("g", "quality", "area_mm2", "latency_ms", "energy_mj",
+                                        "objective")}
+
+
+def training_free(ev: Evaluator, samples: int = 20_000, seed: int = 0) -> Result:
+    """FLASH's training-free NAS: the largest g among `samples` random architectures that
+    meet the bounds (the objective here is g alone)."""
+    start = time.perf_counter()
+    wm, d, t = ev.space.sample(np.random.default_rng(seed), samples)
+    m = ev(wm, d, t)
+    m = {**m, "objective": m["g"]}
+    return _result("training-free", ev, wm, d, t, m, start, samples)
+
+
+def exhaustive(ev: Evaluator, chunk: int = 200_000) -> Result:
+    """Every architecture of the space (use reduced spaces)."""
+    start = time.perf_counter()
+    wm, d, t = ev.space.enumerate()
+    parts = [ev(wm[i:i + chunk], d[i:i + chunk], t[i:i + chunk])
+             for i in range(0, len(wm), chunk)]
+    m = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return _result("exhaustive", ev, wm, d, t, m, start, len(wm))
+
+
+class _Rounded:
+    """The SHGO objective: x -> nearest architecture of the space, cached, minimised as
+    -objective (+ a penalty outside the constraints)."""
+
+    def __init__(self, ev: Evaluator, wm: int | None, step_d: int = 1, step_t: int = 1):
+        self.ev, self.wm, self.step_d, self.step_t = ev, wm, step_d, step_t
+        self.cache: dict[tuple, float] = {}
+        self.best: dict[tuple, dict] = {}
+
+    def arch(self, x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        sp, c = self.ev.space, self.ev.space.cells
+        if self.wm is None:
+            wm, x = int(np.clip(np.rint(x[0]), *sp.wm)), x[1:]
+        else:
+            wm = self.wm
+        d = np.clip(np.rint(x[:c] / self.step_d) * self.step_d, *sp.depth).astype(np.int64)
+        grid = sp.t_step * self.step_t
+        t = (np.rint(x[c:] / grid) * grid).astype(np.int64)
+        hi = sp.t_bounds(wm, d)
+        t[0] = max(t[0], -(-sp.t_min // sp.t_step) * sp.t_step)
+        for k in range(1, c):
+            t[k] = max(t[k], sp.t_ratio * t[k - 1])
+        return wm, d, np.minimum(t, hi)
+
+    def __call__(self, x: np.ndarray) -> float:
+        wm, d, t = self.arch(np.asarray(x, float))
+        key = (wm, *d, *t)
+        hit = self.cache.get(key)
+        if hit is None:
+            m = self.ev(wm, d, t)
+            viol = float(self.ev.violation(m)[0])
+            ok = bool(self.ev.space.feasible([wm], d, t)[0])
+            hit = -float(m["objective"][0]) if viol == 0 and ok else 1.0 + viol
+            self.cache[key] = hit
+            self.best[key] = {k: v[0] for k, v in m.items()}
+        return hit
+
+
+def _shgo(f: _Rounded, lo: np.ndarray, hi: np.ndarray, n: int, iters: int) -> None:
+    from scipy.optimize import shgo
+
+    # the objective is piecewise constant on the grid: a derivative-free local step (Powell)
+    # instead of SHGO's default SLSQP, whose finite differences see zero gradients
+    shgo(f, list(zip(lo, hi, strict=True)), n=n, iters=iters, sampling_method="sobol",
+         minimizer_kwargs={"method": "Powell"})
+
+
+def _candidates(fs: list[_Rounded]) -> list[tuple]:
+    keys = [k for f in fs for k, v in f.cache.items() if v < 0]
+    return sorted(keys, key=lambda k: min(f.cache.get(k, np.inf) for f in fs))
+
+
+def _neighbourhood(ev: Evaluator, key: tuple) -> tuple[np.ndarray, ...]:
+    """The architecture and all its neighbours one grid step away in d_c and t_c."""
+    c, sp = ev.space.cells, ev.space
+    wm, d, t = key[0], np.array(key[1:1 + c]), np.array(key[1 + c:])
+    steps = np.stack(np.meshgrid(*[[-1, 0, 1]] * (2 * c), indexing="ij"), -1).reshape(-1, 2 * c)
+    dd = d[None] + steps[:, :c]
+    tt = t[None] + steps[:, c:] * sp.t_step
+    ok = sp.feasible(np.full(len(dd), wm), dd, tt)
+    return np.full(ok.sum(), wm), dd[ok], tt[ok]
+
+
+def _finish(method: str, ev: Evaluator, fs: list[_Rounded], start: float,
+            refine: bool = True, rounds: int = 50) -> Result:
+    """The best of the SHGO candidates; with `refine`, then a descent on the integer grid:
+    move to the best feasible neighbour (one grid step in every d_c and t_c, all evaluated
+    at once) until none is better."""
+    c = ev.space.cells
+    evals = sum(len(f.cache) for f in fs)
+    cands = _candidates(fs)
+    if not cands:  # nothing feasible met: the closest of what was seen and 2,000 samples
+        extra = np.column_stack(ev.space.sample(np.random.default_rng(0), 2000))
+        a = np.concatenate([np.array([k for f in fs for k in f.cache]), extra])
+        evals += len(extra)
+        m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
+        return _result(method, ev, a[:, 0], a[:, 1:1 + c], a[:, 1 + c:], m, start, evals)
+    a = np.array(cands[:3])
+    seen = {tuple(r) for r in a}
+    for _ in range(rounds if refine else 0):
+        m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
+        obj = np.where(m["feasible"], m["objective"], -np.inf)
+        best = tuple(a[int(np.argmax(obj))])
+        wm, d, t = _neighbourhood(ev, best)
+        nb = np.column_stack([wm, d, t])
+        new = np.array([r for r in nb if tuple(r) not in seen])
+        if not len(new):
+            break
+        seen.update(tuple(r) for r in new)
+        evals += len(new)
+        mn = ev(new[:, 0], new[:, 1:1 + c], new[:, 1 + c:])
+        better = mn["feasible"] & (mn["objective"] > obj.max())
+        if not better.any():
+            break
+        a = np.concatenate([a[[int(np.argmax(obj))]], new[better]])
+    m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
+    return _result(method, ev, a[:, 0], a[:, 1:1 + c], a[:, 1 + c:], m, start, evals)
+
+
+def hierarchical_shgo(ev: Evaluator, step: int = 4, n: int = 48, iters: int = 1) -> Result:
+    """FLASH Algorithm 1 (see the module docstring); `step` is lambda (in depth units and in
+    t-grid units scaled by the cell width / 16)."""
+    start = time.perf_counter()
+    sp, c = ev.space, ev.space.cells
+    fs = []
+    for wm in range(sp.wm[0], sp.wm[1] + 1):
+        hi_t = sp.t_bounds(wm, np.full(c, sp.depth[1])).astype(float)
+        lo = np.concatenate([np.full(c, sp.depth[0]), np.zeros(c)]).astype(float)
+        hi = np.concatenate([np.full(c, sp.depth[1]), hi_t])
+        step_t = max(1, step * 16 * wm // sp.t_step)
+        coarse = _Rounded(ev, wm, step, step_t)
+        _shgo(coarse, lo, hi, n, iters)
+        fs.append(coarse)
+        best = _candidates([coarse])
+        if not best:
+            continue
+        k = best[0]
+        centre = np.array(k[1:], float)
+        span = np.concatenate([np.full(c, 2.0 * step), np.full(c, 2.0 * step_t * sp.t_step)])
+        fine = _Rounded(ev, wm)
+        _shgo(fine, np.maximum(lo, centre - span), np.minimum(hi, centre + span), n, iters)
+        fs.append(fine)
+    return _finish("hierarchical SHGO", ev, fs, start)
+
+
+def one_level_shgo(ev: Evaluator, n: int = 128, iters: int = 1) -> Result:
+    """One SHGO over (w_m, d_c, t_c) on the unit grid."""
+    start = time.perf_counter()
+    sp, c = ev.space, ev.space.cells
+    hi_t = sp.t_bounds(sp.wm[1], np.full(c, sp.depth[1])).astype(float)
+    lo = np.concatenate([[sp.wm[0]], np.full(c, sp.depth[0]), np.zeros(c)]).astype(float)
+    hi = np.concatenate([[sp.wm[1]], np.full(c, sp.depth[1]), hi_t])
+    f = _Rounded(ev, None)
+    _shgo(f, lo, hi, n, iters)
+    return _finish("one-level SHGO", ev, [f], start)
+
+
+SEARCHES = {"training-free": training_free, "hierarchical": hierarchical_shgo,
+            "one-level": one_level_shgo, "exhaustive": exhaustive}

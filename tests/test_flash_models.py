@@ -1,0 +1,159 @@
+"""FLASH's fitted hardware models and searches: features equal the mapping, the space count
+equals enumeration, fits recover what they should, hierarchical SHGO finds the exhaustive
+optimum, infeasible constraints give the closest candidates."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from enasim.analytical import run_analytical
+from enasim.analytical.fitted import HardwareModels, errors_pct, fit_linear
+from enasim.analytical.flash_features import FeatureModel
+from enasim.cli import main
+from enasim.config import load
+from enasim.mapping import map_network
+from enasim.nas import flash_search as fs
+from enasim.nas.flash_fit import fit_run, sample_networks
+from enasim.nas.spaces.densenet_flash import FlashSpace, build_from_spec, sample
+from enasim.plan import plan_layer
+
+HW = load("flash_imc")
+REDUCED = FlashSpace(wm=(1, 2), depth=(5, 7), t_step=16)
+
+
+def test_features_equal_the_mapping_and_plan_of_each_network():
+    rng = random.Random(11)
+    specs = [sample(rng) for _ in range(12)]
+    f = FeatureModel(HW)([s.wm for s in specs], [s.depths for s in specs],
+                         [s.tcs for s in specs])
+    for k, s in enumerate(specs):
+        m = map_network(build_from_spec(s), HW)
+        assert f["tiles"][k] == m.total_tiles
+        assert f["arrays"][k] == sum(lm.tiling.arrays for lm in m.layers)
+        steps = 0
+        for lm in m.layers:
+            p = plan_layer(lm, HW)
+            steps += p.n_full * max(p.step_cycles(p.copies))
+            steps += max(p.step_cycles(p.rem)) if p.rem else 0
+        assert f["compute_cycles"][k] == steps
+        stats = run_analytical(m)
+        convs = [ls for ls in stats.layers if ls.name != "head.fc"]
+        adc = sum(ls.energy_pj["adc"] for ls in convs)
+        assert f["adc_pj"][k] == pytest.approx(adc, rel=1e-9)
+
+
+@pytest.mark.parametrize("space", [REDUCED, FlashSpace(wm=(1, 1), depth=(5, 6)),
+                                   FlashSpace(wm=(2, 3), depth=(4, 5), t_min=0, t_ratio=1,
+                                              t_step=32)])
+def test_space_count_equals_enumeration(space):
+    wm, d, t = space.enumerate()
+    assert len(wm) == space.count()
+    assert space.feasible(wm, d, t).all()
+    assert len({(a, *b, *c) for a, b, c in zip(wm, map(tuple, d), map(tuple, t),
+                                                 strict=True)}) == len(wm)
+
+
+def test_sampling_is_seeded_and_feasible():
+    space = FlashSpace()
+    a = space.sample(np.random.default_rng(4), 5000)
+    b = space.sample(np.random.default_rng(4), 5000)
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+    assert space.feasible(*a).all()
+    assert space.count() > 6.39e10  # FLASH's space is at least as large (ranges not public)
+    wm, d, t = sample_networks(space, 300, 0)
+    assert len({(w, *x, *y) for w, x, y in zip(wm, map(tuple, d), map(tuple, t),
+                                                strict=True)}) == 300
+
+
+def test_fit_linear_recovers_known_coefficients_and_judges_relative_error():
+    rng = np.random.default_rng(0)
+    feats = {"a": rng.uniform(1, 100, 50), "b": rng.uniform(1, 10, 50)}
+    y = 3.0 + 0.5 * feats["a"] + 7.0 * feats["b"]
+    m = fit_linear("t", feats, y, ("a", "b"))
+    assert m.coef == pytest.approx((0.5, 7.0), rel=1e-9)
+    assert m.intercept == pytest.approx(3.0, rel=1e-9)
+    assert errors_pct(m.predict(feats), y).max() < 1e-9
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("flash-fit")
+    report = fit_run("flash_imc", 60, 40, 3, out, engine="analytical", noc=None, workers=2,
+                     progress=False)
+    return out, report
+
+
+def test_fit_run_writes_models_reports_and_resumes(fitted):
+    out, r = fitted
+    assert r.networks == 100 and r.failed == 0
+    table = {(row[0], row[1]): row for row in r.rows7}
+    assert table[("area_mm2", "enasim")][4] < 1e-6       # area is linear in the tiles
+    assert table[("latency_ns", "enasim")][3] < 5.0
+    assert table[("energy_uj", "enasim")][3] < 5.0
+    for name in ("models.json", "models_flash.json", "networks.csv", "report.json",
+                 "plots/pred_vs_sim_latency_ns.png"):
+        assert (out / name).exists(), name
+    models = HardwareModels.load(out / "models.json")
+    assert set(models.models) == {"area_mm2", "latency_ns", "energy_uj"}
+    again = fit_run("flash_imc", 60, 40, 3, out, engine="analytical", noc=None, workers=2,
+                    progress=False)
+    assert again.rows7 == r.rows7 or [row[:5] for row in again.rows7] == \
+        [row[:5] for row in r.rows7]
+    assert again.sim_wall_s < r.sim_wall_s  # nothing simulated twice
+
+
+def test_hierarchical_shgo_finds_the_exhaustive_optimum_in_fewer_evaluations(fitted):
+    models = HardwareModels.load(fitted[0] / "models.json")
+    for bounds in (fs.Bounds(), fs.Bounds(latency_ms=0.5, energy_mj=0.05)):
+        runs = {name: fs.SEARCHES[name](fs.Evaluator(HW, models, REDUCED, (1.05, 120.0, -3.0),
+                                                     bounds))
+                for name in ("exhaustive", "hierarchical", "one-level")}
+        best = runs["exhaustive"]
+        assert best.feasible and best.evaluations == REDUCED.count()
+        assert runs["hierarchical"].arch == best.arch
+        assert runs["hierarchical"].objective == pytest.approx(best.objective, rel=1e-12)
+        assert runs["hierarchical"].evaluations < best.evaluations
+        if bounds.any:
+            assert runs["hierarchical"].evaluations < runs["one-level"].evaluations
+
+
+def test_training_free_maximises_g_under_the_bounds(fitted):
+    models = HardwareModels.load(fitted[0] / "models.json")
+    ev = fs.Evaluator(HW, models, FlashSpace(), None, fs.Bounds(area_mm2=20.0))
+    r = fs.training_free(ev, 2000, seed=1)
+    assert r.feasible and r.metrics["area_mm2"] <= 20.0
+    wm, d, t = FlashSpace().sample(np.random.default_rng(1), 2000)
+    m = ev(wm, d, t)
+    assert r.metrics["g"] == pytest.approx(m["g"][m["feasible"]].max())
+
+
+def test_infeasible_constraints_give_the_closest_candidates(fitted, capsys):
+    models = HardwareModels.load(fitted[0] / "models.json")
+    ev = fs.Evaluator(HW, models, REDUCED, None, fs.Bounds(area_mm2=0.5))
+    for name in ("hierarchical", "exhaustive", "training-free"):
+        r = fs.SEARCHES[name](ev)
+        assert not r.feasible and 1 <= len(r.closest) <= 5
+        assert all(c["violation"] > 0 for c in r.closest)
+        v = [c["violation"] for c in r.closest]
+        assert v == sorted(v)
+    assert main(["flash", "search", "--models", str(fitted[0] / "models.json"),
+                 "--max-area-mm2", "0.5", "--methods", "hierarchical", "--wm", "1,2",
+                 "--depth", "5,7", "--t-step", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "no feasible architecture" in out and "closest" in out
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--wm", "x"], "--wm"), (["--methods", "bogus"], "--methods"),
+    (["--predictor", "1,2"], "--predictor"), (["--depth", "9,5"], "depth")])
+def test_search_bad_input_exits_2(fitted, capsys, args, field):
+    assert main(["flash", "search", "--models", str(fitted[0] / "models.json"), *args]) == 2
+    assert field in capsys.readouterr().err
+
+
+def test_missing_models_file_exits_2(tmp_path, capsys):
+    assert main(["flash", "search", "--models", str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err
