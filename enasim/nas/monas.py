@@ -217,6 +217,17 @@ class HardwareCost:
 # --- search -----------------------------------------------------------------------------------
 
 
+def _optuna():
+    """optuna, imported here so that the rest of enasim runs without the `nas` extra."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("", "monas", "the search needs optuna: pip install 'enasim[nas]'") \
+            from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
 def suggest(trial, space: BlocksCnnSpace) -> Config:
     """One configuration from an optuna trial: `t{i}` type (or none), `c{i}` channels."""
     out: list[Block | None] = []
@@ -228,7 +239,7 @@ def suggest(trial, space: BlocksCnnSpace) -> Config:
 
 
 def _sampler(settings: Settings, k: int):
-    import optuna
+    optuna = _optuna()
 
     seed = random.Random(f"monas:{settings.seed}:{k}").getrandbits(32)
     if settings.sampler == "random":
@@ -255,9 +266,8 @@ class SearchResult:
 
 def open_study(settings: Settings, storage: str | Path):
     """The record of finished trials in SQLite file `storage`, created or resumed."""
-    import optuna
+    optuna = _optuna()
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(study_name=STUDY_NAME, load_if_exists=True,
                                 storage=f"sqlite:///{Path(storage).resolve()}",
@@ -285,15 +295,14 @@ def run_search(settings: Settings, hw: HardwareConfig, trials: int,
     (EnasimError from mapping or simulation) is stored as failed with its message and counts
     towards `trials`.
     """
-    import optuna
-    from optuna.trial import TrialState
+    optuna = _optuna()
+    TrialState = optuna.trial.TrialState
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError("", "--trials", f"expected an integer >= 1, got {trials!r}")
     goal, space = settings.goal, settings.space
     accuracy = load_accuracy(settings.accuracy)
     cost = cost or HardwareCost(hw, settings.evaluator)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     saved = open_study(settings, storage) if storage is not None else None
     memory = optuna.storages.InMemoryStorage()
     study = optuna.create_study(study_name=STUDY_NAME, storage=memory,
@@ -331,7 +340,7 @@ def run_search(settings: Settings, hw: HardwareConfig, trials: int,
 
 def trial_rows(study, settings: Settings) -> list[dict[str, Any]]:
     """One row per complete trial; `number` counts evaluated trials (complete or failed)."""
-    from optuna.trial import TrialState
+    TrialState = _optuna().trial.TrialState
 
     rows = []
     for k, t in enumerate(study.get_trials(deepcopy=False)):
@@ -349,7 +358,7 @@ def trial_rows(study, settings: Settings) -> list[dict[str, Any]]:
 
 def failed_trials(study) -> list[dict[str, Any]]:
     """Trials whose network the chip could not take, with the message."""
-    from optuna.trial import TrialState
+    TrialState = _optuna().trial.TrialState
 
     return [{"number": t.number, "label": t.user_attrs["label"], "error": t.user_attrs["error"]}
             for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))]

@@ -185,6 +185,7 @@ def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: P
         if len(costs) == 1:
             ax.step(*zip(*pts, strict=True), where="post", c="tab:red", lw=1)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(LABELS[m])
         ax.set_ylabel("accuracy")
         ax.legend()
@@ -195,7 +196,7 @@ def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: P
 
 def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
     """Block types and mean channels of the front's networks, per block position."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"wspace": 0.45})
     per = stats["per_position"]
     x = [p["position"] for p in per]
     bottom = [0] * len(per)
@@ -206,7 +207,7 @@ def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
     a.set_xlabel("block position")
     a.set_ylabel("front networks")
     a.set_title("block types")
-    a.legend()
+    a.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     b.bar(x, [p["mean_channels"] or 0 for p in per], color="tab:green")
     b.set_xlabel("block position")
     b.set_ylabel("mean output channels")
