@@ -231,6 +231,18 @@ def test_sim_evaluator_matches_analytical_without_contention():
     assert sim["energy_uj"] == pytest.approx(ana["energy_uj"], rel=1e-6)
 
 
+def test_networks_the_chip_cannot_take_are_failed_trials(tmp_path):
+    hw = hw_with(noc={"mesh_rows": 5, "mesh_cols": 5})
+    settings = Settings(sampler="random")
+    first = run_search(settings, hw, 12, tmp_path / "study.sqlite")
+    assert first.failed and first.rows and len(first.rows) + len(first.failed) == 12
+    assert "tiles but the chip has 25" in first.failed[0]["error"]
+    assert sorted([r["number"] for r in first.rows] + [f["number"] for f in first.failed]) \
+        == list(range(12))
+    again = run_search(settings, hw, 12, tmp_path / "study.sqlite")
+    assert (again.rows, again.failed) == (first.rows, first.failed)
+
+
 def test_run_writes_every_output(reference_run):
     out = reference_run
     rows = _read(out / "trials.csv")
@@ -281,7 +293,7 @@ def test_sigkill_then_rerun_completes_without_losing_or_redoing_trials(reference
     assert (out / "trials.csv").read_text() == (reference_run / "trials.csv").read_text()
 
 
-def test_larger_trials_continues_the_study(reference_run, tmp_path):
+def test_larger_trials_continues_the_study(reference_run, tmp_path, capsys):
     out = tmp_path / "grow"
     assert main(_cmd(out, 15)) == 0
     first = _complete(out / "study.sqlite")
@@ -293,8 +305,11 @@ def test_larger_trials_continues_the_study(reference_run, tmp_path):
     ref = [{k: v for k, v in r.items() if k not in drop}
            for r in _read(reference_run / "trials.csv")]
     assert strip == ref[:25]
-    # Another objective on the same study is refused.
+    # Another objective or chip on the same study is refused.
     assert main(_cmd(out, 30, "--objective", "acc/energy")) == 2
+    assert "objective 'acc/latency' there, 'acc/energy' here" in capsys.readouterr().err
+    assert main(_cmd(out, 30, "--hw", "neurosim_v13")) == 2
+    assert "hwconfig_hash" in capsys.readouterr().err
 
 
 # --- accuracy evaluators and bad input --------------------------------------------------------

@@ -32,6 +32,7 @@ import csv
 import importlib
 import json
 import math
+import numbers
 import random
 import warnings
 from collections.abc import Callable, Sequence
@@ -187,7 +188,7 @@ def _csv_accuracy(path: Path) -> Accuracy:
 
 def checked_accuracy(fn: Accuracy, spec: str, config: Config) -> float:
     acc = fn(config)
-    if isinstance(acc, bool) or not isinstance(acc, int | float) or not 0 <= acc <= 1:
+    if isinstance(acc, bool) or not isinstance(acc, numbers.Real) or not 0 <= acc <= 1:
         raise ConfigError("", "--accuracy", f"{spec} returned {acc!r} for {label(config)}; "
                           f"expected a number in [0, 1]")
     return float(acc)
@@ -264,15 +265,18 @@ class SearchResult:
     failed: list[dict[str, Any]]  # trials the chip could not take (`failed_trials`)
 
 
-def open_study(settings: Settings, storage: str | Path):
-    """The record of finished trials in SQLite file `storage`, created or resumed."""
+def open_study(settings: Settings, storage: str | Path, hw: HardwareConfig):
+    """The record of finished trials in SQLite file `storage`, created or resumed.
+
+    A stored study is resumed only with the same settings and chip (config hash).
+    """
     optuna = _optuna()
 
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(study_name=STUDY_NAME, load_if_exists=True,
                                 storage=f"sqlite:///{Path(storage).resolve()}",
                                 directions=list(settings.goal.directions))
-    record = json.loads(json.dumps(settings.record()))
+    record = json.loads(json.dumps(settings.record() | {"hwconfig_hash": config_hash(hw)}))
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", record)
@@ -303,7 +307,7 @@ def run_search(settings: Settings, hw: HardwareConfig, trials: int,
     goal, space = settings.goal, settings.space
     accuracy = load_accuracy(settings.accuracy)
     cost = cost or HardwareCost(hw, settings.evaluator)
-    saved = open_study(settings, storage) if storage is not None else None
+    saved = open_study(settings, storage, hw) if storage is not None else None
     memory = optuna.storages.InMemoryStorage()
     study = optuna.create_study(study_name=STUDY_NAME, storage=memory,
                                 directions=list(goal.directions))
