@@ -358,3 +358,9 @@ def test_bad_input_names_the_flag_and_exits_2(tmp_path, capsys, flags, expected)
     assert main(cmd) == 2
     err = capsys.readouterr().err
     assert expected in err, err
+
+
+def test_without_optuna_the_search_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
+    assert main(["monas", "run", "-o", str(tmp_path / "out"), "--trials", "2"]) == 2
+    assert "pip install 'enasim[nas]'" in capsys.readouterr().err
