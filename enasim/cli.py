@@ -13,7 +13,7 @@ from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError, EnasimError
 from enasim.functional import cli as infer_cli
 from enasim.mapping import map_network
-from enasim.nas import enasa_cli, flash_cli
+from enasim.nas import enasa_cli, flash_cli, monas_cli
 from enasim.noc import cli as noc_cli
 from enasim.noc.traces import FORMATS as TRACE_FORMATS
 from enasim.noc.traces import trace_format, write_trace
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer_cli.add_parser(sub)
     sweep_cli.add_parser(sub)
     enasa_cli.add_parser(sub)
+    monas_cli.add_parser(sub)
     return p
 
 

@@ -1,0 +1,222 @@
+"""`enasim monas run`: multi-objective Bayesian NAS on the block-CNN space, enasim as evaluator.
+
+Writes into DIR: `study.sqlite` (the optuna study; rerunning the same command resumes it, to
+`--trials` evaluated trials in total), `trials.csv` (every complete trial), `pareto.csv` (the
+non-dominated networks), `summary.json` (space size, counts, hypervolume, front and its block
+statistics) and `plots/` (objectives with the front; block types and channels of the front's
+networks per position).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from enasim import __version__  # noqa: E402
+from enasim.config import load  # noqa: E402
+from enasim.config.loader import resolve_path  # noqa: E402
+from enasim.errors import ConfigError  # noqa: E402
+from enasim.fileio import atomic_write  # noqa: E402
+from enasim.nas.monas import (  # noqa: E402
+    OBJECTIVES,
+    HardwareCost,
+    Settings,
+    analyse,
+    hw_record,
+    run_search,
+)
+from enasim.nas.spaces.blocks_cnn import TYPES, BlocksCnnSpace  # noqa: E402
+
+LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (uJ)"}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("monas", help="multi-objective Bayesian NAS for CIM (block CNNs)")
+    act = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    r = act.add_parser("run", help="search VGG/MVGG/RES block CNNs with TPE or random search",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("--objective", default="acc/latency", metavar="|".join(OBJECTIVES),
+                   help="accuracy against latency or energy, the three (pareto), or one "
+                        "weighted score acc^a / (latency^l * energy^e)")
+    r.add_argument("--weights", default="1,1,1", metavar="A,L,E",
+                   help="exponents a,l,e of --objective weighted")
+    r.add_argument("--trials", type=int, default=100, help="evaluated trials in total")
+    r.add_argument("--hw", default="flash_imc", metavar="FILE", help="hwconfig file or bundled "
+                   "name")
+    r.add_argument("-o", "--out", metavar="DIR", help="output directory "
+                   "(default: results/monas-OBJECTIVE-SAMPLER)")
+    r.add_argument("--sampler", default="tpe", metavar="tpe|random",
+                   help="TPE (Bayesian optimisation) or random search")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--evaluator", default="analytical", metavar="sim|analytical",
+                   help="hardware costs from the analytical engine or the event simulator")
+    r.add_argument("--accuracy", default="synthetic", metavar="SPEC",
+                   help="'synthetic' (a deterministic stand-in), module:function called as "
+                        "f(config) -> [0, 1], or FILE.csv with columns label,accuracy")
+    r.add_argument("--max-blocks", type=int, default=8, metavar="D", help="block slots")
+    r.add_argument("--channels", default="32,64,128", metavar="C1,C2,...",
+                   help="output channels a block can have")
+    r.add_argument("--quiet", action="store_true", help="print only the output directory")
+    r.set_defaults(func=cmd_run)
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise ConfigError("", flag, f"expected positive integers separated by commas, "
+                          f"got {text!r}")
+    return tuple(sorted(set(values)))
+
+
+def _weights(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or any(not v >= 0 for v in values):
+        raise ConfigError("", "--weights", f"expected three numbers >= 0 separated by commas "
+                          f"(accuracy, latency, energy), got {text!r}")
+    return values
+
+
+def cmd_run(args) -> int:
+    if args.trials < 1:
+        raise ConfigError("", "--trials", f"expected an integer >= 1, got {args.trials}")
+    if args.max_blocks < 1:
+        raise ConfigError("", "--max-blocks", f"expected an integer >= 1, got {args.max_blocks}")
+    channels = _ints(args.channels, "--channels")
+    hw_path = resolve_path(args.hw)
+    if not hw_path.is_file():
+        raise ConfigError("", "--hw", f"expected a hwconfig file or bundled name, got "
+                          f"{args.hw!r} (no such file)")
+    settings = Settings(objective=args.objective, sampler=args.sampler, seed=args.seed,
+                        evaluator=args.evaluator, accuracy=args.accuracy,
+                        weights=_weights(args.weights),
+                        space=BlocksCnnSpace(args.max_blocks, channels))
+    hw = load(hw_path)
+    out = Path(args.out or f"results/monas-{args.objective.replace('/', '-')}-{args.sampler}")
+    say = (lambda *a: None) if args.quiet else print
+
+    def progress(row: dict[str, Any]) -> None:
+        say(f"trial {row['trial']:4d}/{args.trials}: {row['label']:<40} acc "
+            f"{row['accuracy']:.4f}  {row['latency_ns']:.4g} ns  {row['energy_uj']:.4g} uJ")
+
+    cost = HardwareCost(hw, settings.evaluator)
+    search = run_search(settings, hw, args.trials, out / "study.sqlite", cost, progress)
+    rows = search.rows
+    result = analyse(rows, settings, cost)
+    front_labels = {r["label"] for r in result["front"]}
+    front_numbers = {r["number"] for r in result["front"]}
+    atomic_write(out / "trials.csv", _csv([{**r, "on_front": int(r["number"] in front_numbers)}
+                                           for r in rows]))
+    atomic_write(out / "pareto.csv", _csv(result["front"]))
+    space = settings.space
+    summary = {
+        "enasim_version": __version__, "command": "monas run",
+        "settings": settings.record(), "hwconfig": hw_record(hw, str(hw_path)),
+        "space": {"configurations": space.size(), "networks": space.networks(),
+                  "empty_slots": "interleaved (slot 0 holds a block)",
+                  "max_blocks": space.max_blocks, "channels": list(space.channels),
+                  "max_pools": space.max_pools},
+        "trials": {"requested": args.trials, "complete": len(rows), "failed": len(search.failed),
+                   "unique_networks": len({r["label"] for r in rows}),
+                   "front": len(front_labels)},
+        "objective_values": list(settings.goal.values),
+        "directions": list(settings.goal.directions),
+        **result,
+        "failed": search.failed,
+    }
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    plots = [_plot_objectives(rows, result, out / "plots" / "objectives.png"),
+             _plot_blocks(result["front_stats"], out / "plots" / "front_blocks.png")]
+    if args.quiet:
+        print(out)
+        return 0
+    st = result["front_stats"]
+    if search.failed:
+        print(f"{len(search.failed)} trials failed (the chip cannot take the network), e.g. "
+              f"{search.failed[0]['label']}: {search.failed[0]['error']}")
+    print(f"\n{len(rows)} trials ({summary['trials']['unique_networks']} networks) of "
+          f"{space.size():,} configurations; front of {len(front_labels)}: hypervolume "
+          f"{result['hypervolume']:.4f} ({', '.join(result['metrics'])}, normalised)")
+    if front_labels:
+        print(f"front networks: {st['mean_blocks']:.2f} blocks, {st['mean_channels']:.1f} "
+              f"channels, {st['mean_params'] / 1e3:.0f}k parameters on average; types "
+              + ", ".join(f"{t} {n}" for t, n in st["type_counts"].items()))
+    files = ["study.sqlite", "trials.csv", "pareto.csv", "summary.json"]
+    print(f"results in {out}/ ({', '.join(files + [f'plots/{p.name}' for p in plots])})")
+    return 0
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: f"{v:.10g}" if isinstance(v, float) else v for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: Path) -> Path:
+    """Accuracy against each cost of the objective: all trials, the front highlighted."""
+    costs = [m for m in result["metrics"] if m != "accuracy"]
+    fig, axes = plt.subplots(1, len(costs), figsize=(5.5 * len(costs), 4), squeeze=False)
+    front = result["front"]
+    for ax, m in zip(axes[0], costs, strict=True):
+        ax.scatter([r[m] for r in rows], [r["accuracy"] for r in rows], s=12, c="tab:blue",
+                   alpha=0.5, label="trials")
+        pts = sorted((r[m], r["accuracy"]) for r in front)
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), s=30, c="tab:red", label="front", zorder=3)
+        if pts and len(costs) == 1:
+            ax.step(*zip(*pts, strict=True), where="post", c="tab:red", lw=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(LABELS[m])
+        ax.set_ylabel("accuracy")
+        ax.legend()
+    fig.suptitle(f"{len(rows)} trials, {len(front)} on the front "
+                 f"(hypervolume {result['hypervolume']:.4f})")
+    return _save(fig, path)
+
+
+def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
+    """Block types and mean channels of the front's networks, per block position."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"wspace": 0.45})
+    per = stats["per_position"]
+    x = [p["position"] for p in per]
+    bottom = [0] * len(per)
+    for kind in (*TYPES, "empty"):
+        h = [p[kind] for p in per]
+        a.bar(x, h, bottom=bottom, label=kind, color="lightgrey" if kind == "empty" else None)
+        bottom = [u + v for u, v in zip(bottom, h, strict=True)]
+    a.set_xlabel("block position")
+    a.set_ylabel("front networks")
+    a.set_title("block types")
+    a.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    b.bar(x, [p["mean_channels"] or 0 for p in per], color="tab:green")
+    b.set_xlabel("block position")
+    b.set_ylabel("mean output channels")
+    b.set_title("channels (networks with a block there)")
+    return _save(fig, path)
