@@ -3,6 +3,25 @@
 Same semantics, same arbitration order, same packets: the two models give identical per-packet
 records (tested). State lives in flat integer arrays so the kernel can run long stretches
 without returning to Python; `CompiledMesh` wraps them with the process model's API.
+
+Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc):
+
+- `vcs[r, c, field]`: VC state; IN_USE and OCC describe the *output* VC c;
+- `buf[r, c, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
+- `q[r, stage, slot, (time, port, vc, result)]`: the input VCs waiting in route computation,
+  VC allocation and switch allocation (time -1: not evaluated yet), `qm[r, stage, (head, count)]`;
+- `xq[r, slot, (time, packet, seq, injection cycle, port, vc)]`: flits in switch traversal;
+- `ob[r, port, slot, (packet, seq, injection cycle, vc)]`: traversed flits waiting for the link;
+- `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
+  router `node`; rows R.. are the channels to the terminals (ejection, credits for injection).
+
+Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
+count) in a separate array (`qm`, `xm`, `om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`),
+large enough never to overflow. The kernels avoid division (routes and neighbours come from
+tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too), so
+every kernel is compiled without reference counting: Numba would otherwise incref and decref
+every array argument of every call with atomic operations, which cost more than the
+simulation itself.
 """
 
 from __future__ import annotations
@@ -10,25 +29,40 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from enasim.hw.router import LOCAL, PORTS, RouterParams
+from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
 from enasim.noc.packets import Packets, Records, group_counts
 
-# per-VC fields of `vcs` [router, port, vc, field]; IN_USE/OCC describe the *output* port
-BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, IN_USE, OCC = range(7)
+# fields of `vcs`
+BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, IN_USE, OCC = range(7)  # OUT_VC: flat index
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
 STALL = -2
-RQ, VQ, SQ = range(3)  # stage queues: entries (time, port, vc, result)
+RQ, VQ, SQ = range(3)  # stage queues
 # terminal fields
 Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
 # params
 P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
-# totals
-T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED = range(4)
+# totals; T_QUEUED: packets released whose tail is still in the source queue
+T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
+
+_kernel = njit(cache=True, _nrt=False)  # no reference counting (see above)
 
 
-@njit(cache=True, inline="always")
-def _route(cols, here, dst):
-    x, y, dx, dy = here % cols, here // cols, dst % cols, dst // cols
+@_kernel
+def _wrap(i, n):
+    """i mod n for 0 <= i < 2n."""
+    return i - n if i >= n else i
+
+
+@_kernel
+def _rr(d, n):
+    """d mod n for -n < d < n: the round-robin distance of a from pointer p, d = a - p."""
+    return d + n if d < 0 else d
+
+
+@_kernel
+def _route(xy, here, dst):
+    """Dimension-order (X then Y) output port."""
+    x, y, dx, dy = xy[here, 0], xy[here, 1], xy[dst, 0], xy[dst, 1]
     if dx > x:
         return 0
     if dx < x:
@@ -40,34 +74,18 @@ def _route(cols, here, dst):
     return LOCAL
 
 
-@njit(cache=True, inline="always")
-def _neighbour(rows, cols, here, port):
-    x, y = here % cols, here // cols
-    if port == 0:
-        x += 1
-    elif port == 1:
-        x -= 1
-    elif port == 2:
-        y += 1
-    else:
-        y -= 1
-    if 0 <= x < cols and 0 <= y < rows:
-        return x + cols * y
-    return -1
-
-
-@njit(cache=True, inline="always")
-def _q_push(q, qm, r, k, t, port, vc, res):
-    cap = q.shape[2]
-    i = (qm[r, k, 0] + qm[r, k, 1]) % cap
-    q[r, k, i, 0] = t
+@_kernel
+def _q_push(q, qm, r, k, port, vc):
+    """Queue input VC (port, vc) for stage k, to be evaluated."""
+    i = (qm[r, k, 0] + qm[r, k, 1]) & (q.shape[2] - 1)
+    q[r, k, i, 0] = -1
     q[r, k, i, 1] = port
     q[r, k, i, 2] = vc
-    q[r, k, i, 3] = res
+    q[r, k, i, 3] = -1
     qm[r, k, 1] += 1
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _q_pop_due(q, qm, r, k, now):
     """Pop the head entry of stage queue k if its delay has elapsed: its slot, else -1."""
     if qm[r, k, 1] == 0:
@@ -76,19 +94,19 @@ def _q_pop_due(q, qm, r, k, now):
     t = q[r, k, i, 0]
     if t < 0 or t > now:
         return -1
-    qm[r, k, 0] = (i + 1) % q.shape[2]
+    qm[r, k, 0] = (i + 1) & (q.shape[2] - 1)
     qm[r, k, 1] -= 1
     return i
 
 
-@njit(cache=True)
+@_kernel
 def _heap_push(hr, hi, hm, ready, idx):
     n = hm[0]
     hr[n] = ready
     hi[n] = idx
     hm[0] = n + 1
     while n > 0:
-        parent = (n - 1) // 2
+        parent = (n - 1) >> 1
         if (hr[parent], hi[parent]) <= (hr[n], hi[n]):
             break
         hr[parent], hr[n] = hr[n], hr[parent]
@@ -96,7 +114,7 @@ def _heap_push(hr, hi, hm, ready, idx):
         n = parent
 
 
-@njit(cache=True)
+@_kernel
 def _heap_pop(hr, hi, hm):
     n = hm[0] - 1
     hm[0] = n
@@ -115,24 +133,24 @@ def _heap_pop(hr, hi, hm):
         i = m
 
 
-@njit(cache=True, inline="always")
-def _start_packet(prm, dst, vcs, buf, q, qm, r, ip, v):
+@_kernel
+def _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v):
     """The head flit at the front of VC (ip, v) starts route computation (or VC allocation
     directly with lookahead routing, routing_delay 0)."""
+    c = ip * prm[P_V] + v
     if prm[P_RD] > 0:
-        vcs[r, ip, v, STATE] = ROUTING
-        _q_push(q, qm, r, RQ, -1, ip, v, -1)
+        vcs[r, c, STATE] = ROUTING
+        _q_push(q, qm, r, RQ, ip, v)
     else:
-        pkt = buf[r, ip, v, vcs[r, ip, v, BUF_HEAD], 0]
-        vcs[r, ip, v, OUT_PORT] = _route(prm[P_COLS], r, dst[pkt])
-        vcs[r, ip, v, STATE] = VC_ALLOC
-        _q_push(q, qm, r, VQ, -1, ip, v, -1)
+        pkt = buf[r, c, vcs[r, c, BUF_HEAD], 0]
+        vcs[r, c, OUT_PORT] = _route(xy, r, dst[pkt])
+        vcs[r, c, STATE] = VC_ALLOC
+        _q_push(q, qm, r, VQ, ip, v)
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _send_flit(fch, fm, r, p, t, pkt, seq, itime, vc):
-    cap = fch.shape[2]
-    i = (fm[r, p, 0] + fm[r, p, 1]) % cap
+    i = (fm[r, p, 0] + fm[r, p, 1]) & (fch.shape[2] - 1)
     fch[r, p, i, 0] = t
     fch[r, p, i, 1] = pkt
     fch[r, p, i, 2] = seq
@@ -141,52 +159,52 @@ def _send_flit(fch, fm, r, p, t, pkt, seq, itime, vc):
     fm[r, p, 1] += 1
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _send_credit(cch, cm, r, p, t, vc):
-    cap = cch.shape[2]
-    i = (cm[r, p, 0] + cm[r, p, 1]) % cap
+    i = (cm[r, p, 0] + cm[r, p, 1]) & (cch.shape[2] - 1)
     cch[r, p, i, 0] = t
     cch[r, p, i, 1] = vc
     cm[r, p, 1] += 1
 
 
-@njit(cache=True)
-def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch, cm,
-                 link_flits, req_in, req_port, match, grant, chosen, credit, ob, om):
-    rows, cols, V, B = prm[P_ROWS], prm[P_COLS], prm[P_V], prm[P_B]
+@njit(cache=True, _nrt=False, inline="always")
+def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch, cm,
+                 ob, om, link_flits, req_in, req_port, match, grant, chosen, smatch, credit):
+    R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
     PV = PORTS * V
+    bmask, qmask, xmask = buf.shape[2] - 1, q.shape[2] - 1, xq.shape[1] - 1
+    omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
     # input queuing: flits (port order), then credits
     for ip in range(PORTS):
         if fm[r, ip, 1] > 0:
             h = fm[r, ip, 0]
             if fch[r, ip, h, 0] <= now:
-                pkt, seq, itime, v = fch[r, ip, h, 1], fch[r, ip, h, 2], fch[r, ip, h, 3], \
-                    fch[r, ip, h, 4]
-                fm[r, ip, 0] = (h + 1) % fch.shape[2]
+                fm[r, ip, 0] = (h + 1) & fmask
                 fm[r, ip, 1] -= 1
-                cnt = vcs[r, ip, v, BUF_CNT]
-                slot = (vcs[r, ip, v, BUF_HEAD] + cnt) % B
-                buf[r, ip, v, slot, 0] = pkt
-                buf[r, ip, v, slot, 1] = seq
-                buf[r, ip, v, slot, 2] = itime
-                vcs[r, ip, v, BUF_CNT] = cnt + 1
-                st = vcs[r, ip, v, STATE]
+                v = fch[r, ip, h, 4]
+                c = ip * V + v
+                cnt = vcs[r, c, BUF_CNT]
+                slot = (vcs[r, c, BUF_HEAD] + cnt) & bmask
+                buf[r, c, slot, 0] = fch[r, ip, h, 1]
+                buf[r, c, slot, 1] = fch[r, ip, h, 2]
+                buf[r, c, slot, 2] = fch[r, ip, h, 3]
+                vcs[r, c, BUF_CNT] = cnt + 1
+                st = vcs[r, c, STATE]
                 if st == IDLE:
-                    _start_packet(prm, dst, vcs, buf, q, qm, r, ip, v)
+                    _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v)
                 elif st == ACTIVE and cnt == 0:
-                    _q_push(q, qm, r, SQ, -1, ip, v, -1)
+                    _q_push(q, qm, r, SQ, ip, v)
     for o in range(PORTS):
         while cm[r, o, 1] > 0:
             h = cm[r, o, 0]
             if cch[r, o, h, 0] > now:
                 break
-            vcs[r, o, cch[r, o, h, 1], OCC] -= 1
-            cm[r, o, 0] = (h + 1) % cch.shape[2]
+            vcs[r, o * V + cch[r, o, h, 1], OCC] -= 1
+            cm[r, o, 0] = (h + 1) & cmask
             cm[r, o, 1] -= 1
-    cap = q.shape[2]
     # route evaluate
     for n in range(qm[r, RQ, 1]):
-        i = (qm[r, RQ, 0] + n) % cap
+        i = (qm[r, RQ, 0] + n) & qmask
         if q[r, RQ, i, 0] >= 0:
             break
         q[r, RQ, i, 0] = now + prm[P_RD] - 1
@@ -195,49 +213,47 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
     if nva > 0:
         nr = 0  # requesting input VCs this cycle: req_in[k] asks port req_port[k]
         for n in range(nva):
-            i = (qm[r, VQ, 0] + n) % cap
+            i = (qm[r, VQ, 0] + n) & qmask
             if q[r, VQ, i, 0] >= 0:
                 break
-            ip, v = q[r, VQ, i, 1], q[r, VQ, i, 2]
-            o = vcs[r, ip, v, OUT_PORT]
+            c = q[r, VQ, i, 1] * V + q[r, VQ, i, 2]
+            o = vcs[r, c, OUT_PORT]
             free = False
-            for ov in range(V):
-                if vcs[r, o, ov, IN_USE] < 0:
+            for out in range(o * V, o * V + V):
+                if vcs[r, out, IN_USE] < 0:
                     free = True
                     break
             if free:
-                req_in[nr] = ip * V + v
+                req_in[nr] = c
                 req_port[nr] = o
                 nr += 1
             else:
                 q[r, VQ, i, 3] = STALL
         for k in range(nr):  # grant: each output VC picks the next requester after its pointer
             o = req_port[k]
-            for ov in range(V):
-                grant[o * V + ov] = -1
+            for out in range(o * V, o * V + V):
+                grant[out] = -1
         for k in range(nr):
-            o, i = req_port[k], req_in[k]
-            for ov in range(V):
-                if vcs[r, o, ov, IN_USE] < 0:
-                    out = o * V + ov
-                    g = grant[out]
-                    if g < 0 or (i - ptr[r, out]) % PV < (g - ptr[r, out]) % PV:
-                        grant[out] = i
+            o, c = req_port[k], req_in[k]
+            for out in range(o * V, o * V + V):
+                if vcs[r, out, IN_USE] < 0:
+                    g, p = grant[out], ptr[r, out]
+                    if g < 0 or _rr(c - p, PV) < _rr(g - p, PV):
+                        grant[out] = c
         for k in range(nr):  # accept: each input picks the next granting output after its pointer
-            o, i = req_port[k], req_in[k]
+            o, c = req_port[k], req_in[k]
             best = -1
-            a = ptr[r, PV + i]
-            for ov in range(V):
-                out = o * V + ov
-                if vcs[r, o, ov, IN_USE] < 0 and grant[out] == i and \
-                        (best < 0 or (out - a) % PV < (best - a) % PV):
+            a = ptr[r, PV + c]
+            for out in range(o * V, o * V + V):
+                if vcs[r, out, IN_USE] < 0 and grant[out] == c and \
+                        (best < 0 or _rr(out - a, PV) < _rr(best - a, PV)):
                     best = out
-            match[i] = best
+            match[c] = best
             if best >= 0:
-                ptr[r, best] = (i + 1) % PV
-                ptr[r, PV + i] = (best + 1) % PV
+                ptr[r, best] = _wrap(c + 1, PV)
+                ptr[r, PV + c] = _wrap(best + 1, PV)
         for n in range(nva):
-            i = (qm[r, VQ, 0] + n) % cap
+            i = (qm[r, VQ, 0] + n) & qmask
             if q[r, VQ, i, 0] >= 0:
                 break
             q[r, VQ, i, 0] = now + prm[P_VA] - 1
@@ -247,53 +263,55 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
             q[r, VQ, i, 3] = m if m >= 0 else STALL
         if prm[P_VA] > 1:
             for n in range(nva):
-                i = (qm[r, VQ, 0] + n) % cap
+                i = (qm[r, VQ, 0] + n) & qmask
                 if q[r, VQ, i, 0] > now:
                     break
                 res = q[r, VQ, i, 3]
-                if res >= 0 and vcs[r, res // V, res % V, IN_USE] >= 0:
+                if res >= 0 and vcs[r, res, IN_USE] >= 0:
                     q[r, VQ, i, 3] = STALL
     # switch allocation evaluate (iSLIP over ports, one VC per (input, output))
     nsa = qm[r, SQ, 1]
     if nsa > 0:
-        chosen[:, :] = -1
+        for ip in range(PORTS):
+            smatch[ip] = -1
+            for o in range(PORTS):
+                chosen[ip, o] = -1
         any_req = False
         for n in range(nsa):
-            i = (qm[r, SQ, 0] + n) % cap
+            i = (qm[r, SQ, 0] + n) & qmask
             if q[r, SQ, i, 0] >= 0:
                 break
             ip, v = q[r, SQ, i, 1], q[r, SQ, i, 2]
-            o, ov = vcs[r, ip, v, OUT_PORT], vcs[r, ip, v, OUT_VC]
-            if vcs[r, o, ov, OCC] >= B:
+            c = ip * V + v
+            if vcs[r, vcs[r, c, OUT_VC], OCC] >= B:
                 q[r, SQ, i, 3] = STALL
                 continue
+            o = vcs[r, c, OUT_PORT]
             prev = chosen[ip, o]
             off = ptr[r, 2 * PV + 2 * PORTS + ip]
-            if prev < 0 or (v - off) % V < (prev - off) % V:
+            if prev < 0 or _rr(v - off, V) < _rr(prev - off, V):
                 chosen[ip, o] = v
             any_req = True
-        smatch = match  # reused scratch: switch match per input port
-        smatch[:PORTS] = -1
         if any_req:
-            grant[:PORTS] = -1
             for o in range(PORTS):
+                grant[o] = -1
                 g = ptr[r, 2 * PV + o]
                 for k in range(PORTS):
-                    i = (g + k) % PORTS
+                    i = _wrap(g + k, PORTS)
                     if chosen[i, o] >= 0:
                         grant[o] = i
                         break
             for i in range(PORTS):
                 a = ptr[r, 2 * PV + PORTS + i]
                 for k in range(PORTS):
-                    o = (a + k) % PORTS
+                    o = _wrap(a + k, PORTS)
                     if chosen[i, o] >= 0 and grant[o] == i:
                         smatch[i] = o
-                        ptr[r, 2 * PV + o] = (i + 1) % PORTS
-                        ptr[r, 2 * PV + PORTS + i] = (o + 1) % PORTS
+                        ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
+                        ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
                         break
         for n in range(nsa):
-            i = (qm[r, SQ, 0] + n) % cap
+            i = (qm[r, SQ, 0] + n) & qmask
             if q[r, SQ, i, 0] >= 0:
                 break
             q[r, SQ, i, 0] = now + prm[P_SA] - 1
@@ -302,14 +320,13 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
             ip, v = q[r, SQ, i, 1], q[r, SQ, i, 2]
             o = smatch[ip]
             if o >= 0 and chosen[ip, o] == v:
-                ptr[r, 2 * PV + 2 * PORTS + ip] = (v + 1) % V
+                ptr[r, 2 * PV + 2 * PORTS + ip] = _wrap(v + 1, V)
                 q[r, SQ, i, 3] = o
             else:
                 q[r, SQ, i, 3] = STALL
     # switch traversal evaluate
-    xcap = xq.shape[1]
     for n in range(xm[r, 1]):
-        i = (xm[r, 0] + n) % xcap
+        i = (xm[r, 0] + n) & xmask
         if xq[r, i, 0] >= 0:
             break
         xq[r, i, 0] = now + prm[P_ST] - 1
@@ -319,10 +336,11 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
         if i < 0:
             break
         ip, v = q[r, RQ, i, 1], q[r, RQ, i, 2]
-        pkt = buf[r, ip, v, vcs[r, ip, v, BUF_HEAD], 0]
-        vcs[r, ip, v, OUT_PORT] = _route(cols, r, dst[pkt])
-        vcs[r, ip, v, STATE] = VC_ALLOC
-        _q_push(q, qm, r, VQ, -1, ip, v, -1)
+        c = ip * V + v
+        pkt = buf[r, c, vcs[r, c, BUF_HEAD], 0]
+        vcs[r, c, OUT_PORT] = _route(xy, r, dst[pkt])
+        vcs[r, c, STATE] = VC_ALLOC
+        _q_push(q, qm, r, VQ, ip, v)
     # VC allocation update
     while True:
         i = _q_pop_due(q, qm, r, VQ, now)
@@ -330,58 +348,61 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
             break
         ip, v, res = q[r, VQ, i, 1], q[r, VQ, i, 2], q[r, VQ, i, 3]
         if res >= 0:
-            vcs[r, res // V, res % V, IN_USE] = ip * V + v
-            vcs[r, ip, v, OUT_VC] = res % V
-            vcs[r, ip, v, STATE] = ACTIVE
-            _q_push(q, qm, r, SQ, -1, ip, v, -1)
+            c = ip * V + v
+            vcs[r, res, IN_USE] = c
+            vcs[r, c, OUT_VC] = res
+            vcs[r, c, STATE] = ACTIVE
+            _q_push(q, qm, r, SQ, ip, v)
         else:
-            _q_push(q, qm, r, VQ, -1, ip, v, -1)
+            _q_push(q, qm, r, VQ, ip, v)
     # switch allocation update
-    credit[:] = -1
+    for ip in range(PORTS):
+        credit[ip] = -1
     while True:
         i = _q_pop_due(q, qm, r, SQ, now)
         if i < 0:
             break
         ip, v, o = q[r, SQ, i, 1], q[r, SQ, i, 2], q[r, SQ, i, 3]
         if o < 0:
-            _q_push(q, qm, r, SQ, -1, ip, v, -1)
+            _q_push(q, qm, r, SQ, ip, v)
             continue
-        h = vcs[r, ip, v, BUF_HEAD]
-        pkt, seq, itime = buf[r, ip, v, h, 0], buf[r, ip, v, h, 1], buf[r, ip, v, h, 2]
-        vcs[r, ip, v, BUF_HEAD] = (h + 1) % B
-        vcs[r, ip, v, BUF_CNT] -= 1
-        ov = vcs[r, ip, v, OUT_VC]
+        c = ip * V + v
+        h = vcs[r, c, BUF_HEAD]
+        pkt, seq, itime = buf[r, c, h, 0], buf[r, c, h, 1], buf[r, c, h, 2]
+        vcs[r, c, BUF_HEAD] = (h + 1) & bmask
+        cnt = vcs[r, c, BUF_CNT] - 1
+        vcs[r, c, BUF_CNT] = cnt
+        out = vcs[r, c, OUT_VC]
         tail = seq == flits[pkt] - 1
-        vcs[r, o, ov, OCC] += 1
+        vcs[r, out, OCC] += 1
         if tail:
-            vcs[r, o, ov, IN_USE] = -1
-        j = (xm[r, 0] + xm[r, 1]) % xcap
+            vcs[r, out, IN_USE] = -1
+        j = (xm[r, 0] + xm[r, 1]) & xmask
         xq[r, j, 0] = -1
         xq[r, j, 1] = pkt
         xq[r, j, 2] = seq
         xq[r, j, 3] = itime
         xq[r, j, 4] = o
-        xq[r, j, 5] = ov
+        xq[r, j, 5] = out - o * V
         xm[r, 1] += 1
         credit[ip] = v
-        if vcs[r, ip, v, BUF_CNT] == 0:
+        if cnt == 0:
             if tail:
-                vcs[r, ip, v, STATE] = IDLE
+                vcs[r, c, STATE] = IDLE
         elif tail:
-            _start_packet(prm, dst, vcs, buf, q, qm, r, ip, v)
+            _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v)
         else:
-            _q_push(q, qm, r, SQ, -1, ip, v, -1)
+            _q_push(q, qm, r, SQ, ip, v)
     # switch traversal update: traversed flits queue at their output
-    ocap = ob.shape[2]
     while xm[r, 1] > 0:
         i = xm[r, 0]
         t = xq[r, i, 0]
         if t < 0 or t > now:
             break
-        xm[r, 0] = (i + 1) % xcap
+        xm[r, 0] = (i + 1) & xmask
         xm[r, 1] -= 1
         o = xq[r, i, 4]
-        j = (om[r, o, 0] + om[r, o, 1]) % ocap
+        j = (om[r, o, 0] + om[r, o, 1]) & omask
         ob[r, o, j, 0] = xq[r, i, 1]  # packet
         ob[r, o, j, 1] = xq[r, i, 2]  # flit sequence number
         ob[r, o, j, 2] = xq[r, i, 3]  # injection cycle
@@ -392,13 +413,13 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
         if om[r, o, 1] == 0:
             continue
         j = om[r, o, 0]
-        om[r, o, 0] = (j + 1) % ocap
+        om[r, o, 0] = (j + 1) & omask
         om[r, o, 1] -= 1
         link_flits[r, o] += 1
         if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
-            dest_r, dest_p, lat = r + rows * cols, LOCAL, 1
+            dest_r, dest_p, lat = R + r, LOCAL, 1
         else:
-            dest_r, dest_p, lat = _neighbour(rows, cols, r, o), o ^ 1, prm[P_LINK]
+            dest_r, dest_p, lat = nb[r, o], o ^ 1, prm[P_LINK]
         _send_flit(fch, fm, dest_r, dest_p, now + lat + 1, ob[r, o, j, 0], ob[r, o, j, 1],
                    ob[r, o, j, 2], ob[r, o, j, 3])
     for ip in range(PORTS):
@@ -406,13 +427,12 @@ def _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
         if v < 0:
             continue
         if ip == LOCAL:
-            _send_credit(cch, cm, r + rows * cols, LOCAL, now + 2, v)
+            _send_credit(cch, cm, R + r, LOCAL, now + 2, v)
         else:
-            _send_credit(cch, cm, _neighbour(rows, cols, r, ip), ip ^ 1,
-                         now + prm[P_LINK] + 1, v)
+            _send_credit(cch, cm, nb[r, ip], ip ^ 1, now + prm[P_LINK] + 1, v)
 
 
-@njit(cache=True)
+@_kernel
 def _busy(r, qm, xm, fm, cm, om):
     if qm[r, RQ, 1] or qm[r, VQ, 1] or qm[r, SQ, 1] or xm[r, 1]:
         return True
@@ -422,29 +442,38 @@ def _busy(r, qm, xm, fm, cm, om):
     return False
 
 
-@njit(cache=True)
-def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, order,
+@_kernel
+def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
-         buf, q, qm, xq, xm, ptr, fch, fm, cch, cm, ob, om, link_flits, totals):
+         buf, q, qm, xq, xm, ptr, fch, fm, cch, cm, ob, om, link_flits, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
     V, B = prm[P_V], prm[P_B]
-    PV = PORTS * V
-    req_in = np.zeros(PV, dtype=np.int64)
-    req_port = np.zeros(PV, dtype=np.int64)
-    match = np.zeros(PV, dtype=np.int64)
-    grant = np.zeros(PV, dtype=np.int64)
-    chosen = np.zeros((PORTS, PORTS), dtype=np.int64)
-    credit = np.zeros(PORTS, dtype=np.int64)
-    for now in range(t0, until):
+    fmask, cmask = fch.shape[2] - 1, cch.shape[2] - 1
+    # a flit or credit sent in cycle s is read by cycle s + drain
+    drain = max(prm[P_LINK] + 1, 2)
+    req_in, req_port, match, grant, chosen, smatch, credit = scratch
+    now = t0
+    while now < until:
+        if totals[T_IN_FLIGHT] == 0 and totals[T_QUEUED] == 0 and \
+                now > totals[T_LAST_BUSY] + drain:
+            # nothing in the network and every channel empty: skip to the next release
+            nxt = until
+            if order_pos[0] < len(order):
+                nxt = min(nxt, cycle[order[order_pos[0]]])
+            if hm[0] > 0:
+                nxt = min(nxt, hr[0])
+            if nxt > now:
+                now = nxt
+                continue
         # terminals: read ejected flits and credits (kept at rows R.. of the channel arrays)
         for n in range(R):
             if cm[R + n, LOCAL, 1] > 0:
                 h = cm[R + n, LOCAL, 0]
                 if cch[R + n, LOCAL, h, 0] <= now:
                     tvc[n, cch[R + n, LOCAL, h, 1], 1] -= 1
-                    cm[R + n, LOCAL, 0] = (h + 1) % cch.shape[2]
+                    cm[R + n, LOCAL, 0] = (h + 1) & cmask
                     cm[R + n, LOCAL, 1] -= 1
         # release packets whose creation cycle has come, in (cycle, index) order
         while True:
@@ -468,6 +497,7 @@ def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, 
                 term[s, Q_HEAD] = i
             term[s, Q_TAIL] = i
             totals[T_RELEASED] += 1
+            totals[T_QUEUED] += 1
         # inject one flit per node
         for n in range(R):
             i = term[n, Q_HEAD]
@@ -478,7 +508,7 @@ def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, 
                 vc = -1
                 last = term[n, LAST_VC]
                 for k in range(1, V + 1):
-                    c = 0 if last < 0 else (last + k) % V
+                    c = 0 if last < 0 else _wrap(last + k, V)
                     if tvc[n, c, 0] == 0 and tvc[n, c, 1] < B:
                         vc = c
                         break
@@ -501,6 +531,7 @@ def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, 
                 if nxt_in_q[i] < 0:
                     term[n, Q_TAIL] = -1
                 term[n, NEXT_SEQ] = 0
+                totals[T_QUEUED] -= 1
             else:
                 term[n, NEXT_SEQ] = seq + 1
             totals[T_INJECTED] += 1
@@ -514,7 +545,7 @@ def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, 
                 continue
             i, seq, itime, vc = fch[R + n, LOCAL, h, 1], fch[R + n, LOCAL, h, 2], \
                 fch[R + n, LOCAL, h, 3], fch[R + n, LOCAL, h, 4]
-            fm[R + n, LOCAL, 0] = (h + 1) % fch.shape[2]
+            fm[R + n, LOCAL, 0] = (h + 1) & fmask
             fm[R + n, LOCAL, 1] -= 1
             rec[i, 3] += now - itime
             totals[T_EJECTED] += 1
@@ -537,12 +568,19 @@ def _run(t0, until, stop, prm, src, dst, flits, cycle, group, group_left, done, 
                         _heap_push(hr, hi, hm, ready[d], d)
         for r in range(R):
             if _busy(r, qm, xm, fm, cm, om):
-                _router_step(r, now, prm, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm,
-                             cch, cm, link_flits, req_in, req_port, match, grant, chosen,
-                             credit, ob, om)
+                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch,
+                             fm, cch, cm, ob, om, link_flits, req_in, req_port, match, grant,
+                             chosen, smatch, credit)
+                totals[T_LAST_BUSY] = now
+        now += 1
         if stop and done[0] > 0:
-            return now + 1
-    return until
+            return now
+    return now
+
+
+def _ring(n: int) -> int:
+    """Ring buffer capacity for up to n entries: the next power of two."""
+    return 1 << (n - 1).bit_length()
 
 
 class CompiledMesh:
@@ -555,30 +593,38 @@ class CompiledMesh:
         self.prm = np.array([params.rows, params.cols, V, B, params.routing_delay,
                              params.va_delay, params.sa_delay, params.st_delay,
                              params.link_delay], dtype=np.int64)
+        nodes = np.arange(R)
+        self.xy = np.stack([nodes % params.cols, nodes // params.cols], axis=1).astype(np.int64)
+        self.nb = np.array([[neighbour(params, r, o) for o in range(PORTS - 1)]
+                            for r in range(R)], dtype=np.int64).reshape(R, PORTS - 1)
         self.now = 0
-        self.vcs = np.zeros((R, PORTS, V, 7), dtype=np.int64)
-        self.vcs[:, :, :, IN_USE] = -1
-        self.buf = np.zeros((R, PORTS, V, B, 3), dtype=np.int64)
-        qcap = PV * 2 + 4
-        self.q = np.zeros((R, 3, qcap, 4), dtype=np.int64)
+        self.vcs = np.zeros((R, PV, 7), dtype=np.int64)
+        self.vcs[:, :, IN_USE] = -1
+        self.buf = np.zeros((R, PV, _ring(B), 3), dtype=np.int64)
+        self.q = np.zeros((R, 3, _ring(PV * 2 + 4), 4), dtype=np.int64)
         self.qm = np.zeros((R, 3, 2), dtype=np.int64)
-        self.xq = np.zeros((R, PORTS * (params.st_delay + 2), 6), dtype=np.int64)
+        xcap = _ring(PORTS * (params.st_delay + 2))
+        self.xq = np.zeros((R, xcap, 6), dtype=np.int64)
         self.xm = np.zeros((R, 2), dtype=np.int64)
         self.ptr = np.zeros((R, 2 * PV + 3 * PORTS), dtype=np.int64)
-        ccap = max(params.link_delay, 1) + 3
+        ccap = _ring(max(params.link_delay, 1) + 3)
         self.fch = np.zeros((2 * R, PORTS, ccap, 5), dtype=np.int64)  # rows R..: ejection
         self.fm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
         self.cch = np.zeros((2 * R, PORTS, ccap, 2), dtype=np.int64)  # rows R..: to terminals
         self.cm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
-        self.ob = np.zeros((R, PORTS, PORTS * (params.st_delay + 2), 4), dtype=np.int64)
+        self.ob = np.zeros((R, PORTS, xcap, 4), dtype=np.int64)
         self.om = np.zeros((R, PORTS, 2), dtype=np.int64)
         self.link_flits_arr = np.zeros((R, PORTS), dtype=np.int64)
-        self.totals = np.zeros(4, dtype=np.int64)
+        self.totals = np.zeros(6, dtype=np.int64)
+        self.totals[T_LAST_BUSY] = -(1 << 40)
         self.term = np.full((R, 5), -1, dtype=np.int64)
         self.term[:, NEXT_SEQ] = 0
         self.tvc = np.zeros((R, V, 2), dtype=np.int64)
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
+        # router step scratch: VC allocation requests, match and grants; switch allocation
+        self.scratch = (*np.zeros((4, PV), dtype=np.int64), np.zeros((PORTS, PORTS), np.int64),
+                        *np.zeros((2, PORTS), dtype=np.int64))
         self._set_packets(packets)
 
     def _set_packets(self, pk: Packets, old: int = 0) -> None:
@@ -617,13 +663,14 @@ class CompiledMesh:
         if until <= self.now:
             return np.zeros(0, dtype=np.int64)
         done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
-        self.now = _run(self.now, until, stop, self.prm, self.src, self.dst, self.flits,
+        self.now = _run(self.now, until, stop, self.prm, self.xy, self.nb, self.src, self.dst,
+                        self.flits,
                         self.cycle, self.packets.group, self.group_left, done, self.order,
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
                         self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
                         self.vcs, self.buf, self.q, self.qm, self.xq, self.xm, self.ptr, self.fch,
                         self.fm, self.cch, self.cm, self.ob, self.om, self.link_flits_arr,
-                        self.totals)
+                        self.totals, self.scratch)
         return done[1:done[0] + 1]
 
     @property
