@@ -13,9 +13,10 @@ network; evaluations are cached by architecture and counted once.
 
 * **Hierarchical** (FLASH Algorithm 1, our reading, nas-workloads.md section 3.5): outer
   enumeration of w_m; per w_m a coarse SHGO whose objective sees d_c and t_c on a grid of step
-  lambda; a fine SHGO on the unit grid in +-2 lambda around the coarse optimum; then, from the
-  best candidates, a descent on the integer grid (enasim's addition: the best feasible
-  neighbour one step away in every d_c and t_c, until none is better).
+  lambda; a fine SHGO on the unit grid in +-2 lambda around the coarse optimum (also when the
+  coarse optimum breaks a constraint: SHGO then minimises the violation); then, from the best
+  candidate, a descent on the integer grid (enasim's addition, `_moves`: to the best
+  neighbour, infeasible points ranked by violation, until none is better).
 * **One-level**: one SHGO over (w_m, d_c, t_c) on the unit grid, with the same descent.
 * **Exhaustive**: every architecture of a (reduced) space, vectorised.
 """
@@ -106,6 +107,14 @@ class Evaluator:
         return {"g": g, "quality": quality, "area_mm2": area, "latency_ms": lat_ms,
                 "energy_mj": e_mj, "objective": obj, "feasible": ok}
 
+    def score(self, wm, depths, tcs) -> np.ndarray:
+        """The penalised value searches minimise: -objective for feasible architectures, else
+        1 + the summed relative violation (inf outside the space), so every feasible point
+        beats every infeasible one and infeasible ones are ranked by how far off they are."""
+        m = self(wm, depths, tcs)
+        off = np.where(self.space.feasible(wm, depths, tcs), 1.0 + self.violation(m), np.inf)
+        return np.where(m["feasible"], -m["objective"], off)
+
     def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
         """Summed relative constraint violation (0 when feasible)."""
         b, out = self.bounds, np.zeros(len(m["g"]))
@@ -158,13 +167,12 @@ def exhaustive(ev: Evaluator, chunk: int = 200_000) -> Result:
 
 
 class _Rounded:
-    """The SHGO objective: x -> nearest architecture of the space, cached, minimised as
-    -objective (+ a penalty outside the constraints)."""
+    """The SHGO objective: x -> nearest architecture of the space, cached, scored by
+    `Evaluator.score`."""
 
     def __init__(self, ev: Evaluator, wm: int | None, step_d: int = 1, step_t: int = 1):
         self.ev, self.wm, self.step_d, self.step_t = ev, wm, step_d, step_t
         self.cache: dict[tuple, float] = {}
-        self.best: dict[tuple, dict] = {}
 
     def arch(self, x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         sp, c = self.ev.space, self.ev.space.cells
@@ -186,12 +194,8 @@ class _Rounded:
         key = (wm, *d, *t)
         hit = self.cache.get(key)
         if hit is None:
-            m = self.ev(wm, d, t)
-            viol = float(self.ev.violation(m)[0])
-            ok = bool(self.ev.space.feasible([wm], d, t)[0])
-            hit = -float(m["objective"][0]) if viol == 0 and ok else 1.0 + viol
-            self.cache[key] = hit
-            self.best[key] = {k: v[0] for k, v in m.items()}
+            # finite outside the space: Powell's line searches turn inf into NaN
+            hit = self.cache[key] = min(float(self.ev.score([wm], d, t)[0]), 1e9)
         return hit
 
 
@@ -205,58 +209,69 @@ def _shgo(f: _Rounded, lo: np.ndarray, hi: np.ndarray, n: int, iters: int) -> No
 
 
 def _candidates(fs: list[_Rounded]) -> list[tuple]:
-    keys = [k for f in fs for k, v in f.cache.items() if v < 0]
-    return sorted(keys, key=lambda k: min(f.cache.get(k, np.inf) for f in fs))
+    """Every architecture the SHGO runs saw, best score first (feasible ones first)."""
+    scores = {}
+    for f in fs:
+        scores.update(f.cache)
+    return sorted(scores, key=scores.__getitem__)
 
 
-def _neighbourhood(ev: Evaluator, key: tuple) -> tuple[np.ndarray, ...]:
-    """The architecture and all its neighbours one grid step away in d_c and t_c."""
-    c, sp = ev.space.cells, ev.space
-    wm, d, t = key[0], np.array(key[1:1 + c]), np.array(key[1 + c:])
-    steps = np.stack(np.meshgrid(*[[-1, 0, 1]] * (2 * c), indexing="ij"), -1).reshape(-1, 2 * c)
-    dd = d[None] + steps[:, :c]
-    tt = t[None] + steps[:, c:] * sp.t_step
-    ok = sp.feasible(np.full(len(dd), wm), dd, tt)
-    return np.full(ok.sum(), wm), dd[ok], tt[ok]
+def _grid(*axes) -> np.ndarray:
+    """Every combination of the axes' values, one per row."""
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+
+
+def _moves(cells: int) -> list[np.ndarray]:
+    """The descent's neighbourhoods, tried in order until one improves (d_c steps, t_c grid
+    steps): -1..+1 in every d_c and t_c; -1..+1 in d_c with -2..+2 in t_c (so the descent can
+    trade skips between cells along a constraint); and -s, 0, +s in every t_c for s = 4, 16
+    (so it crosses wide t ranges quickly)."""
+    unit = _grid(*[[-1, 0, 1]] * (2 * cells))
+    wide = _grid(*[[-1, 0, 1]] * cells, *[range(-2, 3)] * cells)
+    far = np.concatenate([np.concatenate([unit[:, :cells], unit[:, cells:] * s], 1)
+                          for s in (4, 16)])
+    return [unit, wide, far]
 
 
 def _finish(method: str, ev: Evaluator, fs: list[_Rounded], start: float,
-            refine: bool = True, rounds: int = 50) -> Result:
-    """The best of the SHGO candidates; with `refine`, then a descent on the integer grid:
-    move to the best feasible neighbour (one grid step in every d_c and t_c, all evaluated
-    at once) until none is better."""
-    c = ev.space.cells
+            refine: bool = True, rounds: int = 100) -> Result:
+    """The best of the SHGO candidates; with `refine`, then a descent on the integer grid from
+    the best: move to the best-scoring feasible neighbour (`_moves`, each neighbourhood
+    evaluated at once) until none is better, so a start outside the constraints walks into
+    them. If the end point is still infeasible, the closest of everything seen and 2,000
+    samples."""
+    c, sp = ev.space.cells, ev.space
     evals = sum(len(f.cache) for f in fs)
-    cands = _candidates(fs)
-    if not cands:  # nothing feasible met: the closest of what was seen and 2,000 samples
-        extra = np.column_stack(ev.space.sample(np.random.default_rng(0), 2000))
-        a = np.concatenate([np.array([k for f in fs for k in f.cache]), extra])
+    a = np.array(_candidates(fs)[0])
+    seen = {tuple(a)}
+    score = ev.score(a[None, 0], a[None, 1:1 + c], a[None, 1 + c:])[0]
+    for _ in range(rounds if refine else 0):
+        for steps in _moves(c):
+            nb = np.column_stack([np.full(len(steps), a[0]), a[1:1 + c] + steps[:, :c],
+                                  a[1 + c:] + steps[:, c:] * sp.t_step])
+            nb = nb[sp.feasible(nb[:, 0], nb[:, 1:1 + c], nb[:, 1 + c:])]
+            nb = np.array([r for r in nb if tuple(r) not in seen])
+            if not len(nb):
+                continue
+            seen.update(tuple(r) for r in nb)
+            evals += len(nb)
+            s = ev.score(nb[:, 0], nb[:, 1:1 + c], nb[:, 1 + c:])
+            if s.min() < score:
+                a, score = nb[int(np.argmin(s))], s.min()
+                break
+        else:
+            break
+    a = a[None]
+    m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
+    if not m["feasible"].any():
+        extra = np.column_stack(sp.sample(np.random.default_rng(0), 2000))
+        a = np.concatenate([np.array(sorted(seen | {k for f in fs for k in f.cache})), extra])
         evals += len(extra)
         m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
-        return _result(method, ev, a[:, 0], a[:, 1:1 + c], a[:, 1 + c:], m, start, evals)
-    a = np.array(cands[:3])
-    seen = {tuple(r) for r in a}
-    for _ in range(rounds if refine else 0):
-        m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
-        obj = np.where(m["feasible"], m["objective"], -np.inf)
-        best = tuple(a[int(np.argmax(obj))])
-        wm, d, t = _neighbourhood(ev, best)
-        nb = np.column_stack([wm, d, t])
-        new = np.array([r for r in nb if tuple(r) not in seen])
-        if not len(new):
-            break
-        seen.update(tuple(r) for r in new)
-        evals += len(new)
-        mn = ev(new[:, 0], new[:, 1:1 + c], new[:, 1 + c:])
-        better = mn["feasible"] & (mn["objective"] > obj.max())
-        if not better.any():
-            break
-        a = np.concatenate([a[[int(np.argmax(obj))]], new[better]])
-    m = ev(a[:, 0], a[:, 1:1 + c], a[:, 1 + c:])
     return _result(method, ev, a[:, 0], a[:, 1:1 + c], a[:, 1 + c:], m, start, evals)
 
 
-def hierarchical_shgo(ev: Evaluator, step: int = 4, n: int = 48, iters: int = 1) -> Result:
+def hierarchical_shgo(ev: Evaluator, step: int = 4, n: int = 16, iters: int = 1) -> Result:
     """FLASH Algorithm 1 (see the module docstring); `step` is lambda (in depth units and in
     t-grid units scaled by the cell width / 16)."""
     start = time.perf_counter()
@@ -270,10 +285,7 @@ def hierarchical_shgo(ev: Evaluator, step: int = 4, n: int = 48, iters: int = 1)
         coarse = _Rounded(ev, wm, step, step_t)
         _shgo(coarse, lo, hi, n, iters)
         fs.append(coarse)
-        best = _candidates([coarse])
-        if not best:
-            continue
-        k = best[0]
+        k = _candidates([coarse])[0]  # the fine search starts here, feasible or not
         centre = np.array(k[1:], float)
         span = np.concatenate([np.full(c, 2.0 * step), np.full(c, 2.0 * step_t * sp.t_step)])
         fine = _Rounded(ev, wm)
