@@ -131,6 +131,8 @@ def test_training_free_maximises_g_under_the_bounds(fitted):
     wm, d, t = FlashSpace().sample(np.random.default_rng(1), 2000)
     m = ev(wm, d, t)
     assert r.metrics["g"] == pytest.approx(m["g"][m["feasible"]].max())
+    i = np.flatnonzero(m["feasible"])[np.argmax(m["g"][m["feasible"]])]
+    assert r.objective == pytest.approx(m["objective"][i])  # reported on the common scale
 
 
 def test_infeasible_constraints_give_the_closest_candidates(fitted, capsys):

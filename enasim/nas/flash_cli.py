@@ -165,9 +165,10 @@ def cmd_search(args) -> int:
             if r.feasible else "no feasible architecture"
         same = ("yes" if r.arch == exh.arch else "no") if exh and r.feasible else "-"
         rows.append([r.method, r.evaluations, f"{r.seconds:.3f}",
-                     f"{r.objective:.6g}" if r.feasible else "-", arch, same])
-    print(format_table(["method", "samples evaluated", "time s", "objective", "architecture",
-                        "= exhaustive"], rows))
+                     f"{r.objective:.6g}" if r.feasible else "-",
+                     f"{r.metrics['g']:.5g}" if r.feasible else "-", arch, same])
+    print(format_table(["method", "samples evaluated", "time s", "objective", "g",
+                        "architecture", "= exhaustive"], rows))
     for r in results:
         if not r.feasible and r.closest:
             print(f"\n{r.method}: no feasible architecture; closest (relative violation):")
