@@ -110,9 +110,12 @@ class Evaluator:
     def score(self, wm, depths, tcs) -> np.ndarray:
         """The penalised value searches minimise: -objective for feasible architectures, else
         1 + the summed relative violation (inf outside the space), so every feasible point
-        beats every infeasible one and infeasible ones are ranked by how far off they are."""
+        beats every infeasible one and infeasible ones are ranked by how far off they are;
+        equal violations (plateaus of the tile-count steps) are ranked by objective, through
+        a term below 1e-6."""
         m = self(wm, depths, tcs)
-        off = np.where(self.space.feasible(wm, depths, tcs), 1.0 + self.violation(m), np.inf)
+        off = 1.0 + self.violation(m) + 1e-6 / (1.0 + m["objective"])
+        off = np.where(self.space.feasible(wm, depths, tcs), off, np.inf)
         return np.where(m["feasible"], -m["objective"], off)
 
     def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
