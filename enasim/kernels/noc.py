@@ -47,6 +47,19 @@ T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
 _kernel = njit(cache=True, _nrt=False)  # no reference counting (see above)
 
 
+def _first_table(n: int) -> np.ndarray:
+    """t[mask, s]: the first set bit of the n-bit `mask` at or after bit s, cyclically: a
+    round-robin pick with its pointer at s (-1 for an empty mask)."""
+    t = np.full((1 << n, n), -1, dtype=np.int64)
+    for mask in range(1, 1 << n):
+        for s in range(n):
+            t[mask, s] = next((s + k) % n for k in range(n) if mask >> (s + k) % n & 1)
+    return t
+
+
+_FIRST = _first_table(PORTS)  # switch allocation over ports (a compile-time constant)
+
+
 @_kernel
 def _wrap(i, n):
     """i mod n for 0 <= i < 2n."""
@@ -169,7 +182,8 @@ def _send_credit(cch, cm, r, p, t, vc):
 
 @njit(cache=True, _nrt=False, inline="always")
 def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch, cm,
-                 ob, om, link_flits, req_in, req_port, match, grant, chosen, smatch, credit):
+                 ob, om, link_flits, req_in, req_port, match, grant, chosen, smatch, credit, sreq,
+                 sgnt):
     R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
     PV = PORTS * V
     bmask, qmask, xmask = buf.shape[2] - 1, q.shape[2] - 1, xq.shape[1] - 1
@@ -212,34 +226,30 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
     nva = qm[r, VQ, 1]
     if nva > 0:
         nr = 0  # requesting input VCs this cycle: req_in[k] asks port req_port[k]
+        ports = 0  # bitmask of the ports requested so far, whose grants are reset
         for n in range(nva):
             i = (qm[r, VQ, 0] + n) & qmask
             if q[r, VQ, i, 0] >= 0:
                 break
             c = q[r, VQ, i, 1] * V + q[r, VQ, i, 2]
             o = vcs[r, c, OUT_PORT]
+            if not ports >> o & 1:
+                ports |= 1 << o
+                for out in range(o * V, o * V + V):
+                    grant[out] = -1
             free = False
-            for out in range(o * V, o * V + V):
-                if vcs[r, out, IN_USE] < 0:
+            for out in range(o * V, o * V + V):  # grant: each free output VC picks the next
+                if vcs[r, out, IN_USE] < 0:      # requester after its pointer
                     free = True
-                    break
+                    g, p = grant[out], ptr[r, out]
+                    if g < 0 or _rr(c - p, PV) < _rr(g - p, PV):
+                        grant[out] = c
             if free:
                 req_in[nr] = c
                 req_port[nr] = o
                 nr += 1
             else:
                 q[r, VQ, i, 3] = STALL
-        for k in range(nr):  # grant: each output VC picks the next requester after its pointer
-            o = req_port[k]
-            for out in range(o * V, o * V + V):
-                grant[out] = -1
-        for k in range(nr):
-            o, c = req_port[k], req_in[k]
-            for out in range(o * V, o * V + V):
-                if vcs[r, out, IN_USE] < 0:
-                    g, p = grant[out], ptr[r, out]
-                    if g < 0 or _rr(c - p, PV) < _rr(g - p, PV):
-                        grant[out] = c
         for k in range(nr):  # accept: each input picks the next granting output after its pointer
             o, c = req_port[k], req_in[k]
             best = -1
@@ -274,9 +284,9 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
     if nsa > 0:
         for ip in range(PORTS):
             smatch[ip] = -1
-            for o in range(PORTS):
-                chosen[ip, o] = -1
-        any_req = False
+            sreq[ip] = 0
+            sgnt[ip] = 0
+        outs = 0  # bitmask of the requested outputs
         for n in range(nsa):
             i = (qm[r, SQ, 0] + n) & qmask
             if q[r, SQ, i, 0] >= 0:
@@ -287,29 +297,25 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
                 q[r, SQ, i, 3] = STALL
                 continue
             o = vcs[r, c, OUT_PORT]
-            prev = chosen[ip, o]
             off = ptr[r, 2 * PV + 2 * PORTS + ip]
-            if prev < 0 or _rr(v - off, V) < _rr(prev - off, V):
+            if not sreq[ip] >> o & 1 or _rr(v - off, V) < _rr(chosen[ip, o] - off, V):
                 chosen[ip, o] = v
-            any_req = True
-        if any_req:
-            for o in range(PORTS):
-                grant[o] = -1
-                g = ptr[r, 2 * PV + o]
-                for k in range(PORTS):
-                    i = _wrap(g + k, PORTS)
-                    if chosen[i, o] >= 0:
-                        grant[o] = i
-                        break
-            for i in range(PORTS):
-                a = ptr[r, 2 * PV + PORTS + i]
-                for k in range(PORTS):
-                    o = _wrap(a + k, PORTS)
-                    if chosen[i, o] >= 0 and grant[o] == i:
-                        smatch[i] = o
-                        ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
-                        ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
-                        break
+            sreq[ip] |= 1 << o
+            outs |= 1 << o
+        if outs:
+            for o in range(PORTS):  # grant: the next requesting input after the pointer
+                if outs >> o & 1:
+                    inputs = 0
+                    for i in range(PORTS):
+                        inputs |= (sreq[i] >> o & 1) << i
+                    g = _FIRST[inputs, ptr[r, 2 * PV + o]]
+                    sgnt[g] |= 1 << o
+            for i in range(PORTS):  # accept: the next granting output after the pointer
+                if sgnt[i]:
+                    o = _FIRST[sgnt[i], ptr[r, 2 * PV + PORTS + i]]
+                    smatch[i] = o
+                    ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
+                    ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
         for n in range(nsa):
             i = (qm[r, SQ, 0] + n) & qmask
             if q[r, SQ, i, 0] >= 0:
@@ -453,7 +459,7 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
     fmask, cmask = fch.shape[2] - 1, cch.shape[2] - 1
     # a flit or credit sent in cycle s is read by cycle s + drain
     drain = max(prm[P_LINK] + 1, 2)
-    req_in, req_port, match, grant, chosen, smatch, credit = scratch
+    req_in, req_port, match, grant, chosen, smatch, credit, sreq, sgnt = scratch
     now = t0
     while now < until:
         if totals[T_IN_FLIGHT] == 0 and totals[T_QUEUED] == 0 and \
@@ -570,7 +576,7 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
             if _busy(r, qm, xm, fm, cm, om):
                 _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch,
                              fm, cch, cm, ob, om, link_flits, req_in, req_port, match, grant,
-                             chosen, smatch, credit)
+                             chosen, smatch, credit, sreq, sgnt)
                 totals[T_LAST_BUSY] = now
         now += 1
         if stop and done[0] > 0:
@@ -623,8 +629,9 @@ class CompiledMesh:
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
         # router step scratch: VC allocation requests, match and grants; switch allocation
+        # choices, match, credits, requests and grants
         self.scratch = (*np.zeros((4, PV), dtype=np.int64), np.zeros((PORTS, PORTS), np.int64),
-                        *np.zeros((2, PORTS), dtype=np.int64))
+                        *np.zeros((4, PORTS), dtype=np.int64))
         self._set_packets(packets)
 
     def _set_packets(self, pk: Packets, old: int = 0) -> None:
