@@ -93,16 +93,17 @@ def islip(requests: list[tuple[int, list[int]]], n_in: int, n_out: int, gptr: li
     `requests` does not matter.
     """
     grants: dict[int, int] = {}
-    for i, outputs in requests:
-        for o in outputs:
-            g = grants.get(o)
-            if g is None or (i - gptr[o]) % n_in < (g - gptr[o]) % n_in:
-                grants[o] = i
+    if len(requests) > 1:  # else every requested output grants the lone input
+        for i, outputs in requests:
+            for o in outputs:
+                g = grants.get(o)
+                if g is None or (i - gptr[o]) % n_in < (g - gptr[o]) % n_in:
+                    grants[o] = i
     match = {}
     for i, outputs in requests:
         a, best = aptr[i], None
         for o in outputs:
-            if grants[o] == i and (best is None or (o - a) % n_out < (best - a) % n_out):
+            if grants.get(o, i) == i and (best is None or (o - a) % n_out < (best - a) % n_out):
                 best = o
         if best is not None:
             match[i] = best
@@ -120,7 +121,8 @@ class Flit:
 
 
 class Channel:
-    """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1."""
+    """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1. Its
+    receiver takes an item (time, payload) off the front of `queue` once time <= now."""
 
     __slots__ = ("latency", "queue", "sink")
 
@@ -131,10 +133,6 @@ class Channel:
         self.queue.append((now + self.latency + 1, item))
         self.sink.wake(now)
 
-    def receive(self, now: int):
-        if self.queue and self.queue[0][0] <= now:
-            return self.queue.popleft()[1]
-        return None
 
 
 class _Sleeper:
@@ -288,9 +286,9 @@ class Router(_Sleeper):
 
     def _input_queuing(self, now: int) -> None:
         for ip, ch in self.flit_inputs:
-            f = ch.receive(now)
-            if f is None:
+            if not ch.queue or ch.queue[0][0] > now:
                 continue
+            f = ch.queue.popleft()[1]
             q = self.buf[ip][f.vc]
             q.append(f)
             st = self.state[ip][f.vc]
@@ -299,11 +297,8 @@ class Router(_Sleeper):
             elif st == ACTIVE and q[0] is f:
                 self.sa_q.append([-1, ip, f.vc, -1])
         for o, ch in self.credit_inputs:
-            while True:
-                v = ch.receive(now)
-                if v is None:
-                    break
-                self.occupancy[o][v] -= 1
+            while ch.queue and ch.queue[0][0] <= now:
+                self.occupancy[o][ch.queue.popleft()[1]] -= 1
 
     def _va_evaluate(self, now: int) -> None:
         V = self.p.num_vcs
@@ -415,13 +410,11 @@ class Terminals(_Sleeper):
         p, pk, rec = self.p, self.pk, self.rec
         V = p.num_vcs
         arrived = []
-        for n in range(p.nodes):
-            f = self.eject[n].receive(now)
-            if f is not None:
-                arrived.append((n, f))
-            v = self.credit_in[n].receive(now)
-            if v is not None:
-                self.occupancy[n][v] -= 1
+        for n, (ej, cr) in enumerate(zip(self.eject, self.credit_in, strict=True)):
+            if ej.queue and ej.queue[0][0] <= now:
+                arrived.append((n, ej.queue.popleft()[1]))
+            if cr.queue and cr.queue[0][0] <= now:
+                self.occupancy[n][cr.queue.popleft()[1]] -= 1
         while self.pending and self.pending[0][0] <= now:
             t, i = heapq.heappop(self.pending)
             rec.created[i] = t
