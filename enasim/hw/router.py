@@ -134,7 +134,6 @@ class Channel:
         self.sink.wake(now)
 
 
-
 class _Sleeper:
     """A SimPy process that runs one step per cycle while it has work, else sleeps."""
 

@@ -269,11 +269,13 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
         for k in range(nr):  # accept: each input picks the next granting output after its pointer
             o, c = req_port[k], req_in[k]
             best = -1
-            a = ptr[r, PV + c]
-            for out in range(o * V, o * V + V):
-                if vcs[r, out, IN_USE] < 0 and grant[out] == c and \
-                        (best < 0 or _rr(out - a, PV) < _rr(best - a, PV)):
+            a = ptr[r, PV + c] - o * V  # round robin over all PV outputs, from the port's view
+            start = a if 0 <= a < V else 0
+            for k in range(V):
+                out = o * V + _wrap(start + k, V)
+                if grant[out] == c:  # only free output VCs grant
                     best = out
+                    break
             match[c] = best
             if best >= 0:
                 ptr[r, best] = _wrap(c + 1, PV)
