@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +84,7 @@ def neighbour(params: RouterParams, here: int, port: int) -> int:
     return x + params.cols * y if 0 <= x < params.cols and 0 <= y < params.rows else -1
 
 
-def islip(requests: list[tuple[int, list[int]]], n_in: int, n_out: int, gptr: list[int],
+def islip(requests: list[tuple[int, Iterable[int]]], n_in: int, n_out: int, gptr: list[int],
           aptr: list[int]) -> dict[int, int]:
     """One iteration of iSLIP: round-robin grant per output, round-robin accept per input.
 
@@ -330,9 +330,8 @@ class Router(_Sleeper):
                         item[3] = STALL
 
     def _sa_evaluate(self, now: int) -> None:
-        V = self.p.num_vcs
-        chosen: dict[tuple[int, int], int] = {}  # (input, output) -> requesting VC
-        requests: dict[int, list[int]] = {}  # input -> requested outputs
+        V, offset = self.p.num_vcs, self.sa_offset
+        requests: dict[int, dict[int, int]] = {}  # input -> {output: the VC asking for it}
         for item in self.sa_q:
             if item[0] >= 0:
                 break
@@ -341,12 +340,10 @@ class Router(_Sleeper):
             if self.occupancy[o][ov] >= self.p.vc_buf:
                 item[3] = STALL
                 continue
-            prev = chosen.get((ip, o))
-            if prev is None:
-                chosen[(ip, o)] = v
-                requests.setdefault(ip, []).append(o)
-            elif (v - self.sa_offset[ip]) % V < (prev - self.sa_offset[ip]) % V:
-                chosen[(ip, o)] = v
+            asks = requests.setdefault(ip, {})
+            prev = asks.get(o)
+            if prev is None or (v - offset[ip]) % V < (prev - offset[ip]) % V:
+                asks[o] = v
         match = islip(list(requests.items()), PORTS, PORTS, self.sa_gptr, self.sa_aptr)
         for item in self.sa_q:
             if item[0] >= 0:
@@ -356,8 +353,8 @@ class Router(_Sleeper):
                 continue
             _, ip, v, _ = item
             o = match.get(ip, -1)
-            if o >= 0 and chosen[(ip, o)] == v:
-                self.sa_offset[ip] = (v + 1) % V
+            if o >= 0 and requests[ip][o] == v:
+                offset[ip] = (v + 1) % V
                 item[3] = o
             else:
                 item[3] = STALL
