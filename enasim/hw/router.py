@@ -1,4 +1,4 @@
-"""Process model of the mesh NoC: BookSim2's input-queued routers, stepped by a SimPy clock.
+"""Process model of the mesh NoC: BookSim2's input-queued router as SimPy processes.
 
 This is the readable reference; `enasim.kernels.noc` is the same model compiled with Numba, and
 the two must agree packet by packet. The semantics follow BookSim2's `IQRouter` (non-speculative,
@@ -10,8 +10,7 @@ iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 
   input.
 * A flit sent at cycle s over a channel of latency L is seen by the receiver at cycle s + L + 1
   (BookSim's channel read/write phases), likewise credits. Injection and ejection channels have
-  latency 1. So no two routers (nor the terminals) interact within a cycle: one clock process
-  steps, every cycle, each of them that has work, in any order.
+  latency 1. So no two processes interact within a cycle and their order does not matter.
 * A packet of L flits over D links on an empty mesh takes
   3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
 
@@ -125,46 +124,51 @@ class Channel:
     """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1. Its
     receiver takes an item (time, payload) off the front of `queue` once time <= now."""
 
-    __slots__ = ("latency", "queue")
+    __slots__ = ("latency", "queue", "sink")
 
-    def __init__(self, latency: int):
-        self.latency, self.queue = latency, deque()
+    def __init__(self, latency: int, sink: Router | Terminals):
+        self.latency, self.queue, self.sink = latency, deque(), sink
 
     def send(self, now: int, item) -> None:
         self.queue.append((now + self.latency + 1, item))
+        self.sink.wake(now)
 
 
-class Clock:
-    """The mesh's one SimPy process: every cycle it steps the terminals and each router that
-    has work (the order does not matter, see the module docstring); it sleeps while none has."""
+class _Sleeper:
+    """A SimPy process that runs one step per cycle while it has work, else sleeps."""
 
-    def __init__(self, env: simpy.Environment, parts: list[Router | Terminals]):
-        self.env, self.parts, self._wake = env, parts, None
+    def __init__(self, env: simpy.Environment):
+        self.env, self._wake, self.last_step = env, None, -1
         env.process(self._run())
 
-    def wake(self) -> None:
-        """New work from outside the mesh (packets offered)."""
+    def wake(self, now: int) -> None:
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
 
     def _run(self):
         env = self.env
         while True:
-            busy = [part for part in self.parts if part.busy()]
-            if not busy:  # (only ever after a cycle without steps)
+            if not self.busy():
                 self._wake = env.event()
                 yield self._wake
                 self._wake = None
-                continue
-            for part in busy:
-                part.step(env.now)
+            if env.now <= self.last_step:
+                yield env.timeout(self.last_step + 1 - env.now)
+            self.last_step = env.now
+            self.step(env.now)
             yield env.timeout(1)
 
+    def busy(self) -> bool:
+        raise NotImplementedError
 
-class Router:
+    def step(self, now: int) -> None:
+        raise NotImplementedError
+
+
+class Router(_Sleeper):
     """One 5-port input-queued router (BookSim2 IQRouter semantics, see module docstring)."""
 
-    def __init__(self, params: RouterParams, node: int, stats: NocCounters):
+    def __init__(self, env: simpy.Environment, params: RouterParams, node: int, stats: NocCounters):
         self.p, self.node = params, node
         self.link_flits = stats.link_flits[node]  # flits sent on each output
         V = params.num_vcs
@@ -189,6 +193,7 @@ class Router:
         self.inputs: list[Channel] = []
         self.out_flit: list[Channel | None] = [None] * PORTS
         self.out_credit: list[Channel | None] = [None] * PORTS  # credits to upstream
+        super().__init__(env)
 
     def busy(self) -> bool:
         return bool(self.route_q or self.va_q or self.sa_q or self.xbar_q or any(self.out_buf)
@@ -362,11 +367,12 @@ class NocCounters:
         self.link_flits = [[0] * PORTS for _ in range(nodes)]
 
 
-class Terminals:
+class Terminals(_Sleeper):
     """The network interfaces of all nodes: source queues, injection, ejection (BookSim's
     traffic manager). Unbounded source queues; one flit in and one out per node per cycle."""
 
-    def __init__(self, params: RouterParams, packets: Packets, records: Records):
+    def __init__(self, env: simpy.Environment, params: RouterParams, packets: Packets,
+                 records: Records):
         self.p, self.pk, self.rec = params, packets, records
         n, V = params.nodes, params.num_vcs
         self.queue = [deque() for _ in range(n)]
@@ -391,6 +397,7 @@ class Terminals:
         self.group_left = group_counts(packets.group, None, 0)
         self.done: list[int] = []  # groups completed during the current run
         self.stop: Callable[[int], None] | None = None  # called when a group completes
+        super().__init__(env)
 
     def busy(self) -> bool:
         return bool(self.pending or self.in_flight)
@@ -471,10 +478,11 @@ class Terminals:
             self.waiting.append(0)
             self.rev.append([])
             heapq.heappush(self.pending, (self.ready[i], i))
+        self.wake(self.env.now)
 
 
 class ProcessMesh:
-    """The mesh in SimPy: routers, channels and terminals driven by one clock process."""
+    """The mesh as SimPy processes: routers, channels and terminals in one Environment."""
 
     def __init__(self, params: RouterParams, packets: Packets,
                  env: simpy.Environment | None = None):
@@ -482,26 +490,25 @@ class ProcessMesh:
         self.env = env or simpy.Environment()
         self.records = Records.empty(len(packets))
         self.counters = NocCounters(params.nodes)
-        self.terminals = Terminals(params, packets, self.records)
-        self.routers = [Router(params, r, self.counters) for r in range(params.nodes)]
+        self.terminals = Terminals(self.env, params, packets, self.records)
+        self.routers = [Router(self.env, params, r, self.counters) for r in range(params.nodes)]
         t = self.terminals
         for r, router in enumerate(self.routers):
-            router.in_flit[LOCAL] = t.inject[r] = Channel(1)
-            router.out_flit[LOCAL] = t.eject[r] = Channel(1)
-            router.out_credit[LOCAL] = t.credit_in[r] = Channel(1)
-            router.in_credit[LOCAL] = t.credit_out[r] = Channel(1)
+            router.in_flit[LOCAL] = t.inject[r] = Channel(1, router)
+            router.out_flit[LOCAL] = t.eject[r] = Channel(1, t)
+            router.out_credit[LOCAL] = t.credit_in[r] = Channel(1, t)
+            router.in_credit[LOCAL] = t.credit_out[r] = Channel(1, router)
             for o in range(4):
                 nb = neighbour(params, r, o)
                 if nb < 0:
                     continue
                 other = self.routers[nb]
-                ch = Channel(params.link_delay)
+                ch = Channel(params.link_delay, other)
                 router.out_flit[o] = other.in_flit[o ^ 1] = ch
-                cr = Channel(params.link_delay)
+                cr = Channel(params.link_delay, router)
                 other.out_credit[o ^ 1] = router.in_credit[o] = cr
         for router in self.routers:
             router.wired()
-        self.clock = Clock(self.env, [t, *self.routers])
 
     @property
     def now(self) -> int:
@@ -538,7 +545,6 @@ class ProcessMesh:
         """Offer more dependency-free packets (appended after the existing ones)."""
         self.terminals.add(more)
         self.packets = self.terminals.pk
-        self.clock.wake()
 
     @property
     def ejected_flits(self) -> int:

@@ -1,4 +1,4 @@
 """The mesh network-on-chip: packets, traffic, traces, measurement.
 
-Models: `enasim.hw.router` (SimPy) and `enasim.kernels.noc` (Numba).
+Models: `enasim.hw.router` (SimPy processes) and `enasim.kernels.noc` (Numba).
 """
