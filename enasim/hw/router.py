@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,27 +84,31 @@ def neighbour(params: RouterParams, here: int, port: int) -> int:
     return x + params.cols * y if 0 <= x < params.cols and 0 <= y < params.rows else -1
 
 
-def islip(requests: dict[int, list[int]], n_in: int, n_out: int, gptr: list[int],
+def islip(requests: list[tuple[int, Iterable[int]]], n_in: int, n_out: int, gptr: list[int],
           aptr: list[int]) -> dict[int, int]:
     """One iteration of iSLIP: round-robin grant per output, round-robin accept per input.
 
-    `requests` maps an input to its requested outputs. Pointers advance only on acceptance.
+    `requests` pairs each requesting input (once) with its requested outputs. Pointers advance
+    only on acceptance; every grant is made before any pointer moves, so the order of
+    `requests` does not matter.
     """
-    by_output: dict[int, list[int]] = {}
-    for i in sorted(requests):
-        for o in requests[i]:
-            by_output.setdefault(o, []).append(i)
-    grants = {}
-    for o, inputs in by_output.items():
-        grants[o] = min(inputs, key=lambda i, g=gptr[o]: (i - g) % n_in)
+    grants: dict[int, int] = {}
+    if len(requests) > 1:  # else every requested output grants the lone input
+        for i, outputs in requests:
+            for o in outputs:
+                g = grants.get(o)
+                if g is None or (i - gptr[o]) % n_in < (g - gptr[o]) % n_in:
+                    grants[o] = i
     match = {}
-    for i in sorted(requests):
-        granted = [o for o in requests[i] if grants.get(o) == i]
-        if granted:
-            o = min(granted, key=lambda o, a=aptr[i]: (o - a) % n_out)
-            match[i] = o
-            gptr[o] = (i + 1) % n_in
-            aptr[i] = (o + 1) % n_out
+    for i, outputs in requests:
+        a, best = aptr[i], None
+        for o in outputs:
+            if grants.get(o, i) == i and (best is None or (o - a) % n_out < (best - a) % n_out):
+                best = o
+        if best is not None:
+            match[i] = best
+            gptr[best] = (i + 1) % n_in
+            aptr[i] = (best + 1) % n_out
     return match
 
 
@@ -117,7 +121,8 @@ class Flit:
 
 
 class Channel:
-    """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1."""
+    """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1. Its
+    receiver takes an item (time, payload) off the front of `queue` once time <= now."""
 
     __slots__ = ("latency", "queue", "sink")
 
@@ -127,11 +132,6 @@ class Channel:
     def send(self, now: int, item) -> None:
         self.queue.append((now + self.latency + 1, item))
         self.sink.wake(now)
-
-    def receive(self, now: int):
-        if self.queue and self.queue[0][0] <= now:
-            return self.queue.popleft()[1]
-        return None
 
 
 class _Sleeper:
@@ -169,7 +169,8 @@ class Router(_Sleeper):
     """One 5-port input-queued router (BookSim2 IQRouter semantics, see module docstring)."""
 
     def __init__(self, env: simpy.Environment, params: RouterParams, node: int, stats: NocCounters):
-        self.p, self.node, self.stats = params, node, stats
+        self.p, self.node = params, node
+        self.link_flits = stats.link_flits[node]  # flits sent on each output
         V = params.num_vcs
         self.buf = [[deque() for _ in range(V)] for _ in range(PORTS)]
         self.state = [[IDLE] * V for _ in range(PORTS)]
@@ -187,53 +188,62 @@ class Router(_Sleeper):
         self.sa_offset = [0] * PORTS
         self.in_flit: list[Channel] = [None] * PORTS  # channels into this router
         self.in_credit: list[Channel] = [None] * PORTS  # credits for our outputs
+        self.flit_inputs: list[tuple[int, Channel]] = []  # (port, channel), set by `wired`
+        self.credit_inputs: list[tuple[int, Channel]] = []
+        self.inputs: list[Channel] = []
         self.out_flit: list[Channel | None] = [None] * PORTS
         self.out_credit: list[Channel | None] = [None] * PORTS  # credits to upstream
         super().__init__(env)
 
     def busy(self) -> bool:
-        return bool(self.route_q or self.va_q or self.sa_q or self.xbar_q
-                    or any(self.out_buf)
-                    or any(c.queue for c in self.in_flit if c)
-                    or any(c.queue for c in self.in_credit if c))
+        return bool(self.route_q or self.va_q or self.sa_q or self.xbar_q or any(self.out_buf)
+                    or any(ch.queue for ch in self.inputs))
+
+    def wired(self) -> None:
+        """Note the channels into this router, once they are all connected."""
+        self.flit_inputs = [(ip, ch) for ip, ch in enumerate(self.in_flit) if ch]
+        self.credit_inputs = [(o, ch) for o, ch in enumerate(self.in_credit) if ch]
+        self.inputs = [ch for _, ch in self.flit_inputs + self.credit_inputs]
 
     def step(self, now: int) -> None:
         p = self.p
-        credits_out: list[int | None] = [None] * PORTS
+        V = p.num_vcs
+        route_q, va_q, sa_q, xbar_q = self.route_q, self.va_q, self.sa_q, self.xbar_q
+        credits_out = []  # (input port, VC): at most one flit leaves an input per cycle
         self._input_queuing(now)
         # evaluate
-        for item in self.route_q:
+        for item in route_q:
             if item[0] >= 0:
                 break
             item[0] = now + p.routing_delay - 1
-        if self.va_q:
+        if va_q:
             self._va_evaluate(now)
-        if self.sa_q:
+        if sa_q:
             self._sa_evaluate(now)
-        for item in self.xbar_q:
+        for item in xbar_q:
             if item[0] >= 0:
                 break
             item[0] = now + p.st_delay - 1
         # update
-        while self.route_q and 0 <= self.route_q[0][0] <= now:
-            _, ip, v = self.route_q.popleft()
+        while route_q and 0 <= route_q[0][0] <= now:
+            _, ip, v = route_q.popleft()
             self.out_port[ip][v] = route(p, self.node, self.buf[ip][v][0].dst)
             self.state[ip][v] = VC_ALLOC
-            self.va_q.append([-1, ip, v, -1])
-        while self.va_q and 0 <= self.va_q[0][0] <= now:
-            _, ip, v, res = self.va_q.popleft()
+            va_q.append([-1, ip, v, -1])
+        while va_q and 0 <= va_q[0][0] <= now:
+            _, ip, v, res = va_q.popleft()
             if res >= 0:
-                o, ov = divmod(res, p.num_vcs)
-                self.in_use[o][ov] = ip * p.num_vcs + v
+                o, ov = divmod(res, V)
+                self.in_use[o][ov] = ip * V + v
                 self.out_vc[ip][v] = ov
                 self.state[ip][v] = ACTIVE
-                self.sa_q.append([-1, ip, v, -1])
+                sa_q.append([-1, ip, v, -1])
             else:
-                self.va_q.append([-1, ip, v, -1])
-        while self.sa_q and 0 <= self.sa_q[0][0] <= now:
-            _, ip, v, o = self.sa_q.popleft()
+                va_q.append([-1, ip, v, -1])
+        while sa_q and 0 <= sa_q[0][0] <= now:
+            _, ip, v, o = sa_q.popleft()
             if o < 0:
-                self.sa_q.append([-1, ip, v, -1])
+                sa_q.append([-1, ip, v, -1])
                 continue
             q = self.buf[ip][v]
             f = q.popleft()
@@ -243,26 +253,25 @@ class Router(_Sleeper):
             self.occupancy[o][ov] += 1
             if f.tail:
                 self.in_use[o][ov] = -1
-            self.xbar_q.append([-1, f, o])
-            credits_out[ip] = v
+            xbar_q.append([-1, f, o])
+            credits_out.append((ip, v))
             if not q:
                 if f.tail:
                     self.state[ip][v] = IDLE
             elif f.tail:
                 self._start_packet(ip, v)
             else:
-                self.sa_q.append([-1, ip, v, -1])
-        while self.xbar_q and 0 <= self.xbar_q[0][0] <= now:
-            _, f, o = self.xbar_q.popleft()
+                sa_q.append([-1, ip, v, -1])
+        while xbar_q and 0 <= xbar_q[0][0] <= now:
+            _, f, o = xbar_q.popleft()
             self.out_buf[o].append(f)
         # write outputs
-        for o in range(PORTS):
-            if self.out_buf[o]:
-                self.out_flit[o].send(now, self.out_buf[o].popleft())
-                self.stats.link_flits[self.node][o] += 1
-        for ip in range(PORTS):
-            if credits_out[ip] is not None:
-                self.out_credit[ip].send(now, credits_out[ip])
+        for o, q in enumerate(self.out_buf):
+            if q:
+                self.out_flit[o].send(now, q.popleft())
+                self.link_flits[o] += 1
+        for ip, v in credits_out:
+            self.out_credit[ip].send(now, v)
 
     def _start_packet(self, ip: int, v: int) -> None:
         """The head flit at the front of VC (ip, v) starts its pipeline."""
@@ -275,11 +284,10 @@ class Router(_Sleeper):
             self.va_q.append([-1, ip, v, -1])
 
     def _input_queuing(self, now: int) -> None:
-        for ip in range(PORTS):
-            ch = self.in_flit[ip]
-            f = ch.receive(now) if ch else None
-            if f is None:
+        for ip, ch in self.flit_inputs:
+            if not ch.queue or ch.queue[0][0] > now:
                 continue
+            f = ch.queue.popleft()[1]
             q = self.buf[ip][f.vc]
             q.append(f)
             st = self.state[ip][f.vc]
@@ -287,25 +295,21 @@ class Router(_Sleeper):
                 self._start_packet(ip, f.vc)
             elif st == ACTIVE and q[0] is f:
                 self.sa_q.append([-1, ip, f.vc, -1])
-        for o in range(PORTS):
-            ch = self.in_credit[o]
-            while ch:
-                v = ch.receive(now)
-                if v is None:
-                    break
-                self.occupancy[o][v] -= 1
+        for o, ch in self.credit_inputs:
+            while ch.queue and ch.queue[0][0] <= now:
+                self.occupancy[o][ch.queue.popleft()[1]] -= 1
 
     def _va_evaluate(self, now: int) -> None:
         V = self.p.num_vcs
-        requests: dict[int, list[int]] = {}
+        requests = []
         for item in self.va_q:
             if item[0] >= 0:
                 break
             _, ip, v, _ = item
             o = self.out_port[ip][v]
-            free = [o * V + ov for ov in range(V) if self.in_use[o][ov] < 0]
+            free = [o * V + ov for ov, owner in enumerate(self.in_use[o]) if owner < 0]
             if free:
-                requests[ip * V + v] = free
+                requests.append((ip * V + v, free))
             else:
                 item[3] = STALL
         match = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
@@ -326,8 +330,8 @@ class Router(_Sleeper):
                         item[3] = STALL
 
     def _sa_evaluate(self, now: int) -> None:
-        V = self.p.num_vcs
-        chosen: dict[tuple[int, int], int] = {}  # (input, output) -> requesting VC
+        V, offset = self.p.num_vcs, self.sa_offset
+        requests: dict[int, dict[int, int]] = {}  # input -> {output: the VC asking for it}
         for item in self.sa_q:
             if item[0] >= 0:
                 break
@@ -336,14 +340,11 @@ class Router(_Sleeper):
             if self.occupancy[o][ov] >= self.p.vc_buf:
                 item[3] = STALL
                 continue
-            prev = chosen.get((ip, o))
-            off = self.sa_offset[ip]
-            if prev is None or (v - off) % V < (prev - off) % V:
-                chosen[(ip, o)] = v
-        requests: dict[int, list[int]] = {}
-        for (ip, o) in sorted(chosen):
-            requests.setdefault(ip, []).append(o)
-        match = islip(requests, PORTS, PORTS, self.sa_gptr, self.sa_aptr)
+            asks = requests.setdefault(ip, {})
+            prev = asks.get(o)
+            if prev is None or (v - offset[ip]) % V < (prev - offset[ip]) % V:
+                asks[o] = v
+        match = islip(list(requests.items()), PORTS, PORTS, self.sa_gptr, self.sa_aptr)
         for item in self.sa_q:
             if item[0] >= 0:
                 break
@@ -352,8 +353,8 @@ class Router(_Sleeper):
                 continue
             _, ip, v, _ = item
             o = match.get(ip, -1)
-            if o >= 0 and chosen[(ip, o)] == v:
-                self.sa_offset[ip] = (v + 1) % V
+            if o >= 0 and requests[ip][o] == v:
+                offset[ip] = (v + 1) % V
                 item[3] = o
             else:
                 item[3] = STALL
@@ -405,13 +406,11 @@ class Terminals(_Sleeper):
         p, pk, rec = self.p, self.pk, self.rec
         V = p.num_vcs
         arrived = []
-        for n in range(p.nodes):
-            f = self.eject[n].receive(now)
-            if f is not None:
-                arrived.append((n, f))
-            v = self.credit_in[n].receive(now)
-            if v is not None:
-                self.occupancy[n][v] -= 1
+        for n, (ej, cr) in enumerate(zip(self.eject, self.credit_in, strict=True)):
+            if ej.queue and ej.queue[0][0] <= now:
+                arrived.append((n, ej.queue.popleft()[1]))
+            if cr.queue and cr.queue[0][0] <= now:
+                self.occupancy[n][cr.queue.popleft()[1]] -= 1
         while self.pending and self.pending[0][0] <= now:
             t, i = heapq.heappop(self.pending)
             rec.created[i] = t
@@ -508,6 +507,8 @@ class ProcessMesh:
                 router.out_flit[o] = other.in_flit[o ^ 1] = ch
                 cr = Channel(params.link_delay, router)
                 other.out_credit[o ^ 1] = router.in_credit[o] = cr
+        for router in self.routers:
+            router.wired()
 
     @property
     def now(self) -> int:

@@ -13,7 +13,11 @@ Layout (R routers; a VC of a router is addressed by its flat index c = port * V 
 - `xq[r, slot, (time, packet, seq, injection cycle, port, vc)]`: flits in switch traversal;
 - `ob[r, port, slot, (packet, seq, injection cycle, vc)]`: traversed flits waiting for the link;
 - `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
-  router `node`; rows R.. are the channels to the terminals (ejection, credits for injection).
+  router `node`; rows R.. are the channels to the terminals (ejection, credits for injection);
+- `pend[node, (PF, PC, PO)]`: bitmasks of the ports with flits or credits on their way in and
+  of the outputs with traversed flits, so a router visits only those ports.
+
+Allocators work on port bitmasks too: `_FIRST[mask, pointer]` is a round-robin pick.
 
 Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
 count) in a separate array (`qm`, `xm`, `om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`),
@@ -36,6 +40,7 @@ from enasim.noc.packets import Packets, Records, group_counts
 BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, IN_USE, OCC = range(7)  # OUT_VC: flat index
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
 STALL = -2
+PF, PC, PO = range(3)  # `pend` bitmasks: ports with flits, credits coming in; flits to send
 RQ, VQ, SQ = range(3)  # stage queues
 # terminal fields
 Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
@@ -45,6 +50,19 @@ P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
 T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
 
 _kernel = njit(cache=True, _nrt=False)  # no reference counting (see above)
+
+
+def _first_table(n: int) -> np.ndarray:
+    """t[mask, s]: the first set bit of the n-bit `mask` at or after bit s, cyclically: a
+    round-robin pick with its pointer at s (-1 for an empty mask)."""
+    t = np.full((1 << n, n), -1, dtype=np.int64)
+    for mask in range(1, 1 << n):
+        for s in range(n):
+            t[mask, s] = next((s + k) % n for k in range(n) if mask >> (s + k) % n & 1)
+    return t
+
+
+_FIRST = _first_table(PORTS)  # switch allocation over ports (a compile-time constant)
 
 
 @_kernel
@@ -149,8 +167,9 @@ def _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v):
 
 
 @_kernel
-def _send_flit(fch, fm, r, p, t, pkt, seq, itime, vc):
+def _send_flit(fch, fm, pend, r, p, t, pkt, seq, itime, vc):
     i = (fm[r, p, 0] + fm[r, p, 1]) & (fch.shape[2] - 1)
+    pend[r, PF] |= 1 << p
     fch[r, p, i, 0] = t
     fch[r, p, i, 1] = pkt
     fch[r, p, i, 2] = seq
@@ -160,8 +179,9 @@ def _send_flit(fch, fm, r, p, t, pkt, seq, itime, vc):
 
 
 @_kernel
-def _send_credit(cch, cm, r, p, t, vc):
+def _send_credit(cch, cm, pend, r, p, t, vc):
     i = (cm[r, p, 0] + cm[r, p, 1]) & (cch.shape[2] - 1)
+    pend[r, PC] |= 1 << p
     cch[r, p, i, 0] = t
     cch[r, p, i, 1] = vc
     cm[r, p, 1] += 1
@@ -169,32 +189,40 @@ def _send_credit(cch, cm, r, p, t, vc):
 
 @njit(cache=True, _nrt=False, inline="always")
 def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch, cm,
-                 ob, om, link_flits, req_in, req_port, match, grant, chosen, smatch, credit):
+                 pend, ob, om, link_flits, scratch):
+    req_in, req_port, match, grant, chosen, smatch, credit, sreq, sgnt, sin = scratch
     R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
     PV = PORTS * V
     bmask, qmask, xmask = buf.shape[2] - 1, q.shape[2] - 1, xq.shape[1] - 1
     omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
     # input queuing: flits (port order), then credits
-    for ip in range(PORTS):
-        if fm[r, ip, 1] > 0:
-            h = fm[r, ip, 0]
-            if fch[r, ip, h, 0] <= now:
-                fm[r, ip, 0] = (h + 1) & fmask
-                fm[r, ip, 1] -= 1
-                v = fch[r, ip, h, 4]
-                c = ip * V + v
-                cnt = vcs[r, c, BUF_CNT]
-                slot = (vcs[r, c, BUF_HEAD] + cnt) & bmask
-                buf[r, c, slot, 0] = fch[r, ip, h, 1]
-                buf[r, c, slot, 1] = fch[r, ip, h, 2]
-                buf[r, c, slot, 2] = fch[r, ip, h, 3]
-                vcs[r, c, BUF_CNT] = cnt + 1
-                st = vcs[r, c, STATE]
-                if st == IDLE:
-                    _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v)
-                elif st == ACTIVE and cnt == 0:
-                    _q_push(q, qm, r, SQ, ip, v)
-    for o in range(PORTS):
+    m = pend[r, PF]
+    while m:
+        ip = _FIRST[m, 0]
+        m &= m - 1
+        h = fm[r, ip, 0]
+        if fch[r, ip, h, 0] <= now:
+            fm[r, ip, 0] = (h + 1) & fmask
+            fm[r, ip, 1] -= 1
+            if fm[r, ip, 1] == 0:
+                pend[r, PF] ^= 1 << ip
+            v = fch[r, ip, h, 4]
+            c = ip * V + v
+            cnt = vcs[r, c, BUF_CNT]
+            slot = (vcs[r, c, BUF_HEAD] + cnt) & bmask
+            buf[r, c, slot, 0] = fch[r, ip, h, 1]
+            buf[r, c, slot, 1] = fch[r, ip, h, 2]
+            buf[r, c, slot, 2] = fch[r, ip, h, 3]
+            vcs[r, c, BUF_CNT] = cnt + 1
+            st = vcs[r, c, STATE]
+            if st == IDLE:
+                _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v)
+            elif st == ACTIVE and cnt == 0:
+                _q_push(q, qm, r, SQ, ip, v)
+    m = pend[r, PC]
+    while m:
+        o = _FIRST[m, 0]
+        m &= m - 1
         while cm[r, o, 1] > 0:
             h = cm[r, o, 0]
             if cch[r, o, h, 0] > now:
@@ -202,6 +230,8 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
             vcs[r, o * V + cch[r, o, h, 1], OCC] -= 1
             cm[r, o, 0] = (h + 1) & cmask
             cm[r, o, 1] -= 1
+        if cm[r, o, 1] == 0:
+            pend[r, PC] ^= 1 << o
     # route evaluate
     for n in range(qm[r, RQ, 1]):
         i = (qm[r, RQ, 0] + n) & qmask
@@ -212,42 +242,40 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
     nva = qm[r, VQ, 1]
     if nva > 0:
         nr = 0  # requesting input VCs this cycle: req_in[k] asks port req_port[k]
+        ports = 0  # bitmask of the ports requested so far, whose grants are reset
         for n in range(nva):
             i = (qm[r, VQ, 0] + n) & qmask
             if q[r, VQ, i, 0] >= 0:
                 break
             c = q[r, VQ, i, 1] * V + q[r, VQ, i, 2]
             o = vcs[r, c, OUT_PORT]
+            if not ports >> o & 1:
+                ports |= 1 << o
+                for out in range(o * V, o * V + V):
+                    grant[out] = -1
             free = False
-            for out in range(o * V, o * V + V):
-                if vcs[r, out, IN_USE] < 0:
+            for out in range(o * V, o * V + V):  # grant: each free output VC picks the next
+                if vcs[r, out, IN_USE] < 0:      # requester after its pointer
                     free = True
-                    break
+                    g, p = grant[out], ptr[r, out]
+                    if g < 0 or _rr(c - p, PV) < _rr(g - p, PV):
+                        grant[out] = c
             if free:
                 req_in[nr] = c
                 req_port[nr] = o
                 nr += 1
             else:
                 q[r, VQ, i, 3] = STALL
-        for k in range(nr):  # grant: each output VC picks the next requester after its pointer
-            o = req_port[k]
-            for out in range(o * V, o * V + V):
-                grant[out] = -1
-        for k in range(nr):
-            o, c = req_port[k], req_in[k]
-            for out in range(o * V, o * V + V):
-                if vcs[r, out, IN_USE] < 0:
-                    g, p = grant[out], ptr[r, out]
-                    if g < 0 or _rr(c - p, PV) < _rr(g - p, PV):
-                        grant[out] = c
         for k in range(nr):  # accept: each input picks the next granting output after its pointer
             o, c = req_port[k], req_in[k]
             best = -1
-            a = ptr[r, PV + c]
-            for out in range(o * V, o * V + V):
-                if vcs[r, out, IN_USE] < 0 and grant[out] == c and \
-                        (best < 0 or _rr(out - a, PV) < _rr(best - a, PV)):
+            a = ptr[r, PV + c] - o * V  # round robin over all PV outputs, from the port's view
+            start = a if 0 <= a < V else 0
+            for k in range(V):
+                out = o * V + _wrap(start + k, V)
+                if grant[out] == c:  # only free output VCs grant
                     best = out
+                    break
             match[c] = best
             if best >= 0:
                 ptr[r, best] = _wrap(c + 1, PV)
@@ -274,9 +302,10 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
     if nsa > 0:
         for ip in range(PORTS):
             smatch[ip] = -1
-            for o in range(PORTS):
-                chosen[ip, o] = -1
-        any_req = False
+            sreq[ip] = 0  # outputs requested by input ip (bitmask)
+            sgnt[ip] = 0  # outputs granted to input ip
+            sin[ip] = 0  # inputs requesting output ip
+        outs = 0  # bitmask of the requested outputs
         for n in range(nsa):
             i = (qm[r, SQ, 0] + n) & qmask
             if q[r, SQ, i, 0] >= 0:
@@ -287,29 +316,23 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
                 q[r, SQ, i, 3] = STALL
                 continue
             o = vcs[r, c, OUT_PORT]
-            prev = chosen[ip, o]
             off = ptr[r, 2 * PV + 2 * PORTS + ip]
-            if prev < 0 or _rr(v - off, V) < _rr(prev - off, V):
+            if not sreq[ip] >> o & 1 or _rr(v - off, V) < _rr(chosen[ip, o] - off, V):
                 chosen[ip, o] = v
-            any_req = True
-        if any_req:
-            for o in range(PORTS):
-                grant[o] = -1
-                g = ptr[r, 2 * PV + o]
-                for k in range(PORTS):
-                    i = _wrap(g + k, PORTS)
-                    if chosen[i, o] >= 0:
-                        grant[o] = i
-                        break
-            for i in range(PORTS):
-                a = ptr[r, 2 * PV + PORTS + i]
-                for k in range(PORTS):
-                    o = _wrap(a + k, PORTS)
-                    if chosen[i, o] >= 0 and grant[o] == i:
-                        smatch[i] = o
-                        ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
-                        ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
-                        break
+            sreq[ip] |= 1 << o
+            sin[o] |= 1 << ip
+            outs |= 1 << o
+        if outs:
+            while outs:  # grant: the next requesting input after the output's pointer
+                o = _FIRST[outs, 0]
+                outs &= outs - 1
+                sgnt[_FIRST[sin[o], ptr[r, 2 * PV + o]]] |= 1 << o
+            for i in range(PORTS):  # accept: the next granting output after the pointer
+                if sgnt[i]:
+                    o = _FIRST[sgnt[i], ptr[r, 2 * PV + PORTS + i]]
+                    smatch[i] = o
+                    ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
+                    ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
         for n in range(nsa):
             i = (qm[r, SQ, 0] + n) & qmask
             if q[r, SQ, i, 0] >= 0:
@@ -356,8 +379,7 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
         else:
             _q_push(q, qm, r, VQ, ip, v)
     # switch allocation update
-    for ip in range(PORTS):
-        credit[ip] = -1
+    credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
     while True:
         i = _q_pop_due(q, qm, r, SQ, now)
         if i < 0:
@@ -386,6 +408,7 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
         xq[r, j, 5] = out - o * V
         xm[r, 1] += 1
         credit[ip] = v
+        credits |= 1 << ip
         if cnt == 0:
             if tail:
                 vcs[r, c, STATE] = IDLE
@@ -408,44 +431,43 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
         ob[r, o, j, 2] = xq[r, i, 3]  # injection cycle
         ob[r, o, j, 3] = xq[r, i, 5]  # downstream VC
         om[r, o, 1] += 1
+        pend[r, PO] |= 1 << o
     # write outputs: one flit per output, one credit per input
-    for o in range(PORTS):
-        if om[r, o, 1] == 0:
-            continue
+    m = pend[r, PO]
+    while m:
+        o = _FIRST[m, 0]
+        m &= m - 1
         j = om[r, o, 0]
         om[r, o, 0] = (j + 1) & omask
         om[r, o, 1] -= 1
+        if om[r, o, 1] == 0:
+            pend[r, PO] ^= 1 << o
         link_flits[r, o] += 1
         if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
             dest_r, dest_p, lat = R + r, LOCAL, 1
         else:
             dest_r, dest_p, lat = nb[r, o], o ^ 1, prm[P_LINK]
-        _send_flit(fch, fm, dest_r, dest_p, now + lat + 1, ob[r, o, j, 0], ob[r, o, j, 1],
-                   ob[r, o, j, 2], ob[r, o, j, 3])
-    for ip in range(PORTS):
-        v = credit[ip]
-        if v < 0:
-            continue
+        _send_flit(fch, fm, pend, dest_r, dest_p, now + lat + 1, ob[r, o, j, 0],
+                   ob[r, o, j, 1], ob[r, o, j, 2], ob[r, o, j, 3])
+    while credits:
+        ip = _FIRST[credits, 0]
+        credits &= credits - 1
         if ip == LOCAL:
-            _send_credit(cch, cm, R + r, LOCAL, now + 2, v)
+            _send_credit(cch, cm, pend, R + r, LOCAL, now + 2, credit[ip])
         else:
-            _send_credit(cch, cm, nb[r, ip], ip ^ 1, now + prm[P_LINK] + 1, v)
+            _send_credit(cch, cm, pend, nb[r, ip], ip ^ 1, now + prm[P_LINK] + 1, credit[ip])
 
 
 @_kernel
-def _busy(r, qm, xm, fm, cm, om):
-    if qm[r, RQ, 1] or qm[r, VQ, 1] or qm[r, SQ, 1] or xm[r, 1]:
-        return True
-    for p in range(PORTS):  # noqa: SIM110 (a generator would not compile to a plain loop)
-        if fm[r, p, 1] or cm[r, p, 1] or om[r, p, 1]:
-            return True
-    return False
+def _busy(r, qm, xm, pend):
+    return qm[r, RQ, 1] or qm[r, VQ, 1] or qm[r, SQ, 1] or xm[r, 1] or pend[r, PF] or \
+        pend[r, PC] or pend[r, PO]
 
 
 @_kernel
 def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
-         buf, q, qm, xq, xm, ptr, fch, fm, cch, cm, ob, om, link_flits, totals, scratch):
+         buf, q, qm, xq, xm, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
@@ -453,7 +475,6 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
     fmask, cmask = fch.shape[2] - 1, cch.shape[2] - 1
     # a flit or credit sent in cycle s is read by cycle s + drain
     drain = max(prm[P_LINK] + 1, 2)
-    req_in, req_port, match, grant, chosen, smatch, credit = scratch
     now = t0
     while now < until:
         if totals[T_IN_FLIGHT] == 0 and totals[T_QUEUED] == 0 and \
@@ -535,7 +556,7 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
             else:
                 term[n, NEXT_SEQ] = seq + 1
             totals[T_INJECTED] += 1
-            _send_flit(fch, fm, n, LOCAL, now + 2, i, seq, now, vc)
+            _send_flit(fch, fm, pend, n, LOCAL, now + 2, i, seq, now, vc)
         # retire flits ejected this cycle
         for n in range(R):
             if fm[R + n, LOCAL, 1] == 0:
@@ -549,7 +570,7 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
             fm[R + n, LOCAL, 1] -= 1
             rec[i, 3] += now - itime
             totals[T_EJECTED] += 1
-            _send_credit(cch, cm, n, LOCAL, now + 2, vc)
+            _send_credit(cch, cm, pend, n, LOCAL, now + 2, vc)
             if seq == flits[i] - 1:
                 rec[i, 2] = now
                 totals[T_IN_FLIGHT] -= 1
@@ -567,10 +588,9 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
                     if waiting[d] == 0:
                         _heap_push(hr, hi, hm, ready[d], d)
         for r in range(R):
-            if _busy(r, qm, xm, fm, cm, om):
+            if _busy(r, qm, xm, pend):
                 _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch,
-                             fm, cch, cm, ob, om, link_flits, req_in, req_port, match, grant,
-                             chosen, smatch, credit)
+                             fm, cch, cm, pend, ob, om, link_flits, scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
         if stop and done[0] > 0:
@@ -612,6 +632,7 @@ class CompiledMesh:
         self.fm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
         self.cch = np.zeros((2 * R, PORTS, ccap, 2), dtype=np.int64)  # rows R..: to terminals
         self.cm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
+        self.pend = np.zeros((2 * R, 3), dtype=np.int64)  # rows R..: set, never read
         self.ob = np.zeros((R, PORTS, xcap, 4), dtype=np.int64)
         self.om = np.zeros((R, PORTS, 2), dtype=np.int64)
         self.link_flits_arr = np.zeros((R, PORTS), dtype=np.int64)
@@ -623,8 +644,9 @@ class CompiledMesh:
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
         # router step scratch: VC allocation requests, match and grants; switch allocation
+        # choices, match, credits, requests, grants and requesters (port bitmasks)
         self.scratch = (*np.zeros((4, PV), dtype=np.int64), np.zeros((PORTS, PORTS), np.int64),
-                        *np.zeros((2, PORTS), dtype=np.int64))
+                        *np.zeros((5, PORTS), dtype=np.int64))
         self._set_packets(packets)
 
     def _set_packets(self, pk: Packets, old: int = 0) -> None:
@@ -669,8 +691,8 @@ class CompiledMesh:
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
                         self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
                         self.vcs, self.buf, self.q, self.qm, self.xq, self.xm, self.ptr, self.fch,
-                        self.fm, self.cch, self.cm, self.ob, self.om, self.link_flits_arr,
-                        self.totals, self.scratch)
+                        self.fm, self.cch, self.cm, self.pend, self.ob, self.om,
+                        self.link_flits_arr, self.totals, self.scratch)
         return done[1:done[0] + 1]
 
     @property
