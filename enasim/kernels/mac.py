@@ -170,6 +170,11 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
         pats = np.empty((input_bits, nq_max), np.int64)
         rows = np.empty(nq_max, np.uint64)
         acc = np.zeros((v1 - v0, n), np.int64)
+        col_shift = np.empty(n, np.int64)  # slice k of a column weighs 2^(k*Bc), polarity p
+        col_sign = np.empty(n, np.int64)  # (-1)^p: x -> (x ^ sign) - sign negates if sign = -1
+        for i in range(n):
+            col_shift[i] = i % per_out // polarities * cell_bits
+            col_sign[i] = -(i % polarities)
         n_clip = 0
         for ph in range(len(phase_block)):
             r0 = phase_start[ph]
@@ -193,18 +198,21 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
                         a[i] += min(code, top) << b
         for v in range(v0, v1):  # shift-and-add: column (c*S + k)*P + p of the group
             a = acc[v - v0]
+            for i in range(n):
+                a[i] = ((a[i] << col_shift[i]) ^ col_sign[i]) - col_sign[i]
             i = 0
             for c in range(c0 // per_out, (c0 + n) // per_out):
                 total = 0
-                for k in range(slices):
-                    for p in range(polarities):
-                        total += (a[i] << (k * cell_bits)) * (1 - 2 * p)
-                        i += 1
+                for _ in range(per_out):
+                    total += a[i]
+                    i += 1
                 y[v, c] += total * step
             if cg == 0:
                 for ph in range(len(phase_block)):
+                    count = 0
                     for r in range(phase_start[ph], phase_start[ph + 1]):
-                        ones[v, phase_block[ph]] += _popcount(np.uint64(x[v, r]))
+                        count += _popcount(np.uint64(x[v, r]))
+                    ones[v, phase_block[ph]] += count
         clipped[task] = n_clip
     return y, clipped.sum(), ones.sum(axis=0)
 
