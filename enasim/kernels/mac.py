@@ -86,40 +86,43 @@ def _transpose8(w):
 
 
 @njit(cache=True, inline="always")
-def _patterns(x, v, r0, r1, g_rows, pats):
-    """pats[b, q]: bits b of the inputs of rows r0 + q*G ... r0 + q*G + G - 1 (G divides 8).
+def _planes(x, v, r0, r1, planes):
+    """planes[b, w]: bit i is bit b of the input of row r0 + 64w + i (zero from row r1 on).
 
     Eight rows at a time: their input bytes form an 8x8 bit matrix whose transpose holds,
     in byte j, bit j of each of the eight rows.
     """
-    n_bits = pats.shape[0]
-    per_byte = 8 // g_rows
-    mask = np.uint64((1 << g_rows) - 1)
+    n_bits = planes.shape[0]
+    for b in range(n_bits):
+        for w in range((r1 - r0 + 63) >> 6):
+            planes[b, w] = 0
     for r8 in range(r0, r1, 8):
         rn = min(8, r1 - r8)
-        q0 = (r8 - r0) // g_rows
+        word = (r8 - r0) >> 6
+        at = np.uint64((r8 - r0) & 63)
         for m in range(0, n_bits, 8):
             w = np.uint64(0)
             for i in range(rn):
                 w |= np.uint64((x[v, r8 + i] >> m) & 0xFF) << np.uint64(8 * i)
             w = _transpose8(w)
             for j in range(min(8, n_bits - m)):
-                byte = (w >> np.uint64(8 * j)) & np.uint64(0xFF)
-                for k in range(min(per_byte, (rn + g_rows - 1) // g_rows)):
-                    pats[m + j, q0 + k] = np.int64((byte >> np.uint64(k * g_rows)) & mask)
+                planes[m + j, word] |= ((w >> np.uint64(8 * j)) & np.uint64(0xFF)) << at
 
 
 @njit(cache=True, inline="always")
-def _bit_sums(src, base, q_rows, stride, pats_b, nq, n, rows, sums):
+def _bit_sums(src, base, q_rows, stride, plane, g_rows, nq, n, rows, sums):
     """sums[i] = column sums of the rows one input bit drives: the sum over groups q with a
-    non-zero pattern p of src[base + (q * q_rows + p) * stride + i] (a group table, or with
-    G = 1 the flat cells, offset so that p = 1 selects row q).
+    non-zero pattern p (the G bits of `plane` from bit q*G; G divides 64) of
+    src[base + (q * q_rows + p) * stride + i] (a group table, or with G = 1 the flat cells,
+    offset so that p = 1 selects row q).
 
     The selected rows are listed first (branch-free), then added four per pass over `sums`.
     """
+    mask = np.uint64((1 << g_rows) - 1)
     k = 0
     for q in range(nq):
-        p = pats_b[q]
+        bit = q * g_rows
+        p = np.int64((plane[bit >> 6] >> np.uint64(bit & 63)) & mask)
         rows[k] = base + (q * q_rows + p) * stride
         k += p != 0
     un = np.uint64(n)
@@ -167,7 +170,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
         n = col_groups[cg + 1] - c0
         table = np.empty(nq_max * (1 << g_rows) * n if g_rows > 1 else 0, cells.dtype)
         sums = np.empty(n, cells.dtype)
-        pats = np.empty((input_bits, nq_max), np.int64)
+        planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
         rows = np.empty(nq_max, np.uint64)
         acc = np.zeros((v1 - v0, n), np.int64)
         col_shift = np.empty(n, np.int64)  # slice k of a column weighs 2^(k*Bc), polarity p
@@ -183,14 +186,15 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
             if g_rows > 1:
                 _build_table(cells, r0, r1, c0, n, g_rows, table)
             for v in range(v0, v1):
-                _patterns(x, v, r0, r1, g_rows, pats)
+                _planes(x, v, r0, r1, planes)
                 a = acc[v - v0]
                 for b in range(input_bits):
                     if g_rows > 1:
-                        _bit_sums(table, 0, 1 << g_rows, n, pats[b], nq, n, rows, sums)
+                        _bit_sums(table, 0, 1 << g_rows, n, planes[b], g_rows, nq, n, rows,
+                                  sums)
                     else:
-                        _bit_sums(flat, (r0 - 1) * n_cols + c0, 1, n_cols, pats[b], nq, n,
-                                  rows, sums)
+                        _bit_sums(flat, (r0 - 1) * n_cols + c0, 1, n_cols, planes[b], 1, nq,
+                                  n, rows, sums)
                     for i in range(n):  # t < 2^32: one 32x32-bit multiply per lane
                         t = np.uint32((np.int64(sums[i]) + offset) >> shift)
                         code = np.int64((t * mul + add) >> k_shift)
