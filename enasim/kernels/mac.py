@@ -110,13 +110,15 @@ def _planes(x, v, r0, r1, planes):
 
 
 @njit(cache=True, inline="always")
-def _bit_sums(src, base, q_rows, stride, plane, g_rows, nq, n, rows, sums):
+def _bit_sums(src, base, q_rows, stride, plane, g_rows, nq, n, rows, part, sums):
     """sums[i] = column sums of the rows one input bit drives: the sum over groups q with a
     non-zero pattern p (the G bits of `plane` from bit q*G; G divides 64) of
     src[base + (q * q_rows + p) * stride + i] (a group table, or with G = 1 the flat cells,
     offset so that p = 1 selects row q).
 
-    The selected rows are listed first (branch-free), then added four per pass over `sums`.
+    The selected rows are listed first (branch-free), then summed four at a time into `part`
+    and added to `sums`. `part` may be narrower than `sums` (uint8 when four rows cannot
+    exceed 255): twice the SIMD lanes for most of the additions.
     """
     mask = np.uint64((1 << g_rows) - 1)
     k = 0
@@ -132,7 +134,9 @@ def _bit_sums(src, base, q_rows, stride, plane, g_rows, nq, n, rows, sums):
     for j in range(0, k4, 4):
         a0, a1, a2, a3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
         for i in range(un):
-            sums[i] += src[a0 + i] + src[a1 + i] + src[a2 + i] + src[a3 + i]
+            part[i] = src[a0 + i] + src[a1 + i] + src[a2 + i] + src[a3 + i]
+        for i in range(un):
+            sums[i] += part[i]
     for j in range(k4, k):
         at = rows[j]
         for i in range(un):
@@ -140,9 +144,11 @@ def _bit_sums(src, base, q_rows, stride, plane, g_rows, nq, n, rows, sums):
 
 
 @njit(parallel=True, cache=True)
-def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chunks, adc,
-         top, step, n_out, slices, polarities, cell_bits, input_bits):
+def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_groups, n_chunks,
+         adc, top, step, n_out, slices, polarities, cell_bits, input_bits):
     """y before the offset term, clipped conversions, ones per row block.
+
+    Tables and four-row partial sums have the dtype of `part_kind` (an empty array).
 
     A column sum s converts to code (t * mul + add) >> k_shift, t = (s + offset) >> shift
     (adc = (offset, shift, mul, add, k_shift) from `_adc_divider`), clipped if above top.
@@ -168,7 +174,8 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
         v1 = (ch + 1) * n_vec // n_chunks
         c0 = col_groups[cg]
         n = col_groups[cg + 1] - c0
-        table = np.empty(nq_max * (1 << g_rows) * n if g_rows > 1 else 0, cells.dtype)
+        table = np.empty(nq_max * (1 << g_rows) * n if g_rows > 1 else 0, part_kind.dtype)
+        part = np.empty(n, part_kind.dtype)
         sums = np.empty(n, cells.dtype)
         planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
         rows = np.empty(nq_max, np.uint64)
@@ -191,10 +198,10 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
                 for b in range(input_bits):
                     if g_rows > 1:
                         _bit_sums(table, 0, 1 << g_rows, n, planes[b], g_rows, nq, n, rows,
-                                  sums)
+                                  part, sums)
                     else:
                         _bit_sums(flat, (r0 - 1) * n_cols + c0, 1, n_cols, planes[b], 1, nq,
-                                  n, rows, sums)
+                                  n, rows, part, sums)
                     for i in range(n):  # t < 2^32: one 32x32-bit multiply per lane
                         t = np.uint32((np.int64(sums[i]) + offset) >> shift)
                         code = np.int64((t * mul + add) >> k_shift)
@@ -280,10 +287,13 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
         g_rows = group_rows
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
     adc = _adc_divider(layer.max_column_sum, step, frac_bits)
-    y, clipped, ones = _mvm(x, layer.narrow_cells, layer.phase_start, layer.phase_block,
-                            len(layer.block_rows), g_rows, bounds, chunks, adc, spec.adc_top,
-                            step, layer.n_out, spec.slices, spec.polarities, spec.cell_bits,
-                            spec.input_bits)
+    cells = layer.narrow_cells
+    small = layer.conductance_fp is None and 4 * g_rows * spec.cell_max <= 255
+    part_kind = np.empty(0, np.uint8 if small else cells.dtype)
+    y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
+                            len(layer.block_rows), g_rows, part_kind, bounds, chunks, adc,
+                            spec.adc_top, step, layer.n_out, spec.slices, spec.polarities,
+                            spec.cell_bits, spec.input_bits)
     if spec.offset:
         y -= spec.offset * x.sum(axis=1, keepdims=True)
     return y, activity(x, layer, step, ones, int(clipped))
