@@ -6,7 +6,7 @@ are taken `group_rows` (G) at a time, and for each group a table holds the colum
 2^G subsets of its rows. The sums for one input bit are then the sum, over groups, of the table
 row that the bit's G input bits select: about rows/G vectorised adds instead of one per driven
 row. A table is built per (phase, column group) and shared by a chunk of input vectors, so G
-grows with the vectors per chunk (G = 1 is the plain sum over driven rows).
+grows with the vectors per chunk (G = 1: each row beside a zero row).
 
 The ADC is integer arithmetic that vectorises: its rounding division by the step is a multiply
 and a shift, exact over the range of sums (fixed-point conductances are first bucketed by a
@@ -110,37 +110,37 @@ def _planes(x, v, r0, r1, planes):
 
 
 @njit(cache=True, inline="always")
-def _bit_sums(src, base, q_rows, stride, plane, g_rows, nq, n, rows, part, sums):
-    """sums[i] = column sums of the rows one input bit drives: the sum over groups q with a
-    non-zero pattern p (the G bits of `plane` from bit q*G; G divides 64) of
-    src[base + (q * q_rows + p) * stride + i] (a group table, or with G = 1 the flat cells,
-    offset so that p = 1 selects row q).
+def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
+    """sums[i] = column sums of the rows one input bit drives: the sum over groups q of table
+    row q*2^G + p, p the group's pattern (the G bits of `plane` from bit q*G; G divides 64).
 
-    The selected rows are listed first (branch-free), then summed four at a time into `part`
-    and added to `sums`. `part` may be narrower than `sums` (uint8 when four rows cannot
-    exceed 255): twice the SIMD lanes for most of the additions.
+    The rows of non-zero patterns are listed (branch-free) and padded to a multiple of eight
+    with row 0 (zeros); eight at a time are summed into `part`, then added to `sums`. `part`
+    may be narrower than `sums` (uint8 when eight table rows cannot exceed 255): twice the
+    SIMD lanes for most of the additions.
     """
-    mask = np.uint64((1 << g_rows) - 1)
+    size = 1 << g_rows
+    mask = np.uint64(size - 1)
     k = 0
     for q in range(nq):
         bit = q * g_rows
         p = np.int64((plane[bit >> 6] >> np.uint64(bit & 63)) & mask)
-        rows[k] = base + (q * q_rows + p) * stride
+        rows[k] = (q * size + p) * n
         k += p != 0
+    while k % 8:
+        rows[k] = 0
+        k += 1
     un = np.uint64(n)
     for i in range(un):
         sums[i] = 0
-    k4 = k - k % 4
-    for j in range(0, k4, 4):
+    for j in range(0, k, 8):
         a0, a1, a2, a3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
+        a4, a5, a6, a7 = rows[j + 4], rows[j + 5], rows[j + 6], rows[j + 7]
         for i in range(un):
-            part[i] = src[a0 + i] + src[a1 + i] + src[a2 + i] + src[a3 + i]
+            part[i] = (table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
+                       + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i])
         for i in range(un):
             sums[i] += part[i]
-    for j in range(k4, k):
-        at = rows[j]
-        for i in range(un):
-            sums[i] += src[at + i]
 
 
 @njit(parallel=True, cache=True)
@@ -148,7 +148,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
          adc, top, step, n_out, slices, polarities, cell_bits, input_bits):
     """y before the offset term, clipped conversions, ones per row block.
 
-    Tables and four-row partial sums have the dtype of `part_kind` (an empty array).
+    Tables and eight-row partial sums have the dtype of `part_kind` (an empty array).
 
     A column sum s converts to code (t * mul + add) >> k_shift, t = (s + offset) >> shift
     (adc = (offset, shift, mul, add, k_shift) from `_adc_divider`), clipped if above top.
@@ -162,8 +162,6 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
     for ph in range(len(phase_block)):
         max_rows = max(max_rows, phase_start[ph + 1] - phase_start[ph])
     nq_max = (max_rows + g_rows - 1) // g_rows
-    n_cols = cells.shape[1]
-    flat = cells.ravel()
     y = np.zeros((n_vec, n_out), np.int64)
     ones = np.zeros((n_vec, n_blocks), np.int64)
     clipped = np.zeros(n_groups * n_chunks, np.int64)
@@ -174,11 +172,11 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
         v1 = (ch + 1) * n_vec // n_chunks
         c0 = col_groups[cg]
         n = col_groups[cg + 1] - c0
-        table = np.empty(nq_max * (1 << g_rows) * n if g_rows > 1 else 0, part_kind.dtype)
+        table = np.empty(nq_max * (1 << g_rows) * n, part_kind.dtype)
         part = np.empty(n, part_kind.dtype)
         sums = np.empty(n, cells.dtype)
         planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
-        rows = np.empty(nq_max, np.uint64)
+        rows = np.empty(nq_max + 7, np.uint64)
         acc = np.zeros((v1 - v0, n), np.int64)
         col_shift = np.empty(n, np.int64)  # slice k of a column weighs 2^(k*Bc), polarity p
         col_sign = np.empty(n, np.int64)  # (-1)^p: x -> (x ^ sign) - sign negates if sign = -1
@@ -190,18 +188,12 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
             r0 = phase_start[ph]
             r1 = phase_start[ph + 1]
             nq = (r1 - r0 + g_rows - 1) // g_rows
-            if g_rows > 1:
-                _build_table(cells, r0, r1, c0, n, g_rows, table)
+            _build_table(cells, r0, r1, c0, n, g_rows, table)
             for v in range(v0, v1):
                 _planes(x, v, r0, r1, planes)
                 a = acc[v - v0]
                 for b in range(input_bits):
-                    if g_rows > 1:
-                        _bit_sums(table, 0, 1 << g_rows, n, planes[b], g_rows, nq, n, rows,
-                                  part, sums)
-                    else:
-                        _bit_sums(flat, (r0 - 1) * n_cols + c0, 1, n_cols, planes[b], 1, nq,
-                                  n, rows, part, sums)
+                    _bit_sums(table, planes[b], g_rows, nq, n, rows, part, sums)
                     for i in range(n):  # t < 2^32: one 32x32-bit multiply per lane
                         t = np.uint32((np.int64(sums[i]) + offset) >> shift)
                         code = np.int64((t * mul + add) >> k_shift)
@@ -288,7 +280,7 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
     adc = _adc_divider(layer.max_column_sum, step, frac_bits)
     cells = layer.narrow_cells
-    small = layer.conductance_fp is None and 4 * g_rows * spec.cell_max <= 255
+    small = layer.conductance_fp is None and 8 * g_rows * spec.cell_max <= 255
     part_kind = np.empty(0, np.uint8 if small else cells.dtype)
     y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
                             len(layer.block_rows), g_rows, part_kind, bounds, chunks, adc,
