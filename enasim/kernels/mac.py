@@ -35,6 +35,7 @@ from enasim.kernels.mac_spec import (
 
 _CHUNK_VECTORS = 256  # vectors per task at most: bounds a task's accumulators
 _GROUP_COLUMNS = 512  # physical columns per task at most: keeps a table within L2
+_PASS_ROWS = 16  # table rows summed per pass over a bit's column sums
 
 
 @intrinsic
@@ -114,9 +115,9 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
     """sums[i] = column sums of the rows one input bit drives: the sum over groups q of table
     row q*2^G + p, p the group's pattern (the G bits of `plane` from bit q*G; G divides 64).
 
-    The rows of non-zero patterns are listed (branch-free) and padded to a multiple of eight
-    with row 0 (zeros); eight at a time are summed into `part`, then added to `sums`. `part`
-    may be narrower than `sums` (uint8 when eight table rows cannot exceed 255): twice the
+    The rows of non-zero patterns are listed (branch-free) and padded to a multiple of
+    `_PASS_ROWS` with row 0 (zeros); that many at a time are summed into `part`, then added to
+    `sums`. `part` may be narrower than `sums` (uint8 when a pass cannot exceed 255): twice the
     SIMD lanes for most of the additions.
     """
     size = 1 << g_rows
@@ -127,18 +128,22 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
         p = np.int64((plane[bit >> 6] >> np.uint64(bit & 63)) & mask)
         rows[k] = (q * size + p) * n
         k += p != 0
-    while k % 8:
+    while k % _PASS_ROWS:
         rows[k] = 0
         k += 1
     un = np.uint64(n)
     for i in range(un):
         sums[i] = 0
-    for j in range(0, k, 8):
+    for j in range(0, k, _PASS_ROWS):
         a0, a1, a2, a3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
         a4, a5, a6, a7 = rows[j + 4], rows[j + 5], rows[j + 6], rows[j + 7]
+        b0, b1, b2, b3 = rows[j + 8], rows[j + 9], rows[j + 10], rows[j + 11]
+        b4, b5, b6, b7 = rows[j + 12], rows[j + 13], rows[j + 14], rows[j + 15]
         for i in range(un):
             part[i] = (table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
-                       + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i])
+                       + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i]
+                       + table[b0 + i] + table[b1 + i] + table[b2 + i] + table[b3 + i]
+                       + table[b4 + i] + table[b5 + i] + table[b6 + i] + table[b7 + i])
         for i in range(un):
             sums[i] += part[i]
 
@@ -148,7 +153,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
          adc, top, step, n_out, slices, polarities, cell_bits, input_bits):
     """y before the offset term, clipped conversions, ones per row block.
 
-    Tables and eight-row partial sums have the dtype of `part_kind` (an empty array).
+    Tables and partial sums of a pass have the dtype of `part_kind` (an empty array).
 
     A column sum s converts to code (t * mul + add) >> k_shift, t = (s + offset) >> shift
     (adc = (offset, shift, mul, add, k_shift) from `_adc_divider`), clipped if above top.
@@ -176,7 +181,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
         part = np.empty(n, part_kind.dtype)
         sums = np.empty(n, cells.dtype)
         planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
-        rows = np.empty(nq_max + 7, np.uint64)
+        rows = np.empty(nq_max + _PASS_ROWS - 1, np.uint64)
         acc = np.zeros((v1 - v0, n), np.int64)
         col_shift = np.empty(n, np.int64)  # slice k of a column weighs 2^(k*Bc), polarity p
         col_sign = np.empty(n, np.int64)  # (-1)^p: x -> (x ^ sign) - sign negates if sign = -1
@@ -280,7 +285,7 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
     adc = _adc_divider(layer.max_column_sum, step, frac_bits)
     cells = layer.narrow_cells
-    small = layer.conductance_fp is None and 8 * g_rows * spec.cell_max <= 255
+    small = layer.conductance_fp is None and _PASS_ROWS * g_rows * spec.cell_max <= 255
     part_kind = np.empty(0, np.uint8 if small else cells.dtype)
     y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
                             len(layer.block_rows), g_rows, part_kind, bounds, chunks, adc,
