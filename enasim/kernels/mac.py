@@ -6,12 +6,12 @@ are taken `group_rows` (G) at a time, and for each group a table holds the colum
 2^G subsets of its rows. The sums for one input bit are then the sum, over groups, of the table
 row that the bit's G input bits select: about rows/G vectorised adds instead of one per driven
 row. A table is built per (phase, column group) and shared by a chunk of input vectors, so G
-grows with the vectors per chunk (G = 1 is the plain sum over driven rows).
+grows with the vectors per chunk (G = 1: each row beside a zero row).
 
-The ADC is a lookup table: over the few possible sums of ideal cells, and over sums bucketed by
-a shift for fixed-point conductances (exact by the nested-floor identity). Work is split over
-(column group, vector chunk) tasks; every task owns its outputs, so there are no races and no
-float reductions.
+The ADC is integer arithmetic that vectorises: its rounding division by the step is a multiply
+and a shift, exact over the range of sums (fixed-point conductances are first bucketed by a
+shift, exact by the nested-floor identity). Work is split over (column group, vector chunk)
+tasks; every task owns its outputs, so there are no races and no float reductions.
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from enasim.errors import EnasimError
 from enasim.kernels.mac_spec import (
     FRACTION_BITS,
     CrossbarLayer,
     MacActivity,
     activity,
-    adc_convert,
     adc_step,
     check_inputs,
 )
 
-_TASKS_PER_THREAD = 4
 _CHUNK_VECTORS = 256  # vectors per task at most: bounds a task's accumulators
 _GROUP_COLUMNS = 512  # physical columns per task at most: keeps a table within L2
+_PASS_ROWS = 16  # table rows summed per pass over a bit's column sums
 
 
 @intrinsic
@@ -87,53 +87,79 @@ def _transpose8(w):
 
 
 @njit(cache=True, inline="always")
-def _patterns(x, v, r0, r1, g_rows, pats):
-    """pats[b, q]: bits b of the inputs of rows r0 + q*G ... r0 + q*G + G - 1 (G divides 8).
+def _planes(x, v, r0, r1, planes):
+    """planes[b, w]: bit i is bit b of the input of row r0 + 64w + i (zero from row r1 on).
 
     Eight rows at a time: their input bytes form an 8x8 bit matrix whose transpose holds,
     in byte j, bit j of each of the eight rows.
     """
-    n_bits = pats.shape[0]
-    per_byte = 8 // g_rows
-    mask = np.uint64((1 << g_rows) - 1)
+    n_bits = planes.shape[0]
+    for b in range(n_bits):
+        for w in range((r1 - r0 + 63) >> 6):
+            planes[b, w] = 0
     for r8 in range(r0, r1, 8):
         rn = min(8, r1 - r8)
-        q0 = (r8 - r0) // g_rows
+        word = (r8 - r0) >> 6
+        at = np.uint64((r8 - r0) & 63)
         for m in range(0, n_bits, 8):
             w = np.uint64(0)
             for i in range(rn):
                 w |= np.uint64((x[v, r8 + i] >> m) & 0xFF) << np.uint64(8 * i)
             w = _transpose8(w)
             for j in range(min(8, n_bits - m)):
-                byte = (w >> np.uint64(8 * j)) & np.uint64(0xFF)
-                for k in range(min(per_byte, (rn + g_rows - 1) // g_rows)):
-                    pats[m + j, q0 + k] = np.int64((byte >> np.uint64(k * g_rows)) & mask)
+                planes[m + j, word] |= ((w >> np.uint64(8 * j)) & np.uint64(0xFF)) << at
 
 
 @njit(cache=True, inline="always")
-def _bit_sums(src, base, q_rows, stride, pats_b, nq, n, sums):
-    """sums[i] = column sums of the rows one input bit drives: the sum over groups q with a
-    non-zero pattern p of src[base + (q * q_rows + p) * stride + i] (a group table, or with
-    G = 1 the flat cells, offset so that p = 1 selects row q)."""
+def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
+    """sums[i] = column sums of the rows one input bit drives: the sum over groups q of table
+    row q*2^G + p, p the group's pattern (the G bits of `plane` from bit q*G; G divides 64).
+
+    The rows of non-zero patterns are listed (branch-free) and padded to a multiple of
+    `_PASS_ROWS` with row 0 (zeros); that many at a time are summed into `part`, then added to
+    `sums`. `part` may be narrower than `sums` (uint8 when a pass cannot exceed 255): twice the
+    SIMD lanes for most of the additions.
+    """
+    size = 1 << g_rows
+    mask = np.uint64(size - 1)
+    k = 0
+    for q in range(nq):
+        bit = q * g_rows
+        p = np.int64((plane[bit >> 6] >> np.uint64(bit & 63)) & mask)
+        rows[k] = (q * size + p) * n
+        k += p != 0
+    while k % _PASS_ROWS:
+        rows[k] = 0
+        k += 1
     un = np.uint64(n)
     for i in range(un):
         sums[i] = 0
-    for q in range(nq):
-        p = pats_b[q]
-        if p:
-            at = np.uint64(base + (q * q_rows + p) * stride)
-            for i in range(un):
-                sums[i] += src[at + i]
+    for j in range(0, k, _PASS_ROWS):
+        a0, a1, a2, a3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
+        a4, a5, a6, a7 = rows[j + 4], rows[j + 5], rows[j + 6], rows[j + 7]
+        b0, b1, b2, b3 = rows[j + 8], rows[j + 9], rows[j + 10], rows[j + 11]
+        b4, b5, b6, b7 = rows[j + 12], rows[j + 13], rows[j + 14], rows[j + 15]
+        for i in range(un):
+            part[i] = (table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
+                       + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i]
+                       + table[b0 + i] + table[b1 + i] + table[b2 + i] + table[b3 + i]
+                       + table[b4 + i] + table[b5 + i] + table[b6 + i] + table[b7 + i])
+        for i in range(un):
+            sums[i] += part[i]
 
 
 @njit(parallel=True, cache=True)
-def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chunks, lut,
-         lut_offset, lut_shift, clip_from, n_out, slices, polarities, cell_bits, input_bits):
+def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_groups, n_chunks,
+         adc, top, step, n_out, slices, polarities, cell_bits, input_bits):
     """y before the offset term, clipped conversions, ones per row block.
 
-    A column sum s converts to lut[t], t = (s + lut_offset) >> lut_shift; clipped if
-    t >= clip_from.
+    Tables and partial sums of a pass have the dtype of `part_kind` (an empty array).
+
+    A column sum s converts to code (t * mul + add) >> k_shift, t = (s + offset) >> shift
+    (adc = (offset, shift, mul, add, k_shift) from `_adc_divider`), clipped if above top.
+    Codes are accumulated; the step multiplies them in the shift-and-add.
     """
+    offset, shift, mul, add, k_shift = adc
     n_vec = x.shape[0]
     n_groups = len(col_groups) - 1
     per_out = slices * polarities
@@ -141,73 +167,74 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, col_groups, n_chu
     for ph in range(len(phase_block)):
         max_rows = max(max_rows, phase_start[ph + 1] - phase_start[ph])
     nq_max = (max_rows + g_rows - 1) // g_rows
-    n_cols = cells.shape[1]
-    flat = cells.ravel()
     y = np.zeros((n_vec, n_out), np.int64)
     ones = np.zeros((n_vec, n_blocks), np.int64)
     clipped = np.zeros(n_groups * n_chunks, np.int64)
-    for t in prange(n_groups * n_chunks):
-        cg = t // n_chunks
-        ch = t - cg * n_chunks
+    for task in prange(n_groups * n_chunks):
+        cg = task // n_chunks
+        ch = task - cg * n_chunks
         v0 = ch * n_vec // n_chunks
         v1 = (ch + 1) * n_vec // n_chunks
         c0 = col_groups[cg]
         n = col_groups[cg + 1] - c0
-        table = np.empty(nq_max * (1 << g_rows) * n if g_rows > 1 else 0, cells.dtype)
+        table = np.empty(nq_max * (1 << g_rows) * n, part_kind.dtype)
+        part = np.empty(n, part_kind.dtype)
         sums = np.empty(n, cells.dtype)
-        pats = np.empty((input_bits, nq_max), np.int64)
+        planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
+        rows = np.empty(nq_max + _PASS_ROWS - 1, np.uint64)
         acc = np.zeros((v1 - v0, n), np.int64)
+        col_shift = np.empty(n, np.int64)  # slice k of a column weighs 2^(k*Bc), polarity p
+        col_sign = np.empty(n, np.int64)  # (-1)^p: x -> (x ^ sign) - sign negates if sign = -1
+        for i in range(n):
+            col_shift[i] = i % per_out // polarities * cell_bits
+            col_sign[i] = -(i % polarities)
         n_clip = 0
         for ph in range(len(phase_block)):
             r0 = phase_start[ph]
             r1 = phase_start[ph + 1]
             nq = (r1 - r0 + g_rows - 1) // g_rows
-            if g_rows > 1:
-                _build_table(cells, r0, r1, c0, n, g_rows, table)
+            _build_table(cells, r0, r1, c0, n, g_rows, table)
             for v in range(v0, v1):
-                _patterns(x, v, r0, r1, g_rows, pats)
+                _planes(x, v, r0, r1, planes)
                 a = acc[v - v0]
                 for b in range(input_bits):
-                    if g_rows > 1:
-                        _bit_sums(table, 0, 1 << g_rows, n, pats[b], nq, n, sums)
-                    else:
-                        _bit_sums(flat, (r0 - 1) * n_cols + c0, 1, n_cols, pats[b], nq, n,
-                                  sums)
-                    if clip_from < len(lut):
-                        for i in range(n):
-                            k = (np.int64(sums[i]) + lut_offset) >> lut_shift
-                            a[i] += lut[k] << b
-                            n_clip += k >= clip_from
-                    else:  # no sum can clip
-                        for i in range(n):
-                            a[i] += lut[(np.int64(sums[i]) + lut_offset) >> lut_shift] << b
+                    _bit_sums(table, planes[b], g_rows, nq, n, rows, part, sums)
+                    for i in range(n):  # t < 2^32: one 32x32-bit multiply per lane
+                        t = np.uint32((np.int64(sums[i]) + offset) >> shift)
+                        code = np.int64((t * mul + add) >> k_shift)
+                        n_clip += code > top
+                        a[i] += min(code, top) << b
         for v in range(v0, v1):  # shift-and-add: column (c*S + k)*P + p of the group
             a = acc[v - v0]
+            for i in range(n):
+                a[i] = ((a[i] << col_shift[i]) ^ col_sign[i]) - col_sign[i]
             i = 0
             for c in range(c0 // per_out, (c0 + n) // per_out):
                 total = 0
-                for k in range(slices):
-                    for p in range(polarities):
-                        total += (a[i] << (k * cell_bits)) * (1 - 2 * p)
-                        i += 1
-                y[v, c] += total
+                for _ in range(per_out):
+                    total += a[i]
+                    i += 1
+                y[v, c] += total * step
             if cg == 0:
                 for ph in range(len(phase_block)):
+                    count = 0
                     for r in range(phase_start[ph], phase_start[ph + 1]):
-                        ones[v, phase_block[ph]] += _popcount(np.uint64(x[v, r]))
-        clipped[t] = n_clip
+                        count += _popcount(np.uint64(x[v, r]))
+                    ones[v, phase_block[ph]] += count
+        clipped[task] = n_clip
     return y, clipped.sum(), ones.sum(axis=0)
 
 
 def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
     """(column-group bounds, vector chunks, group rows G) for a call.
 
-    Vectors are chunked for load balance; columns are split only to fit a table in L2 or to
-    give every thread work when vectors are fewer than threads. G follows the vectors a table
-    serves (a 2^G-row table pays off over about 2^G / G vectors; G divides 8).
+    One vector chunk per thread (prange schedules statically, so more chunks would only
+    rebuild tables); columns are split only to bound a table or to give every thread work when
+    vectors are fewer than threads. G follows the vectors a table serves (a 2^G-row table pays
+    off over about 2^G / G vectors; G divides 8).
     """
     threads = numba.get_num_threads()
-    chunks = max(1, min(n_vec, _TASKS_PER_THREAD * threads), -(-n_vec // _CHUNK_VECTORS))
+    chunks = max(1, min(n_vec, threads), -(-n_vec // _CHUNK_VECTORS))
     outs_per_group = max(1, _GROUP_COLUMNS // per_out)
     groups = max(-(-n_out // outs_per_group), min(n_out, -(-threads // chunks)))
     bounds = np.array([k * n_out // groups * per_out for k in range(groups + 1)], np.int64)
@@ -217,19 +244,27 @@ def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
 
 
 @lru_cache(maxsize=64)
-def _adc_table(max_sum: int, step: int, top: int, frac_bits: int) -> tuple[np.ndarray, int, int,
-                                                                            int]:
-    """The ADC as a lookup table: (values, offset, shift, first clipped index).
+def _adc_divider(max_sum: int, step: int, frac_bits: int) -> tuple[np.int64, np.int64, np.uint32,
+                                                                     np.uint64, np.uint64]:
+    """The ADC code before the top clip, min(code, T) of `adc_convert`, as integer arithmetic:
+    (offset, shift, mul, add, k) with code = (t * mul + add) >> k, t = (s + offset) >> shift.
 
-    Column sum s (units of 2^-frac_bits levels) maps to index t = (s + offset) >> shift. Ideal
-    cells: offset = shift = 0, t = s. Fixed point: offset = step * 2^(F-1), shift = F - 1, and
-    floor((2s + u) / 2u) = floor(t / (2 step)) with u = step * 2^F, so every s of a bucket has
-    the same code and the table is small.
+    Ideal cells: t = s, code = floor(n / d), n = 2t + step, d = 2 step. Fixed point (F fraction
+    bits): offset = step * 2^(F-1), shift = F - 1 and code = floor(n / d), n = t (the
+    nested-floor identity). The division is a multiplication (Granlund-Montgomery): with
+    2^k >= n_max * d and m = ceil(2^k / d), floor(n * m / 2^k) = floor(n / d) for 0 <= n <= n_max.
     """
-    offset, shift = (step << (frac_bits - 1), frac_bits - 1) if frac_bits else (0, 0)
-    t = np.arange(((max_sum + offset) >> shift) + 1, dtype=np.int64)
-    code, clip = adc_convert((t << shift) - offset, step << frac_bits, top)
-    return code * step, offset, shift, int(np.argmax(clip)) if clip.any() else len(t)
+    offset, shift, a, c = (step << (frac_bits - 1), frac_bits - 1, 1, 0) if frac_bits else \
+        (0, 0, 2, step)
+    t_max = (max_sum + offset) >> shift
+    d = 2 * step
+    k = (a * t_max + c).bit_length() + d.bit_length()
+    m = -(-(1 << k) // d)
+    if t_max >= 1 << 32 or a * m >= 1 << 32 or t_max * a * m + c * m >= 1 << 64:
+        raise EnasimError(f"column sums up to {max_sum} with an ADC step of {step} are out of "
+                          "the range of the Numba kernel")
+    return (np.int64(offset), np.int64(shift), np.uint32(a * m), np.uint64(c * m),
+            np.uint64(k))
 
 
 def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
@@ -248,11 +283,13 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
             raise ValueError(f"group_rows must be 1, 2, 4 or 8, got {group_rows}")
         g_rows = group_rows
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
-    lut, offset, shift, clip_from = _adc_table(layer.max_column_sum, step, spec.adc_top,
-                                               frac_bits)
-    y, clipped, ones = _mvm(x, layer.narrow_cells, layer.phase_start, layer.phase_block,
-                            len(layer.block_rows), g_rows, bounds, chunks, lut, offset, shift,
-                            clip_from, layer.n_out, spec.slices, spec.polarities,
+    adc = _adc_divider(layer.max_column_sum, step, frac_bits)
+    cells = layer.narrow_cells
+    small = layer.conductance_fp is None and _PASS_ROWS * g_rows * spec.cell_max <= 255
+    part_kind = np.empty(0, np.uint8 if small else cells.dtype)
+    y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
+                            len(layer.block_rows), g_rows, part_kind, bounds, chunks, adc,
+                            spec.adc_top, step, layer.n_out, spec.slices, spec.polarities,
                             spec.cell_bits, spec.input_bits)
     if spec.offset:
         y -= spec.offset * x.sum(axis=1, keepdims=True)
