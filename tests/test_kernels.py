@@ -140,7 +140,7 @@ def test_kernel_chooses_tables_by_batch_and_results_do_not_depend_on_it():
     w, x = random_case(rng, spec, 300, 40, 300)
     layer = program(w, spec)
     ref, _ = mac_reference.mvm(x, layer)
-    for n in (1, 3, 40, 300):  # G = 1, 1, 2, 4 on two threads
+    for n in (1, 3, 40, 300):  # table sizes G = 1, 1, 4, 4 on two threads
         y, _ = mac.mvm(x[:n], layer)
         assert np.array_equal(y, ref[:n])
 
