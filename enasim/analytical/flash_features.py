@@ -135,14 +135,18 @@ class FeatureModel:
         pix = (self.sides**2)[:, None, None]
         lay = _layer(hw, np.maximum(k, 1), w, pix)
         shape = (cells, wm_max, kmax)
-        self.table = {key: np.broadcast_to(np.where(k > 0, v, 0), shape).astype(np.float64)
-                      for key, v in lay.items()}
+        table = {key: np.broadcast_to(np.where(k > 0, v, 0), shape).astype(np.float64)
+                 for key, v in lay.items()}
         # prefix[key][c, wm - 1, n] = sum over j = 2 .. n + 1 of the layer with c_in = j w_c
         j = np.arange(2, depth_max + 1)[None, None, :]
         cj = j * w
-        self.prefix = {key: np.concatenate([np.zeros(v.shape[:2] + (1,)), np.cumsum(
+        prefix = {key: np.concatenate([np.zeros(v.shape[:2] + (1,)), np.cumsum(
             np.take_along_axis(v, np.broadcast_to(cj, v.shape[:2] + cj.shape[2:]), 2), 2)],
-            axis=2) for key, v in self.table.items()}
+            axis=2) for key, v in table.items()}
+        # flattened, one row per key of LAYER_KEYS, so all keys are gathered at once
+        self.table = np.stack([table[key].reshape(-1) for key in LAYER_KEYS])
+        self.prefix = np.stack([prefix[key].reshape(-1) for key in LAYER_KEYS])
+        self.kmax, self.pmax = kmax, prefix[LAYER_KEYS[0]].shape[2]
         self.widths = widths
         side = self.sides[-1] // 2
         fc_rows = widths[:, -1] * side * side
@@ -155,8 +159,8 @@ class FeatureModel:
                    "flops": fc_rows * NUM_CLASSES}
 
     def __call__(self, wm, depths, tcs, keys=None) -> dict[str, np.ndarray]:
-        """Features of N architectures; `keys`: compute only these mapping features (all
-        FLASH ones are always computed, they are cheap)."""
+        """Features of N architectures; `keys`: compute only these mapping features (the
+        whole-network FLASH ones are always computed; the per-cell ones when asked for)."""
         wm = np.atleast_1d(np.asarray(wm, np.int64))
         depths = np.atleast_2d(np.asarray(depths, np.int64))
         tcs = np.atleast_2d(np.asarray(tcs, np.int64))
@@ -168,13 +172,20 @@ class FeatureModel:
         rest = np.maximum(depths - 2 - m, 0)                            # layers at w + t
         prev = np.concatenate([np.full((n, 1), IN_CHANNELS), w[:, :-1]], axis=1)
         late = np.where(rest > 0, w + tcs, 0)                            # their c_in
-        ci = np.arange(cells)[None, :]
+        row = np.arange(cells)[None, :] * self.wm_max + wi[:, None]     # (cell, w_m) row
+        at = row * self.kmax
+        idx = np.stack([at + prev, at + w, at + late])                  # (3, N, C)
+        pidx = row * self.pmax + m
+        sel = np.array([i for i, k in enumerate(LAYER_KEYS) if keys is None or k in keys])
+        # gathers from the flat tables (indexing rows first would copy them)
+        t = self.table.ravel()[sel[:, None, None, None] * self.table.shape[1] + idx]
+        p = self.prefix.ravel()[sel[:, None, None] * self.prefix.shape[1] + pidx]
+        cell = t[:, 0] + t[:, 1] + p + rest * t[:, 2]                   # (K, N, C)
+        sums = cell.sum(axis=2)
         out: dict[str, np.ndarray] = {}
-        for key in LAYER_KEYS if keys is None else [k for k in LAYER_KEYS if k in keys]:
-            t, p = self.table[key], self.prefix[key]
-            cell = (t[ci, wi[:, None], prev] + t[ci, wi[:, None], w]
-                    + p[ci, wi[:, None], m] + rest * t[ci, wi[:, None], late])
-            out[key] = cell.sum(axis=1) + (self.fc[key][wi] if key in self.fc else 0.0)
+        for i, r in zip(sel, sums, strict=True):
+            key = LAYER_KEYS[i]
+            out[key] = r + (self.fc[key][wi] if key in self.fc else 0.0)
         skips = skip_sums(w, depths, tcs)
         pix = (self.sides**2)[None, :]
         sc = w * skips
@@ -194,6 +205,8 @@ class FeatureModel:
             out["leak"] = out["tiles"] * out["compute_cycles"]
         if "tiles" in out and "input_bits" in out:
             out["noc_hops"] = out["input_bits"] * np.sqrt(out["tiles"])  # bits x ~distance
+        if keys is not None and not any(k[-1].isdigit() for k in keys):
+            return out  # no per-cell feature asked for (saves time on single architectures)
         for c in range(cells):
             out[f"d{c}"] = depths[:, c] * 1.0
             out[f"sc{c}"] = sc[:, c] * 1.0

@@ -96,7 +96,8 @@ class Evaluator:
         quality = theta_fn(g, *self.predictor) if self.predictor else g
         area, lat_ms, e_mj = hwp["area_mm2"], hwp["latency_ns"] * 1e-6, hwp["energy_uj"] * 1e-3
         b = self.bounds
-        ok = self.space.feasible(wm, depths, tcs)
+        in_space = self.space.feasible(wm, depths, tcs)
+        ok = in_space.copy()
         for v, lim, sign in ((quality, b.quality, -1), (area, b.area_mm2, 1),
                              (lat_ms, b.latency_ms, 1), (e_mj, b.energy_mj, 1)):
             if lim is not None:
@@ -105,7 +106,7 @@ class Evaluator:
             obj = quality / (np.maximum(area, 1e-12) * np.maximum(lat_ms, 1e-12)
                              * np.maximum(e_mj, 1e-12))
         return {"g": g, "quality": quality, "area_mm2": area, "latency_ms": lat_ms,
-                "energy_mj": e_mj, "objective": obj, "feasible": ok}
+                "energy_mj": e_mj, "objective": obj, "feasible": ok, "in_space": in_space}
 
     def score(self, wm, depths, tcs) -> np.ndarray:
         """The penalised value searches minimise: -objective for feasible architectures, else
@@ -115,7 +116,7 @@ class Evaluator:
         a term below 1e-6."""
         m = self(wm, depths, tcs)
         off = 1.0 + self.violation(m) + 1e-6 / (1.0 + m["objective"])
-        off = np.where(self.space.feasible(wm, depths, tcs), off, np.inf)
+        off = np.where(m["in_space"], off, np.inf)
         return np.where(m["feasible"], -m["objective"], off)
 
     def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
@@ -138,7 +139,7 @@ def _result(method: str, ev: Evaluator, wm, d, t, m, start: float, evals: int,
         return Result(method, int(wm[i]), tuple(map(int, d[i])), tuple(map(int, t[i])),
                       float(m["objective"][i]), _metrics(m, i), evals, seconds, True)
     viol = ev.violation(m)
-    viol[~ev.space.feasible(wm, d, t)] = np.inf
+    viol[~m["in_space"]] = np.inf
     closest = [{"wm": int(wm[i]), "depths": list(map(int, d[i])), "tcs": list(map(int, t[i])),
                 "violation": float(viol[i]), **_metrics(m, i)}
                for i in np.argsort(viol, kind="stable")[:5] if np.isfinite(viol[i])]
