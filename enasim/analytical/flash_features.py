@@ -205,14 +205,10 @@ class FeatureModel:
             out["leak"] = out["tiles"] * out["compute_cycles"]
         if "tiles" in out and "input_bits" in out:
             out["noc_hops"] = out["input_bits"] * np.sqrt(out["tiles"])  # bits x ~distance
-        if keys is not None and not any(k[-1].isdigit() for k in keys):
-            return out  # no per-cell feature asked for (saves time on single architectures)
-        for c in range(cells):
-            out[f"d{c}"] = depths[:, c] * 1.0
-            out[f"sc{c}"] = sc[:, c] * 1.0
-            out[f"flops{c}"] = flops[:, c] * 1.0
-            out[f"fm{c}"] = fm[:, c] * 1.0
-            out[f"comm{c}"] = comm[:, c] * 1.0
+        for name, v in {"d": depths, "sc": sc, "comm": comm, "flops": flops, "fm": fm}.items():
+            for c in range(cells):
+                if keys is None or f"{name}{c}" in keys:
+                    out[f"{name}{c}"] = v[:, c] * 1.0
         return out
 
     def _check(self, wm, depths, tcs) -> None:

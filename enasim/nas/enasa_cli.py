@@ -28,6 +28,7 @@ from enasim.fileio import atomic_write
 from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
+from enasim.report.plots import save_png  # noqa: E402
 from enasim.report.timeline import timeline_json
 from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
 from enasim.validate import expect_int
@@ -186,14 +187,6 @@ def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
     }
 
 
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
-    return path
-
-
 def _plot_utilization(runs: dict[str, GroupRun], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for mode, run in runs.items():
@@ -204,7 +197,7 @@ def _plot_utilization(runs: dict[str, GroupRun], path: Path) -> Path:
     ax.set_ylabel("crossbars busy (%)")
     ax.set_title("crossbar utilisation over time: one group of the last generation")
     ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _plot_gains(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -219,5 +212,5 @@ def _plot_gains(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.set_xlabel("generation")
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path)
 

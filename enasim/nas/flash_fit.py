@@ -189,10 +189,9 @@ def _write_networks(path: Path, names, wm, d, t, is_train, ok, y, preds, space) 
 
 
 def _plot(out: Path, y, preds, te) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from enasim.report.plots import save_png  # (switches pyplot to the Agg backend)
 
     out.mkdir(parents=True, exist_ok=True)
     for target in TARGETS:
@@ -206,7 +205,4 @@ def _plot(out: Path, y, preds, te) -> None:
         err = errors_pct(pred, sim)
         ax.set_title(f"{target}: mean {err.mean():.2f} %, max {err.max():.2f} %", fontsize=9)
         fig.tight_layout()
-        tmp = out / f".pred_vs_sim_{target}.png"
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        tmp.replace(out / f"pred_vs_sim_{target}.png")
+        save_png(fig, out / f"pred_vs_sim_{target}.png")

@@ -238,10 +238,10 @@ def _moves(cells: int) -> list[np.ndarray]:
 
 
 def _finish(method: str, ev: Evaluator, fs: list[_Rounded], start: float,
-            refine: bool = True, rounds: int = 100) -> Result:
-    """The best of the SHGO candidates; with `refine`, then a descent on the integer grid from
-    the best: move to the best-scoring feasible neighbour (`_moves`, each neighbourhood
-    evaluated at once) until none is better, so a start outside the constraints walks into
+            rounds: int = 100) -> Result:
+    """The best of the SHGO candidates, then a descent on the integer grid from it: move to
+    the best-scoring neighbour in the space (`_moves`, each neighbourhood evaluated at once),
+    at most `rounds` times, until none is better, so a start outside the constraints walks into
     them. If the end point is still infeasible, the closest of everything seen and 2,000
     samples."""
     c, sp = ev.space.cells, ev.space
@@ -249,8 +249,9 @@ def _finish(method: str, ev: Evaluator, fs: list[_Rounded], start: float,
     a = np.array(_candidates(fs)[0])
     seen = {tuple(a)}
     score = ev.score(a[None, 0], a[None, 1:1 + c], a[None, 1 + c:])[0]
-    for _ in range(rounds if refine else 0):
-        for steps in _moves(c):
+    moves = _moves(c)
+    for _ in range(rounds):
+        for steps in moves:
             nb = np.column_stack([np.full(len(steps), a[0]), a[1:1 + c] + steps[:, :c],
                                   a[1 + c:] + steps[:, c:] * sp.t_step])
             nb = nb[sp.feasible(nb[:, 0], nb[:, 1:1 + c], nb[:, 1 + c:])]

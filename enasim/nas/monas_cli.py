@@ -10,8 +10,6 @@ networks per position).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ from enasim.nas.monas import (  # noqa: E402
     run_search,
 )
 from enasim.nas.spaces.blocks_cnn import TYPES, BlocksCnnSpace  # noqa: E402
+from enasim.report.files import csv_text  # noqa: E402
+from enasim.report.plots import save_png  # noqa: E402
 
 LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (uJ)"}
 
@@ -119,9 +119,9 @@ def cmd_run(args) -> int:
     result = analyse(rows, settings, cost)
     front_labels = {r["label"] for r in result["front"]}
     front_numbers = {r["number"] for r in result["front"]}
-    atomic_write(out / "trials.csv", _csv([{**r, "on_front": int(r["number"] in front_numbers)}
-                                           for r in rows]))
-    atomic_write(out / "pareto.csv", _csv(result["front"]))
+    trials = [{**r, "on_front": int(r["number"] in front_numbers)} for r in rows]
+    atomic_write(out / "trials.csv", _dict_csv(trials))
+    atomic_write(out / "pareto.csv", _dict_csv(result["front"]))
     space = settings.space
     summary = {
         "enasim_version": __version__, "command": "monas run",
@@ -160,22 +160,10 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: f"{v:.10g}" if isinstance(v, float) else v for k, v in r.items()})
-    return buf.getvalue()
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
-    return path
+def _dict_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows of one key order as CSV (empty text for no rows)."""
+    return csv_text(list(rows[0]), [[r.get(k, "") for k in rows[0]] for r in rows]) if rows \
+        else ""
 
 
 def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: Path) -> Path:
@@ -198,7 +186,7 @@ def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: P
         ax.legend()
     fig.suptitle(f"{len(rows)} trials, {len(front)} on the front "
                  f"(hypervolume {result['hypervolume']:.4f})")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
@@ -219,4 +207,4 @@ def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
     b.set_xlabel("block position")
     b.set_ylabel("mean output channels")
     b.set_title("channels (networks with a block there)")
-    return _save(fig, path)
+    return save_png(fig, path)

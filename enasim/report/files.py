@@ -62,7 +62,8 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> d
     }
 
 
-def _csv(header: list[str], rows: list[list[Any]]) -> str:
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    """CSV with a header; floats to 10 significant digits."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -100,14 +101,14 @@ def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source
     out = Path(out_dir)
     summary = summary_dict(stats, mapping, hw_source, seed)
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write(out / "layers.csv", _csv(LAYER_COLUMNS, layer_rows(stats)))
+    atomic_write(out / "layers.csv", csv_text(LAYER_COLUMNS, layer_rows(stats)))
     atomic_write(out / "components.csv",
-                 _csv(["component", "area_um2", "area_fraction", "energy_pj", "energy_fraction"],
-                      component_rows(stats)))
+                 csv_text(["component", "area_um2", "area_fraction", "energy_pj",
+                           "energy_fraction"], component_rows(stats)))
     if stats.traffic is not None:
-        atomic_write(out / "noc.csv", _csv(NOC_COLUMNS, noc_rows(stats.traffic, mapping)))
+        atomic_write(out / "noc.csv", csv_text(NOC_COLUMNS, noc_rows(stats.traffic, mapping)))
         atomic_write(out / "links.csv",
-                     _csv(LINK_COLUMNS, link_rows(stats.traffic, stats.latency_cycles)))
+                     csv_text(LINK_COLUMNS, link_rows(stats.traffic, stats.latency_cycles)))
     if stats.spans:
         atomic_write(out / "timeline.json", timeline_json(stats, {
             "workload": summary["workload"]["name"], "hwconfig": summary["hwconfig"]["name"],

@@ -49,7 +49,8 @@ def plot_results(results_dir: str | Path) -> list[Path]:
     return written
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """Write a figure as a PNG, atomically and byte-reproducibly (no software metadata)."""
     import io
 
     buf = io.BytesIO()
@@ -76,7 +77,7 @@ def _latency(layers, summary, path):
     ax.set_title(_title(summary, "Per-layer latency"))
     ax.legend()
     ax.tick_params(axis="x", rotation=90)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _energy_layers(layers, summary, path):
@@ -92,7 +93,7 @@ def _energy_layers(layers, summary, path):
     ax.set_title(_title(summary, "Per-layer energy"))
     ax.legend(fontsize="small")
     ax.tick_params(axis="x", rotation=90)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _energy_components(summary, path):
@@ -102,7 +103,7 @@ def _energy_components(summary, path):
     ax.invert_yaxis()
     ax.set_xlabel("energy (uJ)")
     ax.set_title(_title(summary, f"Energy {summary['energy_uj']:.4g} uJ"))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _utilisation(trace, layers, summary, path):
@@ -125,7 +126,7 @@ def _utilisation(trace, layers, summary, path):
     ax.set_ylabel("crossbars busy")
     ax.set_ylim(0, 1.05)
     ax.set_title(_title(summary, "Crossbar utilisation"))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _link_heatmap(links, summary, path):
@@ -157,4 +158,4 @@ def _link_heatmap(links, summary, path):
     ax.set_ylabel("y")
     fig.colorbar(lines, ax=ax, label="link utilisation (flits/cycle)")
     ax.set_title(_title(summary, f"NoC link utilisation ({summary['noc_model']})"))
-    return _save(fig, path)
+    return save_png(fig, path)

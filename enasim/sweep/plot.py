@@ -6,7 +6,6 @@ vary underneath). Numeric x is placed by value, anything else as categories in s
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from enasim.errors import ConfigError, EnasimError  # noqa: E402
-from enasim.fileio import atomic_write  # noqa: E402
+from enasim.report.plots import save_png  # noqa: E402
 from enasim.sweep.store import Store  # noqa: E402
 
 MAX_LEGEND = 20  # more hue values than this (e.g. sampled networks): lines without a legend
@@ -67,11 +66,7 @@ def plot_sweep(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> P
     ax.grid(alpha=0.3)
     name = f"{y}-vs-{x}" + (f"-by-{hue}" if hue else "")
     path = out / "plots" / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".png")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
-    return path
+    return save_png(fig, path)
 
 
 def _is_number(v: Any) -> bool:
