@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,3 +59,20 @@ def neurosim_vgg8_mapping(neurosim_hw, vgg8):
 def hw_with(**sections) -> object:
     """A FLASH-default HardwareConfig with some sections overridden."""
     return from_dict(sections, "test")
+
+
+def kill_cli_mid_run(args: list[str], done: Callable[[], int], at_least: int,
+                     what: str) -> None:
+    """Run `enasim ARGS` in a subprocess and SIGKILL it once `done()` reaches `at_least`
+    (failing if it dies first or makes no progress in 60 s): an interrupted long run."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen([sys.executable, "-m", "enasim.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while done() < at_least:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, f"{what} made no progress"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 
 import pytest
-from conftest import REPO, hw_with
+from conftest import hw_with, kill_cli_mid_run
 
 from enasim.cli import main
 from enasim.config import load
@@ -270,17 +266,8 @@ def test_same_seed_gives_identical_trials(reference_run, tmp_path):
 
 def test_sigkill_then_rerun_completes_without_losing_or_redoing_trials(reference_run, tmp_path):
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.Popen([sys.executable, "-m", "enasim.cli", *_cmd(out, N)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while len(_complete(out / "study.sqlite")) < 5:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "the search made no progress"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_cli_mid_run(_cmd(out, N), lambda: len(_complete(out / "study.sqlite")), 5,
+                     "the search")
     before = _complete(out / "study.sqlite")
     assert 5 <= len(before) < N, "the search was not killed mid-way"
     assert not (out / "trials.csv").exists()

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, kill_cli_mid_run
 
 from enasim import sweep
 from enasim.cli import main
@@ -173,18 +168,8 @@ def _done_rows(store_file) -> dict[str, tuple]:
 def test_sigkill_mid_sweep_then_rerun_loses_and_recomputes_nothing(grid_run, tmp_path, capsys):
     spec, out1, _ = grid_run
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.Popen([sys.executable, "-m", "enasim.cli", "sweep", str(spec), "-o",
-                             str(out), "--workers", "2", "--quiet"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while len(_done_rows(out / "results.sqlite")) < 4:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "sweep made no progress"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_cli_mid_run(["sweep", str(spec), "-o", str(out), "--workers", "2", "--quiet"],
+                     lambda: len(_done_rows(out / "results.sqlite")), 4, "sweep")
     before = _done_rows(out / "results.sqlite")
     assert 4 <= len(before) < 24, "the sweep was not killed mid-way"
 
