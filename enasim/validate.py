@@ -1,4 +1,4 @@
-"""Small type and range checks shared by the config and workload loaders.
+"""Small type and range checks shared by the loaders and command lines, and plug-in import.
 
 Each raises ConfigError naming the source file, the field and what was expected; nothing is
 coerced or clamped (a bool is not an int, 2.5 is not an int, "8" is not a number).
@@ -6,7 +6,8 @@ coerced or clamped (a bool is not an int, 2.5 is not an int, "8" is not a number
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import importlib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from enasim.errors import ConfigError, suggest
@@ -75,3 +76,18 @@ def type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value),
                                                                           type(value).__name__)
+
+
+def import_callable(spec: str, field: str, expected: str) -> Callable:
+    """The function named by `module:function` (a user plug-in such as an accuracy or
+    fitness model); `expected` describes the accepted forms for the error message."""
+    module, sep, func = spec.partition(":")
+    if not sep or not module or not func:
+        raise ConfigError("", field, f"expected {expected}, got {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError("", field, f"cannot load {spec!r}: {exc}") from None
+    if not callable(fn):
+        raise ConfigError("", field, f"{spec!r} is not callable")
+    return fn

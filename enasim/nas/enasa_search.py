@@ -29,7 +29,6 @@ continues from the last completed generation and gives the same result as an uni
 
 from __future__ import annotations
 
-import importlib
 import json
 import random
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from enasim.fileio import atomic_write
 from enasim.nas.groups import fix_half, fixed_layers, strict_fair_group
 from enasim.nas.spaces.supernet import Arch, Supernet
 from enasim.sim.supernet import SupernetChip, run_group
+from enasim.validate import import_callable
 
 SEARCHES = ("stagewise", "evolution", "random", "fair")
 Fitness = Callable[[str, Arch], float]
@@ -117,17 +117,7 @@ def load_fitness(spec: str, seed: int) -> Fitness:
     """`synthetic`, or `module:function` importable from the current environment."""
     if spec == "synthetic":
         return synthetic_fitness(seed)
-    module, sep, func = spec.partition(":")
-    if not sep or not module or not func:
-        raise ConfigError("", "--fitness", f"expected 'synthetic' or 'module:function', got "
-                          f"{spec!r}")
-    try:
-        fn = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError("", "--fitness", f"cannot load {spec!r}: {exc}") from None
-    if not callable(fn):
-        raise ConfigError("", "--fitness", f"{spec!r} is not callable")
-    return fn
+    return import_callable(spec, "--fitness", "'synthetic' or 'module:function'")
 
 
 @dataclass

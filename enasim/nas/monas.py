@@ -29,7 +29,6 @@ seeded from (seed, k), so a resumed run draws the same trials as an uninterrupte
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import math
 import numbers
@@ -57,6 +56,7 @@ from enasim.nas.spaces.blocks_cnn import (
 )
 from enasim.report.files import summary_dict
 from enasim.sim import Simulator
+from enasim.validate import import_callable
 
 STUDY_NAME = "monas"
 SAMPLERS = ("tpe", "random")
@@ -146,17 +146,7 @@ def load_accuracy(spec: str) -> Accuracy:
         return synthetic_accuracy
     if spec.lower().endswith(".csv"):
         return _csv_accuracy(Path(spec))
-    module, sep, func = spec.partition(":")
-    if not sep or not module or not func:
-        raise ConfigError("", "--accuracy", f"expected 'synthetic', FILE.csv or "
-                          f"'module:function', got {spec!r}")
-    try:
-        fn = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError("", "--accuracy", f"cannot load {spec!r}: {exc}") from None
-    if not callable(fn):
-        raise ConfigError("", "--accuracy", f"{spec!r} is not callable")
-    return fn
+    return import_callable(spec, "--accuracy", "'synthetic', FILE.csv or 'module:function'")
 
 
 def _csv_accuracy(path: Path) -> Accuracy:
