@@ -5,17 +5,21 @@ The column sums of a read phase are built from group tables ("four Russians"): t
 are taken `group_rows` (G) at a time, and for each group a table holds the column sums of all
 2^G subsets of its rows. The sums for one input bit are then the sum, over groups, of the table
 row that the bit's G input bits select: about rows/G vectorised adds instead of one per driven
-row. A table is built per (phase, column group) and shared by a chunk of input vectors, so G
-grows with the vectors per chunk (G = 1: each row beside a zero row).
+row. A table is built per (phase, output group) and shared by a chunk of input vectors, so G
+grows with the vectors per chunk (G = 1: each row beside a zero row). Table columns are
+segment-major (all outputs of slice k, polarity p, then the next), so the shift-and-add of a
+read phase is a few vectorised passes.
 
 The ADC is integer arithmetic that vectorises: its rounding division by the step is a multiply
 and a shift, exact over the range of sums (fixed-point conductances are first bucketed by a
-shift, exact by the nested-floor identity). Work is split over (column group, vector chunk)
-tasks; every task owns its outputs, so there are no races and no float reductions.
+shift, exact by the nested-floor identity), in 32-bit lanes when they cannot overflow. Work is
+split over (output group, vector chunk) tasks; every task owns its outputs, so there are no
+races and no float reductions.
 """
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 
 import numba
@@ -50,10 +54,13 @@ def _popcount(typingctx, x):
 
 
 @njit(cache=True, inline="always")
-def _build_table(cells, r0, r1, c0, n, g_rows, table):
-    """table[(q*2^G + p)*n + i] = sum of cells[r0 + q*G + j, c0 + i] over the bits j of p."""
+def _build_table(cells, r0, r1, o0, n_o, segments, g_rows, table):
+    """table[(q*2^G + p)*n + s*n_o + c] = sum of cells[r0 + q*G + j, s*n_out + o0 + c] over the
+    bits j of p: the n_o outputs from o0, one segment s (slice, polarity) after the other."""
+    n_out = cells.shape[1] // segments
     size = np.uint64(1 << g_rows)
-    un = np.uint64(n)
+    un = np.uint64(n_o * segments)
+    uo = np.uint64(n_o)
     for q in range((r1 - r0 + g_rows - 1) // g_rows):
         zero = np.uint64(q) * size * un
         for i in range(un):
@@ -67,9 +74,11 @@ def _build_table(cells, r0, r1, c0, n, g_rows, table):
             dst = zero + np.uint64(p) * un
             src = zero + np.uint64(p ^ low) * un
             if r < r1:
-                row = cells[r, c0:c0 + n]
-                for i in range(un):
-                    table[dst + i] = table[src + i] + row[i]
+                for s in range(segments):
+                    row = cells[r, s * n_out + o0:s * n_out + o0 + n_o]
+                    at = np.uint64(s) * uo
+                    for c in range(uo):
+                        table[dst + at + c] = table[src + at + c] + row[c]
             else:
                 for i in range(un):
                     table[dst + i] = table[src + i]
@@ -111,14 +120,13 @@ def _planes(x, v, r0, r1, planes):
 
 
 @njit(cache=True, inline="always")
-def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
+def _bit_sums(table, plane, g_rows, nq, n, rows, sums):
     """sums[i] = column sums of the rows one input bit drives: the sum over groups q of table
     row q*2^G + p, p the group's pattern (the G bits of `plane` from bit q*G; G divides 64).
 
     The rows of non-zero patterns are listed (branch-free) and padded to a multiple of
-    `_PASS_ROWS` with row 0 (zeros); that many at a time are summed into `part`, then added to
-    `sums`. `part` may be narrower than `sums` (uint8 when a pass cannot exceed 255): twice the
-    SIMD lanes for most of the additions.
+    `_PASS_ROWS` with row 0 (zeros); that many at a time are summed in the table's dtype
+    (uint8 when a pass cannot exceed 255: twice the SIMD lanes) and added to `sums`.
     """
     size = 1 << g_rows
     mask = np.uint64(size - 1)
@@ -131,6 +139,7 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
     while k % _PASS_ROWS:
         rows[k] = 0
         k += 1
+    narrow = table.dtype.type
     un = np.uint64(n)
     for i in range(un):
         sums[i] = 0
@@ -140,34 +149,34 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, part, sums):
         b0, b1, b2, b3 = rows[j + 8], rows[j + 9], rows[j + 10], rows[j + 11]
         b4, b5, b6, b7 = rows[j + 12], rows[j + 13], rows[j + 14], rows[j + 15]
         for i in range(un):
-            part[i] = (table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
-                       + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i]
-                       + table[b0 + i] + table[b1 + i] + table[b2 + i] + table[b3 + i]
-                       + table[b4 + i] + table[b5 + i] + table[b6 + i] + table[b7 + i])
-        for i in range(un):
-            sums[i] += part[i]
+            sums[i] += narrow(table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
+                              + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i]
+                              + table[b0 + i] + table[b1 + i] + table[b2 + i] + table[b3 + i]
+                              + table[b4 + i] + table[b5 + i] + table[b6 + i] + table[b7 + i])
 
 
 @njit(parallel=True, cache=True)
-def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_groups, n_chunks,
-         adc, top, step, n_out, slices, polarities, cell_bits, input_bits):
-    """y before the offset term, clipped conversions, ones per row block.
+def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_kind, prod_kind,
+         out_groups, n_chunks, adc, top, step, segments, polarities, cell_bits, input_bits):
+    """y before the offset term, clipped conversions, ones per row block; `cells` from
+    `_segment_major`.
 
-    Tables and partial sums of a pass have the dtype of `part_kind` (an empty array).
+    Tables and pass sums have the dtype of `table_kind`, the accumulators of a read phase
+    (sum over bits b of code << b) that of `acc_kind`, the ADC product that of `prod_kind`
+    (empty arrays): the narrowest that cannot overflow, for the most SIMD lanes.
 
     A column sum s converts to code (t * mul + add) >> k_shift, t = (s + offset) >> shift
     (adc = (offset, shift, mul, add, k_shift) from `_adc_divider`), clipped if above top.
-    Codes are accumulated; the step multiplies them in the shift-and-add.
     """
     offset, shift, mul, add, k_shift = adc
+    product = prod_kind.dtype.type
     n_vec = x.shape[0]
-    n_groups = len(col_groups) - 1
-    per_out = slices * polarities
+    n_groups = len(out_groups) - 1
     max_rows = 0
     for ph in range(len(phase_block)):
         max_rows = max(max_rows, phase_start[ph + 1] - phase_start[ph])
     nq_max = (max_rows + g_rows - 1) // g_rows
-    y = np.zeros((n_vec, n_out), np.int64)
+    y = np.zeros((n_vec, out_groups[-1]), np.int64)
     ones = np.zeros((n_vec, n_blocks), np.int64)
     clipped = np.zeros(n_groups * n_chunks, np.int64)
     for task in prange(n_groups * n_chunks):
@@ -175,61 +184,56 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, part_kind, col_gr
         ch = task - cg * n_chunks
         v0 = ch * n_vec // n_chunks
         v1 = (ch + 1) * n_vec // n_chunks
-        c0 = col_groups[cg]
-        n = col_groups[cg + 1] - c0
-        table = np.empty(nq_max * (1 << g_rows) * n, part_kind.dtype)
-        part = np.empty(n, part_kind.dtype)
+        o0 = out_groups[cg]
+        n_o = out_groups[cg + 1] - o0
+        n = n_o * segments
+        table = np.empty(nq_max * (1 << g_rows) * n, table_kind.dtype)
         sums = np.empty(n, cells.dtype)
+        acc = np.zeros(n, acc_kind.dtype)
         planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
-        rows = np.empty(nq_max + _PASS_ROWS - 1, np.uint64)
-        acc = np.zeros((v1 - v0, n), np.int64)
-        col_shift = np.empty(n, np.int64)  # slice k of a column weighs 2^(k*Bc), polarity p
-        col_sign = np.empty(n, np.int64)  # (-1)^p: x -> (x ^ sign) - sign negates if sign = -1
-        for i in range(n):
-            col_shift[i] = i % per_out // polarities * cell_bits
-            col_sign[i] = -(i % polarities)
+        rows = np.empty(nq_max + _PASS_ROWS, np.uint64)
         n_clip = 0
         for ph in range(len(phase_block)):
             r0 = phase_start[ph]
             r1 = phase_start[ph + 1]
             nq = (r1 - r0 + g_rows - 1) // g_rows
-            _build_table(cells, r0, r1, c0, n, g_rows, table)
+            _build_table(cells, r0, r1, o0, n_o, segments, g_rows, table)
             for v in range(v0, v1):
                 _planes(x, v, r0, r1, planes)
-                a = acc[v - v0]
-                for b in range(input_bits):
-                    _bit_sums(table, planes[b], g_rows, nq, n, rows, part, sums)
-                    for i in range(n):  # t < 2^32: one 32x32-bit multiply per lane
-                        t = np.uint32((np.int64(sums[i]) + offset) >> shift)
-                        code = np.int64((t * mul + add) >> k_shift)
-                        n_clip += code > top
-                        a[i] += min(code, top) << b
-        for v in range(v0, v1):  # shift-and-add: column (c*S + k)*P + p of the group
-            a = acc[v - v0]
-            for i in range(n):
-                a[i] = ((a[i] << col_shift[i]) ^ col_sign[i]) - col_sign[i]
-            i = 0
-            for c in range(c0 // per_out, (c0 + n) // per_out):
-                total = 0
-                for _ in range(per_out):
-                    total += a[i]
-                    i += 1
-                y[v, c] += total * step
-            if cg == 0:
-                for ph in range(len(phase_block)):
+                if cg == 0:
                     count = 0
-                    for r in range(phase_start[ph], phase_start[ph + 1]):
-                        count += _popcount(np.uint64(x[v, r]))
+                    for b in range(input_bits):
+                        for w in range((r1 - r0 + 63) >> 6):
+                            count += _popcount(planes[b, w])
                     ones[v, phase_block[ph]] += count
+                for b in range(input_bits):
+                    _bit_sums(table, planes[b], g_rows, nq, n, rows, sums)
+                    for i in range(n):
+                        t = np.uint32((np.int64(sums[i]) + offset) >> shift)
+                        code = np.int64(product(t * mul + add) >> k_shift)
+                        n_clip += code > top
+                        acc[i] += min(code, top) << b
+                yv = y[v, o0:o0 + n_o]
+                for s in range(segments):  # slice k = s // P weighs 2^(k*Bc), polarity s % P
+                    sh = s // polarities * cell_bits
+                    sign = -(s % polarities)  # x -> (x ^ sign) - sign negates if sign = -1
+                    a = acc[s * n_o:(s + 1) * n_o]
+                    for c in range(n_o):
+                        yv[c] += ((np.int64(a[c]) << sh) ^ sign) - sign
+                        a[c] = 0
+        for v in range(v0, v1):
+            yv = y[v, o0:o0 + n_o]
+            for c in range(n_o):
+                yv[c] *= step
         clipped[task] = n_clip
     return y, clipped.sum(), ones.sum(axis=0)
 
 
 def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
-    """(column-group bounds, vector chunks, group rows G) for a call.
+    """(output-group bounds, vector chunks, group rows G) for a call.
 
     One vector chunk per thread (prange schedules statically, so more chunks would only
-    rebuild tables); columns are split only to bound a table or to give every thread work when
+    rebuild tables); outputs are split only to bound a table or to give every thread work when
     vectors are fewer than threads. G follows the vectors a table serves (a 2^G-row table pays
     off over about 2^G / G vectors; G divides 8).
     """
@@ -237,17 +241,18 @@ def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
     chunks = max(1, min(n_vec, threads), -(-n_vec // _CHUNK_VECTORS))
     outs_per_group = max(1, _GROUP_COLUMNS // per_out)
     groups = max(-(-n_out // outs_per_group), min(n_out, -(-threads // chunks)))
-    bounds = np.array([k * n_out // groups * per_out for k in range(groups + 1)], np.int64)
+    bounds = np.array([k * n_out // groups for k in range(groups + 1)], np.int64)
     per_chunk = n_vec / chunks
     g_rows = 1 if per_chunk < 4 else 2 if per_chunk < 16 else 4
     return bounds, chunks, g_rows
 
 
 @lru_cache(maxsize=64)
-def _adc_divider(max_sum: int, step: int, frac_bits: int) -> tuple[np.int64, np.int64, np.uint32,
-                                                                     np.uint64, np.uint64]:
+def _adc_divider(max_sum: int, step: int, frac_bits: int) -> tuple[
+        tuple[np.int64, np.int64, np.uint32, np.uint64, np.uint64], type]:
     """The ADC code before the top clip, min(code, T) of `adc_convert`, as integer arithmetic:
-    (offset, shift, mul, add, k) with code = (t * mul + add) >> k, t = (s + offset) >> shift.
+    (offset, shift, mul, add, k) with code = (t * mul + add) >> k, t = (s + offset) >> shift,
+    and the dtype that holds t * mul + add (uint32 if it can).
 
     Ideal cells: t = s, code = floor(n / d), n = 2t + step, d = 2 step. Fixed point (F fraction
     bits): offset = step * 2^(F-1), shift = F - 1 and code = floor(n / d), n = t (the
@@ -260,11 +265,26 @@ def _adc_divider(max_sum: int, step: int, frac_bits: int) -> tuple[np.int64, np.
     d = 2 * step
     k = (a * t_max + c).bit_length() + d.bit_length()
     m = -(-(1 << k) // d)
-    if t_max >= 1 << 32 or a * m >= 1 << 32 or t_max * a * m + c * m >= 1 << 64:
+    product = t_max * a * m + c * m
+    if t_max >= 1 << 32 or a * m >= 1 << 32 or product >= 1 << 64:
         raise EnasimError(f"column sums up to {max_sum} with an ADC step of {step} are out of "
                           "the range of the Numba kernel")
-    return (np.int64(offset), np.int64(shift), np.uint32(a * m), np.uint64(c * m),
-            np.uint64(k))
+    return ((np.int64(offset), np.int64(shift), np.uint32(a * m), np.uint64(c * m),
+             np.uint64(k)), np.uint32 if product < 1 << 32 else np.uint64)
+
+
+_SEGMENT_MAJOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _segment_major(layer: CrossbarLayer) -> np.ndarray:
+    """`layer.narrow_cells` with column (c*S + k)*P + p moved to (k*P + p)*n_out + c: a
+    segment (slice, polarity) of a task's outputs is contiguous, so the shift-and-add
+    vectorises. Kept per layer (a copy per call would cost a batch-1 call a third more)."""
+    if layer not in _SEGMENT_MAJOR:
+        cells = layer.narrow_cells
+        _SEGMENT_MAJOR[layer] = np.ascontiguousarray(
+            cells.reshape(layer.rows, layer.n_out, -1).transpose(0, 2, 1)).reshape(layer.rows, -1)
+    return _SEGMENT_MAJOR[layer]
 
 
 def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
@@ -277,20 +297,23 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
     x = check_inputs(x, layer)
     spec = layer.spec
     step = adc_step(x, layer) if step is None else step
-    bounds, chunks, g_rows = _tasks(x.shape[0], layer.n_out, spec.slices * spec.polarities)
+    segments = spec.slices * spec.polarities
+    bounds, chunks, g_rows = _tasks(x.shape[0], layer.n_out, segments)
     if group_rows is not None:
         if group_rows not in (1, 2, 4, 8):
             raise ValueError(f"group_rows must be 1, 2, 4 or 8, got {group_rows}")
         g_rows = group_rows
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
-    adc = _adc_divider(layer.max_column_sum, step, frac_bits)
-    cells = layer.narrow_cells
+    adc, product = _adc_divider(layer.max_column_sum, step, frac_bits)
+    cells = _segment_major(layer)
     small = layer.conductance_fp is None and _PASS_ROWS * g_rows * spec.cell_max <= 255
-    part_kind = np.empty(0, np.uint8 if small else cells.dtype)
+    acc_max = spec.adc_top * ((1 << spec.input_bits) - 1)
+    acc = np.uint16 if acc_max < 1 << 16 else np.uint32 if acc_max < 1 << 32 else np.int64
     y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
-                            len(layer.block_rows), g_rows, part_kind, bounds, chunks, adc,
-                            spec.adc_top, step, layer.n_out, spec.slices, spec.polarities,
-                            spec.cell_bits, spec.input_bits)
+                            len(layer.block_rows), g_rows,
+                            np.empty(0, np.uint8 if small else cells.dtype), np.empty(0, acc),
+                            np.empty(0, product), bounds, chunks, adc, spec.adc_top, step,
+                            segments, spec.polarities, spec.cell_bits, spec.input_bits)
     if spec.offset:
         y -= spec.offset * x.sum(axis=1, keepdims=True)
     return y, activity(x, layer, step, ones, int(clipped))
