@@ -53,6 +53,29 @@ def _popcount(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _shr(typingctx, x, n):
+    """x >> n (n below x's width) in x's own unsigned type: Numba would widen it to 64 bits,
+    which halves (or quarters) the SIMD lanes."""
+    sig = x(x, n)
+
+    def codegen(context, builder, signature, args):
+        return builder.lshr(args[0], context.cast(builder, args[1], signature.args[1], x))
+
+    return sig, codegen
+
+
+@intrinsic
+def _shl(typingctx, x, n):
+    """x << n (n below x's width) in x's own integer type (see `_shr`)."""
+    sig = x(x, n)
+
+    def codegen(context, builder, signature, args):
+        return builder.shl(args[0], context.cast(builder, args[1], signature.args[1], x))
+
+    return sig, codegen
+
+
 @njit(cache=True, inline="always")
 def _build_table(cells, r0, r1, o0, n_o, segments, g_rows, table):
     """table[(q*2^G + p)*n + s*n_o + c] = sum of cells[r0 + q*G + j, s*n_out + o0 + c] over the
@@ -156,20 +179,22 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, sums):
 
 
 @njit(parallel=True, cache=True)
-def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_kind, prod_kind,
-         out_groups, n_chunks, adc, top, step, segments, polarities, cell_bits, input_bits):
+def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_kind, word_kind,
+         out_groups, n_chunks, adc, step, segments, polarities, cell_bits, input_bits):
     """y before the offset term, clipped conversions, ones per row block; `cells` from
     `_segment_major`.
 
     Tables and pass sums have the dtype of `table_kind`, the accumulators of a read phase
-    (sum over bits b of code << b) that of `acc_kind`, the ADC product that of `prod_kind`
+    (sum over bits b of code << b) that of `acc_kind`, the ADC arithmetic that of `word_kind`
     (empty arrays): the narrowest that cannot overflow, for the most SIMD lanes.
 
     A column sum s converts to code (t * mul + add) >> k_shift, t = (s + offset) >> shift
-    (adc = (offset, shift, mul, add, k_shift) from `_adc_divider`), clipped if above top.
+    (adc = (offset, shift, mul, add, k_shift, top) from `_adc_divider`), clipped if above
+    top. Clips are counted per column (`hits`) and summed once per read phase.
     """
-    offset, shift, mul, add, k_shift = adc
-    product = prod_kind.dtype.type
+    offset, shift, mul, add, k_shift, top = adc
+    word = word_kind.dtype.type
+    widen = acc_kind.dtype.type
     n_vec = x.shape[0]
     n_groups = len(out_groups) - 1
     max_rows = 0
@@ -190,6 +215,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
         table = np.empty(nq_max * (1 << g_rows) * n, table_kind.dtype)
         sums = np.empty(n, cells.dtype)
         acc = np.zeros(n, acc_kind.dtype)
+        hits = np.zeros(n, np.uint16)
         planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
         rows = np.empty(nq_max + _PASS_ROWS, np.uint64)
         n_clip = 0
@@ -209,10 +235,10 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
                 for b in range(input_bits):
                     _bit_sums(table, planes[b], g_rows, nq, n, rows, sums)
                     for i in range(n):
-                        t = np.uint32((np.int64(sums[i]) + offset) >> shift)
-                        code = np.int64(product(t * mul + add) >> k_shift)
-                        n_clip += code > top
-                        acc[i] += min(code, top) << b
+                        t = _shr(word(word(sums[i]) + offset), shift)
+                        code = _shr(word(t * mul + add), k_shift)
+                        hits[i] += code > top
+                        acc[i] += _shl(widen(min(code, top)), b)
                 yv = y[v, o0:o0 + n_o]
                 for s in range(segments):  # slice k = s // P weighs 2^(k*Bc), polarity s % P
                     sh = s // polarities * cell_bits
@@ -221,6 +247,9 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
                     for c in range(n_o):
                         yv[c] += ((np.int64(a[c]) << sh) ^ sign) - sign
                         a[c] = 0
+                for i in range(n):
+                    n_clip += hits[i]
+                    hits[i] = 0
         for v in range(v0, v1):
             yv = y[v, o0:o0 + n_o]
             for c in range(n_o):
@@ -248,11 +277,11 @@ def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
 
 
 @lru_cache(maxsize=64)
-def _adc_divider(max_sum: int, step: int, frac_bits: int) -> tuple[
-        tuple[np.int64, np.int64, np.uint32, np.uint64, np.uint64], type]:
+def _adc_divider(max_sum: int, step: int, frac_bits: int, top: int) -> tuple[np.unsignedinteger,
+                                                                             ...]:
     """The ADC code before the top clip, min(code, T) of `adc_convert`, as integer arithmetic:
-    (offset, shift, mul, add, k) with code = (t * mul + add) >> k, t = (s + offset) >> shift,
-    and the dtype that holds t * mul + add (uint32 if it can).
+    (offset, shift, mul, add, k, T) with code = (t * mul + add) >> k, t = (s + offset) >> shift,
+    all uint32 if no step can overflow it (twice the SIMD lanes), else uint64.
 
     Ideal cells: t = s, code = floor(n / d), n = 2t + step, d = 2 step. Fixed point (F fraction
     bits): offset = step * 2^(F-1), shift = F - 1 and code = floor(n / d), n = t (the
@@ -266,11 +295,11 @@ def _adc_divider(max_sum: int, step: int, frac_bits: int) -> tuple[
     k = (a * t_max + c).bit_length() + d.bit_length()
     m = -(-(1 << k) // d)
     product = t_max * a * m + c * m
-    if t_max >= 1 << 32 or a * m >= 1 << 32 or product >= 1 << 64:
+    if product >= 1 << 64:
         raise EnasimError(f"column sums up to {max_sum} with an ADC step of {step} are out of "
                           "the range of the Numba kernel")
-    return ((np.int64(offset), np.int64(shift), np.uint32(a * m), np.uint64(c * m),
-             np.uint64(k)), np.uint32 if product < 1 << 32 else np.uint64)
+    word = np.uint32 if max(max_sum + offset, product, top) < 1 << 32 else np.uint64
+    return tuple(word(v) for v in (offset, shift, a * m, c * m, k, top))
 
 
 _SEGMENT_MAJOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -304,7 +333,7 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
             raise ValueError(f"group_rows must be 1, 2, 4 or 8, got {group_rows}")
         g_rows = group_rows
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
-    adc, product = _adc_divider(layer.max_column_sum, step, frac_bits)
+    adc = _adc_divider(layer.max_column_sum, step, frac_bits, spec.adc_top)
     cells = _segment_major(layer)
     small = layer.conductance_fp is None and _PASS_ROWS * g_rows * spec.cell_max <= 255
     acc_max = spec.adc_top * ((1 << spec.input_bits) - 1)
@@ -312,7 +341,7 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
     y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
                             len(layer.block_rows), g_rows,
                             np.empty(0, np.uint8 if small else cells.dtype), np.empty(0, acc),
-                            np.empty(0, product), bounds, chunks, adc, spec.adc_top, step,
+                            np.empty(0, adc[0].dtype), bounds, chunks, adc, step,
                             segments, spec.polarities, spec.cell_bits, spec.input_bits)
     if spec.offset:
         y -= spec.offset * x.sum(axis=1, keepdims=True)
