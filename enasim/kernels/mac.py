@@ -143,13 +143,14 @@ def _planes(x, v, r0, r1, planes):
 
 
 @njit(cache=True, inline="always")
-def _bit_sums(table, plane, g_rows, nq, n, rows, sums):
+def _bit_sums(table, plane, g_rows, nq, n, rows, sums, part):
     """sums[i] = column sums of the rows one input bit drives: the sum over groups q of table
     row q*2^G + p, p the group's pattern (the G bits of `plane` from bit q*G; G divides 64).
 
     The rows of non-zero patterns are listed (branch-free) and padded to a multiple of
-    `_PASS_ROWS` with row 0 (zeros); that many at a time are summed in the table's dtype
-    (uint8 when a pass cannot exceed 255: twice the SIMD lanes) and added to `sums`.
+    `_PASS_ROWS` with row 0 (zeros); that many at a time are summed into `part`, in the
+    table's dtype (uint8 when a pass cannot exceed 255: twice the SIMD lanes), then added to
+    `sums` (a separate loop: fused, LLVM would pick the lanes of `sums`).
     """
     size = 1 << g_rows
     mask = np.uint64(size - 1)
@@ -162,7 +163,6 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, sums):
     while k % _PASS_ROWS:
         rows[k] = 0
         k += 1
-    narrow = table.dtype.type
     un = np.uint64(n)
     for i in range(un):
         sums[i] = 0
@@ -172,10 +172,12 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, sums):
         b0, b1, b2, b3 = rows[j + 8], rows[j + 9], rows[j + 10], rows[j + 11]
         b4, b5, b6, b7 = rows[j + 12], rows[j + 13], rows[j + 14], rows[j + 15]
         for i in range(un):
-            sums[i] += narrow(table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
-                              + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i]
-                              + table[b0 + i] + table[b1 + i] + table[b2 + i] + table[b3 + i]
-                              + table[b4 + i] + table[b5 + i] + table[b6 + i] + table[b7 + i])
+            part[i] = (table[a0 + i] + table[a1 + i] + table[a2 + i] + table[a3 + i]
+                       + table[a4 + i] + table[a5 + i] + table[a6 + i] + table[a7 + i]
+                       + table[b0 + i] + table[b1 + i] + table[b2 + i] + table[b3 + i]
+                       + table[b4 + i] + table[b5 + i] + table[b6 + i] + table[b7 + i])
+        for i in range(un):
+            sums[i] += part[i]
 
 
 @njit(parallel=True, cache=True)
@@ -214,6 +216,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
         n = n_o * segments
         table = np.empty(nq_max * (1 << g_rows) * n, table_kind.dtype)
         sums = np.empty(n, cells.dtype)
+        part = np.empty(n, table_kind.dtype)
         acc = np.zeros(n, acc_kind.dtype)
         hits = np.zeros(n, np.uint16)
         planes = np.empty((input_bits, (max_rows + 63) >> 6), np.uint64)
@@ -233,7 +236,7 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
                             count += _popcount(planes[b, w])
                     ones[v, phase_block[ph]] += count
                 for b in range(input_bits):
-                    _bit_sums(table, planes[b], g_rows, nq, n, rows, sums)
+                    _bit_sums(table, planes[b], g_rows, nq, n, rows, sums, part)
                     for i in range(n):
                         t = _shr(word(word(sums[i]) + offset), shift)
                         code = _shr(word(t * mul + add), k_shift)
