@@ -55,9 +55,9 @@ class MessageSet:
 
 def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
     """The messages carrying transfer `tr`."""
-    nodes = np.asarray(mapping.tile_nodes)
-    src = nodes[list(mapping.layer(tr.src).tile_ids)]
-    dst = nodes[list(mapping.layer(tr.dst).tile_ids)]
+    nodes = mapping.tile_nodes
+    src = np.array([nodes[t] for t in mapping.layer(tr.src).tile_ids], dtype=np.int64)
+    dst = np.array([nodes[t] for t in mapping.layer(tr.dst).tile_ids], dtype=np.int64)
     s, d = np.repeat(src, len(dst)), np.tile(dst, len(src))
     sy, sx = np.divmod(s, mapping.mesh_cols)
     dy, dx = np.divmod(d, mapping.mesh_cols)

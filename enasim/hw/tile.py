@@ -12,7 +12,9 @@ cycles alone and `compute_alone` works it out without events.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from itertools import accumulate, repeat
 
 import simpy
 
@@ -123,12 +125,9 @@ class LayerTiles:
 
 
 def _charge_repeated(ls: LayerStats, plan: LayerPlan, vectors: int, n: int) -> None:
-    """`charge_steps(ls, plan, vectors)` n times: the same float additions in the same order,
-    so the totals are bit-identical to charging step by step."""
+    """`charge_steps(ls, plan, vectors)` n times: the same float additions in the same order
+    (`accumulate` adds one by one), so the totals are bit-identical to charging step by step."""
     for totals, per_vector in ((ls.counts, plan.per_vector_counts),
                                (ls.energy_pj, plan.per_vector_energy_pj)):
         for k, x in per_vector.items():
-            add, total = x * vectors, totals[k]
-            for _ in range(n):
-                total += add
-            totals[k] = total
+            totals[k] = deque(accumulate(repeat(x * vectors, n), initial=totals[k]), maxlen=1)[0]
