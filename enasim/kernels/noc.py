@@ -99,6 +99,19 @@ def _stage_eval(stg, r, k, now, delay):
 
 
 @_kernel
+def _traversed(xlast, r, now, delay):
+    """The cycle in which a flit that wins switch allocation now leaves switch traversal (and
+    may go out). BookSim's traversal stage handles groups like the stages above: the flits
+    queued while a group traverses form the next group once it has left, so a flit joins the
+    pending group (leaving at xlast[r]) if that has not started yet, else starts one after the
+    last group has left (or next cycle)."""
+    d = max(delay, 1)
+    if xlast[r] < now + d:  # the last group has started: a new one
+        xlast[r] = max(xlast[r], now) + d
+    return xlast[r]
+
+
+@_kernel
 def _stage_due(stg, r, k, now):
     """Update stage k: its group, which leaves the stage, if its delay has elapsed, else 0."""
     g = stg[r, k, CUR]
@@ -265,11 +278,11 @@ def _sw_alloc(r, group, V, B, vcs, port_of, ptr, sreq, sin, sgnt, svc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, ptr, fch, fm, cch,
-                 cm, pend, ob, om, link_flits, scratch):
+def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr, fch, fm,
+                 cch, cm, pend, ob, om, link_flits, scratch):
     reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
     R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
-    bmask, xmask = buf.shape[2] - 1, xq.shape[1] - 1
+    bmask = buf.shape[2] - 1
     omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
     # input queuing: flits (port order), then credits
     m = pend[r, PF]
@@ -307,7 +320,7 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
             cm[r, o, 1] -= 1
         if cm[r, o, 1] == 0:
             pend[r, PC] ^= 1 << o
-    # evaluate: route computation, VC allocation, switch allocation, switch traversal
+    # evaluate: route computation, VC allocation, switch allocation
     _stage_eval(stg, r, RQ, now, prm[P_RD])
     g = _stage_eval(stg, r, VQ, now, prm[P_VA])
     if g:
@@ -323,11 +336,6 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
     g = _stage_eval(stg, r, SQ, now, prm[P_SA])
     if g:
         stg[r, SQ, WIN] = _sw_alloc(r, g, V, B, vcs, port_of, ptr, sreq, sin, sgnt, svc)
-    for n in range(xm[r, 1]):
-        i = (xm[r, 0] + n) & xmask
-        if xq[r, i, 0] >= 0:
-            break
-        xq[r, i, 0] = now + prm[P_ST] - 1
     # route update
     m = _stage_due(stg, r, RQ, now)
     stg[r, VQ, NEW] |= m
@@ -348,7 +356,8 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
         free[r] ^= 1 << out
         vcs[r, c, OUT_VC] = out
         vcs[r, c, STATE] = ACTIVE
-    # switch allocation update: winners send a flit into switch traversal and a credit back
+    # switch allocation update: winners send a flit through switch traversal to their output
+    # and a credit back
     credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
     g = _stage_due(stg, r, SQ, now)
     m = g & stg[r, SQ, WIN]
@@ -368,14 +377,14 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
         vcs[r, out, OCC] += 1
         if tail:
             free[r] |= 1 << out
-        j = (xm[r, 0] + xm[r, 1]) & xmask
-        xq[r, j, 0] = -1
-        xq[r, j, 1] = pkt
-        xq[r, j, 2] = seq
-        xq[r, j, 3] = itime
-        xq[r, j, 4] = o
-        xq[r, j, 5] = out - o * V
-        xm[r, 1] += 1
+        j = (om[r, o, 0] + om[r, o, 1]) & omask
+        ob[r, o, j, 0] = _traversed(xlast, r, now, prm[P_ST])
+        ob[r, o, j, 1] = pkt
+        ob[r, o, j, 2] = seq
+        ob[r, o, j, 3] = itime
+        ob[r, o, j, 4] = out - o * V  # downstream VC
+        om[r, o, 1] += 1
+        pend[r, PO] |= 1 << o
         credit[ip] = c - ip * V
         credits |= 1 << ip
         if cnt == 0:
@@ -385,28 +394,14 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
             _start_packet(prm, xy, dst, vcs, buf, stg, r, c)
         else:
             stg[r, SQ, NEW] |= 1 << c
-    # switch traversal update: traversed flits queue at their output
-    while xm[r, 1] > 0:
-        i = xm[r, 0]
-        t = xq[r, i, 0]
-        if t < 0 or t > now:
-            break
-        xm[r, 0] = (i + 1) & xmask
-        xm[r, 1] -= 1
-        o = xq[r, i, 4]
-        j = (om[r, o, 0] + om[r, o, 1]) & omask
-        ob[r, o, j, 0] = xq[r, i, 1]  # packet
-        ob[r, o, j, 1] = xq[r, i, 2]  # flit sequence number
-        ob[r, o, j, 2] = xq[r, i, 3]  # injection cycle
-        ob[r, o, j, 3] = xq[r, i, 5]  # downstream VC
-        om[r, o, 1] += 1
-        pend[r, PO] |= 1 << o
-    # write outputs: one flit per output, one credit per input
+    # write outputs: one traversed flit per output, one credit per input
     m = pend[r, PO]
     while m:
         o = trailing_zeros(m)
         m &= m - 1
         j = om[r, o, 0]
+        if ob[r, o, j, 0] > now:
+            continue
         om[r, o, 0] = (j + 1) & omask
         om[r, o, 1] -= 1
         if om[r, o, 1] == 0:
@@ -416,8 +411,8 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
             dest_r, dest_p, lat = R + r, LOCAL, 1
         else:
             dest_r, dest_p, lat = nb[r, o], o ^ 1, prm[P_LINK]
-        _send_flit(fch, fm, pend, dest_r, dest_p, now + lat + 1, ob[r, o, j, 0],
-                   ob[r, o, j, 1], ob[r, o, j, 2], ob[r, o, j, 3])
+        _send_flit(fch, fm, pend, dest_r, dest_p, now + lat + 1, ob[r, o, j, 1],
+                   ob[r, o, j, 2], ob[r, o, j, 3], ob[r, o, j, 4])
     while credits:
         ip = trailing_zeros(credits)
         credits &= credits - 1
@@ -428,15 +423,18 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, p
 
 
 @_kernel
-def _busy(r, stg, xm, pend):
+def _busy(r, stg, pend):
+    """Router r has work this cycle: VCs in a stage, flits at its outputs or on their way in,
+    credits on their way in."""
     return stg[r, RQ, NEW] | stg[r, RQ, CUR] | stg[r, VQ, NEW] | stg[r, VQ, CUR] | \
-        stg[r, SQ, NEW] | stg[r, SQ, CUR] | xm[r, 1] | pend[r, PF] | pend[r, PC] | pend[r, PO]
+        stg[r, SQ, NEW] | stg[r, SQ, CUR] | pend[r, PO] | pend[r, PF] | pend[r, PC]
 
 
 @_kernel
 def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
-         buf, stg, free, xq, xm, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals, scratch):
+         buf, stg, free, xlast, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals,
+         scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
@@ -557,8 +555,8 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
                     if waiting[d] == 0:
                         _heap_push(hr, hi, hm, ready[d], d)
         for r in range(R):
-            if _busy(r, stg, xm, pend):
-                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xq, xm, ptr,
+            if _busy(r, stg, pend):
+                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr,
                              fch, fm, cch, cm, pend, ob, om, link_flits, scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
@@ -594,9 +592,7 @@ class CompiledMesh:
         self.buf = np.zeros((R, PV, _ring(B), 3), dtype=np.int64)
         self.stg = np.zeros((R, 3, 4), dtype=np.int64)
         self.free = np.full(R, (1 << PV) - 1, dtype=np.int64)  # output VCs not in use
-        xcap = _ring(PORTS * (params.st_delay + 2))
-        self.xq = np.zeros((R, xcap, 6), dtype=np.int64)
-        self.xm = np.zeros((R, 2), dtype=np.int64)
+        self.xlast = np.full(R, -(1 << 40), dtype=np.int64)  # see _traversed
         self.ptr = np.zeros((R, 2 * PV + 3 * PORTS), dtype=np.int64)
         ccap = _ring(max(params.link_delay, 1) + 3)
         self.fch = np.zeros((2 * R, PORTS, ccap, 5), dtype=np.int64)  # rows R..: ejection
@@ -604,7 +600,7 @@ class CompiledMesh:
         self.cch = np.zeros((2 * R, PORTS, ccap, 2), dtype=np.int64)  # rows R..: to terminals
         self.cm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
         self.pend = np.zeros((2 * R, 3), dtype=np.int64)  # rows R..: set, never read
-        self.ob = np.zeros((R, PORTS, xcap, 4), dtype=np.int64)
+        self.ob = np.zeros((R, PORTS, _ring(V * B), 5), dtype=np.int64)  # credits bound it
         self.om = np.zeros((R, PORTS, 2), dtype=np.int64)
         self.link_flits_arr = np.zeros((R, PORTS), dtype=np.int64)
         self.totals = np.zeros(6, dtype=np.int64)
@@ -663,7 +659,7 @@ class CompiledMesh:
                         self.cycle, self.packets.group, self.group_left, done, self.order,
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
                         self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
-                        self.vcs, self.buf, self.stg, self.free, self.xq, self.xm, self.ptr,
+                        self.vcs, self.buf, self.stg, self.free, self.xlast, self.ptr,
                         self.fch, self.fm, self.cch, self.cm, self.pend, self.ob, self.om,
                         self.link_flits_arr, self.totals, self.scratch)
         return done[1:done[0] + 1]
