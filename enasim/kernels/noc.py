@@ -190,7 +190,7 @@ def _send_credit(cch, cm, pend, r, p, t, vc):
     cm[r, p, 1] += 1
 
 
-@_kernel
+@njit(cache=True, _nrt=False, inline="always")
 def _vc_alloc(r, group, V, vcs, free, ptr, reqm, gm):
     """iSLIP VC allocation, one iteration, for the input VCs of `group` (bitmask): each asks
     every free VC of its output port. Sets RES of the winners; returns them (bitmask)."""
@@ -213,10 +213,13 @@ def _vc_alloc(r, group, V, vcs, free, ptr, reqm, gm):
         ports &= ports - 1
         base, req = o * V, reqm[o]
         f = free[r] >> base & vmask
-        while f:  # grant: each free output VC picks the next requester after its pointer
-            j = trailing_zeros(f)
-            f &= f - 1
-            gm[_pick(req, ptr[r, base + j])] |= 1 << j
+        if req & (req - 1) == 0:  # a single requester: every free output VC grants it
+            gm[trailing_zeros(req)] = f
+        else:
+            while f:  # grant: each free output VC picks the next requester after its pointer
+                j = trailing_zeros(f)
+                f &= f - 1
+                gm[_pick(req, ptr[r, base + j])] |= 1 << j
         while req:  # accept: each input VC picks the next granting VC after its pointer, a
             c = trailing_zeros(req)  # pointer over all PV outputs (from port o's view: 0
             req &= req - 1           # unless it points into port o)
@@ -230,7 +233,7 @@ def _vc_alloc(r, group, V, vcs, free, ptr, reqm, gm):
     return win
 
 
-@_kernel
+@njit(cache=True, _nrt=False, inline="always")
 def _sw_alloc(r, group, V, B, vcs, port_of, ptr, sreq, sin, sgnt, svc):
     """iSLIP switch allocation over ports, one iteration, for the input VCs of `group` whose
     output VC has a credit; an input's VCs asking the same output are served round robin.
