@@ -51,7 +51,7 @@ P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
 # totals; T_QUEUED: packets released whose tail is still in the source queue
 T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
 
-_kernel = njit(cache=True, _nrt=False)  # no reference counting (see above)
+_kernel = njit(cache=True, _nrt=False, inline="always")  # no reference counting (see above)
 
 
 @_kernel
