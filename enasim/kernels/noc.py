@@ -6,26 +6,30 @@ without returning to Python; `CompiledMesh` wraps them with the process model's 
 
 Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc):
 
-- `vcs[r, c, field]`: VC state; IN_USE and OCC describe the *output* VC c;
+- `vcs[r, c, field]`: VC state; OCC describes the *output* VC c, RES is c's allocation result;
 - `buf[r, c, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
-- `q[r, stage, slot, (time, port, vc, result)]`: the input VCs waiting in route computation,
-  VC allocation and switch allocation (time -1: not evaluated yet), `qm[r, stage, (head, count)]`;
-- `xq[r, slot, (time, packet, seq, injection cycle, port, vc)]`: flits in switch traversal;
-- `ob[r, port, slot, (packet, seq, injection cycle, vc)]`: traversed flits waiting for the link;
+- `stg[r, stage, (NEW, CUR, WIN, DUE)]`: route computation, VC and switch allocation as
+  bitmasks of input VCs (hence at most MAX_VCS VCs): NEW queued, CUR the group being
+  evaluated, due in cycle DUE, WIN its allocation winners. BookSim's stage queues hold one such
+  group at a time and both allocators are independent of queue order, so sets suffice;
+- `free[r]`: bitmask of the output VCs not held by a packet;
+- `ob[r, port, slot, (leave cycle, packet, seq, injection cycle, vc)]`: flits in switch
+  traversal or waiting for the link, `xlast[r]` the leave cycle of the last traversal group;
 - `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
   router `node`; rows R.. are the channels to the terminals (ejection, credits for injection);
 - `pend[node, (PF, PC, PO)]`: bitmasks of the ports with flits or credits on their way in and
-  of the outputs with traversed flits, so a router visits only those ports.
+  of the outputs with flits, so a router visits only those ports.
 
-Allocators work on port bitmasks too: `_FIRST[mask, pointer]` is a round-robin pick.
+Allocators walk bitmasks with count-trailing-zeros; `_pick` is a round-robin pick.
 
 Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
-count) in a separate array (`qm`, `xm`, `om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`),
-large enough never to overflow. The kernels avoid division (routes and neighbours come from
-tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too), so
-every kernel is compiled without reference counting: Numba would otherwise incref and decref
+count) in a separate array (`om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`), large enough
+never to overflow. The kernels avoid division (routes, neighbours and the port of a VC come
+from tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too),
+so every kernel is compiled without reference counting: Numba would otherwise incref and decref
 every array argument of every call with atomic operations, which cost more than the
-simulation itself.
+simulation itself. Helpers are inlined into `_run` (Numba `inline="always"`): calls with
+dozens of array arguments cost more than their bodies.
 """
 
 from __future__ import annotations
