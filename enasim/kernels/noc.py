@@ -160,16 +160,16 @@ def _heap_pop(hr, hi, hm):
 
 
 @_kernel
-def _start_packet(prm, xy, dst, vcs, buf, stg, r, c):
+def _start_packet(prm, xy, dst, vr, br, stg, r, c):
     """The head flit at the front of input VC c starts route computation (or VC allocation
     directly with lookahead routing, routing_delay 0)."""
     if prm[P_RD] > 0:
-        vcs[r, c, STATE] = ROUTING
+        vr[c, STATE] = ROUTING
         stg[r, RQ, NEW] |= 1 << c
     else:
-        pkt = buf[r, c, vcs[r, c, BUF_HEAD], 0]
-        vcs[r, c, OUT_PORT] = _route(xy, r, dst[pkt])
-        vcs[r, c, STATE] = VC_ALLOC
+        pkt = br[c, vr[c, BUF_HEAD], 0]
+        vr[c, OUT_PORT] = _route(xy, r, dst[pkt])
+        vr[c, STATE] = VC_ALLOC
         stg[r, VQ, NEW] |= 1 << c
 
 
@@ -195,7 +195,7 @@ def _send_credit(cch, cm, pend, r, p, t, vc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _vc_alloc(r, group, V, vcs, free, ptr, reqm, gm):
+def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
     """iSLIP VC allocation, one iteration, for the input VCs of `group` (bitmask): each asks
     every free VC of its output port. Sets RES of the winners; returns them (bitmask)."""
     PV, vmask = PORTS * V, (1 << V) - 1
@@ -204,7 +204,7 @@ def _vc_alloc(r, group, V, vcs, free, ptr, reqm, gm):
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        o = vcs[r, c, OUT_PORT]
+        o = vr[c, OUT_PORT]
         if free[r] >> (o * V) & vmask:  # only VCs with a free output VC to ask for request
             if not ports >> o & 1:
                 ports |= 1 << o
@@ -232,13 +232,13 @@ def _vc_alloc(r, group, V, vcs, free, ptr, reqm, gm):
                 out = base + _pick(gm[c], a if 0 <= a < V else 0)
                 ptr[r, out] = _wrap(c + 1, PV)
                 ptr[r, PV + c] = _wrap(out + 1, PV)
-                vcs[r, c, RES] = out
+                vr[c, RES] = out
                 win |= 1 << c
     return win
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _sw_alloc(r, group, V, B, vcs, port_of, ptr, sreq, sin, sgnt, svc):
+def _sw_alloc(r, group, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc):
     """iSLIP switch allocation over ports, one iteration, for the input VCs of `group` whose
     output VC has a credit; an input's VCs asking the same output are served round robin.
     Returns the winners (bitmask of input VCs, at most one per input and per output)."""
@@ -248,9 +248,9 @@ def _sw_alloc(r, group, V, B, vcs, port_of, ptr, sreq, sin, sgnt, svc):
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        if vcs[r, vcs[r, c, OUT_VC], OCC] >= B:
+        if vr[vr[c, OUT_VC], OCC] >= B:
             continue
-        ip, o = port_of[c], vcs[r, c, OUT_PORT]
+        ip, o = port_of[c], vr[c, OUT_PORT]
         if not ins >> ip & 1:
             ins |= 1 << ip
             sreq[ip] = 0  # outputs requested by input ip
@@ -289,7 +289,8 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
                  cch, cm, pend, ob, om, link_flits, scratch):
     reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
     R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
-    bmask = buf.shape[2] - 1
+    vr, br = vcs[r], buf[r]  # this router's VCs and buffers (views: one index fewer)
+    bmask = br.shape[1] - 1
     omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
     # input queuing: flits (port order), then credits
     m = pend[r, PF]
@@ -303,15 +304,15 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
             if fm[r, ip, 1] == 0:
                 pend[r, PF] ^= 1 << ip
             c = ip * V + fch[r, ip, h, 4]
-            cnt = vcs[r, c, BUF_CNT]
-            slot = (vcs[r, c, BUF_HEAD] + cnt) & bmask
-            buf[r, c, slot, 0] = fch[r, ip, h, 1]
-            buf[r, c, slot, 1] = fch[r, ip, h, 2]
-            buf[r, c, slot, 2] = fch[r, ip, h, 3]
-            vcs[r, c, BUF_CNT] = cnt + 1
-            st = vcs[r, c, STATE]
+            cnt = vr[c, BUF_CNT]
+            slot = (vr[c, BUF_HEAD] + cnt) & bmask
+            br[c, slot, 0] = fch[r, ip, h, 1]
+            br[c, slot, 1] = fch[r, ip, h, 2]
+            br[c, slot, 2] = fch[r, ip, h, 3]
+            vr[c, BUF_CNT] = cnt + 1
+            st = vr[c, STATE]
             if st == IDLE:
-                _start_packet(prm, xy, dst, vcs, buf, stg, r, c)
+                _start_packet(prm, xy, dst, vr, br, stg, r, c)
             elif st == ACTIVE and cnt == 0:
                 stg[r, SQ, NEW] |= 1 << c
     m = pend[r, PC]
@@ -322,7 +323,7 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
             h = cm[r, o, 0]
             if cch[r, o, h, 0] > now:
                 break
-            vcs[r, o * V + cch[r, o, h, 1], OCC] -= 1
+            vr[o * V + cch[r, o, h, 1], OCC] -= 1
             cm[r, o, 0] = (h + 1) & cmask
             cm[r, o, 1] -= 1
         if cm[r, o, 1] == 0:
@@ -331,26 +332,26 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
     _stage_eval(stg, r, RQ, now, prm[P_RD])
     g = _stage_eval(stg, r, VQ, now, prm[P_VA])
     if g:
-        stg[r, VQ, WIN] = _vc_alloc(r, g, V, vcs, free, ptr, reqm, gm)
+        stg[r, VQ, WIN] = _vc_alloc(r, g, V, vr, free, ptr, reqm, gm)
     if prm[P_VA] > 1 and stg[r, VQ, CUR] and stg[r, VQ, DUE] <= now:
         w = m = stg[r, VQ, WIN]  # due now: drop the winners whose output VC was taken since
         while m:
             c = trailing_zeros(m)
             m &= m - 1
-            if not free[r] >> vcs[r, c, RES] & 1:
+            if not free[r] >> vr[c, RES] & 1:
                 w ^= 1 << c
         stg[r, VQ, WIN] = w
     g = _stage_eval(stg, r, SQ, now, prm[P_SA])
     if g:
-        stg[r, SQ, WIN] = _sw_alloc(r, g, V, B, vcs, port_of, ptr, sreq, sin, sgnt, svc)
+        stg[r, SQ, WIN] = _sw_alloc(r, g, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc)
     # route update
     m = _stage_due(stg, r, RQ, now)
     stg[r, VQ, NEW] |= m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        vcs[r, c, OUT_PORT] = _route(xy, r, dst[buf[r, c, vcs[r, c, BUF_HEAD], 0]])
-        vcs[r, c, STATE] = VC_ALLOC
+        vr[c, OUT_PORT] = _route(xy, r, dst[br[c, vr[c, BUF_HEAD], 0]])
+        vr[c, STATE] = VC_ALLOC
     # VC allocation update: winners take their output VC, the others try again
     g = _stage_due(stg, r, VQ, now)
     m = g & stg[r, VQ, WIN]
@@ -359,10 +360,10 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        out = vcs[r, c, RES]
+        out = vr[c, RES]
         free[r] ^= 1 << out
-        vcs[r, c, OUT_VC] = out
-        vcs[r, c, STATE] = ACTIVE
+        vr[c, OUT_VC] = out
+        vr[c, STATE] = ACTIVE
     # switch allocation update: winners send a flit through switch traversal to their output
     # and a credit back
     credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
@@ -373,15 +374,15 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
         c = trailing_zeros(m)
         m &= m - 1
         ip = port_of[c]
-        h = vcs[r, c, BUF_HEAD]
-        pkt, seq, itime = buf[r, c, h, 0], buf[r, c, h, 1], buf[r, c, h, 2]
-        vcs[r, c, BUF_HEAD] = (h + 1) & bmask
-        cnt = vcs[r, c, BUF_CNT] - 1
-        vcs[r, c, BUF_CNT] = cnt
-        out = vcs[r, c, OUT_VC]
-        o = vcs[r, c, OUT_PORT]
+        h = vr[c, BUF_HEAD]
+        pkt, seq, itime = br[c, h, 0], br[c, h, 1], br[c, h, 2]
+        vr[c, BUF_HEAD] = (h + 1) & bmask
+        cnt = vr[c, BUF_CNT] - 1
+        vr[c, BUF_CNT] = cnt
+        out = vr[c, OUT_VC]
+        o = vr[c, OUT_PORT]
         tail = seq == flits[pkt] - 1
-        vcs[r, out, OCC] += 1
+        vr[out, OCC] += 1
         if tail:
             free[r] |= 1 << out
         j = (om[r, o, 0] + om[r, o, 1]) & omask
@@ -396,9 +397,9 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
         credits |= 1 << ip
         if cnt == 0:
             if tail:
-                vcs[r, c, STATE] = IDLE
+                vr[c, STATE] = IDLE
         elif tail:
-            _start_packet(prm, xy, dst, vcs, buf, stg, r, c)
+            _start_packet(prm, xy, dst, vr, br, stg, r, c)
         else:
             stg[r, SQ, NEW] |= 1 << c
     # write outputs: one traversed flit per output, one credit per input
