@@ -224,11 +224,12 @@ def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
                 j = trailing_zeros(f)
                 f &= f - 1
                 gm[_pick(req, ptr[r, base + j])] |= 1 << j
-        while req:  # accept: each input VC picks the next granting VC after its pointer, a
-            c = trailing_zeros(req)  # pointer over all PV outputs (from port o's view: 0
-            req &= req - 1           # unless it points into port o)
+        while req:  # accept: each input VC picks the next granting VC after its pointer
+            c = trailing_zeros(req)
+            req &= req - 1
             if gm[c]:
-                a = ptr[r, PV + c] - base
+                a = ptr[r, PV + c] - base  # a pointer over all PV outputs; seen from port o,
+                # one pointing outside the port's VCs starts at its first
                 out = base + _pick(gm[c], a if 0 <= a < V else 0)
                 ptr[r, out] = _wrap(c + 1, PV)
                 ptr[r, PV + c] = _wrap(out + 1, PV)
