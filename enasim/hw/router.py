@@ -35,6 +35,7 @@ LOCAL = 4
 PORTS = 5
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
 STALL = -2  # an allocation result meaning "not granted, retry"
+FOREVER = 2**62
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,16 @@ def round_robin(mask: int, start: int) -> int:
     return (mask & -mask).bit_length() - 1
 
 
+def _contested(requests: dict[int, int]) -> bool:
+    """Whether two inputs ask for a common output."""
+    seen = 0
+    for outs in requests.values():
+        if seen & outs:
+            return True
+        seen |= outs
+    return False
+
+
 def islip(requests: dict[int, int], n_in: int, n_out: int, gptr: list[int],
           aptr: list[int]) -> dict[int, int]:
     """One iteration of iSLIP on bitmasks: `requests` maps each requesting input to the mask of
@@ -100,9 +111,10 @@ def islip(requests: dict[int, int], n_in: int, n_out: int, gptr: list[int],
 
     Each requested output grants the first asking input at or after its pointer, each granted
     input accepts the first granting output at or after its own; pointers move only on
-    acceptance. A lone input is granted everything it asks for.
+    acceptance. An output only one input asks for grants it, so without contention the
+    requests are the grants.
     """
-    if len(requests) == 1:
+    if not _contested(requests):
         granted = requests
     else:
         asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
@@ -132,63 +144,114 @@ class Flit:
 
 
 class Channel:
-    """A one-way flit or credit channel into a router or the terminals, arriving at `port`.
+    """A one-way flit channel into a router or the terminals, arriving at input `port`.
 
     What is sent at cycle s is seen at s + latency + 1: the sender files it, tagged with the port,
-    in the receiver's inbox under that cycle, as a flit or as a credit (the freed VC), and wakes
-    the receiver if it sleeps.
+    in the receiver's inbox under that cycle and tells the receiver when to wake.
     """
 
-    __slots__ = ("delay", "sink", "port", "kind")
+    __slots__ = ("delay", "sink", "port")
 
-    def __init__(self, latency: int, sink: _Sleeper, port: int, credit: bool = False):
-        self.delay, self.sink, self.port, self.kind = latency + 1, sink, port, int(credit)
+    def __init__(self, latency: int, sink: _Sleeper, port: int):
+        self.delay, self.sink, self.port = latency + 1, sink, port
 
-    def send(self, now: int, item) -> None:
+    def send(self, now: int, flit: Flit) -> None:
         t = now + self.delay
-        inbox = self.sink.inbox
-        arrivals = inbox.get(t)
+        arrivals = self.sink.inbox.get(t)
         if arrivals is None:
-            arrivals = inbox[t] = ([], [])  # flits, credits
-            self.sink.wake()
-        arrivals[self.kind].append((self.port, item))
+            arrivals = self.sink.inbox[t] = []
+            self.sink.wake(t)
+        arrivals.append((self.port, flit))
+
+
+class Credits:
+    """Free downstream buffer slots per output VC. A returned credit is seen at its arrival
+    cycle but only counted when the VC looks full: the same answer as counting it on arrival,
+    without waking the sender for it."""
+
+    __slots__ = ("vc_buf", "used", "returns")
+
+    def __init__(self, vcs: int, vc_buf: int):
+        self.vc_buf = vc_buf
+        self.used = [0] * vcs  # flits sent, less the credits counted
+        self.returns = [deque() for _ in range(vcs)]  # arrival cycles of uncounted credits
+
+    def full(self, vc: int, now: int) -> bool:
+        if self.used[vc] < self.vc_buf:
+            return False
+        returns = self.returns[vc]
+        while returns and returns[0] <= now:
+            returns.popleft()
+            self.used[vc] -= 1
+        return self.used[vc] >= self.vc_buf
+
+
+class CreditChannel:
+    """Returns credits for the VCs of an input to the upstream output's `Credits`, seen at
+    s + latency + 1 like flits."""
+
+    __slots__ = ("delay", "returns", "first")
+
+    def __init__(self, latency: int, credits: Credits, first: int):
+        self.delay, self.returns, self.first = latency + 1, credits.returns, first
+
+    def send(self, now: int, vc: int) -> None:
+        self.returns[self.first + vc].append(now + self.delay)
 
 
 class Clock:
-    """The timeout to the next cycle, shared by every process stepping in this one: one SimPy
+    """Timeouts to given cycles, shared by every process waiting for the same one: one SimPy
     event per cycle instead of one per process."""
 
-    __slots__ = ("env", "cycle", "event")
+    __slots__ = ("env", "events")
 
     def __init__(self, env: simpy.Environment):
-        self.env, self.cycle, self.event = env, -1, None
+        self.env, self.events = env, {}
+
+    def at(self, cycle: int) -> simpy.Event:
+        event = self.events.get(cycle)
+        if event is None:
+            event = self.events[cycle] = self.env.timeout(cycle - self.env.now)
+            event.callbacks.append(self._expire)
+        return event
 
     def tick(self) -> simpy.Event:
-        if self.cycle != self.env.now:
-            self.cycle, self.event = self.env.now, self.env.timeout(1)
-        return self.event
+        return self.at(self.env.now + 1)
+
+    def _expire(self, event: simpy.Event) -> None:
+        del self.events[self.env.now]
 
 
 class _Sleeper:
-    """A SimPy process that steps once per cycle while it has work, else sleeps until a channel
-    delivers to it (a step without work would change nothing)."""
+    """A SimPy process that steps once per cycle while it holds work, else sleeps until the
+    first cycle a channel delivers to it (a step without work and arrivals changes nothing)."""
 
     def __init__(self, env: simpy.Environment, clock: Clock):
-        self.env, self.clock, self._wake = env, clock, None
-        self.inbox: dict[int, tuple[list, list]] = {}  # arrival cycle -> (flits, credits)
+        self.env, self.clock = env, clock
+        self.inbox: dict[int, list] = {}  # arrival cycle -> (input, flit)
+        self._wake: simpy.Event | None = None  # while asleep
+        self._alarm = 0  # while asleep: the cycle to wake at
         env.process(self._run())
 
-    def wake(self) -> None:
-        if self._wake is not None and not self._wake.triggered:
+    def wake(self, cycle: int) -> None:
+        """Something arrives at `cycle`: wake then at the latest."""
+        if self._wake is not None and cycle < self._alarm:
+            self._alarm = cycle
+            self.clock.at(cycle).callbacks.append(self._ring)
+
+    def _ring(self, event: simpy.Event) -> None:
+        if self._wake is not None and self._alarm == self.env.now:
             self._wake.succeed()
+            self._wake = None
 
     def _run(self):
         env, clock = self.env, self.clock
         while True:
             if not self.busy():
-                self._wake = env.event()
+                self._wake, self._alarm = env.event(), FOREVER
+                if self.inbox:
+                    self.wake(min(self.inbox))
                 yield self._wake
-                self._wake = None
             self.step(env.now)
             yield clock.tick()
 
@@ -222,7 +285,6 @@ class Router(_Sleeper):
     def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams, node: int,
                  stats: NocCounters):
         V = self.V = params.num_vcs
-        self.vc_buf = params.vc_buf
         self.link_flits = stats.link_flits[node]  # flits sent on each output
         self.routes = [route(params, node, dst) for dst in range(params.nodes)]  # output port
         self.buf = [deque() for _ in range(PORTS * V)]
@@ -230,7 +292,7 @@ class Router(_Sleeper):
         self.out_port = [-1] * (PORTS * V)
         self.out_vc = [-1] * (PORTS * V)  # the output VC allocated to the packet in front
         self.free = [(1 << V) - 1] * PORTS  # per output: mask of the VCs no packet owns
-        self.occupancy = [0] * (PORTS * V)  # per output VC: flits sent, not yet credited
+        self.credits = Credits(PORTS * V, params.vc_buf)  # per output VC
         self.held = 0  # flits in this router
         self.routing, self.vc_alloc = Stage(params.routing_delay), Stage(params.va_delay)
         self.sw_alloc, self.xbar = Stage(params.sa_delay), Stage(params.st_delay)
@@ -240,18 +302,18 @@ class Router(_Sleeper):
         self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
         self.outgoing = 0  # flits in out_buf
         self.out_flit: list[Channel | None] = [None] * PORTS
-        self.out_credit: list[Channel | None] = [None] * PORTS  # credits to upstream
+        self.out_credit: list[CreditChannel | None] = [None] * PORTS  # credits to upstream
         super().__init__(env, clock)
 
     def busy(self) -> bool:
-        return bool(self.held or self.inbox)
+        return bool(self.held)
 
     def step(self, now: int) -> None:
         V = self.V
         routing, vc_alloc, sw_alloc, xbar = self.routing, self.vc_alloc, self.sw_alloc, self.xbar
         arrivals = self.inbox.pop(now, None)
         if arrivals:
-            self._input_queuing(*arrivals)
+            self._input_queuing(arrivals)
         # evaluate
         if routing.new and not routing.batch:
             routing.evaluate(now, routing.new)
@@ -307,7 +369,7 @@ class Router(_Sleeper):
         out = self.out_vc[c]
         f.hops += 1
         f.vc = out % self.V
-        self.occupancy[out] += 1
+        self.credits.used[out] += 1
         if f.tail:
             self.free[o] |= 1 << f.vc
         self.xbar.new.append((f, o))
@@ -330,7 +392,7 @@ class Router(_Sleeper):
             self.state[c] = VC_ALLOC
             self.vc_alloc.new.append(c)
 
-    def _input_queuing(self, flits: list[tuple[int, Flit]], credits: list[tuple[int, int]]) -> None:
+    def _input_queuing(self, flits: list[tuple[int, Flit]]) -> None:
         V = self.V
         for ip, f in flits:
             c = ip * V + f.vc
@@ -342,8 +404,6 @@ class Router(_Sleeper):
             elif st == ACTIVE and len(q) == 1:
                 self.sw_alloc.new.append(c)
         self.held += len(flits)
-        for o, v in credits:
-            self.occupancy[o * V + v] -= 1
 
     def _va_evaluate(self, now: int) -> None:
         """Each new entry asks for every free VC of its output port."""
@@ -363,7 +423,7 @@ class Router(_Sleeper):
         requests: dict[int, int] = {}  # input -> mask of outputs
         asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
         for c in stage.new:
-            if self.occupancy[self.out_vc[c]] >= self.vc_buf:
+            if self.credits.full(self.out_vc[c], now):
                 continue
             ip, o = c // V, self.out_port[c]
             requests[ip] = requests.get(ip, 0) | 1 << o
@@ -394,9 +454,9 @@ class Terminals(_Sleeper):
         self.queue = [deque() for _ in range(n)]
         self.next_seq, self.cur_vc, self.last_vc = [0] * n, [0] * n, [-1] * n
         self.in_use = [[False] * V for _ in range(n)]
-        self.occupancy = [[0] * V for _ in range(n)]
+        self.credits = Credits(n * V, params.vc_buf)  # per injection VC n * V + vc
         self.inject: list[Channel] = [None] * n  # node -> router
-        self.credit_out: list[Channel] = [None] * n  # node -> router credits
+        self.credit_out: list[CreditChannel] = [None] * n  # node -> router
         self.ready = packets.cycle.astype("int64").tolist()
         self.waiting = [int(packets.dep_ptr[i + 1] - packets.dep_ptr[i])
                         for i in range(len(packets))]
@@ -419,10 +479,7 @@ class Terminals(_Sleeper):
     def step(self, now: int) -> None:
         p, pk, rec = self.p, self.pk, self.rec
         V = p.num_vcs
-        arrived, credits = self.inbox.pop(now, ([], []))
-        arrived.sort(key=itemgetter(0))  # node order
-        for n, v in credits:
-            self.occupancy[n][v] -= 1
+        arrived = sorted(self.inbox.pop(now, ()), key=itemgetter(0))  # node order
         while self.pending and self.pending[0][0] <= now:
             t, i = heapq.heappop(self.pending)
             rec.created[i] = t
@@ -435,7 +492,7 @@ class Terminals(_Sleeper):
                 vc = -1
                 for k in range(1, V + 1):
                     c = 0 if self.last_vc[n] < 0 else (self.last_vc[n] + k) % V
-                    if not self.in_use[n][c] and self.occupancy[n][c] < p.vc_buf:
+                    if not self.in_use[n][c] and not self.credits.full(n * V + c, now):
                         vc = c
                         break
                 if vc < 0:
@@ -445,10 +502,10 @@ class Terminals(_Sleeper):
                 rec.head_injected[i] = now
             else:
                 vc = self.cur_vc[n]
-                if self.occupancy[n][vc] >= p.vc_buf:
+                if self.credits.full(n * V + vc, now):
                     continue
             tail = seq == pk.flits[i] - 1
-            self.occupancy[n][vc] += 1
+            self.credits.used[n * V + vc] += 1
             if tail:
                 self.in_use[n][vc] = False
                 self.queue[n].popleft()
@@ -490,7 +547,7 @@ class Terminals(_Sleeper):
             self.waiting.append(0)
             self.rev.append([])
             heapq.heappush(self.pending, (self.ready[i], i))
-        self.wake()
+        self.wake(self.env.now)
 
 
 class ProcessMesh:
@@ -506,17 +563,18 @@ class ProcessMesh:
         self.terminals = t = Terminals(self.env, clock, params, packets, self.records)
         self.routers = [Router(self.env, clock, params, r, self.counters)
                         for r in range(params.nodes)]
+        V, link = params.num_vcs, params.link_delay
         for r, router in enumerate(self.routers):
             t.inject[r] = Channel(1, router, LOCAL)
-            t.credit_out[r] = Channel(1, router, LOCAL, credit=True)
+            t.credit_out[r] = CreditChannel(1, router.credits, LOCAL * V)
             router.out_flit[LOCAL] = Channel(1, t, r)
-            router.out_credit[LOCAL] = Channel(1, t, r, credit=True)
+            router.out_credit[LOCAL] = CreditChannel(1, t.credits, r * V)
             for o in range(4):
                 nb = neighbour(params, r, o)
                 if nb >= 0:  # output o feeds input o ^ 1 of the neighbour, and takes its credits
-                    router.out_flit[o] = Channel(params.link_delay, self.routers[nb], o ^ 1)
-                    router.out_credit[o] = Channel(params.link_delay, self.routers[nb], o ^ 1,
-                                                   credit=True)
+                    router.out_flit[o] = Channel(link, self.routers[nb], o ^ 1)
+                    router.out_credit[o] = CreditChannel(link, self.routers[nb].credits,
+                                                         (o ^ 1) * V)
 
     @property
     def now(self) -> int:
