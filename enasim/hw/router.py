@@ -34,7 +34,6 @@ from enasim.noc.packets import Packets, Records, group_counts
 LOCAL = 4
 PORTS = 5
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
-STALL = -2  # an allocation result meaning "not granted, retry"
 FOREVER = 2**62
 
 
@@ -114,7 +113,7 @@ def islip(requests: dict[int, int], n_in: int, n_out: int, gptr: list[int],
     acceptance. An output only one input asks for grants it, so without contention the
     requests are the grants.
     """
-    if not _contested(requests):
+    if len(requests) < 2 or not _contested(requests):
         granted = requests
     else:
         asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
@@ -215,9 +214,6 @@ class Clock:
             event.callbacks.append(self._expire)
         return event
 
-    def tick(self) -> simpy.Event:
-        return self.at(self.env.now + 1)
-
     def _expire(self, event: simpy.Event) -> None:
         del self.events[self.env.now]
 
@@ -253,7 +249,7 @@ class _Sleeper:
                     self.wake(min(self.inbox))
                 yield self._wake
             self.step(env.now)
-            yield clock.tick()
+            yield clock.at(env.now + 1)
 
     def busy(self) -> bool:
         raise NotImplementedError
@@ -265,15 +261,15 @@ class _Sleeper:
 class Stage:
     """One pipeline stage's entries. New entries wait in `new` until the previous `batch` has
     left; a batch evaluated at cycle t is updated (leaves) at t + delay - 1, so there is at most
-    one. VC and switch allocation batch entries are (input VC, result or STALL)."""
+    one. Allocation `results` map the granted input VCs of the batch to what they won."""
 
-    __slots__ = ("delay", "new", "batch", "due")
+    __slots__ = ("delay", "new", "batch", "due", "results")
 
     def __init__(self, delay: int):
-        self.delay, self.new, self.batch, self.due = delay, [], [], 0
+        self.delay, self.new, self.batch, self.due, self.results = delay, [], [], 0, {}
 
-    def evaluate(self, now: int, batch: list) -> None:
-        self.batch, self.new, self.due = batch, [], now + self.delay - 1
+    def evaluate(self, now: int, results: dict[int, int] | None = None) -> None:
+        self.batch, self.new, self.due, self.results = self.new, [], now + self.delay - 1, results
 
 
 class Router(_Sleeper):
@@ -300,7 +296,7 @@ class Router(_Sleeper):
         self.sa_gptr, self.sa_aptr = [0] * PORTS, [0] * PORTS
         self.sa_next = [0] * PORTS  # per input: the VC first in line for the switch
         self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
-        self.outgoing = 0  # flits in out_buf
+        self.sending: list[int] = []  # the outputs with flits in out_buf
         self.out_flit: list[Channel | None] = [None] * PORTS
         self.out_credit: list[CreditChannel | None] = [None] * PORTS  # credits to upstream
         super().__init__(env, clock)
@@ -316,13 +312,13 @@ class Router(_Sleeper):
             self._input_queuing(arrivals)
         # evaluate
         if routing.new and not routing.batch:
-            routing.evaluate(now, routing.new)
+            routing.evaluate(now)
         if vc_alloc.new and not vc_alloc.batch:
             self._va_evaluate(now)
         if sw_alloc.new and not sw_alloc.batch:
             self._sa_evaluate(now)
         if xbar.new and not xbar.batch:
-            xbar.evaluate(now, xbar.new)
+            xbar.evaluate(now)
         # update
         if routing.batch and routing.due <= now:
             for c in routing.batch:
@@ -331,35 +327,41 @@ class Router(_Sleeper):
             vc_alloc.new += routing.batch
             routing.batch = []
         if vc_alloc.batch and vc_alloc.due <= now:
-            for c, out in vc_alloc.batch:
-                if out < 0:
+            won = vc_alloc.results
+            for c in vc_alloc.batch:
+                if c not in won:
                     vc_alloc.new.append(c)
                     continue
+                out = won[c]
                 self.free[out // V] &= ~(1 << out % V)
                 self.out_vc[c] = out
                 self.state[c] = ACTIVE
                 sw_alloc.new.append(c)
             vc_alloc.batch = []
         if sw_alloc.batch and sw_alloc.due <= now:
-            for c, o in sw_alloc.batch:
-                if o < 0:
-                    sw_alloc.new.append(c)
+            won = sw_alloc.results
+            for c in sw_alloc.batch:
+                if c in won:
+                    self._traverse(now, c, won[c])
                 else:
-                    self._traverse(now, c, o)
+                    sw_alloc.new.append(c)
             sw_alloc.batch = []
         if xbar.batch and xbar.due <= now:
             for f, o in xbar.batch:
+                if not self.out_buf[o]:
+                    self.sending.append(o)
                 self.out_buf[o].append(f)
-            self.outgoing += len(xbar.batch)
             xbar.batch = []
         # write outputs
-        if self.outgoing:
-            for o, q in enumerate(self.out_buf):
+        if self.sending:
+            sending, self.sending = self.sending, []
+            for o in sending:
+                q = self.out_buf[o]
+                self.out_flit[o].send(now, q.popleft())
+                self.link_flits[o] += 1
+                self.held -= 1
                 if q:
-                    self.out_flit[o].send(now, q.popleft())
-                    self.link_flits[o] += 1
-                    self.outgoing -= 1
-                    self.held -= 1
+                    self.sending.append(o)
 
     def _traverse(self, now: int, c: int, o: int) -> None:
         """The flit in front of input VC c won output o: it enters the crossbar, and the credit
@@ -413,17 +415,18 @@ class Router(_Sleeper):
             o = self.out_port[c]
             if self.free[o]:
                 requests[c] = self.free[o] << o * V
-        match = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
-        stage.evaluate(now, [(c, match.get(c, STALL)) for c in stage.new])
+        stage.evaluate(now, islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr))
 
     def _sa_evaluate(self, now: int) -> None:
         """Each input asks for the outputs its new entries with a credit want; per (input,
         output) the VC first in line from the input's `sa_next` gets it."""
-        V, stage = self.V, self.sw_alloc
+        V, stage, credits = self.V, self.sw_alloc, self.credits
+        used, vc_buf = credits.used, credits.vc_buf
         requests: dict[int, int] = {}  # input -> mask of outputs
         asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
         for c in stage.new:
-            if self.credits.full(self.out_vc[c], now):
+            out = self.out_vc[c]
+            if used[out] >= vc_buf and credits.full(out, now):
                 continue
             ip, o = c // V, self.out_port[c]
             requests[ip] = requests.get(ip, 0) | 1 << o
@@ -433,7 +436,7 @@ class Router(_Sleeper):
             v = round_robin(asking[ip * PORTS + o], self.sa_next[ip])
             self.sa_next[ip] = (v + 1) % V
             winners[ip * V + v] = o
-        stage.evaluate(now, [(c, winners.get(c, STALL)) for c in stage.new])
+        stage.evaluate(now, winners)
 
 
 class NocCounters:
@@ -452,12 +455,15 @@ class Terminals(_Sleeper):
         self.p, self.pk, self.rec = params, packets, records
         n, V = params.nodes, params.num_vcs
         self.queue = [deque() for _ in range(n)]
+        self.sources: set[int] = set()  # the nodes with queued packets
         self.next_seq, self.cur_vc, self.last_vc = [0] * n, [0] * n, [-1] * n
         self.in_use = [[False] * V for _ in range(n)]
         self.credits = Credits(n * V, params.vc_buf)  # per injection VC n * V + vc
         self.inject: list[Channel] = [None] * n  # node -> router
         self.credit_out: list[CreditChannel] = [None] * n  # node -> router
         self.ready = packets.cycle.astype("int64").tolist()
+        self.src, self.dst, self.flits, self.group = [], [], [], []  # as lists: quicker per item
+        self._columns(packets)
         self.waiting = [int(packets.dep_ptr[i + 1] - packets.dep_ptr[i])
                         for i in range(len(packets))]
         self.rev: list[list[int]] = [[] for _ in range(len(packets))]
@@ -477,16 +483,14 @@ class Terminals(_Sleeper):
         return bool(self.pending or self.in_flight)
 
     def step(self, now: int) -> None:
-        p, pk, rec = self.p, self.pk, self.rec
-        V = p.num_vcs
+        rec, V = self.rec, self.p.num_vcs
         arrived = sorted(self.inbox.pop(now, ()), key=itemgetter(0))  # node order
         while self.pending and self.pending[0][0] <= now:
             t, i = heapq.heappop(self.pending)
             rec.created[i] = t
-            self.queue[int(pk.src[i])].append(i)
-        for n in range(p.nodes):
-            if not self.queue[n]:
-                continue
+            self.queue[self.src[i]].append(i)
+            self.sources.add(self.src[i])
+        for n in sorted(self.sources):
             i, seq = self.queue[n][0], self.next_seq[n]
             if seq == 0:
                 vc = -1
@@ -504,17 +508,19 @@ class Terminals(_Sleeper):
                 vc = self.cur_vc[n]
                 if self.credits.full(n * V + vc, now):
                     continue
-            tail = seq == pk.flits[i] - 1
+            tail = seq == self.flits[i] - 1
             self.credits.used[n * V + vc] += 1
             if tail:
                 self.in_use[n][vc] = False
                 self.queue[n].popleft()
+                if not self.queue[n]:
+                    self.sources.discard(n)
                 self.next_seq[n] = 0
             else:
                 self.next_seq[n] = seq + 1
             if seq == 0:
                 self.in_flight += 1
-            self.inject[n].send(now, Flit(i, tail, int(pk.dst[i]), vc, now))
+            self.inject[n].send(now, Flit(i, tail, self.dst[i], vc, now))
         for n, f in arrived:
             self.ejected += 1
             rec.flit_latency_sum[f.pkt] += now - f.itime
@@ -523,7 +529,7 @@ class Terminals(_Sleeper):
                 rec.tail_ejected[f.pkt] = now
                 rec.hops[f.pkt] = f.hops - 1
                 self.in_flight -= 1
-                g = int(pk.group[f.pkt])
+                g = self.group[f.pkt]
                 if g >= 0:
                     self.group_left[g] -= 1
                     if self.group_left[g] == 0:
@@ -547,7 +553,13 @@ class Terminals(_Sleeper):
             self.waiting.append(0)
             self.rev.append([])
             heapq.heappush(self.pending, (self.ready[i], i))
+        self._columns(more)
         self.wake(self.env.now)
+
+    def _columns(self, packets: Packets) -> None:
+        for column, values in ((self.src, packets.src), (self.dst, packets.dst),
+                               (self.flits, packets.flits), (self.group, packets.group)):
+            column.extend(np.asarray(values, dtype=np.int64).tolist())
 
 
 class ProcessMesh:
