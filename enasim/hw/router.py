@@ -4,13 +4,16 @@ This is the readable reference; `enasim.kernels.noc` is the same model compiled 
 the two must agree packet by packet. The semantics follow BookSim2's `IQRouter` (non-speculative,
 iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 0):
 
-* Each router cycle: queue arrived flits and credits; evaluate route computation, VC allocation,
-  switch allocation and switch traversal for entries that are new this cycle; then update the
-  stages whose delay has elapsed (in that order); then send one flit per output and one credit per
-  input.
+* Each router cycle: queue arrived flits; evaluate route computation, VC allocation, switch
+  allocation and switch traversal for entries that are new this cycle; then update the stages
+  whose delay has elapsed (in that order), a flit leaving an input sending its credit upstream;
+  then send one flit per output.
 * A flit sent at cycle s over a channel of latency L is seen by the receiver at cycle s + L + 1
   (BookSim's channel read/write phases), likewise credits. Injection and ejection channels have
   latency 1. So no two processes interact within a cycle and their order does not matter.
+* Each router is its own SimPy process, stepping every cycle while it holds flits and otherwise
+  asleep until its next flit arrives (credits are counted by the sender only when it needs them,
+  so they wake nobody). The processes stepping in a cycle share one timeout to the next.
 * A packet of L flits over D links on an empty mesh takes
   3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
 
