@@ -6,7 +6,9 @@ weight layer together with the digital layers it owns and the data it receives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from enasim.cost.area import COMPONENTS
 from enasim.noc.packets import Traffic
@@ -64,8 +66,15 @@ class Stats:
     area_um2: dict[str, float]
     leakage_uw: float
     spans: list[Span] = field(default_factory=list)
-    traffic: Traffic | None = None  # the packets the interconnect carried (sim engine)
     noc_model: str = "ideal"  # the interconnect: compiled | process (cycle-level mesh) | ideal
+    traffic_source: Callable[[], Traffic] | None = field(default=None, repr=False,
+                                                         compare=False)
+
+    @cached_property
+    def traffic(self) -> Traffic | None:
+        """The packets the interconnect carried (sim engine), from `traffic_source` on first
+        use: the per-packet tables are large and a sweep, which keeps totals, never reads them."""
+        return self.traffic_source() if self.traffic_source else None
 
     @property
     def latency_cycles(self) -> int:

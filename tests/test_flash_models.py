@@ -16,7 +16,9 @@ from enasim.cli import main
 from enasim.config import load
 from enasim.mapping import map_network
 from enasim.nas import flash_search as fs
+from enasim.nas.degree import nn_degree
 from enasim.nas.flash_fit import fit_run, sample_networks
+from enasim.nas.predictor import theta
 from enasim.nas.spaces.densenet_flash import FlashSpace, build_from_spec, sample
 from enasim.plan import plan_layer
 
@@ -121,6 +123,62 @@ def test_hierarchical_shgo_finds_the_exhaustive_optimum_in_fewer_evaluations(fit
         assert runs["hierarchical"].evaluations < best.evaluations
         if bounds.any and bounds is not binding:  # binding: the descent's batches dominate
             assert runs["hierarchical"].evaluations < runs["one-level"].evaluations
+
+
+def _in_space_plain(sp: FlashSpace, wm, d, t) -> bool:
+    """FlashSpace's constraints, read off its docstring one by one."""
+    hi = [(dc - 2) * 16 * wm * 2**c // sp.t_step * sp.t_step for c, dc in enumerate(d)]
+    return (sp.wm[0] <= wm <= sp.wm[1] and all(sp.depth[0] <= x <= sp.depth[1] for x in d)
+            and all(x % sp.t_step == 0 for x in t) and t[0] >= sp.t_min
+            and all(t[c + 1] >= sp.t_ratio * t[c] for c in range(len(t) - 1))
+            and all(x <= h for x, h in zip(t, hi, strict=True)))
+
+
+def _perturbed(sp: FlashSpace, n: int, seed: int):
+    """Architectures of the space, a third of them nudged just outside one constraint."""
+    rng = np.random.default_rng(seed)
+    wm, d, t = sp.sample(rng, n)
+    nudge = rng.integers(0, 3, n) == 0
+    d = np.where(nudge[:, None], np.clip(d + rng.integers(-1, 2, d.shape), 2, 30), d)
+    t = np.where(nudge[:, None], np.maximum(t + 16 * rng.integers(-1, 2, t.shape), 0), t)
+    return wm, d, t
+
+
+@pytest.mark.parametrize("space", [FlashSpace(), REDUCED, FlashSpace(t_min=0, t_ratio=1)])
+def test_compiled_space_check_equals_the_constraints_read_plainly(space):
+    wm, d, t = _perturbed(space, 3000, 5)
+    got = space.feasible(wm, d, t)
+    want = [_in_space_plain(space, *a) for a in zip(wm, d.tolist(), t.tolist(), strict=True)]
+    assert got.tolist() == want and 0 < got.sum() < len(got)
+
+
+def test_compiled_evaluator_equals_the_models_read_plainly(fitted):
+    """Evaluator's compiled metrics == features -> LinearModel.predict, theta(g), bounds and
+    score as the docstrings define them, in numpy."""
+    models = HardwareModels.load(fitted[0] / "models.json")
+    sp = FlashSpace()
+    wm, d, t = _perturbed(sp, 4000, 6)
+    f = FeatureModel(HW)(wm, d, t)
+    assert np.array_equal(f["g"], nn_degree(wm, d, t))
+    hwp = models.predict(f)
+    area, lat, e = hwp["area_mm2"], hwp["latency_ns"] * 1e-6, hwp["energy_uj"] * 1e-3
+    for pred in ((1.05, 120.0, -3.0), None):
+        q = theta(f["g"], *pred) if pred else f["g"]
+        lims = (np.median(q), np.median(area), np.median(lat), None)
+        ev = fs.Evaluator(HW, models, sp, pred, fs.Bounds(*lims))
+        m = ev(wm, d, t)
+        assert ev.evaluations == len(wm)
+        obj = q / (np.maximum(area, 1e-12) * np.maximum(lat, 1e-12) * np.maximum(e, 1e-12))
+        over = [-(q - lims[0]) / lims[0], (area - lims[1]) / lims[1], (lat - lims[2]) / lims[2]]
+        viol = sum(np.maximum(0.0, o) for o in over)
+        ok = sp.feasible(wm, d, t) & (viol == 0)
+        score = np.where(ok, -obj, np.where(sp.feasible(wm, d, t), 1 + viol + 1e-6 / (1 + obj),
+                                            np.inf))
+        for key, want in (("quality", q), ("area_mm2", area), ("latency_ms", lat),
+                          ("energy_mj", e), ("objective", obj), ("violation", viol),
+                          ("score", score)):
+            assert m[key] == pytest.approx(want, rel=1e-12), key
+        assert np.array_equal(m["feasible"], ok) and 0 < ok.sum() < len(ok)
 
 
 def test_training_free_maximises_g_under_the_bounds(fitted):

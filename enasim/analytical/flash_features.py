@@ -10,19 +10,21 @@ The fitted hardware models (`enasim.analytical.fitted`) are linear in these. Two
   partial row blocks (the NeuroSim ADC energy depends on the rows driven); buffer bits; the
   data each layer receives and its serialisation over the tile-to-tile messages; digital work.
 
-`FeatureModel(hw)(wm, depths, tcs)` returns a dict of (N,) arrays; per-layer features come
-from tables of prefix sums, so 20,000 architectures take milliseconds.
+`FeatureModel(hw)(wm, depths, tcs)` returns a dict of (N,) arrays (`.matrix`: one (F, N)
+array); per-layer features come from tables of prefix sums, read by a compiled loop, so 20,000
+architectures take milliseconds and one a few microseconds.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from enasim.config.schema import HardwareConfig
 from enasim.cost.adc import cell_read_energy_pj, conversion_energy_pj
 from enasim.errors import ConfigError
 from enasim.kernels.mac_spec import MacSpec
-from enasim.nas.degree import cell_widths, skip_sums
+from enasim.nas.degree import cell_widths
 
 IMAGE_SIZE, IN_CHANNELS, NUM_CLASSES = 32, 3, 10  # CIFAR, as the NN-Mass code
 
@@ -67,6 +69,21 @@ LAYER_KEYS = ("tiles", "arrays", "compute_cycles", "row_blocks", "conv_full", "c
               "output_bits", "serial_flits", "noc_serial", "digital_cycles", "accumulate_ops")
 
 
+# whole-network features after the LAYER_KEYS, in the order `_features` writes them: FLASH's
+# (N_c d_c w_m^2, skip edges SC, skip channels moved x map size Comm, FLOPs, output activations
+# FM), tiles x compute cycles (leakage), input bits x sqrt(tiles) (NoC distance), NN-Degree g
+NETWORK_KEYS = ("wm", "cells", "layers", "nc_d_wm2", "sc", "comm", "flops", "fm", "leak",
+                "noc_hops", "g")
+CELL_KEYS = ("d", "sc", "comm", "flops", "fm")  # per cell: d0, d1, ..., sc0, ...
+_TILES, _CYCLES = LAYER_KEYS.index("tiles"), LAYER_KEYS.index("compute_cycles")
+_IN_BITS = LAYER_KEYS.index("input_bits")
+
+
+def feature_names(cells: int) -> tuple[str, ...]:
+    """Every feature `FeatureModel` computes, in the row order of its matrix."""
+    return (*LAYER_KEYS, *NETWORK_KEYS, *(f"{k}{c}" for k in CELL_KEYS for c in range(cells)))
+
+
 def _block_energy_pj(hw: HardwareConfig) -> np.ndarray:
     """ADC + cell energy of converting one column of a row block of r rows (r = 0 .. R), at
     the assumed input-bit density, as `enasim.plan.plan_layer` charges it."""
@@ -108,13 +125,56 @@ def _layer(hw: HardwareConfig, cin, cout, pixels) -> dict[str, np.ndarray]:
     }
 
 
+@njit(cache=True)
+def _features(wm, depths, tcs, table, prefix, kmax, pmax, wm_max, fc, fc_flops, widths, pix,
+              out) -> None:
+    """Fill out (F, N) with the features of N architectures (see `FeatureModel`)."""
+    n_layer, cells = table.shape[0], depths.shape[1]
+    for i in range(len(wm)):
+        wi = wm[i] - 1
+        for k in range(n_layer):
+            s = 0.0
+            for c in range(cells):
+                w, d, t = widths[wi, c], depths[i, c], tcs[i, c]
+                m = min(max(d - 2, 0), t // w)                  # layers at c_in = j w
+                rest = max(d - 2 - m, 0)                        # layers at c_in = w + t
+                prev = IN_CHANNELS if c == 0 else widths[wi, c - 1]
+                at = (c * wm_max + wi) * kmax
+                late = table[k, at + w + t] if rest > 0 else table[k, at]
+                s += (table[k, at + prev] + table[k, at + w]
+                      + prefix[k, (c * wm_max + wi) * pmax + m] + rest * late)
+            out[k, i] = s + fc[k, wi]
+        dsum, sc, comm, flops, fm, g = 0, 0, 0, 0, 0, 0.0
+        for c in range(cells):
+            w, d, t = widths[wi, c], depths[i, c], tcs[i, c]
+            m = min(max(d - 2, 0), t // w)
+            skips = w * m * (m + 1) // 2 + max(d - 2 - m, 0) * t
+            prev = IN_CHANNELS if c == 0 else widths[wi, c - 1]
+            cell = (d, w * skips, skips * pix[c], 9 * (prev + w * (d - 1) + skips) * w * pix[c],
+                    d * w * pix[c])
+            for j in range(len(CELL_KEYS)):
+                out[n_layer + len(NETWORK_KEYS) + j * cells + c, i] = cell[j]
+            dsum += d
+            sc += cell[1]
+            comm += cell[2]
+            flops += cell[3]
+            fm += cell[4]
+            g += w + skips / d
+        net = out[n_layer:n_layer + len(NETWORK_KEYS), i]
+        net[0], net[1], net[2], net[3] = wm[i], cells, dsum + 1.0, dsum * cells * wm[i] ** 2
+        net[4], net[5], net[6], net[7] = sc, comm, flops + fc_flops[wi] * 1.0, fm
+        net[8] = out[_TILES, i] * out[_CYCLES, i]
+        net[9] = out[_IN_BITS, i] * np.sqrt(out[_TILES, i])
+        net[10] = g
+
+
 class FeatureModel:
     """Features of N architectures of the space on chip `hw` (see the module docstring).
 
     Per-layer features depend only on (cell, w_m, c_in), and in a cell c_in takes the values
     j w_c for the layers whose skip budget is not yet reached and w_c + t_c after, so each
     feature's cell sum is two lookups in a table of prefix sums: O(N x cells), not
-    O(N x layers), which makes 20,000 architectures a few milliseconds.
+    O(N x layers). The tables are built here; `_features` reads them.
     """
 
     def __init__(self, hw: HardwareConfig, cells: int = 3, wm_max: int = 3,
@@ -157,58 +217,26 @@ class FeatureModel:
                    "compute_cycles": _step_cycles(hw, fm, fc_rows,
                                                   np.full_like(fc_rows, NUM_CLASSES), ones),
                    "flops": fc_rows * NUM_CLASSES}
+        self.fc_table = np.array([self.fc.get(key, np.zeros(wm_max)) for key in LAYER_KEYS],
+                                 np.float64)
+        self.fc_flops = self.fc["flops"].astype(np.int64)
+        self.names = feature_names(cells)
 
-    def __call__(self, wm, depths, tcs, keys=None) -> dict[str, np.ndarray]:
-        """Features of N architectures; `keys`: compute only these mapping features (the
-        whole-network FLASH ones are always computed; the per-cell ones when asked for)."""
+    def __call__(self, wm, depths, tcs) -> dict[str, np.ndarray]:
+        """Features of N architectures, by name (rows of `matrix`)."""
+        return dict(zip(self.names, self.matrix(wm, depths, tcs), strict=True))
+
+    def matrix(self, wm, depths, tcs, check: bool = True) -> np.ndarray:
+        """Features of N architectures as an (F, N) array, rows in the order of `names`;
+        `check=False` skips the range checks (for callers that keep to the space)."""
         wm = np.atleast_1d(np.asarray(wm, np.int64))
         depths = np.atleast_2d(np.asarray(depths, np.int64))
         tcs = np.atleast_2d(np.asarray(tcs, np.int64))
-        self._check(wm, depths, tcs)
-        n, cells = depths.shape
-        wi = wm - 1
-        w = self.widths[wi]                                             # (N, C)
-        m = np.minimum(np.maximum(depths - 2, 0), tcs // w)             # layers at c_in = j w
-        rest = np.maximum(depths - 2 - m, 0)                            # layers at w + t
-        prev = np.concatenate([np.full((n, 1), IN_CHANNELS), w[:, :-1]], axis=1)
-        late = np.where(rest > 0, w + tcs, 0)                            # their c_in
-        row = np.arange(cells)[None, :] * self.wm_max + wi[:, None]     # (cell, w_m) row
-        at = row * self.kmax
-        idx = np.stack([at + prev, at + w, at + late])                  # (3, N, C)
-        pidx = row * self.pmax + m
-        sel = np.array([i for i, k in enumerate(LAYER_KEYS) if keys is None or k in keys])
-        # gathers from the flat tables (indexing rows first would copy them)
-        t = self.table.ravel()[sel[:, None, None, None] * self.table.shape[1] + idx]
-        p = self.prefix.ravel()[sel[:, None, None] * self.prefix.shape[1] + pidx]
-        cell = t[:, 0] + t[:, 1] + p + rest * t[:, 2]                   # (K, N, C)
-        sums = cell.sum(axis=2)
-        out: dict[str, np.ndarray] = {}
-        for i, r in zip(sel, sums, strict=True):
-            key = LAYER_KEYS[i]
-            out[key] = r + (self.fc[key][wi] if key in self.fc else 0.0)
-        skips = skip_sums(w, depths, tcs)
-        pix = (self.sides**2)[None, :]
-        sc = w * skips
-        cin_sum = prev + w * (depths - 1) + skips
-        flops = 9 * cin_sum * w * pix
-        fm = depths * w * pix
-        comm = skips * pix
-        out.update({
-            "wm": wm.astype(np.float64), "cells": np.full(n, float(cells)),
-            "layers": depths.sum(axis=1) + 1.0,
-            "nc_d_wm2": (depths.sum(axis=1) * cells * wm**2).astype(np.float64),
-            "sc": sc.sum(axis=1).astype(np.float64), "comm": comm.sum(axis=1) * 1.0,
-            "flops": flops.sum(axis=1) + self.fc["flops"][wi] * 1.0,
-            "fm": fm.sum(axis=1) * 1.0,
-        })
-        if "tiles" in out and "compute_cycles" in out:
-            out["leak"] = out["tiles"] * out["compute_cycles"]
-        if "tiles" in out and "input_bits" in out:
-            out["noc_hops"] = out["input_bits"] * np.sqrt(out["tiles"])  # bits x ~distance
-        for name, v in {"d": depths, "sc": sc, "comm": comm, "flops": flops, "fm": fm}.items():
-            for c in range(cells):
-                if keys is None or f"{name}{c}" in keys:
-                    out[f"{name}{c}"] = v[:, c] * 1.0
+        if check:
+            self._check(wm, depths, tcs)
+        out = np.empty((len(self.names), len(wm)))
+        _features(wm, depths, tcs, self.table, self.prefix, self.kmax, self.pmax,
+                  self.wm_max, self.fc_table, self.fc_flops, self.widths, self.sides**2, out)
         return out
 
     def _check(self, wm, depths, tcs) -> None:

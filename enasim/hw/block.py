@@ -22,9 +22,14 @@ class Block:
         with self._res.request() as req:
             yield req
             start = self.env.now
-            self.busy_cycles += cycles
             yield self.env.timeout(cycles)
-            if self.busy and self.busy[-1][1] == start:
-                self.busy[-1][1] = self.env.now
-            elif cycles:
-                self.busy.append([start, self.env.now])
+            self.record(start, cycles)
+
+    def record(self, start: int, cycles: int) -> None:
+        """Book an operation that held the block for `cycles` from `start` (callers that work
+        out the timing without events book it here too)."""
+        self.busy_cycles += cycles
+        if self.busy and self.busy[-1][1] == start:
+            self.busy[-1][1] = start + cycles
+        elif cycles:
+            self.busy.append([start, start + cycles])

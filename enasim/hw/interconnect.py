@@ -55,9 +55,9 @@ class MessageSet:
 
 def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
     """The messages carrying transfer `tr`."""
-    nodes = np.asarray(mapping.tile_nodes)
-    src = nodes[list(mapping.layer(tr.src).tile_ids)]
-    dst = nodes[list(mapping.layer(tr.dst).tile_ids)]
+    nodes = mapping.tile_nodes
+    src = np.array([nodes[t] for t in mapping.layer(tr.src).tile_ids], dtype=np.int64)
+    dst = np.array([nodes[t] for t in mapping.layer(tr.dst).tile_ids], dtype=np.int64)
     s, d = np.repeat(src, len(dst)), np.tile(dst, len(src))
     sy, sx = np.divmod(s, mapping.mesh_cols)
     dy, dx = np.divmod(d, mapping.mesh_cols)
@@ -69,16 +69,34 @@ def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
 def xy_link_flits(rows: int, cols: int, src: np.ndarray, dst: np.ndarray,
                   flits: np.ndarray) -> np.ndarray:
     """Flits each router sends on each output port ([node, port]; port 4: ejection) when the
-    packets follow their X-Y routes."""
+    packets follow their X-Y routes.
+
+    A route is a run of +x or -x ports along the source row, then a run of +y or -y ports
+    along the destination column, then the ejection port; each run is added as +flits at its
+    first router and -flits past its last one, and running sums along the rows and columns
+    give the per-router counts (one pass over the packets, not one per hop)."""
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    flits = np.asarray(flits, np.int64)
+    sx, sy, dx, dy = src % cols, src // cols, dst % cols, dst // cols
+
+    def runs(size: int, first: np.ndarray, past: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Difference array of length `size`: +flits at `first`, -flits at `past` (masked)."""
+        f = flits[mask]
+        diff = np.bincount(first[mask], f, size) - np.bincount(past[mask], f, size)
+        return diff.astype(np.int64)  # integer-valued float sums below 2^53: exact
+
     out = np.zeros((rows * cols, PORTS), dtype=np.int64)
-    here, dst, flits = np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(flits)
-    while len(here):
-        x, y, dx, dy = here % cols, here // cols, dst % cols, dst // cols
-        port = np.select([dx > x, dx < x, dy > y, dy < y], [0, 1, 2, 3], LOCAL)
-        np.add.at(out, (here, port), flits)
-        moving = port != LOCAL
-        step = np.array([1, -1, cols, -cols, 0])[port]
-        here, dst, flits = (here + step)[moving], dst[moving], flits[moving]
+    along_x = (rows, cols + 1)  # row-major difference grids, one spare cell past each run
+    row_x = sy * (cols + 1)
+    out[:, 0] = runs(rows * (cols + 1), row_x + sx, row_x + dx, dx > sx).reshape(
+        along_x).cumsum(1)[:, :cols].ravel()
+    out[:, 1] = runs(rows * (cols + 1), row_x + dx + 1, row_x + sx + 1, dx < sx).reshape(
+        along_x).cumsum(1)[:, :cols].ravel()
+    out[:, 2] = runs((rows + 1) * cols, sy * cols + dx, dy * cols + dx, dy > sy).reshape(
+        rows + 1, cols).cumsum(0)[:rows].ravel()
+    out[:, 3] = runs((rows + 1) * cols, (dy + 1) * cols + dx, (sy + 1) * cols + dx,
+                     dy < sy).reshape(rows + 1, cols).cumsum(0)[:rows].ravel()
+    out[:, LOCAL] = np.bincount(dst, flits, rows * cols).astype(np.int64)
     return out
 
 

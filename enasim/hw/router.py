@@ -4,13 +4,16 @@ This is the readable reference; `enasim.kernels.noc` is the same model compiled 
 the two must agree packet by packet. The semantics follow BookSim2's `IQRouter` (non-speculative,
 iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 0):
 
-* Each router cycle: queue arrived flits and credits; evaluate route computation, VC allocation,
-  switch allocation and switch traversal for entries that are new this cycle; then update the
-  stages whose delay has elapsed (in that order); then send one flit per output and one credit per
-  input.
+* Each router cycle: queue arrived flits; evaluate route computation, VC allocation, switch
+  allocation and switch traversal for entries that are new this cycle; then update the stages
+  whose delay has elapsed (in that order), a flit leaving an input sending its credit upstream;
+  then send one flit per output.
 * A flit sent at cycle s over a channel of latency L is seen by the receiver at cycle s + L + 1
   (BookSim's channel read/write phases), likewise credits. Injection and ejection channels have
   latency 1. So no two processes interact within a cycle and their order does not matter.
+* Each router is its own SimPy process, stepping every cycle while it holds flits and otherwise
+  asleep until its next flit arrives (credits are counted by the sender only when it needs them,
+  so they wake nobody). The processes stepping in a cycle share one timeout to the next.
 * A packet of L flits over D links on an empty mesh takes
   3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
 
@@ -22,8 +25,9 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import simpy
@@ -33,7 +37,7 @@ from enasim.noc.packets import Packets, Records, group_counts
 LOCAL = 4
 PORTS = 5
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
-STALL = -2  # an allocation result meaning "not granted, retry"
+FOREVER = 2**62
 
 
 @dataclass(frozen=True)
@@ -84,280 +88,358 @@ def neighbour(params: RouterParams, here: int, port: int) -> int:
     return x + params.cols * y if 0 <= x < params.cols and 0 <= y < params.rows else -1
 
 
-def islip(requests: list[tuple[int, Iterable[int]]], n_in: int, n_out: int, gptr: list[int],
-          aptr: list[int]) -> dict[int, int]:
-    """One iteration of iSLIP: round-robin grant per output, round-robin accept per input.
+def round_robin(mask: int, start: int) -> int:
+    """The position of the first set bit of `mask` at or after `start`, wrapping around."""
+    above = mask >> start
+    if above:
+        return start + (above & -above).bit_length() - 1
+    return (mask & -mask).bit_length() - 1
 
-    `requests` pairs each requesting input (once) with its requested outputs. Pointers advance
-    only on acceptance; every grant is made before any pointer moves, so the order of
-    `requests` does not matter.
+
+def _contested(requests: dict[int, int]) -> bool:
+    """Whether two inputs ask for a common output."""
+    seen = 0
+    for outs in requests.values():
+        if seen & outs:
+            return True
+        seen |= outs
+    return False
+
+
+def islip(requests: dict[int, int], n_in: int, n_out: int, gptr: list[int],
+          aptr: list[int]) -> dict[int, int]:
+    """One iteration of iSLIP on bitmasks: `requests` maps each requesting input to the mask of
+    the outputs it asks for; returns input -> accepted output.
+
+    Each requested output grants the first asking input at or after its pointer, each granted
+    input accepts the first granting output at or after its own; pointers move only on
+    acceptance. An output only one input asks for grants it, so without contention the
+    requests are the grants.
     """
-    grants: dict[int, int] = {}
-    if len(requests) > 1:  # else every requested output grants the lone input
-        for i, outputs in requests:
-            for o in outputs:
-                g = grants.get(o)
-                if g is None or (i - gptr[o]) % n_in < (g - gptr[o]) % n_in:
-                    grants[o] = i
+    if len(requests) < 2 or not _contested(requests):
+        granted = requests
+    else:
+        asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
+        for i, outs in requests.items():
+            while outs:
+                low = outs & -outs
+                o = low.bit_length() - 1
+                asked[o] = asked.get(o, 0) | 1 << i
+                outs ^= low
+        granted = {}
+        for o, ins in asked.items():
+            i = round_robin(ins, gptr[o])
+            granted[i] = granted.get(i, 0) | 1 << o
     match = {}
-    for i, outputs in requests:
-        a, best = aptr[i], None
-        for o in outputs:
-            if grants.get(o, i) == i and (best is None or (o - a) % n_out < (best - a) % n_out):
-                best = o
-        if best is not None:
-            match[i] = best
-            gptr[best] = (i + 1) % n_in
-            aptr[i] = (best + 1) % n_out
+    for i, outs in granted.items():
+        o = match[i] = round_robin(outs, aptr[i])
+        gptr[o] = (i + 1) % n_in
+        aptr[i] = (o + 1) % n_out
     return match
 
 
 class Flit:
-    __slots__ = ("pkt", "head", "tail", "dst", "vc", "itime", "hops")
+    __slots__ = ("pkt", "tail", "dst", "vc", "itime", "hops")
 
-    def __init__(self, pkt: int, head: bool, tail: bool, dst: int, vc: int, itime: int):
-        self.pkt, self.head, self.tail, self.dst = pkt, head, tail, dst
-        self.vc, self.itime, self.hops = vc, itime, 0
+    def __init__(self, pkt: int, tail: bool, dst: int, vc: int, itime: int):
+        self.pkt, self.tail, self.dst, self.vc, self.itime, self.hops = pkt, tail, dst, vc, itime, 0
 
 
 class Channel:
-    """A flit or credit channel: what is sent at cycle s is seen at s + latency + 1. Its
-    receiver takes an item (time, payload) off the front of `queue` once time <= now."""
+    """A one-way flit channel into a router or the terminals, arriving at input `port`.
 
-    __slots__ = ("latency", "queue", "sink")
+    What is sent at cycle s is seen at s + latency + 1: the sender files it, tagged with the port,
+    in the receiver's inbox under that cycle and tells the receiver when to wake.
+    """
 
-    def __init__(self, latency: int, sink: Router | Terminals):
-        self.latency, self.queue, self.sink = latency, deque(), sink
+    __slots__ = ("delay", "sink", "port")
 
-    def send(self, now: int, item) -> None:
-        self.queue.append((now + self.latency + 1, item))
-        self.sink.wake(now)
+    def __init__(self, latency: int, sink: _Sleeper, port: int):
+        self.delay, self.sink, self.port = latency + 1, sink, port
+
+    def send(self, now: int, flit: Flit) -> None:
+        t = now + self.delay
+        arrivals = self.sink.inbox.get(t)
+        if arrivals is None:
+            arrivals = self.sink.inbox[t] = []
+            self.sink.wake(t)
+        arrivals.append((self.port, flit))
+
+
+class Credits:
+    """Free downstream buffer slots per output VC. A returned credit is seen at its arrival
+    cycle but only counted when the VC looks full: the same answer as counting it on arrival,
+    without waking the sender for it."""
+
+    __slots__ = ("vc_buf", "used", "returns")
+
+    def __init__(self, vcs: int, vc_buf: int):
+        self.vc_buf = vc_buf
+        self.used = [0] * vcs  # flits sent, less the credits counted
+        self.returns = [deque() for _ in range(vcs)]  # arrival cycles of uncounted credits
+
+    def full(self, vc: int, now: int) -> bool:
+        if self.used[vc] < self.vc_buf:
+            return False
+        returns = self.returns[vc]
+        while returns and returns[0] <= now:
+            returns.popleft()
+            self.used[vc] -= 1
+        return self.used[vc] >= self.vc_buf
+
+
+class CreditChannel:
+    """Returns credits for the VCs of an input to the upstream output's `Credits`, seen at
+    s + latency + 1 like flits."""
+
+    __slots__ = ("delay", "returns", "first")
+
+    def __init__(self, latency: int, credits: Credits, first: int):
+        self.delay, self.returns, self.first = latency + 1, credits.returns, first
+
+    def send(self, now: int, vc: int) -> None:
+        self.returns[self.first + vc].append(now + self.delay)
+
+
+class Clock:
+    """Timeouts to given cycles, shared by every process waiting for the same one: one SimPy
+    event per cycle instead of one per process."""
+
+    __slots__ = ("env", "events")
+
+    def __init__(self, env: simpy.Environment):
+        self.env, self.events = env, {}
+
+    def at(self, cycle: int) -> simpy.Event:
+        event = self.events.get(cycle)
+        if event is None:
+            event = self.events[cycle] = self.env.timeout(cycle - self.env.now)
+            event.callbacks.append(self._expire)
+        return event
+
+    def _expire(self, event: simpy.Event) -> None:
+        del self.events[self.env.now]
 
 
 class _Sleeper:
-    """A SimPy process that runs one step per cycle while it has work, else sleeps."""
+    """A SimPy process that steps once per cycle while it holds work, else sleeps until the
+    first cycle a channel delivers to it (a step without work and arrivals changes nothing)."""
 
-    def __init__(self, env: simpy.Environment):
-        self.env, self._wake, self.last_step = env, None, -1
+    def __init__(self, env: simpy.Environment, clock: Clock):
+        self.env, self.clock = env, clock
+        self.inbox: dict[int, list] = {}  # arrival cycle -> (input, flit)
+        self._wake: simpy.Event | None = None  # while asleep
+        self._alarm = 0  # while asleep: the cycle to wake at
         env.process(self._run())
 
-    def wake(self, now: int) -> None:
-        if self._wake is not None and not self._wake.triggered:
+    def wake(self, cycle: int) -> None:
+        """Something arrives at `cycle`: wake then at the latest."""
+        if self._wake is not None and cycle < self._alarm:
+            self._alarm = cycle
+            self.clock.at(cycle).callbacks.append(self._ring)
+
+    def _ring(self, event: simpy.Event) -> None:
+        if self._wake is not None and self._alarm == self.env.now:
             self._wake.succeed()
+            self._wake = None
 
     def _run(self):
-        env = self.env
+        env, clock = self.env, self.clock
         while True:
             if not self.busy():
-                self._wake = env.event()
+                self._wake, self._alarm = env.event(), FOREVER
+                if self.inbox:
+                    self.wake(min(self.inbox))
                 yield self._wake
-                self._wake = None
-            if env.now <= self.last_step:
-                yield env.timeout(self.last_step + 1 - env.now)
-            self.last_step = env.now
             self.step(env.now)
-            yield env.timeout(1)
+            yield clock.at(env.now + 1)
 
     def busy(self) -> bool:
         raise NotImplementedError
 
     def step(self, now: int) -> None:
         raise NotImplementedError
+
+
+class Stage:
+    """One pipeline stage's entries. New entries wait in `new` until the previous `batch` has
+    left; a batch evaluated at cycle t is updated (leaves) at t + delay - 1, so there is at most
+    one. Allocation `results` map the granted input VCs of the batch to what they won."""
+
+    __slots__ = ("delay", "new", "batch", "due", "results")
+
+    def __init__(self, delay: int):
+        self.delay, self.new, self.batch, self.due, self.results = delay, [], [], 0, {}
+
+    def evaluate(self, now: int, results: dict[int, int] | None = None) -> None:
+        self.batch, self.new, self.due, self.results = self.new, [], now + self.delay - 1, results
 
 
 class Router(_Sleeper):
-    """One 5-port input-queued router (BookSim2 IQRouter semantics, see module docstring)."""
+    """One 5-port input-queued router (BookSim2 IQRouter semantics, see module docstring).
 
-    def __init__(self, env: simpy.Environment, params: RouterParams, node: int, stats: NocCounters):
-        self.p, self.node = params, node
+    Input VC c = port * V + vc; output VC likewise.
+    """
+
+    def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams, node: int,
+                 stats: NocCounters):
+        V = self.V = params.num_vcs
         self.link_flits = stats.link_flits[node]  # flits sent on each output
-        V = params.num_vcs
-        self.buf = [[deque() for _ in range(V)] for _ in range(PORTS)]
-        self.state = [[IDLE] * V for _ in range(PORTS)]
-        self.out_port = [[-1] * V for _ in range(PORTS)]
-        self.out_vc = [[-1] * V for _ in range(PORTS)]
-        self.in_use = [[-1] * V for _ in range(PORTS)]  # owner of each downstream VC
-        self.occupancy = [[0] * V for _ in range(PORTS)]  # downstream flits not yet credited
-        self.route_q: deque = deque()  # [time, port, vc]
-        self.va_q: deque = deque()  # [time, port, vc, result]
-        self.sa_q: deque = deque()  # [time, port, vc, result]
-        self.xbar_q: deque = deque()  # [time, flit, out port]
-        self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
+        self.routes = [route(params, node, dst) for dst in range(params.nodes)]  # output port
+        self.buf = [deque() for _ in range(PORTS * V)]
+        self.state = [IDLE] * (PORTS * V)
+        self.out_port = [-1] * (PORTS * V)
+        self.out_vc = [-1] * (PORTS * V)  # the output VC allocated to the packet in front
+        self.free = [(1 << V) - 1] * PORTS  # per output: mask of the VCs no packet owns
+        self.credits = Credits(PORTS * V, params.vc_buf)  # per output VC
+        self.held = 0  # flits in this router
+        self.routing, self.vc_alloc = Stage(params.routing_delay), Stage(params.va_delay)
+        self.sw_alloc, self.xbar = Stage(params.sa_delay), Stage(params.st_delay)
         self.va_gptr, self.va_aptr = [0] * (PORTS * V), [0] * (PORTS * V)
         self.sa_gptr, self.sa_aptr = [0] * PORTS, [0] * PORTS
-        self.sa_offset = [0] * PORTS
-        self.in_flit: list[Channel] = [None] * PORTS  # channels into this router
-        self.in_credit: list[Channel] = [None] * PORTS  # credits for our outputs
-        self.flit_inputs: list[tuple[int, Channel]] = []  # (port, channel), set by `wired`
-        self.credit_inputs: list[tuple[int, Channel]] = []
-        self.inputs: list[Channel] = []
+        self.sa_next = [0] * PORTS  # per input: the VC first in line for the switch
+        self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
+        self.sending: list[int] = []  # the outputs with flits in out_buf
         self.out_flit: list[Channel | None] = [None] * PORTS
-        self.out_credit: list[Channel | None] = [None] * PORTS  # credits to upstream
-        super().__init__(env)
+        self.out_credit: list[CreditChannel | None] = [None] * PORTS  # credits to upstream
+        super().__init__(env, clock)
 
     def busy(self) -> bool:
-        return bool(self.route_q or self.va_q or self.sa_q or self.xbar_q or any(self.out_buf)
-                    or any(ch.queue for ch in self.inputs))
-
-    def wired(self) -> None:
-        """Note the channels into this router, once they are all connected."""
-        self.flit_inputs = [(ip, ch) for ip, ch in enumerate(self.in_flit) if ch]
-        self.credit_inputs = [(o, ch) for o, ch in enumerate(self.in_credit) if ch]
-        self.inputs = [ch for _, ch in self.flit_inputs + self.credit_inputs]
+        return bool(self.held)
 
     def step(self, now: int) -> None:
-        p = self.p
-        V = p.num_vcs
-        route_q, va_q, sa_q, xbar_q = self.route_q, self.va_q, self.sa_q, self.xbar_q
-        credits_out = []  # (input port, VC): at most one flit leaves an input per cycle
-        self._input_queuing(now)
+        V = self.V
+        routing, vc_alloc, sw_alloc, xbar = self.routing, self.vc_alloc, self.sw_alloc, self.xbar
+        arrivals = self.inbox.pop(now, None)
+        if arrivals:
+            self._input_queuing(arrivals)
         # evaluate
-        for item in route_q:
-            if item[0] >= 0:
-                break
-            item[0] = now + p.routing_delay - 1
-        if va_q:
+        if routing.new and not routing.batch:
+            routing.evaluate(now)
+        if vc_alloc.new and not vc_alloc.batch:
             self._va_evaluate(now)
-        if sa_q:
+        if sw_alloc.new and not sw_alloc.batch:
             self._sa_evaluate(now)
-        for item in xbar_q:
-            if item[0] >= 0:
-                break
-            item[0] = now + p.st_delay - 1
+        if xbar.new and not xbar.batch:
+            xbar.evaluate(now)
         # update
-        while route_q and 0 <= route_q[0][0] <= now:
-            _, ip, v = route_q.popleft()
-            self.out_port[ip][v] = route(p, self.node, self.buf[ip][v][0].dst)
-            self.state[ip][v] = VC_ALLOC
-            va_q.append([-1, ip, v, -1])
-        while va_q and 0 <= va_q[0][0] <= now:
-            _, ip, v, res = va_q.popleft()
-            if res >= 0:
-                o, ov = divmod(res, V)
-                self.in_use[o][ov] = ip * V + v
-                self.out_vc[ip][v] = ov
-                self.state[ip][v] = ACTIVE
-                sa_q.append([-1, ip, v, -1])
-            else:
-                va_q.append([-1, ip, v, -1])
-        while sa_q and 0 <= sa_q[0][0] <= now:
-            _, ip, v, o = sa_q.popleft()
-            if o < 0:
-                sa_q.append([-1, ip, v, -1])
-                continue
-            q = self.buf[ip][v]
-            f = q.popleft()
-            ov = self.out_vc[ip][v]
-            f.hops += 1
-            f.vc = ov
-            self.occupancy[o][ov] += 1
-            if f.tail:
-                self.in_use[o][ov] = -1
-            xbar_q.append([-1, f, o])
-            credits_out.append((ip, v))
-            if not q:
-                if f.tail:
-                    self.state[ip][v] = IDLE
-            elif f.tail:
-                self._start_packet(ip, v)
-            else:
-                sa_q.append([-1, ip, v, -1])
-        while xbar_q and 0 <= xbar_q[0][0] <= now:
-            _, f, o = xbar_q.popleft()
-            self.out_buf[o].append(f)
+        if routing.batch and routing.due <= now:
+            for c in routing.batch:
+                self.out_port[c] = self.routes[self.buf[c][0].dst]
+                self.state[c] = VC_ALLOC
+            vc_alloc.new += routing.batch
+            routing.batch = []
+        if vc_alloc.batch and vc_alloc.due <= now:
+            won = vc_alloc.results
+            for c in vc_alloc.batch:
+                if c not in won:
+                    vc_alloc.new.append(c)
+                    continue
+                out = won[c]
+                self.free[out // V] &= ~(1 << out % V)
+                self.out_vc[c] = out
+                self.state[c] = ACTIVE
+                sw_alloc.new.append(c)
+            vc_alloc.batch = []
+        if sw_alloc.batch and sw_alloc.due <= now:
+            won = sw_alloc.results
+            for c in sw_alloc.batch:
+                if c in won:
+                    self._traverse(now, c, won[c])
+                else:
+                    sw_alloc.new.append(c)
+            sw_alloc.batch = []
+        if xbar.batch and xbar.due <= now:
+            for f, o in xbar.batch:
+                if not self.out_buf[o]:
+                    self.sending.append(o)
+                self.out_buf[o].append(f)
+            xbar.batch = []
         # write outputs
-        for o, q in enumerate(self.out_buf):
-            if q:
+        if self.sending:
+            sending, self.sending = self.sending, []
+            for o in sending:
+                q = self.out_buf[o]
                 self.out_flit[o].send(now, q.popleft())
                 self.link_flits[o] += 1
-        for ip, v in credits_out:
-            self.out_credit[ip].send(now, v)
+                self.held -= 1
+                if q:
+                    self.sending.append(o)
 
-    def _start_packet(self, ip: int, v: int) -> None:
-        """The head flit at the front of VC (ip, v) starts its pipeline."""
-        if self.p.routing_delay:
-            self.state[ip][v] = ROUTING
-            self.route_q.append([-1, ip, v])
+    def _traverse(self, now: int, c: int, o: int) -> None:
+        """The flit in front of input VC c won output o: it enters the crossbar, and the credit
+        for its buffer slot goes upstream."""
+        q = self.buf[c]
+        f = q.popleft()
+        out = self.out_vc[c]
+        f.hops += 1
+        f.vc = out % self.V
+        self.credits.used[out] += 1
+        if f.tail:
+            self.free[o] |= 1 << f.vc
+        self.xbar.new.append((f, o))
+        self.out_credit[c // self.V].send(now, c % self.V)
+        if not q:
+            if f.tail:
+                self.state[c] = IDLE
+        elif f.tail:
+            self._start_packet(c)
+        else:
+            self.sw_alloc.new.append(c)
+
+    def _start_packet(self, c: int) -> None:
+        """The head flit at the front of input VC c starts its pipeline."""
+        if self.routing.delay:
+            self.state[c] = ROUTING
+            self.routing.new.append(c)
         else:  # lookahead routing: the route is known on arrival
-            self.out_port[ip][v] = route(self.p, self.node, self.buf[ip][v][0].dst)
-            self.state[ip][v] = VC_ALLOC
-            self.va_q.append([-1, ip, v, -1])
+            self.out_port[c] = self.routes[self.buf[c][0].dst]
+            self.state[c] = VC_ALLOC
+            self.vc_alloc.new.append(c)
 
-    def _input_queuing(self, now: int) -> None:
-        for ip, ch in self.flit_inputs:
-            if not ch.queue or ch.queue[0][0] > now:
-                continue
-            f = ch.queue.popleft()[1]
-            q = self.buf[ip][f.vc]
+    def _input_queuing(self, flits: list[tuple[int, Flit]]) -> None:
+        V = self.V
+        for ip, f in flits:
+            c = ip * V + f.vc
+            q = self.buf[c]
             q.append(f)
-            st = self.state[ip][f.vc]
+            st = self.state[c]
             if st == IDLE:
-                self._start_packet(ip, f.vc)
-            elif st == ACTIVE and q[0] is f:
-                self.sa_q.append([-1, ip, f.vc, -1])
-        for o, ch in self.credit_inputs:
-            while ch.queue and ch.queue[0][0] <= now:
-                self.occupancy[o][ch.queue.popleft()[1]] -= 1
+                self._start_packet(c)
+            elif st == ACTIVE and len(q) == 1:
+                self.sw_alloc.new.append(c)
+        self.held += len(flits)
 
     def _va_evaluate(self, now: int) -> None:
-        V = self.p.num_vcs
-        requests = []
-        for item in self.va_q:
-            if item[0] >= 0:
-                break
-            _, ip, v, _ = item
-            o = self.out_port[ip][v]
-            free = [o * V + ov for ov, owner in enumerate(self.in_use[o]) if owner < 0]
-            if free:
-                requests.append((ip * V + v, free))
-            else:
-                item[3] = STALL
-        match = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
-        for item in self.va_q:
-            if item[0] >= 0:
-                break
-            item[0] = now + self.p.va_delay - 1
-            if item[3] == STALL:
-                continue
-            item[3] = match.get(item[1] * V + item[2], STALL)
-        if self.p.va_delay > 1:  # a grant made earlier may have been taken meanwhile
-            for item in self.va_q:
-                if item[0] > now:
-                    break
-                if item[3] >= 0:
-                    o, ov = divmod(item[3], V)
-                    if self.in_use[o][ov] >= 0:
-                        item[3] = STALL
+        """Each new entry asks for every free VC of its output port."""
+        V, stage = self.V, self.vc_alloc
+        requests = {}
+        for c in stage.new:
+            o = self.out_port[c]
+            if self.free[o]:
+                requests[c] = self.free[o] << o * V
+        stage.evaluate(now, islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr))
 
     def _sa_evaluate(self, now: int) -> None:
-        V, offset = self.p.num_vcs, self.sa_offset
-        requests: dict[int, dict[int, int]] = {}  # input -> {output: the VC asking for it}
-        for item in self.sa_q:
-            if item[0] >= 0:
-                break
-            _, ip, v, _ = item
-            o, ov = self.out_port[ip][v], self.out_vc[ip][v]
-            if self.occupancy[o][ov] >= self.p.vc_buf:
-                item[3] = STALL
+        """Each input asks for the outputs its new entries with a credit want; per (input,
+        output) the VC first in line from the input's `sa_next` gets it."""
+        V, stage, credits = self.V, self.sw_alloc, self.credits
+        used, vc_buf = credits.used, credits.vc_buf
+        requests: dict[int, int] = {}  # input -> mask of outputs
+        asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
+        for c in stage.new:
+            out = self.out_vc[c]
+            if used[out] >= vc_buf and credits.full(out, now):
                 continue
-            asks = requests.setdefault(ip, {})
-            prev = asks.get(o)
-            if prev is None or (v - offset[ip]) % V < (prev - offset[ip]) % V:
-                asks[o] = v
-        match = islip(list(requests.items()), PORTS, PORTS, self.sa_gptr, self.sa_aptr)
-        for item in self.sa_q:
-            if item[0] >= 0:
-                break
-            item[0] = now + self.p.sa_delay - 1
-            if item[3] == STALL:
-                continue
-            _, ip, v, _ = item
-            o = match.get(ip, -1)
-            if o >= 0 and requests[ip][o] == v:
-                offset[ip] = (v + 1) % V
-                item[3] = o
-            else:
-                item[3] = STALL
+            ip, o = c // V, self.out_port[c]
+            requests[ip] = requests.get(ip, 0) | 1 << o
+            asking[ip * PORTS + o] = asking.get(ip * PORTS + o, 0) | 1 << c % V
+        winners = {}  # input VC -> output
+        for ip, o in islip(requests, PORTS, PORTS, self.sa_gptr, self.sa_aptr).items():
+            v = round_robin(asking[ip * PORTS + o], self.sa_next[ip])
+            self.sa_next[ip] = (v + 1) % V
+            winners[ip * V + v] = o
+        stage.evaluate(now, winners)
 
 
 class NocCounters:
@@ -371,19 +453,20 @@ class Terminals(_Sleeper):
     """The network interfaces of all nodes: source queues, injection, ejection (BookSim's
     traffic manager). Unbounded source queues; one flit in and one out per node per cycle."""
 
-    def __init__(self, env: simpy.Environment, params: RouterParams, packets: Packets,
-                 records: Records):
+    def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams,
+                 packets: Packets, records: Records):
         self.p, self.pk, self.rec = params, packets, records
         n, V = params.nodes, params.num_vcs
         self.queue = [deque() for _ in range(n)]
+        self.sources: set[int] = set()  # the nodes with queued packets
         self.next_seq, self.cur_vc, self.last_vc = [0] * n, [0] * n, [-1] * n
         self.in_use = [[False] * V for _ in range(n)]
-        self.occupancy = [[0] * V for _ in range(n)]
+        self.credits = Credits(n * V, params.vc_buf)  # per injection VC n * V + vc
         self.inject: list[Channel] = [None] * n  # node -> router
-        self.eject: list[Channel] = [None] * n  # router -> node
-        self.credit_in: list[Channel] = [None] * n  # router -> node credits
-        self.credit_out: list[Channel] = [None] * n  # node -> router credits
+        self.credit_out: list[CreditChannel] = [None] * n  # node -> router
         self.ready = packets.cycle.astype("int64").tolist()
+        self.src, self.dst, self.flits, self.group = [], [], [], []  # as lists: quicker per item
+        self._columns(packets)
         self.waiting = [int(packets.dep_ptr[i + 1] - packets.dep_ptr[i])
                         for i in range(len(packets))]
         self.rev: list[list[int]] = [[] for _ in range(len(packets))]
@@ -397,33 +480,26 @@ class Terminals(_Sleeper):
         self.group_left = group_counts(packets.group, None, 0)
         self.done: list[int] = []  # groups completed during the current run
         self.stop: Callable[[int], None] | None = None  # called when a group completes
-        super().__init__(env)
+        super().__init__(env, clock)
 
     def busy(self) -> bool:
         return bool(self.pending or self.in_flight)
 
     def step(self, now: int) -> None:
-        p, pk, rec = self.p, self.pk, self.rec
-        V = p.num_vcs
-        arrived = []
-        for n, (ej, cr) in enumerate(zip(self.eject, self.credit_in, strict=True)):
-            if ej.queue and ej.queue[0][0] <= now:
-                arrived.append((n, ej.queue.popleft()[1]))
-            if cr.queue and cr.queue[0][0] <= now:
-                self.occupancy[n][cr.queue.popleft()[1]] -= 1
+        rec, V = self.rec, self.p.num_vcs
+        arrived = sorted(self.inbox.pop(now, ()), key=itemgetter(0))  # node order
         while self.pending and self.pending[0][0] <= now:
             t, i = heapq.heappop(self.pending)
             rec.created[i] = t
-            self.queue[int(pk.src[i])].append(i)
-        for n in range(p.nodes):
-            if not self.queue[n]:
-                continue
+            self.queue[self.src[i]].append(i)
+            self.sources.add(self.src[i])
+        for n in sorted(self.sources):
             i, seq = self.queue[n][0], self.next_seq[n]
             if seq == 0:
                 vc = -1
                 for k in range(1, V + 1):
                     c = 0 if self.last_vc[n] < 0 else (self.last_vc[n] + k) % V
-                    if not self.in_use[n][c] and self.occupancy[n][c] < p.vc_buf:
+                    if not self.in_use[n][c] and not self.credits.full(n * V + c, now):
                         vc = c
                         break
                 if vc < 0:
@@ -433,19 +509,21 @@ class Terminals(_Sleeper):
                 rec.head_injected[i] = now
             else:
                 vc = self.cur_vc[n]
-                if self.occupancy[n][vc] >= p.vc_buf:
+                if self.credits.full(n * V + vc, now):
                     continue
-            tail = seq == pk.flits[i] - 1
-            self.occupancy[n][vc] += 1
+            tail = seq == self.flits[i] - 1
+            self.credits.used[n * V + vc] += 1
             if tail:
                 self.in_use[n][vc] = False
                 self.queue[n].popleft()
+                if not self.queue[n]:
+                    self.sources.discard(n)
                 self.next_seq[n] = 0
             else:
                 self.next_seq[n] = seq + 1
             if seq == 0:
                 self.in_flight += 1
-            self.inject[n].send(now, Flit(i, seq == 0, tail, int(pk.dst[i]), vc, now))
+            self.inject[n].send(now, Flit(i, tail, self.dst[i], vc, now))
         for n, f in arrived:
             self.ejected += 1
             rec.flit_latency_sum[f.pkt] += now - f.itime
@@ -454,7 +532,7 @@ class Terminals(_Sleeper):
                 rec.tail_ejected[f.pkt] = now
                 rec.hops[f.pkt] = f.hops - 1
                 self.in_flight -= 1
-                g = int(pk.group[f.pkt])
+                g = self.group[f.pkt]
                 if g >= 0:
                     self.group_left[g] -= 1
                     if self.group_left[g] == 0:
@@ -478,7 +556,13 @@ class Terminals(_Sleeper):
             self.waiting.append(0)
             self.rev.append([])
             heapq.heappush(self.pending, (self.ready[i], i))
+        self._columns(more)
         self.wake(self.env.now)
+
+    def _columns(self, packets: Packets) -> None:
+        for column, values in ((self.src, packets.src), (self.dst, packets.dst),
+                               (self.flits, packets.flits), (self.group, packets.group)):
+            column.extend(np.asarray(values, dtype=np.int64).tolist())
 
 
 class ProcessMesh:
@@ -490,25 +574,22 @@ class ProcessMesh:
         self.env = env or simpy.Environment()
         self.records = Records.empty(len(packets))
         self.counters = NocCounters(params.nodes)
-        self.terminals = Terminals(self.env, params, packets, self.records)
-        self.routers = [Router(self.env, params, r, self.counters) for r in range(params.nodes)]
-        t = self.terminals
+        clock = Clock(self.env)
+        self.terminals = t = Terminals(self.env, clock, params, packets, self.records)
+        self.routers = [Router(self.env, clock, params, r, self.counters)
+                        for r in range(params.nodes)]
+        V, link = params.num_vcs, params.link_delay
         for r, router in enumerate(self.routers):
-            router.in_flit[LOCAL] = t.inject[r] = Channel(1, router)
-            router.out_flit[LOCAL] = t.eject[r] = Channel(1, t)
-            router.out_credit[LOCAL] = t.credit_in[r] = Channel(1, t)
-            router.in_credit[LOCAL] = t.credit_out[r] = Channel(1, router)
+            t.inject[r] = Channel(1, router, LOCAL)
+            t.credit_out[r] = CreditChannel(1, router.credits, LOCAL * V)
+            router.out_flit[LOCAL] = Channel(1, t, r)
+            router.out_credit[LOCAL] = CreditChannel(1, t.credits, r * V)
             for o in range(4):
                 nb = neighbour(params, r, o)
-                if nb < 0:
-                    continue
-                other = self.routers[nb]
-                ch = Channel(params.link_delay, other)
-                router.out_flit[o] = other.in_flit[o ^ 1] = ch
-                cr = Channel(params.link_delay, router)
-                other.out_credit[o ^ 1] = router.in_credit[o] = cr
-        for router in self.routers:
-            router.wired()
+                if nb >= 0:  # output o feeds input o ^ 1 of the neighbour, and takes its credits
+                    router.out_flit[o] = Channel(link, self.routers[nb], o ^ 1)
+                    router.out_credit[o] = CreditChannel(link, self.routers[nb].credits,
+                                                         (o ^ 1) * V)
 
     @property
     def now(self) -> int:

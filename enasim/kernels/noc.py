@@ -6,42 +6,48 @@ without returning to Python; `CompiledMesh` wraps them with the process model's 
 
 Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc):
 
-- `vcs[r, c, field]`: VC state; IN_USE and OCC describe the *output* VC c;
+- `vcs[r, c, field]`: VC state; OCC describes the *output* VC c, RES is c's allocation result;
 - `buf[r, c, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
-- `q[r, stage, slot, (time, port, vc, result)]`: the input VCs waiting in route computation,
-  VC allocation and switch allocation (time -1: not evaluated yet), `qm[r, stage, (head, count)]`;
-- `xq[r, slot, (time, packet, seq, injection cycle, port, vc)]`: flits in switch traversal;
-- `ob[r, port, slot, (packet, seq, injection cycle, vc)]`: traversed flits waiting for the link;
+- `stg[r, stage, (NEW, CUR, WIN, DUE)]`: route computation, VC and switch allocation as
+  bitmasks of input VCs (hence at most MAX_VCS VCs): NEW queued, CUR the group being
+  evaluated, due in cycle DUE, WIN its allocation winners. BookSim's stage queues hold one such
+  group at a time and both allocators are independent of queue order, so sets suffice;
+- `free[r]`: bitmask of the output VCs not held by a packet;
+- `ob[r, port, slot, (leave cycle, packet, seq, injection cycle, vc)]`: flits in switch
+  traversal or waiting for the link, `xlast[r]` the leave cycle of the last traversal group;
 - `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
   router `node`; rows R.. are the channels to the terminals (ejection, credits for injection);
 - `pend[node, (PF, PC, PO)]`: bitmasks of the ports with flits or credits on their way in and
-  of the outputs with traversed flits, so a router visits only those ports.
+  of the outputs with flits, so a router visits only those ports.
 
-Allocators work on port bitmasks too: `_FIRST[mask, pointer]` is a round-robin pick.
+Allocators walk bitmasks with count-trailing-zeros; `_pick` is a round-robin pick.
 
 Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
-count) in a separate array (`qm`, `xm`, `om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`),
-large enough never to overflow. The kernels avoid division (routes and neighbours come from
-tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too), so
-every kernel is compiled without reference counting: Numba would otherwise incref and decref
+count) in a separate array (`om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`), large enough
+never to overflow. The kernels avoid division (routes, neighbours and the port of a VC come
+from tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too),
+so every kernel is compiled without reference counting: Numba would otherwise incref and decref
 every array argument of every call with atomic operations, which cost more than the
-simulation itself.
+simulation itself. Helpers are inlined into `_run` (Numba `inline="always"`): calls with
+dozens of array arguments cost more than their bodies.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
 from enasim.noc.packets import Packets, Records, group_counts
 
 # fields of `vcs`
-BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, IN_USE, OCC = range(7)  # OUT_VC: flat index
+BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, OCC, RES = range(7)  # OUT_VC, RES: flat index
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
-STALL = -2
 PF, PC, PO = range(3)  # `pend` bitmasks: ports with flits, credits coming in; flits to send
-RQ, VQ, SQ = range(3)  # stage queues
+RQ, VQ, SQ = range(3)  # pipeline stages: route computation, VC and switch allocation
+NEW, CUR, WIN, DUE = range(4)  # fields of `stg`
+MAX_VCS = 12  # PORTS * MAX_VCS input VCs fit the 64-bit masks of `stg`
 # terminal fields
 Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
 # params
@@ -49,32 +55,21 @@ P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
 # totals; T_QUEUED: packets released whose tail is still in the source queue
 T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
 
-_kernel = njit(cache=True, _nrt=False)  # no reference counting (see above)
+_kernel = njit(cache=True, _nrt=False, inline="always")  # no reference counting (see above)
 
 
-def _first_table(n: int) -> np.ndarray:
-    """t[mask, s]: the first set bit of the n-bit `mask` at or after bit s, cyclically: a
-    round-robin pick with its pointer at s (-1 for an empty mask)."""
-    t = np.full((1 << n, n), -1, dtype=np.int64)
-    for mask in range(1, 1 << n):
-        for s in range(n):
-            t[mask, s] = next((s + k) % n for k in range(n) if mask >> (s + k) % n & 1)
-    return t
-
-
-_FIRST = _first_table(PORTS)  # switch allocation over ports (a compile-time constant)
+@_kernel
+def _pick(mask, s):
+    """Round-robin pick: the first set bit of `mask` (nonzero) at or after bit s, cyclically.
+    `mask >> s << s` clears the bits below s; if none is left, wrap to the lowest set bit."""
+    later = mask >> s << s
+    return trailing_zeros(later if later else mask)
 
 
 @_kernel
 def _wrap(i, n):
     """i mod n for 0 <= i < 2n."""
     return i - n if i >= n else i
-
-
-@_kernel
-def _rr(d, n):
-    """d mod n for -n < d < n: the round-robin distance of a from pointer p, d = a - p."""
-    return d + n if d < 0 else d
 
 
 @_kernel
@@ -93,28 +88,41 @@ def _route(xy, here, dst):
 
 
 @_kernel
-def _q_push(q, qm, r, k, port, vc):
-    """Queue input VC (port, vc) for stage k, to be evaluated."""
-    i = (qm[r, k, 0] + qm[r, k, 1]) & (q.shape[2] - 1)
-    q[r, k, i, 0] = -1
-    q[r, k, i, 1] = port
-    q[r, k, i, 2] = vc
-    q[r, k, i, 3] = -1
-    qm[r, k, 1] += 1
+def _stage_eval(stg, r, k, now, delay):
+    """Evaluate stage k: if no group is in it, the VCs queued since form one, due `delay` cycles
+    on (BookSim evaluates nothing while an earlier group is still in the stage). Returns the
+    new group (bitmask of input VCs), else 0."""
+    g = stg[r, k, NEW]
+    if stg[r, k, CUR] or not g:
+        return 0
+    stg[r, k, CUR] = g
+    stg[r, k, NEW] = 0
+    stg[r, k, WIN] = 0
+    stg[r, k, DUE] = now + delay - 1
+    return g
 
 
 @_kernel
-def _q_pop_due(q, qm, r, k, now):
-    """Pop the head entry of stage queue k if its delay has elapsed: its slot, else -1."""
-    if qm[r, k, 1] == 0:
-        return -1
-    i = qm[r, k, 0]
-    t = q[r, k, i, 0]
-    if t < 0 or t > now:
-        return -1
-    qm[r, k, 0] = (i + 1) & (q.shape[2] - 1)
-    qm[r, k, 1] -= 1
-    return i
+def _traversed(xlast, r, now, delay):
+    """The cycle in which a flit that wins switch allocation now leaves switch traversal (and
+    may go out). BookSim's traversal stage handles groups like the stages above: the flits
+    queued while a group traverses form the next group once it has left, so a flit joins the
+    pending group (leaving at xlast[r]) if that has not started yet, else starts one after the
+    last group has left (or next cycle)."""
+    d = max(delay, 1)
+    if xlast[r] < now + d:  # the last group has started: a new one
+        xlast[r] = max(xlast[r], now) + d
+    return xlast[r]
+
+
+@_kernel
+def _stage_due(stg, r, k, now):
+    """Update stage k: its group, which leaves the stage, if its delay has elapsed, else 0."""
+    g = stg[r, k, CUR]
+    if not g or stg[r, k, DUE] > now:
+        return 0
+    stg[r, k, CUR] = 0
+    return g
 
 
 @_kernel
@@ -152,18 +160,17 @@ def _heap_pop(hr, hi, hm):
 
 
 @_kernel
-def _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v):
-    """The head flit at the front of VC (ip, v) starts route computation (or VC allocation
+def _start_packet(prm, xy, dst, vr, br, stg, r, c):
+    """The head flit at the front of input VC c starts route computation (or VC allocation
     directly with lookahead routing, routing_delay 0)."""
-    c = ip * prm[P_V] + v
     if prm[P_RD] > 0:
-        vcs[r, c, STATE] = ROUTING
-        _q_push(q, qm, r, RQ, ip, v)
+        vr[c, STATE] = ROUTING
+        stg[r, RQ, NEW] |= 1 << c
     else:
-        pkt = buf[r, c, vcs[r, c, BUF_HEAD], 0]
-        vcs[r, c, OUT_PORT] = _route(xy, r, dst[pkt])
-        vcs[r, c, STATE] = VC_ALLOC
-        _q_push(q, qm, r, VQ, ip, v)
+        pkt = br[c, vr[c, BUF_HEAD], 0]
+        vr[c, OUT_PORT] = _route(xy, r, dst[pkt])
+        vr[c, STATE] = VC_ALLOC
+        stg[r, VQ, NEW] |= 1 << c
 
 
 @_kernel
@@ -188,17 +195,108 @@ def _send_credit(cch, cm, pend, r, p, t, vc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch, fm, cch, cm,
-                 pend, ob, om, link_flits, scratch):
-    req_in, req_port, match, grant, chosen, smatch, credit, sreq, sgnt, sin = scratch
-    R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
+def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
+    """iSLIP VC allocation, one iteration, for the input VCs of `group` (bitmask): each asks
+    every free VC of its output port. Sets RES of the winners; returns them (bitmask)."""
+    PV, vmask = PORTS * V, (1 << V) - 1
+    ports = 0  # output ports with requests; reqm[o]: the input VCs asking port o
+    m = group
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        o = vr[c, OUT_PORT]
+        if free[r] >> (o * V) & vmask:  # only VCs with a free output VC to ask for request
+            if not ports >> o & 1:
+                ports |= 1 << o
+                reqm[o] = 0
+            reqm[o] |= 1 << c
+            gm[c] = 0  # output VCs of port o granting input VC c (bit j: VC o * V + j)
+    win = 0
+    while ports:
+        o = trailing_zeros(ports)
+        ports &= ports - 1
+        base, req = o * V, reqm[o]
+        f = free[r] >> base & vmask
+        if req & (req - 1) == 0:  # a single requester: every free output VC grants it
+            gm[trailing_zeros(req)] = f
+        else:
+            while f:  # grant: each free output VC picks the next requester after its pointer
+                j = trailing_zeros(f)
+                f &= f - 1
+                gm[_pick(req, ptr[r, base + j])] |= 1 << j
+        while req:  # accept: each input VC picks the next granting VC after its pointer
+            c = trailing_zeros(req)
+            req &= req - 1
+            if gm[c]:
+                a = ptr[r, PV + c] - base  # a pointer over all PV outputs; seen from port o,
+                # one pointing outside the port's VCs starts at its first
+                out = base + _pick(gm[c], a if 0 <= a < V else 0)
+                ptr[r, out] = _wrap(c + 1, PV)
+                ptr[r, PV + c] = _wrap(out + 1, PV)
+                vr[c, RES] = out
+                win |= 1 << c
+    return win
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _sw_alloc(r, group, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc):
+    """iSLIP switch allocation over ports, one iteration, for the input VCs of `group` whose
+    output VC has a credit; an input's VCs asking the same output are served round robin.
+    Returns the winners (bitmask of input VCs, at most one per input and per output)."""
     PV = PORTS * V
-    bmask, qmask, xmask = buf.shape[2] - 1, q.shape[2] - 1, xq.shape[1] - 1
+    ins = outs = 0  # requesting inputs, requested outputs
+    m = group
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        if vr[vr[c, OUT_VC], OCC] >= B:
+            continue
+        ip, o = port_of[c], vr[c, OUT_PORT]
+        if not ins >> ip & 1:
+            ins |= 1 << ip
+            sreq[ip] = 0  # outputs requested by input ip
+        if not outs >> o & 1:
+            outs |= 1 << o
+            sin[o] = 0  # inputs requesting output o
+        if not sreq[ip] >> o & 1:
+            sreq[ip] |= 1 << o
+            sin[o] |= 1 << ip
+            svc[ip * PORTS + o] = 0  # VCs of input ip asking output o
+        svc[ip * PORTS + o] |= 1 << (c - ip * V)
+    granted = 0  # inputs with a grant; sgnt[i]: the outputs granting input i
+    while outs:  # grant: the next requesting input after the output's pointer
+        o = trailing_zeros(outs)
+        outs &= outs - 1
+        i = _pick(sin[o], ptr[r, 2 * PV + o])
+        if not granted >> i & 1:
+            granted |= 1 << i
+            sgnt[i] = 0
+        sgnt[i] |= 1 << o
+    win = 0
+    while granted:  # accept: the next granting output after the input's pointer
+        i = trailing_zeros(granted)
+        granted &= granted - 1
+        o = _pick(sgnt[i], ptr[r, 2 * PV + PORTS + i])
+        ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
+        ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
+        v = _pick(svc[i * PORTS + o], ptr[r, 2 * PV + 2 * PORTS + i])
+        ptr[r, 2 * PV + 2 * PORTS + i] = _wrap(v + 1, V)
+        win |= 1 << (i * V + v)
+    return win
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr, fch, fm,
+                 cch, cm, pend, ob, om, link_flits, scratch):
+    reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
+    R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
+    vr, br = vcs[r], buf[r]  # this router's VCs and buffers (views: one index fewer)
+    bmask = br.shape[1] - 1
     omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
     # input queuing: flits (port order), then credits
     m = pend[r, PF]
     while m:
-        ip = _FIRST[m, 0]
+        ip = trailing_zeros(m)
         m &= m - 1
         h = fm[r, ip, 0]
         if fch[r, ip, h, 0] <= now:
@@ -206,238 +304,113 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
             fm[r, ip, 1] -= 1
             if fm[r, ip, 1] == 0:
                 pend[r, PF] ^= 1 << ip
-            v = fch[r, ip, h, 4]
-            c = ip * V + v
-            cnt = vcs[r, c, BUF_CNT]
-            slot = (vcs[r, c, BUF_HEAD] + cnt) & bmask
-            buf[r, c, slot, 0] = fch[r, ip, h, 1]
-            buf[r, c, slot, 1] = fch[r, ip, h, 2]
-            buf[r, c, slot, 2] = fch[r, ip, h, 3]
-            vcs[r, c, BUF_CNT] = cnt + 1
-            st = vcs[r, c, STATE]
+            c = ip * V + fch[r, ip, h, 4]
+            cnt = vr[c, BUF_CNT]
+            slot = (vr[c, BUF_HEAD] + cnt) & bmask
+            br[c, slot, 0] = fch[r, ip, h, 1]
+            br[c, slot, 1] = fch[r, ip, h, 2]
+            br[c, slot, 2] = fch[r, ip, h, 3]
+            vr[c, BUF_CNT] = cnt + 1
+            st = vr[c, STATE]
             if st == IDLE:
-                _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v)
+                _start_packet(prm, xy, dst, vr, br, stg, r, c)
             elif st == ACTIVE and cnt == 0:
-                _q_push(q, qm, r, SQ, ip, v)
+                stg[r, SQ, NEW] |= 1 << c
     m = pend[r, PC]
     while m:
-        o = _FIRST[m, 0]
+        o = trailing_zeros(m)
         m &= m - 1
         while cm[r, o, 1] > 0:
             h = cm[r, o, 0]
             if cch[r, o, h, 0] > now:
                 break
-            vcs[r, o * V + cch[r, o, h, 1], OCC] -= 1
+            vr[o * V + cch[r, o, h, 1], OCC] -= 1
             cm[r, o, 0] = (h + 1) & cmask
             cm[r, o, 1] -= 1
         if cm[r, o, 1] == 0:
             pend[r, PC] ^= 1 << o
-    # route evaluate
-    for n in range(qm[r, RQ, 1]):
-        i = (qm[r, RQ, 0] + n) & qmask
-        if q[r, RQ, i, 0] >= 0:
-            break
-        q[r, RQ, i, 0] = now + prm[P_RD] - 1
-    # VC allocation evaluate (iSLIP, one iteration; requests kept sparse)
-    nva = qm[r, VQ, 1]
-    if nva > 0:
-        nr = 0  # requesting input VCs this cycle: req_in[k] asks port req_port[k]
-        ports = 0  # bitmask of the ports requested so far, whose grants are reset
-        for n in range(nva):
-            i = (qm[r, VQ, 0] + n) & qmask
-            if q[r, VQ, i, 0] >= 0:
-                break
-            c = q[r, VQ, i, 1] * V + q[r, VQ, i, 2]
-            o = vcs[r, c, OUT_PORT]
-            if not ports >> o & 1:
-                ports |= 1 << o
-                for out in range(o * V, o * V + V):
-                    grant[out] = -1
-            free = False
-            for out in range(o * V, o * V + V):  # grant: each free output VC picks the next
-                if vcs[r, out, IN_USE] < 0:      # requester after its pointer
-                    free = True
-                    g, p = grant[out], ptr[r, out]
-                    if g < 0 or _rr(c - p, PV) < _rr(g - p, PV):
-                        grant[out] = c
-            if free:
-                req_in[nr] = c
-                req_port[nr] = o
-                nr += 1
-            else:
-                q[r, VQ, i, 3] = STALL
-        for k in range(nr):  # accept: each input picks the next granting output after its pointer
-            o, c = req_port[k], req_in[k]
-            best = -1
-            a = ptr[r, PV + c] - o * V  # round robin over all PV outputs, from the port's view
-            start = a if 0 <= a < V else 0
-            for k in range(V):
-                out = o * V + _wrap(start + k, V)
-                if grant[out] == c:  # only free output VCs grant
-                    best = out
-                    break
-            match[c] = best
-            if best >= 0:
-                ptr[r, best] = _wrap(c + 1, PV)
-                ptr[r, PV + c] = _wrap(best + 1, PV)
-        for n in range(nva):
-            i = (qm[r, VQ, 0] + n) & qmask
-            if q[r, VQ, i, 0] >= 0:
-                break
-            q[r, VQ, i, 0] = now + prm[P_VA] - 1
-            if q[r, VQ, i, 3] == STALL:
-                continue
-            m = match[q[r, VQ, i, 1] * V + q[r, VQ, i, 2]]
-            q[r, VQ, i, 3] = m if m >= 0 else STALL
-        if prm[P_VA] > 1:
-            for n in range(nva):
-                i = (qm[r, VQ, 0] + n) & qmask
-                if q[r, VQ, i, 0] > now:
-                    break
-                res = q[r, VQ, i, 3]
-                if res >= 0 and vcs[r, res, IN_USE] >= 0:
-                    q[r, VQ, i, 3] = STALL
-    # switch allocation evaluate (iSLIP over ports, one VC per (input, output))
-    nsa = qm[r, SQ, 1]
-    if nsa > 0:
-        for ip in range(PORTS):
-            smatch[ip] = -1
-            sreq[ip] = 0  # outputs requested by input ip (bitmask)
-            sgnt[ip] = 0  # outputs granted to input ip
-            sin[ip] = 0  # inputs requesting output ip
-        outs = 0  # bitmask of the requested outputs
-        for n in range(nsa):
-            i = (qm[r, SQ, 0] + n) & qmask
-            if q[r, SQ, i, 0] >= 0:
-                break
-            ip, v = q[r, SQ, i, 1], q[r, SQ, i, 2]
-            c = ip * V + v
-            if vcs[r, vcs[r, c, OUT_VC], OCC] >= B:
-                q[r, SQ, i, 3] = STALL
-                continue
-            o = vcs[r, c, OUT_PORT]
-            off = ptr[r, 2 * PV + 2 * PORTS + ip]
-            if not sreq[ip] >> o & 1 or _rr(v - off, V) < _rr(chosen[ip, o] - off, V):
-                chosen[ip, o] = v
-            sreq[ip] |= 1 << o
-            sin[o] |= 1 << ip
-            outs |= 1 << o
-        if outs:
-            while outs:  # grant: the next requesting input after the output's pointer
-                o = _FIRST[outs, 0]
-                outs &= outs - 1
-                sgnt[_FIRST[sin[o], ptr[r, 2 * PV + o]]] |= 1 << o
-            for i in range(PORTS):  # accept: the next granting output after the pointer
-                if sgnt[i]:
-                    o = _FIRST[sgnt[i], ptr[r, 2 * PV + PORTS + i]]
-                    smatch[i] = o
-                    ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
-                    ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
-        for n in range(nsa):
-            i = (qm[r, SQ, 0] + n) & qmask
-            if q[r, SQ, i, 0] >= 0:
-                break
-            q[r, SQ, i, 0] = now + prm[P_SA] - 1
-            if q[r, SQ, i, 3] == STALL:
-                continue
-            ip, v = q[r, SQ, i, 1], q[r, SQ, i, 2]
-            o = smatch[ip]
-            if o >= 0 and chosen[ip, o] == v:
-                ptr[r, 2 * PV + 2 * PORTS + ip] = _wrap(v + 1, V)
-                q[r, SQ, i, 3] = o
-            else:
-                q[r, SQ, i, 3] = STALL
-    # switch traversal evaluate
-    for n in range(xm[r, 1]):
-        i = (xm[r, 0] + n) & xmask
-        if xq[r, i, 0] >= 0:
-            break
-        xq[r, i, 0] = now + prm[P_ST] - 1
+    # evaluate: route computation, VC allocation, switch allocation
+    _stage_eval(stg, r, RQ, now, prm[P_RD])
+    g = _stage_eval(stg, r, VQ, now, prm[P_VA])
+    if g:
+        stg[r, VQ, WIN] = _vc_alloc(r, g, V, vr, free, ptr, reqm, gm)
+    if prm[P_VA] > 1 and stg[r, VQ, CUR] and stg[r, VQ, DUE] <= now:
+        w = m = stg[r, VQ, WIN]  # due now: drop the winners whose output VC was taken since
+        while m:
+            c = trailing_zeros(m)
+            m &= m - 1
+            if not free[r] >> vr[c, RES] & 1:
+                w ^= 1 << c
+        stg[r, VQ, WIN] = w
+    g = _stage_eval(stg, r, SQ, now, prm[P_SA])
+    if g:
+        stg[r, SQ, WIN] = _sw_alloc(r, g, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc)
     # route update
-    while True:
-        i = _q_pop_due(q, qm, r, RQ, now)
-        if i < 0:
-            break
-        ip, v = q[r, RQ, i, 1], q[r, RQ, i, 2]
-        c = ip * V + v
-        pkt = buf[r, c, vcs[r, c, BUF_HEAD], 0]
-        vcs[r, c, OUT_PORT] = _route(xy, r, dst[pkt])
-        vcs[r, c, STATE] = VC_ALLOC
-        _q_push(q, qm, r, VQ, ip, v)
-    # VC allocation update
-    while True:
-        i = _q_pop_due(q, qm, r, VQ, now)
-        if i < 0:
-            break
-        ip, v, res = q[r, VQ, i, 1], q[r, VQ, i, 2], q[r, VQ, i, 3]
-        if res >= 0:
-            c = ip * V + v
-            vcs[r, res, IN_USE] = c
-            vcs[r, c, OUT_VC] = res
-            vcs[r, c, STATE] = ACTIVE
-            _q_push(q, qm, r, SQ, ip, v)
-        else:
-            _q_push(q, qm, r, VQ, ip, v)
-    # switch allocation update
+    m = _stage_due(stg, r, RQ, now)
+    stg[r, VQ, NEW] |= m
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        vr[c, OUT_PORT] = _route(xy, r, dst[br[c, vr[c, BUF_HEAD], 0]])
+        vr[c, STATE] = VC_ALLOC
+    # VC allocation update: winners take their output VC, the others try again
+    g = _stage_due(stg, r, VQ, now)
+    m = g & stg[r, VQ, WIN]
+    stg[r, VQ, NEW] |= g ^ m
+    stg[r, SQ, NEW] |= m
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        out = vr[c, RES]
+        free[r] ^= 1 << out
+        vr[c, OUT_VC] = out
+        vr[c, STATE] = ACTIVE
+    # switch allocation update: winners send a flit through switch traversal to their output
+    # and a credit back
     credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
-    while True:
-        i = _q_pop_due(q, qm, r, SQ, now)
-        if i < 0:
-            break
-        ip, v, o = q[r, SQ, i, 1], q[r, SQ, i, 2], q[r, SQ, i, 3]
-        if o < 0:
-            _q_push(q, qm, r, SQ, ip, v)
-            continue
-        c = ip * V + v
-        h = vcs[r, c, BUF_HEAD]
-        pkt, seq, itime = buf[r, c, h, 0], buf[r, c, h, 1], buf[r, c, h, 2]
-        vcs[r, c, BUF_HEAD] = (h + 1) & bmask
-        cnt = vcs[r, c, BUF_CNT] - 1
-        vcs[r, c, BUF_CNT] = cnt
-        out = vcs[r, c, OUT_VC]
+    g = _stage_due(stg, r, SQ, now)
+    m = g & stg[r, SQ, WIN]
+    stg[r, SQ, NEW] |= g ^ m
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        ip = port_of[c]
+        h = vr[c, BUF_HEAD]
+        pkt, seq, itime = br[c, h, 0], br[c, h, 1], br[c, h, 2]
+        vr[c, BUF_HEAD] = (h + 1) & bmask
+        cnt = vr[c, BUF_CNT] - 1
+        vr[c, BUF_CNT] = cnt
+        out = vr[c, OUT_VC]
+        o = vr[c, OUT_PORT]
         tail = seq == flits[pkt] - 1
-        vcs[r, out, OCC] += 1
+        vr[out, OCC] += 1
         if tail:
-            vcs[r, out, IN_USE] = -1
-        j = (xm[r, 0] + xm[r, 1]) & xmask
-        xq[r, j, 0] = -1
-        xq[r, j, 1] = pkt
-        xq[r, j, 2] = seq
-        xq[r, j, 3] = itime
-        xq[r, j, 4] = o
-        xq[r, j, 5] = out - o * V
-        xm[r, 1] += 1
-        credit[ip] = v
+            free[r] |= 1 << out
+        j = (om[r, o, 0] + om[r, o, 1]) & omask
+        ob[r, o, j, 0] = _traversed(xlast, r, now, prm[P_ST])
+        ob[r, o, j, 1] = pkt
+        ob[r, o, j, 2] = seq
+        ob[r, o, j, 3] = itime
+        ob[r, o, j, 4] = out - o * V  # downstream VC
+        om[r, o, 1] += 1
+        pend[r, PO] |= 1 << o
+        credit[ip] = c - ip * V
         credits |= 1 << ip
         if cnt == 0:
             if tail:
-                vcs[r, c, STATE] = IDLE
+                vr[c, STATE] = IDLE
         elif tail:
-            _start_packet(prm, xy, dst, vcs, buf, q, qm, r, ip, v)
+            _start_packet(prm, xy, dst, vr, br, stg, r, c)
         else:
-            _q_push(q, qm, r, SQ, ip, v)
-    # switch traversal update: traversed flits queue at their output
-    while xm[r, 1] > 0:
-        i = xm[r, 0]
-        t = xq[r, i, 0]
-        if t < 0 or t > now:
-            break
-        xm[r, 0] = (i + 1) & xmask
-        xm[r, 1] -= 1
-        o = xq[r, i, 4]
-        j = (om[r, o, 0] + om[r, o, 1]) & omask
-        ob[r, o, j, 0] = xq[r, i, 1]  # packet
-        ob[r, o, j, 1] = xq[r, i, 2]  # flit sequence number
-        ob[r, o, j, 2] = xq[r, i, 3]  # injection cycle
-        ob[r, o, j, 3] = xq[r, i, 5]  # downstream VC
-        om[r, o, 1] += 1
-        pend[r, PO] |= 1 << o
-    # write outputs: one flit per output, one credit per input
+            stg[r, SQ, NEW] |= 1 << c
+    # write outputs: one traversed flit per output, one credit per input
     m = pend[r, PO]
     while m:
-        o = _FIRST[m, 0]
+        o = trailing_zeros(m)
         m &= m - 1
         j = om[r, o, 0]
+        if ob[r, o, j, 0] > now:
+            continue
         om[r, o, 0] = (j + 1) & omask
         om[r, o, 1] -= 1
         if om[r, o, 1] == 0:
@@ -447,10 +420,10 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
             dest_r, dest_p, lat = R + r, LOCAL, 1
         else:
             dest_r, dest_p, lat = nb[r, o], o ^ 1, prm[P_LINK]
-        _send_flit(fch, fm, pend, dest_r, dest_p, now + lat + 1, ob[r, o, j, 0],
-                   ob[r, o, j, 1], ob[r, o, j, 2], ob[r, o, j, 3])
+        _send_flit(fch, fm, pend, dest_r, dest_p, now + lat + 1, ob[r, o, j, 1],
+                   ob[r, o, j, 2], ob[r, o, j, 3], ob[r, o, j, 4])
     while credits:
-        ip = _FIRST[credits, 0]
+        ip = trailing_zeros(credits)
         credits &= credits - 1
         if ip == LOCAL:
             _send_credit(cch, cm, pend, R + r, LOCAL, now + 2, credit[ip])
@@ -459,15 +432,18 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, 
 
 
 @_kernel
-def _busy(r, qm, xm, pend):
-    return qm[r, RQ, 1] or qm[r, VQ, 1] or qm[r, SQ, 1] or xm[r, 1] or pend[r, PF] or \
-        pend[r, PC] or pend[r, PO]
+def _busy(r, stg, pend):
+    """Router r has work this cycle: VCs in a stage, flits at its outputs or on their way in,
+    credits on their way in."""
+    return stg[r, RQ, NEW] | stg[r, RQ, CUR] | stg[r, VQ, NEW] | stg[r, VQ, CUR] | \
+        stg[r, SQ, NEW] | stg[r, SQ, CUR] | pend[r, PO] | pend[r, PF] | pend[r, PC]
 
 
 @_kernel
 def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
-         buf, q, qm, xq, xm, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals, scratch):
+         buf, stg, free, xlast, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals,
+         scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
@@ -588,9 +564,9 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
                     if waiting[d] == 0:
                         _heap_push(hr, hi, hm, ready[d], d)
         for r in range(R):
-            if _busy(r, qm, xm, pend):
-                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, q, qm, xq, xm, ptr, fch,
-                             fm, cch, cm, pend, ob, om, link_flits, scratch)
+            if _busy(r, stg, pend):
+                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr,
+                             fch, fm, cch, cm, pend, ob, om, link_flits, scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
         if stop and done[0] > 0:
@@ -609,6 +585,9 @@ class CompiledMesh:
     def __init__(self, params: RouterParams, packets: Packets):
         self.params = params
         R, V, B = params.nodes, params.num_vcs, params.vc_buf
+        if V > MAX_VCS:
+            raise ValueError(f"the compiled mesh supports up to {MAX_VCS} VCs, got {V}; "
+                             "use the process model")
         PV = PORTS * V
         self.prm = np.array([params.rows, params.cols, V, B, params.routing_delay,
                              params.va_delay, params.sa_delay, params.st_delay,
@@ -619,13 +598,10 @@ class CompiledMesh:
                             for r in range(R)], dtype=np.int64).reshape(R, PORTS - 1)
         self.now = 0
         self.vcs = np.zeros((R, PV, 7), dtype=np.int64)
-        self.vcs[:, :, IN_USE] = -1
         self.buf = np.zeros((R, PV, _ring(B), 3), dtype=np.int64)
-        self.q = np.zeros((R, 3, _ring(PV * 2 + 4), 4), dtype=np.int64)
-        self.qm = np.zeros((R, 3, 2), dtype=np.int64)
-        xcap = _ring(PORTS * (params.st_delay + 2))
-        self.xq = np.zeros((R, xcap, 6), dtype=np.int64)
-        self.xm = np.zeros((R, 2), dtype=np.int64)
+        self.stg = np.zeros((R, 3, 4), dtype=np.int64)
+        self.free = np.full(R, (1 << PV) - 1, dtype=np.int64)  # output VCs not in use
+        self.xlast = np.full(R, -(1 << 40), dtype=np.int64)  # see _traversed
         self.ptr = np.zeros((R, 2 * PV + 3 * PORTS), dtype=np.int64)
         ccap = _ring(max(params.link_delay, 1) + 3)
         self.fch = np.zeros((2 * R, PORTS, ccap, 5), dtype=np.int64)  # rows R..: ejection
@@ -633,7 +609,7 @@ class CompiledMesh:
         self.cch = np.zeros((2 * R, PORTS, ccap, 2), dtype=np.int64)  # rows R..: to terminals
         self.cm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
         self.pend = np.zeros((2 * R, 3), dtype=np.int64)  # rows R..: set, never read
-        self.ob = np.zeros((R, PORTS, xcap, 4), dtype=np.int64)
+        self.ob = np.zeros((R, PORTS, _ring(V * B), 5), dtype=np.int64)  # credits bound it
         self.om = np.zeros((R, PORTS, 2), dtype=np.int64)
         self.link_flits_arr = np.zeros((R, PORTS), dtype=np.int64)
         self.totals = np.zeros(6, dtype=np.int64)
@@ -643,10 +619,12 @@ class CompiledMesh:
         self.tvc = np.zeros((R, V, 2), dtype=np.int64)
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
-        # router step scratch: VC allocation requests, match and grants; switch allocation
-        # choices, match, credits, requests, grants and requesters (port bitmasks)
-        self.scratch = (*np.zeros((4, PV), dtype=np.int64), np.zeros((PORTS, PORTS), np.int64),
-                        *np.zeros((5, PORTS), dtype=np.int64))
+        # router step scratch (bitmasks): VC allocation requests per port and grants per input
+        # VC; switch allocation requests per input, per output, grants per input and VC
+        # requests per (input, output); the VC of each input's credit; the port of each VC
+        self.scratch = (np.zeros(PORTS, np.int64), np.zeros(PV, np.int64),
+                        *np.zeros((3, PORTS), np.int64), np.zeros(PORTS * PORTS, np.int64),
+                        np.zeros(PORTS, np.int64), np.arange(PV, dtype=np.int64) // V)
         self._set_packets(packets)
 
     def _set_packets(self, pk: Packets, old: int = 0) -> None:
@@ -690,8 +668,8 @@ class CompiledMesh:
                         self.cycle, self.packets.group, self.group_left, done, self.order,
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
                         self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
-                        self.vcs, self.buf, self.q, self.qm, self.xq, self.xm, self.ptr, self.fch,
-                        self.fm, self.cch, self.cm, self.pend, self.ob, self.om,
+                        self.vcs, self.buf, self.stg, self.free, self.xlast, self.ptr,
+                        self.fch, self.fm, self.cch, self.cm, self.pend, self.ob, self.om,
                         self.link_flits_arr, self.totals, self.scratch)
         return done[1:done[0] + 1]
 

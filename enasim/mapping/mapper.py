@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from enasim.config.schema import HardwareConfig
 from enasim.mapping.placement import mesh_shape, place
@@ -75,7 +76,12 @@ class Mapping:
     transfers: tuple[Transfer, ...]
 
     def layer(self, name: str) -> LayerMap:
-        return next(lm for lm in self.layers if lm.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, LayerMap]:
+        """Layers by name (the engine looks one up per message set)."""
+        return {lm.name: lm for lm in self.layers}
 
     @property
     def total_tiles(self) -> int:

@@ -27,15 +27,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from enasim.analytical.fitted import HardwareModels
 from enasim.analytical.flash_features import FeatureModel
 from enasim.config.schema import HardwareConfig
-from enasim.nas.degree import nn_degree
-from enasim.nas.predictor import theta as theta_fn
-from enasim.nas.spaces.densenet_flash import FlashSpace
-
-DERIVED = {"leak": ("tiles", "compute_cycles"), "noc_hops": ("input_bits", "tiles")}
+from enasim.errors import ConfigError
+from enasim.nas.spaces.densenet_flash import BASE_WIDTH, FlashSpace, in_space
 
 
 @dataclass(frozen=True)
@@ -75,38 +73,50 @@ class Result:
 
 
 class Evaluator:
-    """Objective, metrics and feasibility of architectures, vectorised, with a count."""
+    """Objective, metrics and feasibility of architectures, compiled over arrays of any
+    length (one architecture costs microseconds, which SHGO's many single evaluations need),
+    with a count."""
 
     def __init__(self, hw: HardwareConfig, models: HardwareModels, space: FlashSpace,
                  predictor: tuple[float, float, float] | None = None,
                  bounds: Bounds = Bounds()):
         self.space, self.models, self.predictor, self.bounds = space, models, predictor, bounds
         self.features = FeatureModel(hw, space.cells, space.wm[1], space.depth[1])
-        keys = {k for m in models.models.values() for k in m.features}
-        self.keys = keys | {d for k in keys for d in DERIVED.get(k, ())}
+        names = self.features.names
+        terms = [models.models[t] for t in ("area_mm2", "latency_ns", "energy_uj")]
+        missing = sorted({f for m in terms for f in m.features} - set(names))
+        if missing:
+            raise ConfigError("", "features", f"unknown features {missing}; known: "
+                              f"{', '.join(names)}")
+        # each model as rows of the feature matrix and coefficients, in the model's own order
+        width = max(len(m.features) for m in terms)
+        self._rows = np.zeros((3, width), np.int64)
+        self._coef = np.zeros((3, width))
+        for k, m in enumerate(terms):
+            self._rows[k, :len(m.features)] = [names.index(f) for f in m.features]
+            self._coef[k, :len(m.features)] = m.coef
+        self._terms = np.array([len(m.features) for m in terms])
+        self._intercept = np.array([m.intercept for m in terms])
+        self._theta = np.array(predictor if predictor else (np.nan,) * 3, np.float64)
+        self._bounds = np.array([np.nan if v is None else v for v in
+                                 (bounds.quality, bounds.area_mm2, bounds.latency_ms,
+                                  bounds.energy_mj)], np.float64)
+        self._g, self._limits = names.index("g"), space.limits
         self.evaluations = 0
 
     def __call__(self, wm, depths, tcs) -> dict[str, np.ndarray]:
         wm = np.atleast_1d(np.asarray(wm, np.int64))
-        depths, tcs = np.atleast_2d(depths), np.atleast_2d(tcs)
+        depths = np.atleast_2d(np.asarray(depths, np.int64))
+        tcs = np.atleast_2d(np.asarray(tcs, np.int64))
         self.evaluations += len(wm)
-        f = self.features(wm, depths, tcs, self.keys)
-        hwp = self.models.predict(f)
-        g = nn_degree(wm, depths, tcs)
-        quality = theta_fn(g, *self.predictor) if self.predictor else g
-        area, lat_ms, e_mj = hwp["area_mm2"], hwp["latency_ns"] * 1e-6, hwp["energy_uj"] * 1e-3
-        b = self.bounds
-        in_space = self.space.feasible(wm, depths, tcs)
-        ok = in_space.copy()
-        for v, lim, sign in ((quality, b.quality, -1), (area, b.area_mm2, 1),
-                             (lat_ms, b.latency_ms, 1), (e_mj, b.energy_mj, 1)):
-            if lim is not None:
-                ok &= sign * (v - lim) <= 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            obj = quality / (np.maximum(area, 1e-12) * np.maximum(lat_ms, 1e-12)
-                             * np.maximum(e_mj, 1e-12))
-        return {"g": g, "quality": quality, "area_mm2": area, "latency_ms": lat_ms,
-                "energy_mj": e_mj, "objective": obj, "feasible": ok, "in_space": in_space}
+        x = self.features.matrix(wm, depths, tcs)
+        out = np.empty((len(METRICS), len(wm)))
+        flags = np.empty((2, len(wm)), np.bool_)
+        in_space(wm, depths, tcs, self._limits, flags[1])
+        _evaluate(x, self._g, self._rows, self._coef, self._terms, self._intercept,
+                  self._theta, self._bounds, flags, out)
+        return {**dict(zip(METRICS, out, strict=True)), "feasible": flags[0],
+                "in_space": flags[1]}
 
     def score(self, wm, depths, tcs) -> np.ndarray:
         """The penalised value searches minimise: -objective for feasible architectures, else
@@ -114,19 +124,47 @@ class Evaluator:
         beats every infeasible one and infeasible ones are ranked by how far off they are;
         equal violations (plateaus of the tile-count steps) are ranked by objective, through
         a term below 1e-6."""
-        m = self(wm, depths, tcs)
-        off = 1.0 + self.violation(m) + 1e-6 / (1.0 + m["objective"])
-        off = np.where(m["in_space"], off, np.inf)
-        return np.where(m["feasible"], -m["objective"], off)
+        return self(wm, depths, tcs)["score"]
 
-    def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
-        """Summed relative constraint violation (0 when feasible)."""
-        b, out = self.bounds, np.zeros(len(m["g"]))
-        for key, lim, sign in (("quality", b.quality, -1), ("area_mm2", b.area_mm2, 1),
-                               ("latency_ms", b.latency_ms, 1), ("energy_mj", b.energy_mj, 1)):
-            if lim is not None:
-                out += np.maximum(0.0, sign * (m[key] - lim) / abs(lim))
-        return out
+
+# what `Evaluator` returns per architecture, besides `feasible` and `in_space`
+METRICS = ("g", "quality", "area_mm2", "latency_ms", "energy_mj", "objective", "violation",
+           "score")
+
+
+@njit(cache=True)
+def _evaluate(x, g_row, rows, coef, terms, intercept, theta, bounds, flags, out) -> None:
+    """Metrics (`METRICS`) of N architectures from their features x (F, N): the linear models
+    (summed in their own order), theta(g) (g itself when theta is NaN), the objective, the
+    violation of `bounds` (quality, area, latency, energy; NaN = none) and the score;
+    flags[1] (in the space) in, flags[0] (feasible) out."""
+    y = np.empty(3)
+    for i in range(x.shape[1]):
+        for k in range(3):
+            v = intercept[k]
+            for j in range(terms[k]):
+                v = v + coef[k, j] * x[rows[k, j], i]
+            y[k] = v
+        g = x[g_row, i]
+        q = g if np.isnan(theta[0]) else 1.0 / (theta[0] + np.exp(theta[1] / g + theta[2]))
+        area, lat_ms, e_mj = y[0], y[1] * 1e-6, y[2] * 1e-3
+        obj = q / (max(area, 1e-12) * max(lat_ms, 1e-12) * max(e_mj, 1e-12))
+        ok, viol = flags[1, i], 0.0
+        for j, v in enumerate((-q, area, lat_ms, e_mj)):
+            lim = bounds[j]
+            if not np.isnan(lim):
+                over = v + lim if j == 0 else v - lim   # sign x (value - limit)
+                ok = ok and over <= 0
+                viol += max(0.0, over / abs(lim))
+        flags[0, i] = ok
+        if ok:
+            score = -obj
+        elif flags[1, i]:
+            score = 1.0 + viol + 1e-6 / (1.0 + obj)
+        else:
+            score = np.inf
+        out[0, i], out[1, i], out[2, i], out[3, i] = g, q, area, lat_ms
+        out[4, i], out[5, i], out[6, i], out[7, i] = e_mj, obj, viol, score
 
 
 def _result(method: str, ev: Evaluator, wm, d, t, m, start: float, evals: int,
@@ -138,8 +176,7 @@ def _result(method: str, ev: Evaluator, wm, d, t, m, start: float, evals: int,
         i = int(np.flatnonzero(m["feasible"])[np.argmax(m[rank][m["feasible"]])])
         return Result(method, int(wm[i]), tuple(map(int, d[i])), tuple(map(int, t[i])),
                       float(m["objective"][i]), _metrics(m, i), evals, seconds, True)
-    viol = ev.violation(m)
-    viol[~m["in_space"]] = np.inf
+    viol = np.where(m["in_space"], m["violation"], np.inf)
     closest = [{"wm": int(wm[i]), "depths": list(map(int, d[i])), "tcs": list(map(int, t[i])),
                 "violation": float(viol[i]), **_metrics(m, i)}
                for i in np.argsort(viol, kind="stable")[:5] if np.isfinite(viol[i])]
@@ -177,28 +214,31 @@ class _Rounded:
         self.ev, self.wm, self.step_d, self.step_t = ev, wm, step_d, step_t
         self.cache: dict[tuple, float] = {}
 
-    def arch(self, x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-        sp, c = self.ev.space, self.ev.space.cells
+    def arch(self, x) -> tuple[int, ...]:
+        """(w_m, d_1.., t_1..) nearest to x, in plain ints (cheaper than numpy for one)."""
+        sp, c, x = self.ev.space, self.ev.space.cells, list(x)
         if self.wm is None:
-            wm, x = int(np.clip(np.rint(x[0]), *sp.wm)), x[1:]
+            wm, x = min(max(round(x[0]), sp.wm[0]), sp.wm[1]), x[1:]
         else:
             wm = self.wm
-        d = np.clip(np.rint(x[:c] / self.step_d) * self.step_d, *sp.depth).astype(np.int64)
-        grid = sp.t_step * self.step_t
-        t = (np.rint(x[c:] / grid) * grid).astype(np.int64)
-        hi = sp.t_bounds(wm, d)
+        sd, grid = self.step_d, sp.t_step * self.step_t
+        d = [min(max(round(v / sd) * sd, sp.depth[0]), sp.depth[1]) for v in x[:c]]
+        t = [round(v / grid) * grid for v in x[c:]]
         t[0] = max(t[0], -(-sp.t_min // sp.t_step) * sp.t_step)
         for k in range(1, c):
             t[k] = max(t[k], sp.t_ratio * t[k - 1])
-        return wm, d, np.minimum(t, hi)
+        hi = [(d[k] - 2) * BASE_WIDTH * wm * 2**k // sp.t_step * sp.t_step for k in range(c)]
+        return (wm, *d, *(min(a, b) for a, b in zip(t, hi, strict=True)))
 
     def __call__(self, x: np.ndarray) -> float:
-        wm, d, t = self.arch(np.asarray(x, float))
-        key = (wm, *d, *t)
+        key = self.arch(x)
         hit = self.cache.get(key)
         if hit is None:
+            c = self.ev.space.cells
+            a = np.array(key)
             # finite outside the space: Powell's line searches turn inf into NaN
-            hit = self.cache[key] = min(float(self.ev.score([wm], d, t)[0]), 1e9)
+            hit = self.cache[key] = min(float(self.ev.score(a[:1], a[1:1 + c], a[1 + c:])[0]),
+                                        1e9)
         return hit
 
 

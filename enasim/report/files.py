@@ -29,11 +29,19 @@ LAYER_COLUMNS = ["layer", "name", "kind", "in_shape", "out_shape", "macs", "ops"
                  "energy_pj"] + [f"energy_{c}_pj" for c in COMPONENTS]
 
 
+def totals(stats: Stats, mapping: Mapping) -> dict[str, Any]:
+    """The headline numbers of a run (what a sweep stores), without reading its traffic."""
+    return {"utilization": mapping.utilization(), "area_mm2": sum(stats.area_um2.values()) / 1e6,
+            "latency_cycles": stats.latency_cycles, "latency_ns": stats.latency_ns,
+            "energy_uj": stats.energy_pj / 1e6, "tops_per_w": stats.tops_per_w}
+
+
 def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> dict[str, Any]:
     hw: HardwareConfig = mapping.hw
     net = mapping.network
     energy = stats.energy_by_component_pj()
     area_total = sum(stats.area_um2.values())
+    t = totals(stats, mapping)
     return {
         "enasim_version": __version__,
         "engine": stats.engine,
@@ -48,16 +56,16 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> d
         "mesh": [mapping.mesh_rows, mapping.mesh_cols],
         "tiles": mapping.total_tiles,
         "crossbars": mapping.total_arrays,
-        "utilization": mapping.utilization(),
-        "area_mm2": area_total / 1e6,
+        "utilization": t["utilization"],
+        "area_mm2": t["area_mm2"],
         "area_um2": {"total": area_total, **stats.area_um2},
-        "latency_cycles": stats.latency_cycles,
-        "latency_ns": stats.latency_ns,
+        "latency_cycles": t["latency_cycles"],
+        "latency_ns": t["latency_ns"],
         "ops": stats.ops,
-        "energy_uj": stats.energy_pj / 1e6,
+        "energy_uj": t["energy_uj"],
         "energy_uj_by_component": {k: v / 1e6 for k, v in energy.items()},
         "leakage_uw": stats.leakage_uw,
-        "tops_per_w": stats.tops_per_w,
+        "tops_per_w": t["tops_per_w"],
         **({"noc": noc_summary(stats.traffic, stats.latency_cycles)} if stats.traffic else {}),
     }
 

@@ -138,7 +138,7 @@ class Simulator:
         self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
         for ls in self.stats.layers:
             charge_leakage(ls, self.stats)
-        self.stats.traffic = self.net.traffic()
+        self.stats.traffic_source = self.net.traffic
         self.stats.noc_model = self.noc_model
         self.events_processed = env.events_processed
         return self.stats
@@ -153,11 +153,12 @@ class Simulator:
             tiles = LayerTiles(env, plan)
             yield from self._receive(ls, "input")
             t0 = env.now
-            yield env.process(tiles.compute(ls))
+            yield from tiles.compute_alone(ls)
             self._span(ls, "compute", t0)
             self._adc_spans(ls, tiles)
             t1 = env.now
-            yield env.process(tiles.digital())
+            # The digital layers run one after another on units no one else uses: one wait.
+            yield env.timeout(sum(stage.cycles() for stage in plan.digital))
             charge_once(ls, plan)
             self._span(ls, "digital", t1)
             ls.digital_cycles = plan.lag + (env.now - t1)

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from enasim.analytical import run_analytical
 from enasim.errors import ConfigError, EnasimError
 from enasim.mapping import map_network
-from enasim.report.files import summary_dict
+from enasim.report.files import totals
 from enasim.sim import Simulator
 from enasim.sweep import backends
 from enasim.sweep.points import Point, expand
@@ -110,7 +110,7 @@ def run_point(point: Point) -> dict[str, Any]:
     try:
         mapping = map_network(point.workload.build(), point.hw)
         stats = Simulator(mapping).run() if point.engine == "sim" else run_analytical(mapping)
-        summary = summary_dict(stats, mapping, "", point.seed)
+        summary = totals(stats, mapping)
     except EnasimError as exc:
         return _failed(point.key, str(exc), time.perf_counter() - t0)
     except Exception as exc:  # a bug or an unforeseen combination: record it, keep sweeping

@@ -337,20 +337,20 @@ class NetworkBuilder:
             raise ConfigError(source, "input", f"expected [channels, height, width] >= 1, "
                               f"got {list(input_shape)}")
         self._nodes = [Node("input", Input(tuple(input_shape)), (), (), tuple(input_shape))]
-        self._names = {"input"}
+        self._shapes: dict[str, Shape] = {"input": tuple(input_shape)}  # output shape by name
 
     @property
     def last(self) -> str:
         return self._nodes[-1].name
 
     def shape(self, name: str) -> Shape:
-        return next(n.out_shape for n in self._nodes if n.name == name)
+        return self._shapes[name]
 
     def add(self, name: str, op: Op, inputs: str | list[str] | tuple[str, ...] | None = None,
             field: str | None = None) -> str:
         """Append layer `name` reading `inputs` (default: the previous layer); returns `name`."""
         field = field or f"layer '{name}'"
-        if name in self._names:
+        if name in self._shapes:
             raise ConfigError(self.source, field, f"duplicate layer name '{name}'")
         if inputs is None:
             inputs = (self.last,)
@@ -358,9 +358,9 @@ class NetworkBuilder:
             inputs = (inputs,)
         inputs = tuple(inputs)
         for src in inputs:
-            if src not in self._names:
+            if src not in self._shapes:
                 raise ConfigError(self.source, field, f"input '{src}' is not an earlier layer"
-                                  + suggest(src, self._names))
+                                  + suggest(src, self._shapes))
         if op.n_inputs is None and len(inputs) < 2:
             raise ConfigError(self.source, field, f"a {op.kind} needs two or more inputs, "
                               f"got {len(inputs)}")
@@ -373,7 +373,7 @@ class NetworkBuilder:
         except ValueError as exc:
             raise ConfigError(self.source, field, f"shape mismatch: {exc}") from None
         self._nodes.append(Node(name, op, inputs, in_shapes, out))
-        self._names.add(name)
+        self._shapes[name] = out
         return name
 
     def build(self) -> Network:

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from enasim.errors import ConfigError
 from enasim.workload.ir import (
@@ -148,12 +149,17 @@ class FlashSpace:
 
     def feasible(self, wm, depths, tcs) -> np.ndarray:
         """Which architectures (arrays of N) lie in the space."""
-        wm, depths, tcs = np.asarray(wm), np.atleast_2d(depths), np.atleast_2d(tcs)
-        ok = (wm >= self.wm[0]) & (wm <= self.wm[1])
-        ok &= ((depths >= self.depth[0]) & (depths <= self.depth[1])).all(axis=1)
-        ok &= (tcs % self.t_step == 0).all(axis=1) & (tcs[:, 0] >= self.t_min)
-        ok &= (tcs[:, 1:] >= self.t_ratio * tcs[:, :-1]).all(axis=1)
-        return ok & (tcs <= self.t_bounds(wm, depths)).all(axis=1)
+        wm = np.atleast_1d(np.asarray(wm, np.int64))
+        depths = np.atleast_2d(np.asarray(depths, np.int64))
+        tcs = np.atleast_2d(np.asarray(tcs, np.int64))
+        out = np.empty(len(wm), np.bool_)
+        in_space(wm, depths, tcs, self.limits, out)
+        return out
+
+    @property
+    def limits(self) -> np.ndarray:
+        """The ranges and constraints as `in_space` takes them."""
+        return np.array([*self.wm, *self.depth, self.t_step, self.t_min, self.t_ratio])
 
     def _lowest_t(self) -> int:
         return -(-self.t_min // self.t_step) * self.t_step
@@ -230,6 +236,23 @@ class FlashSpace:
 
     def spec(self, wm, depths, tcs) -> DenseNetSpec:
         return DenseNetSpec(int(wm), tuple(int(d) for d in depths), tuple(int(t) for t in tcs))
+
+
+@njit(cache=True)
+def in_space(wm, depths, tcs, limits, out) -> None:
+    """out[i] = architecture i lies in the space of `limits` (`FlashSpace.limits`): w_m and
+    d_c in range, t_c on the grid, t_1 >= t_min, t_(c+1) >= t_ratio t_c, t_c <= (d_c - 2) w_c
+    down to the grid. Compiled, so that one architecture costs a microsecond (searches)."""
+    wm_lo, wm_hi, d_lo, d_hi, step, t_min, ratio = limits
+    for i in range(len(wm)):
+        ok = wm_lo <= wm[i] <= wm_hi and tcs[i, 0] >= t_min
+        for c in range(depths.shape[1]):
+            d, t = depths[i, c], tcs[i, c]
+            hi = (d - 2) * BASE_WIDTH * wm[i] * 2**c // step * step
+            ok = ok and d_lo <= d <= d_hi and t % step == 0 and t <= hi
+            if c > 0:
+                ok = ok and t >= ratio * tcs[i, c - 1]
+        out[i] = ok
 
 
 def sample(rng: random.Random, cells: int = 3) -> DenseNetSpec:
