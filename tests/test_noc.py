@@ -203,10 +203,17 @@ def test_noc_cli_trace_writes_packets(tmp_path, capsys):
     (["--mesh", "0x0"], "--mesh"),
     (["--mesh", "four"], "--mesh"),
     (["--vcs", "0"], "--vcs"),
+    (["--vcs", "13"], "--vcs"),  # beyond the compiled model's masks
 ])
 def test_noc_cli_bad_arguments_exit_2(argv, text, capsys):
     assert main(["noc", *argv, "--json"]) == 2
     assert text in capsys.readouterr().err
+
+
+def test_noc_cli_process_model_takes_many_vcs(capsys):
+    assert main(["noc", "--mesh", "2x2", "--rate", "0.2", "--vcs", "13", "--model", "process",
+                 "--warmup-cycles", "100", "--measure-cycles", "300", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["packets_measured"] > 0
 
 
 @pytest.mark.parametrize("fmt, suffix", [("csv", ".csv"), ("jsonl", ".jsonl"),

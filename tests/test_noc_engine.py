@@ -120,6 +120,12 @@ def test_mesh_model_needs_booksim_io_channels():
     assert from_dict({"noc": {"io_cycles": 2, "model": "ideal"}}, "x.yaml").noc.io_cycles == 2
 
 
+def test_compiled_mesh_vc_limit_is_a_config_error():
+    with pytest.raises(ConfigError, match="noc.num_vcs.*at most 12"):
+        from_dict({"noc": {"num_vcs": 13}}, "x.yaml")
+    assert from_dict({"noc": {"num_vcs": 13, "model": "process"}}, "x.yaml").noc.num_vcs == 13
+
+
 def test_run_writes_noc_tables_and_heat_map(tmp_path):
     out = tmp_path / "run"
     assert main(["run", "--workload", "densenet_flash", "--plots", "-o", str(out),

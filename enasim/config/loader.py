@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from enasim.config.schema import HardwareConfig
+from enasim.config.schema import COMPILED_MAX_VCS, HardwareConfig
 from enasim.errors import ConfigError
 from enasim.fileio import read_yaml
 from enasim.validate import (
@@ -112,6 +112,9 @@ def _check_consistency(cfg: HardwareConfig, src: str) -> None:
         raise ConfigError(src, "noc.io_cycles", f"expected 3 with noc.model "
                           f"'{cfg.noc.model}' (1-cycle injection and ejection channels, as "
                           f"BookSim2), got {cfg.noc.io_cycles}; use model 'ideal' for others")
+    if cfg.noc.model == "compiled" and cfg.noc.num_vcs > COMPILED_MAX_VCS:
+        raise ConfigError(src, "noc.num_vcs", f"expected at most {COMPILED_MAX_VCS} with noc.model "
+                          f"'compiled', got {cfg.noc.num_vcs}; use model 'process' for more")
     if adc.range_mode == "partial_rows" and adc.bits < xb.cell_bits:
         raise ConfigError(src, "adc.range_mode", f"'partial_rows' needs adc.bits >= "
                           f"crossbar.cell_bits ({xb.cell_bits}) so that one row cannot clip, "

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+COMPILED_MAX_VCS = 12  # the compiled mesh keeps a router's 5 x num_vcs input VCs in 64-bit masks
+
 
 def _f(default: Any, help: str, *, min: float | None = 0, max: float | None = None,
        strict: bool = False, choices: tuple[str, ...] = (), auto: bool = False) -> Any:

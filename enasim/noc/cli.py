@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 
+from enasim.config.schema import COMPILED_MAX_VCS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.hw.router import RouterParams
@@ -68,6 +69,9 @@ def cmd_noc(args) -> int:
     _check_ints(args, "vcs", "vc_buf", "va_delay", "sa_delay", "st_delay", "link_delay",
                 "measure_cycles", "sample_cycles")
     _check_ints(args, "routing_delay", "warmup_cycles", minimum=0)
+    if args.model == "compiled" and args.vcs > COMPILED_MAX_VCS:
+        raise ConfigError("", "--vcs", f"expected at most {COMPILED_MAX_VCS} with --model "
+                          f"compiled, got {args.vcs}; use --model process for more")
     params = RouterParams(rows, cols, args.vcs, args.vc_buf, args.routing_delay, args.va_delay,
                           args.sa_delay, args.st_delay, args.link_delay)
     if args.trace:
