@@ -262,13 +262,15 @@ class Stage:
     left; a batch evaluated at cycle t is updated (leaves) at t + delay - 1, so there is at most
     one. Allocation `results` map the granted input VCs of the batch to what they won."""
 
-    __slots__ = ("delay", "new", "batch", "due", "results")
+    __slots__ = ("wait", "new", "batch", "due", "results")
 
     def __init__(self, delay: int):
-        self.delay, self.new, self.batch, self.due, self.results = delay, [], [], 0, {}
+        self.wait, self.new, self.batch, self.due, self.results = delay - 1, [], [], 0, {}
 
-    def evaluate(self, now: int, results: dict[int, int] | None = None) -> None:
-        self.batch, self.new, self.due, self.results = self.new, [], now + self.delay - 1, results
+    def evaluate(self, now: int) -> None:
+        self.batch = self.new
+        self.new = []
+        self.due = now + self.wait
 
 
 class Router(_Sleeper):
@@ -391,7 +393,7 @@ class Router(_Sleeper):
 
     def _start_packet(self, c: int) -> None:
         """The head flit at the front of input VC c starts its pipeline."""
-        if self.routing.delay:
+        if self.routing.wait >= 0:
             self.state[c] = ROUTING
             self.routing.new.append(c)
         else:  # lookahead routing: the route is known on arrival
@@ -423,14 +425,16 @@ class Router(_Sleeper):
                 out = won[c] = round_robin(free[o] << o * V, self.va_aptr[c])
                 self.va_gptr[out] = (c + 1) % (PORTS * V)
                 self.va_aptr[c] = (out + 1) % (PORTS * V)
-            stage.evaluate(now, won)
+            stage.results = won
+            stage.evaluate(now)
             return
         requests = {}
         for c in stage.new:
             o = out_port[c]
             if free[o]:
                 requests[c] = free[o] << o * V
-        stage.evaluate(now, islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr))
+        stage.results = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
+        stage.evaluate(now)
 
     def _sa_evaluate(self, now: int) -> None:
         """Each input asks for the outputs its new entries with a credit want; per (input,
@@ -448,7 +452,8 @@ class Router(_Sleeper):
                 self.sa_gptr[o] = (ip + 1) % PORTS
                 self.sa_aptr[ip] = (o + 1) % PORTS
                 self.sa_next[ip] = (c % V + 1) % V
-            stage.evaluate(now, won)
+            stage.results = won
+            stage.evaluate(now)
             return
         requests: dict[int, int] = {}  # input -> mask of outputs
         asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
@@ -466,7 +471,8 @@ class Router(_Sleeper):
             v = round_robin(asking[ip * PORTS + o], sa_next[ip])
             sa_next[ip] = (v + 1) % V
             winners[ip * V + v] = o
-        stage.evaluate(now, winners)
+        stage.results = winners
+        stage.evaluate(now)
 
 
 class NocCounters:
