@@ -239,14 +239,15 @@ class _Sleeper:
             self._wake = None
 
     def _run(self):
-        env, clock = self.env, self.clock
+        env, clock, inbox = self.env, self.clock, self.inbox
         while True:
-            if not self.busy():
-                self._wake, self._alarm = env.event(), FOREVER
-                if self.inbox:
-                    self.wake(min(self.inbox))
-                yield self._wake
             now = env.now
+            if not self.busy() and now not in inbox:  # (arrivals now: step without sleeping)
+                self._wake, self._alarm = env.event(), FOREVER
+                if inbox:
+                    self.wake(min(inbox))
+                yield self._wake
+                now = env.now
             self.step(now)
             yield clock.at(now + 1)
 
