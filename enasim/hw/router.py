@@ -12,8 +12,11 @@ iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 
   (BookSim's channel read/write phases), likewise credits. Injection and ejection channels have
   latency 1. So no two processes interact within a cycle and their order does not matter.
 * Each router is its own SimPy process, stepping every cycle while it holds flits and otherwise
-  asleep until its next flit arrives (credits are counted by the sender only when it needs them,
-  so they wake nobody). The processes stepping in a cycle share one timeout to the next.
+  asleep until its next flit arrives (a credit goes straight into the upstream output VC's
+  queue, stamped with its arrival cycle, and is counted only when the sender needs it, so it
+  wakes nobody). The processes stepping in a cycle share one timeout to the next.
+* An allocation with a single request grants it without running iSLIP (the pointers move
+  alike): most allocations below saturation.
 * A packet of L flits over D links on an empty mesh takes
   3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
 
