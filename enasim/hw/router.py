@@ -12,8 +12,11 @@ iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 
   (BookSim's channel read/write phases), likewise credits. Injection and ejection channels have
   latency 1. So no two processes interact within a cycle and their order does not matter.
 * Each router is its own SimPy process, stepping every cycle while it holds flits and otherwise
-  asleep until its next flit arrives (credits are counted by the sender only when it needs them,
-  so they wake nobody). The processes stepping in a cycle share one timeout to the next.
+  asleep until its next flit arrives (a credit goes straight into the upstream output VC's
+  queue, stamped with its arrival cycle, and is counted only when the sender needs it, so it
+  wakes nobody). The processes stepping in a cycle share one timeout to the next.
+* An allocation with a single request grants it without running iSLIP (the pointers move
+  alike): most allocations below saturation.
 * A packet of L flits over D links on an empty mesh takes
   3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
 
@@ -152,16 +155,16 @@ class Channel:
     in the receiver's inbox under that cycle and tells the receiver when to wake.
     """
 
-    __slots__ = ("delay", "sink", "port")
+    __slots__ = ("delay", "sink", "inbox", "port")
 
     def __init__(self, latency: int, sink: _Sleeper, port: int):
-        self.delay, self.sink, self.port = latency + 1, sink, port
+        self.delay, self.sink, self.inbox, self.port = latency + 1, sink, sink.inbox, port
 
     def send(self, now: int, flit: Flit) -> None:
         t = now + self.delay
-        arrivals = self.sink.inbox.get(t)
+        arrivals = self.inbox.get(t)
         if arrivals is None:
-            arrivals = self.sink.inbox[t] = []
+            arrivals = self.inbox[t] = []
             self.sink.wake(t)
         arrivals.append((self.port, flit))
 
@@ -188,17 +191,11 @@ class Credits:
         return self.used[vc] >= self.vc_buf
 
 
-class CreditChannel:
-    """Returns credits for the VCs of an input to the upstream output's `Credits`, seen at
-    s + latency + 1 like flits."""
-
-    __slots__ = ("delay", "returns", "first")
-
-    def __init__(self, latency: int, credits: Credits, first: int):
-        self.delay, self.returns, self.first = latency + 1, credits.returns, first
-
-    def send(self, now: int, vc: int) -> None:
-        self.returns[self.first + vc].append(now + self.delay)
+def credit_path(upstream: Credits, first: int, vcs: int, latency: int) -> list[tuple[deque, int]]:
+    """Where the input VCs fed by a channel of `latency` return their credits: the return
+    queues of the upstream output VCs first.., with the delay to arrival (seen at
+    s + latency + 1, like flits)."""
+    return [(upstream.returns[first + v], latency + 1) for v in range(vcs)]
 
 
 class Clock:
@@ -211,10 +208,11 @@ class Clock:
         self.env, self.events = env, {}
 
     def at(self, cycle: int) -> simpy.Event:
-        event = self.events.get(cycle)
-        if event is None:
-            event = self.events[cycle] = self.env.timeout(cycle - self.env.now)
-            event.callbacks.append(self._expire)
+        return self.events.get(cycle) or self._timeout(cycle)
+
+    def _timeout(self, cycle: int) -> simpy.Event:
+        event = self.events[cycle] = self.env.timeout(cycle - self.env.now)
+        event.callbacks.append(self._expire)
         return event
 
     def _expire(self, event: simpy.Event) -> None:
@@ -244,15 +242,17 @@ class _Sleeper:
             self._wake = None
 
     def _run(self):
-        env, clock = self.env, self.clock
+        env, clock, inbox = self.env, self.clock, self.inbox
         while True:
-            if not self.busy():
+            now = env.now
+            if not self.busy() and now not in inbox:  # (arrivals now: step without sleeping)
                 self._wake, self._alarm = env.event(), FOREVER
-                if self.inbox:
-                    self.wake(min(self.inbox))
+                if inbox:
+                    self.wake(min(inbox))
                 yield self._wake
-            self.step(env.now)
-            yield clock.at(env.now + 1)
+                now = env.now
+            self.step(now)
+            yield clock.at(now + 1)
 
     def busy(self) -> bool:
         raise NotImplementedError
@@ -266,13 +266,15 @@ class Stage:
     left; a batch evaluated at cycle t is updated (leaves) at t + delay - 1, so there is at most
     one. Allocation `results` map the granted input VCs of the batch to what they won."""
 
-    __slots__ = ("delay", "new", "batch", "due", "results")
+    __slots__ = ("wait", "new", "batch", "due", "results")
 
     def __init__(self, delay: int):
-        self.delay, self.new, self.batch, self.due, self.results = delay, [], [], 0, {}
+        self.wait, self.new, self.batch, self.due, self.results = delay - 1, [], [], 0, {}
 
-    def evaluate(self, now: int, results: dict[int, int] | None = None) -> None:
-        self.batch, self.new, self.due, self.results = self.new, [], now + self.delay - 1, results
+    def evaluate(self, now: int) -> None:
+        self.batch = self.new
+        self.new = []
+        self.due = now + self.wait
 
 
 class Router(_Sleeper):
@@ -293,23 +295,23 @@ class Router(_Sleeper):
         self.free = [(1 << V) - 1] * PORTS  # per output: mask of the VCs no packet owns
         self.credits = Credits(PORTS * V, params.vc_buf)  # per output VC
         self.held = 0  # flits in this router
-        self.routing, self.vc_alloc = Stage(params.routing_delay), Stage(params.va_delay)
-        self.sw_alloc, self.xbar = Stage(params.sa_delay), Stage(params.st_delay)
+        self.stages = tuple(Stage(d) for d in (params.routing_delay, params.va_delay,
+                                               params.sa_delay, params.st_delay))
+        self.routing, self.vc_alloc, self.sw_alloc, self.xbar = self.stages
         self.va_gptr, self.va_aptr = [0] * (PORTS * V), [0] * (PORTS * V)
         self.sa_gptr, self.sa_aptr = [0] * PORTS, [0] * PORTS
         self.sa_next = [0] * PORTS  # per input: the VC first in line for the switch
         self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
         self.sending: list[int] = []  # the outputs with flits in out_buf
         self.out_flit: list[Channel | None] = [None] * PORTS
-        self.out_credit: list[CreditChannel | None] = [None] * PORTS  # credits to upstream
+        self.credit_back: list[tuple[deque, int] | None] = [None] * (PORTS * V)  # per input VC
         super().__init__(env, clock)
 
     def busy(self) -> bool:
         return bool(self.held)
 
     def step(self, now: int) -> None:
-        V = self.V
-        routing, vc_alloc, sw_alloc, xbar = self.routing, self.vc_alloc, self.sw_alloc, self.xbar
+        routing, vc_alloc, sw_alloc, xbar = self.stages
         arrivals = self.inbox.pop(now, None)
         if arrivals:
             self._input_queuing(arrivals)
@@ -324,47 +326,52 @@ class Router(_Sleeper):
             xbar.evaluate(now)
         # update
         if routing.batch and routing.due <= now:
+            out_port, routes, buf, state = self.out_port, self.routes, self.buf, self.state
             for c in routing.batch:
-                self.out_port[c] = self.routes[self.buf[c][0].dst]
-                self.state[c] = VC_ALLOC
+                out_port[c] = routes[buf[c][0].dst]
+                state[c] = VC_ALLOC
             vc_alloc.new += routing.batch
             routing.batch = []
         if vc_alloc.batch and vc_alloc.due <= now:
-            won = vc_alloc.results
+            won, V, free, out_vc = vc_alloc.results, self.V, self.free, self.out_vc
+            state = self.state
             for c in vc_alloc.batch:
-                if c not in won:
+                out = won.get(c)
+                if out is None:
                     vc_alloc.new.append(c)
-                    continue
-                out = won[c]
-                self.free[out // V] &= ~(1 << out % V)
-                self.out_vc[c] = out
-                self.state[c] = ACTIVE
-                sw_alloc.new.append(c)
+                else:
+                    free[out // V] &= ~(1 << out % V)
+                    out_vc[c] = out
+                    state[c] = ACTIVE
+                    sw_alloc.new.append(c)
             vc_alloc.batch = []
         if sw_alloc.batch and sw_alloc.due <= now:
             won = sw_alloc.results
             for c in sw_alloc.batch:
-                if c in won:
-                    self._traverse(now, c, won[c])
-                else:
+                o = won.get(c)
+                if o is None:
                     sw_alloc.new.append(c)
+                else:
+                    self._traverse(now, c, o)
             sw_alloc.batch = []
         if xbar.batch and xbar.due <= now:
+            out_buf, sending = self.out_buf, self.sending
             for f, o in xbar.batch:
-                if not self.out_buf[o]:
-                    self.sending.append(o)
-                self.out_buf[o].append(f)
+                if not out_buf[o]:
+                    sending.append(o)
+                out_buf[o].append(f)
             xbar.batch = []
         # write outputs
         if self.sending:
             sending, self.sending = self.sending, []
+            out_buf, out_flit, link_flits = self.out_buf, self.out_flit, self.link_flits
             for o in sending:
-                q = self.out_buf[o]
-                self.out_flit[o].send(now, q.popleft())
-                self.link_flits[o] += 1
-                self.held -= 1
+                q = out_buf[o]
+                out_flit[o].send(now, q.popleft())
+                link_flits[o] += 1
                 if q:
                     self.sending.append(o)
+            self.held -= len(sending)
 
     def _traverse(self, now: int, c: int, o: int) -> None:
         """The flit in front of input VC c won output o: it enters the crossbar, and the credit
@@ -373,23 +380,24 @@ class Router(_Sleeper):
         f = q.popleft()
         out = self.out_vc[c]
         f.hops += 1
-        f.vc = out % self.V
+        f.vc = vc = out % self.V
         self.credits.used[out] += 1
-        if f.tail:
-            self.free[o] |= 1 << f.vc
         self.xbar.new.append((f, o))
-        self.out_credit[c // self.V].send(now, c % self.V)
-        if not q:
-            if f.tail:
-                self.state[c] = IDLE
-        elif f.tail:
+        returns, delay = self.credit_back[c]
+        returns.append(now + delay)
+        if not f.tail:
+            if q:
+                self.sw_alloc.new.append(c)
+            return
+        self.free[o] |= 1 << vc
+        if q:
             self._start_packet(c)
         else:
-            self.sw_alloc.new.append(c)
+            self.state[c] = IDLE
 
     def _start_packet(self, c: int) -> None:
         """The head flit at the front of input VC c starts its pipeline."""
-        if self.routing.delay:
+        if self.routing.wait >= 0:
             self.state[c] = ROUTING
             self.routing.new.append(c)
         else:  # lookahead routing: the route is known on arrival
@@ -398,12 +406,12 @@ class Router(_Sleeper):
             self.vc_alloc.new.append(c)
 
     def _input_queuing(self, flits: list[tuple[int, Flit]]) -> None:
-        V = self.V
+        V, buf, state = self.V, self.buf, self.state
         for ip, f in flits:
             c = ip * V + f.vc
-            q = self.buf[c]
+            q = buf[c]
             q.append(f)
-            st = self.state[c]
+            st = state[c]
             if st == IDLE:
                 self._start_packet(c)
             elif st == ACTIVE and len(q) == 1:
@@ -412,34 +420,63 @@ class Router(_Sleeper):
 
     def _va_evaluate(self, now: int) -> None:
         """Each new entry asks for every free VC of its output port."""
-        V, stage = self.V, self.vc_alloc
+        V, stage, free, out_port = self.V, self.vc_alloc, self.free, self.out_port
+        if len(stage.new) == 1:  # a lone request wins without arbitration
+            c = stage.new[0]
+            o = out_port[c]
+            won = {}
+            if free[o]:
+                out = won[c] = round_robin(free[o] << o * V, self.va_aptr[c])
+                self.va_gptr[out] = (c + 1) % (PORTS * V)
+                self.va_aptr[c] = (out + 1) % (PORTS * V)
+            stage.results = won
+            stage.evaluate(now)
+            return
         requests = {}
         for c in stage.new:
-            o = self.out_port[c]
-            if self.free[o]:
-                requests[c] = self.free[o] << o * V
-        stage.evaluate(now, islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr))
+            o = out_port[c]
+            if free[o]:
+                requests[c] = free[o] << o * V
+        stage.results = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
+        stage.evaluate(now)
 
     def _sa_evaluate(self, now: int) -> None:
         """Each input asks for the outputs its new entries with a credit want; per (input,
         output) the VC first in line from the input's `sa_next` gets it."""
-        V, stage, credits = self.V, self.sw_alloc, self.credits
+        V, stage, credits, out_vc, out_port = (self.V, self.sw_alloc, self.credits, self.out_vc,
+                                               self.out_port)
         used, vc_buf = credits.used, credits.vc_buf
+        if len(stage.new) == 1:  # a lone request wins without arbitration
+            c = stage.new[0]
+            out = out_vc[c]
+            won = {}
+            if used[out] < vc_buf or not credits.full(out, now):
+                ip, o = c // V, out_port[c]
+                won[c] = o
+                self.sa_gptr[o] = (ip + 1) % PORTS
+                self.sa_aptr[ip] = (o + 1) % PORTS
+                self.sa_next[ip] = (c % V + 1) % V
+            stage.results = won
+            stage.evaluate(now)
+            return
         requests: dict[int, int] = {}  # input -> mask of outputs
         asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
         for c in stage.new:
-            out = self.out_vc[c]
+            out = out_vc[c]
             if used[out] >= vc_buf and credits.full(out, now):
                 continue
-            ip, o = c // V, self.out_port[c]
+            ip, o = c // V, out_port[c]
             requests[ip] = requests.get(ip, 0) | 1 << o
-            asking[ip * PORTS + o] = asking.get(ip * PORTS + o, 0) | 1 << c % V
+            key = ip * PORTS + o
+            asking[key] = asking.get(key, 0) | 1 << c % V
         winners = {}  # input VC -> output
+        sa_next = self.sa_next
         for ip, o in islip(requests, PORTS, PORTS, self.sa_gptr, self.sa_aptr).items():
-            v = round_robin(asking[ip * PORTS + o], self.sa_next[ip])
-            self.sa_next[ip] = (v + 1) % V
+            v = round_robin(asking[ip * PORTS + o], sa_next[ip])
+            sa_next[ip] = (v + 1) % V
             winners[ip * V + v] = o
-        stage.evaluate(now, winners)
+        stage.results = winners
+        stage.evaluate(now)
 
 
 class NocCounters:
@@ -463,7 +500,7 @@ class Terminals(_Sleeper):
         self.in_use = [[False] * V for _ in range(n)]
         self.credits = Credits(n * V, params.vc_buf)  # per injection VC n * V + vc
         self.inject: list[Channel] = [None] * n  # node -> router
-        self.credit_out: list[CreditChannel] = [None] * n  # node -> router
+        self.credit_back: list[tuple[deque, int]] = [None] * (n * V)  # per ejection VC
         self.ready = packets.cycle.astype("int64").tolist()
         self.src, self.dst, self.flits, self.group = [], [], [], []  # as lists: quicker per item
         self._columns(packets)
@@ -527,7 +564,8 @@ class Terminals(_Sleeper):
         for n, f in arrived:
             self.ejected += 1
             rec.flit_latency_sum[f.pkt] += now - f.itime
-            self.credit_out[n].send(now, f.vc)
+            returns, delay = self.credit_back[n * V + f.vc]
+            returns.append(now + delay)
             if f.tail:
                 rec.tail_ejected[f.pkt] = now
                 rec.hops[f.pkt] = f.hops - 1
@@ -581,15 +619,15 @@ class ProcessMesh:
         V, link = params.num_vcs, params.link_delay
         for r, router in enumerate(self.routers):
             t.inject[r] = Channel(1, router, LOCAL)
-            t.credit_out[r] = CreditChannel(1, router.credits, LOCAL * V)
+            t.credit_back[r * V:r * V + V] = credit_path(router.credits, LOCAL * V, V, 1)
             router.out_flit[LOCAL] = Channel(1, t, r)
-            router.out_credit[LOCAL] = CreditChannel(1, t.credits, r * V)
+            router.credit_back[LOCAL * V:] = credit_path(t.credits, r * V, V, 1)
             for o in range(4):
                 nb = neighbour(params, r, o)
                 if nb >= 0:  # output o feeds input o ^ 1 of the neighbour, and takes its credits
                     router.out_flit[o] = Channel(link, self.routers[nb], o ^ 1)
-                    router.out_credit[o] = CreditChannel(link, self.routers[nb].credits,
-                                                         (o ^ 1) * V)
+                    router.credit_back[o * V:o * V + V] = credit_path(self.routers[nb].credits,
+                                                                      (o ^ 1) * V, V, link)
 
     @property
     def now(self) -> int:
