@@ -4,21 +4,29 @@ Same semantics, same arbitration order, same packets: the two models give identi
 records (tested). State lives in flat integer arrays so the kernel can run long stretches
 without returning to Python; `CompiledMesh` wraps them with the process model's API.
 
-Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc):
+Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc, and VC c
+of router r by its global index r * PORTS * V + c):
 
-- `vcs[r, c, field]`: VC state; OCC describes the *output* VC c, RES is c's allocation result;
-- `buf[r, c, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
-- `stg[r, stage, (NEW, CUR, WIN, DUE)]`: route computation, VC and switch allocation as
-  bitmasks of input VCs (hence at most MAX_VCS VCs): NEW queued, CUR the group being
-  evaluated, due in cycle DUE, WIN its allocation winners. BookSim's stage queues hold one such
-  group at a time and both allocators are independent of queue order, so sets suffice;
-- `free[r]`: bitmask of the output VCs not held by a packet;
+- `vcs[VC, field]`: VC state (VF fields per VC); OCC describes the *output* VC c, RES is c's
+  allocation result;
+- `buf[VC, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
+- `rtr[r, field]`: per router (RF fields): route computation, VC and switch allocation (at
+  offsets RQ, VQ, SQ) as bitmasks of input VCs (hence at most MAX_VCS VCs), each with NEW
+  queued, CUR the group being evaluated, due in cycle DUE, WIN its allocation winners. BookSim's
+  stage queues hold one such group at a time and both allocators are independent of queue
+  order, so sets suffice. FREE: bitmask of the output VCs not held by a packet; XLAST: the leave
+  cycle of the last switch traversal group;
 - `ob[r, port, slot, (leave cycle, packet, seq, injection cycle, vc)]`: flits in switch
-  traversal or waiting for the link, `xlast[r]` the leave cycle of the last traversal group;
+  traversal or waiting for the link;
 - `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
   router `node`; rows R.. are the channels to the terminals (ejection, credits for injection);
 - `pend[node, (PF, PC, PO)]`: bitmasks of the ports with flits or credits on their way in and
   of the outputs with flits, so a router visits only those ports.
+
+The kernel gets `vcs`, `buf` and `rtr` flattened, with the field strides VF, BF and RF as
+constants, and indexes them with unsigned indices (`_u`): Numba then skips its negative-index
+wraparound and LLVM folds the field offsets into the addressing, where a multi-dimensional index
+costs a multiplication by a stride and a compare-and-select per dimension.
 
 Allocators walk bitmasks with count-trailing-zeros; `_pick` is a round-robin pick.
 
@@ -41,21 +49,34 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
 from enasim.noc.packets import Packets, Records, group_counts
 
-# fields of `vcs`
-BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, OCC, RES = range(7)  # OUT_VC, RES: flat index
+# fields of a VC in `vcs` (VF apart); OUT_VC, RES: the index of a VC within its router
+BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, OCC, RES = range(7)
+VF = 8
+BF = 4  # fields of a `buf` slot: packet, flit sequence number, injection cycle (and a pad)
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
 PF, PC, PO = range(3)  # `pend` bitmasks: ports with flits, credits coming in; flits to send
-RQ, VQ, SQ = range(3)  # pipeline stages: route computation, VC and switch allocation
-NEW, CUR, WIN, DUE = range(4)  # fields of `stg`
+# fields of a router in `rtr` (RF apart): pipeline stages route computation, VC and switch
+# allocation at offsets RQ, VQ, SQ, each with fields NEW, CUR, WIN, DUE; then FREE and XLAST
+RQ, VQ, SQ = 0, 4, 8
+NEW, CUR, WIN, DUE = range(4)
+FREE, XLAST = 12, 13
+RF = 16
 MAX_VCS = 12  # PORTS * MAX_VCS input VCs fit the 64-bit masks of `stg`
 # terminal fields
 Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
 # params
-P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
+P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK, P_BCAP = range(10)  # P_BCAP: `buf` ring
 # totals; T_QUEUED: packets released whose tail is still in the source queue
 T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
 
 _kernel = njit(cache=True, _nrt=False, inline="always")  # no reference counting (see above)
+
+
+@_kernel
+def _u(i):
+    """Index i (>= 0) as unsigned: Numba then drops its negative-index wraparound (a compare and
+    select per access) and LLVM folds constant field offsets into the address."""
+    return np.uint64(i)
 
 
 @_kernel
@@ -75,7 +96,8 @@ def _wrap(i, n):
 @_kernel
 def _route(xy, here, dst):
     """Dimension-order (X then Y) output port."""
-    x, y, dx, dy = xy[here, 0], xy[here, 1], xy[dst, 0], xy[dst, 1]
+    x, y = xy[_u(2 * here)], xy[_u(2 * here + 1)]
+    dx, dy = xy[_u(2 * dst)], xy[_u(2 * dst + 1)]
     if dx > x:
         return 0
     if dx < x:
@@ -88,40 +110,43 @@ def _route(xy, here, dst):
 
 
 @_kernel
-def _stage_eval(stg, r, k, now, delay):
-    """Evaluate stage k: if no group is in it, the VCs queued since form one, due `delay` cycles
-    on (BookSim evaluates nothing while an earlier group is still in the stage). Returns the
-    new group (bitmask of input VCs), else 0."""
-    g = stg[r, k, NEW]
-    if stg[r, k, CUR] or not g:
+def _stage_eval(rtr, k, now, delay):
+    """Evaluate the stage at rtr[k:]: if no group is in it, the VCs queued since form one, due
+    `delay` cycles on (BookSim evaluates nothing while an earlier group is still in the stage).
+    Returns the new group (bitmask of input VCs), else 0."""
+    g = rtr[_u(k + NEW)]
+    if rtr[_u(k + CUR)] or not g:
         return 0
-    stg[r, k, CUR] = g
-    stg[r, k, NEW] = 0
-    stg[r, k, WIN] = 0
-    stg[r, k, DUE] = now + delay - 1
+    rtr[_u(k + CUR)] = g
+    rtr[_u(k + NEW)] = 0
+    rtr[_u(k + WIN)] = 0
+    rtr[_u(k + DUE)] = now + delay - 1
     return g
 
 
 @_kernel
-def _traversed(xlast, r, now, delay):
+def _traversed(rtr, rb, now, delay):
     """The cycle in which a flit that wins switch allocation now leaves switch traversal (and
     may go out). BookSim's traversal stage handles groups like the stages above: the flits
     queued while a group traverses form the next group once it has left, so a flit joins the
-    pending group (leaving at xlast[r]) if that has not started yet, else starts one after the
+    pending group (leaving at XLAST) if that has not started yet, else starts one after the
     last group has left (or next cycle)."""
     d = max(delay, 1)
-    if xlast[r] < now + d:  # the last group has started: a new one
-        xlast[r] = max(xlast[r], now) + d
-    return xlast[r]
+    last = rtr[_u(rb + XLAST)]
+    if last < now + d:  # the last group has started: a new one
+        last = max(last, now) + d
+        rtr[_u(rb + XLAST)] = last
+    return last
 
 
 @_kernel
-def _stage_due(stg, r, k, now):
-    """Update stage k: its group, which leaves the stage, if its delay has elapsed, else 0."""
-    g = stg[r, k, CUR]
-    if not g or stg[r, k, DUE] > now:
+def _stage_due(rtr, k, now):
+    """Update the stage at rtr[k:]: its group, which leaves the stage, if its delay has elapsed,
+    else 0."""
+    g = rtr[_u(k + CUR)]
+    if not g or rtr[_u(k + DUE)] > now:
         return 0
-    stg[r, k, CUR] = 0
+    rtr[_u(k + CUR)] = 0
     return g
 
 
@@ -160,17 +185,17 @@ def _heap_pop(hr, hi, hm):
 
 
 @_kernel
-def _start_packet(prm, xy, dst, vr, br, stg, r, c):
-    """The head flit at the front of input VC c starts route computation (or VC allocation
-    directly with lookahead routing, routing_delay 0)."""
+def _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
+    """The head flit at the front of input VC c (at vcs[x:], its buffer at buf[bx * BF:]) starts
+    route computation (or VC allocation directly with lookahead routing, routing_delay 0)."""
     if prm[P_RD] > 0:
-        vr[c, STATE] = ROUTING
-        stg[r, RQ, NEW] |= 1 << c
+        vcs[_u(x + STATE)] = ROUTING
+        rtr[_u(rb + RQ + NEW)] |= 1 << c
     else:
-        pkt = br[c, vr[c, BUF_HEAD], 0]
-        vr[c, OUT_PORT] = _route(xy, r, dst[pkt])
-        vr[c, STATE] = VC_ALLOC
-        stg[r, VQ, NEW] |= 1 << c
+        pkt = buf[_u((bx + vcs[_u(x + BUF_HEAD)]) * BF)]
+        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[pkt])
+        vcs[_u(x + STATE)] = VC_ALLOC
+        rtr[_u(rb + VQ + NEW)] |= 1 << c
 
 
 @_kernel
@@ -195,17 +220,18 @@ def _send_credit(cch, cm, pend, r, p, t, vc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
+def _vc_alloc(r, group, V, vcs, vb, free, ptr, reqm, gm):
     """iSLIP VC allocation, one iteration, for the input VCs of `group` (bitmask): each asks
-    every free VC of its output port. Sets RES of the winners; returns them (bitmask)."""
+    every free VC of its output port (`free`: bitmask). Sets RES of the winners (the VCs of
+    router r, from vcs[vb * VF:]); returns them (bitmask)."""
     PV, vmask = PORTS * V, (1 << V) - 1
     ports = 0  # output ports with requests; reqm[o]: the input VCs asking port o
     m = group
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        o = vr[c, OUT_PORT]
-        if free[r] >> (o * V) & vmask:  # only VCs with a free output VC to ask for request
+        o = vcs[_u((vb + c) * VF + OUT_PORT)]
+        if free >> (o * V) & vmask:  # only VCs with a free output VC to ask for request
             if not ports >> o & 1:
                 ports |= 1 << o
                 reqm[o] = 0
@@ -216,7 +242,7 @@ def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
         o = trailing_zeros(ports)
         ports &= ports - 1
         base, req = o * V, reqm[o]
-        f = free[r] >> base & vmask
+        f = free >> base & vmask
         if req & (req - 1) == 0:  # a single requester: every free output VC grants it
             gm[trailing_zeros(req)] = f
         else:
@@ -233,13 +259,13 @@ def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
                 out = base + _pick(gm[c], a if 0 <= a < V else 0)
                 ptr[r, out] = _wrap(c + 1, PV)
                 ptr[r, PV + c] = _wrap(out + 1, PV)
-                vr[c, RES] = out
+                vcs[_u((vb + c) * VF + RES)] = out
                 win |= 1 << c
     return win
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _sw_alloc(r, group, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc):
+def _sw_alloc(r, group, V, B, vcs, vb, port_of, ptr, sreq, sin, sgnt, svc):
     """iSLIP switch allocation over ports, one iteration, for the input VCs of `group` whose
     output VC has a credit; an input's VCs asking the same output are served round robin.
     Returns the winners (bitmask of input VCs, at most one per input and per output)."""
@@ -249,9 +275,10 @@ def _sw_alloc(r, group, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc):
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        if vr[vr[c, OUT_VC], OCC] >= B:
+        x = (vb + c) * VF
+        if vcs[_u((vb + vcs[_u(x + OUT_VC)]) * VF + OCC)] >= B:
             continue
-        ip, o = port_of[c], vr[c, OUT_PORT]
+        ip, o = port_of[c], vcs[_u(x + OUT_PORT)]
         if not ins >> ip & 1:
             ins |= 1 << ip
             sreq[ip] = 0  # outputs requested by input ip
@@ -286,12 +313,12 @@ def _sw_alloc(r, group, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr, fch, fm,
-                 cch, cm, pend, ob, om, link_flits, scratch):
+def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, rtr, ptr, fch, fm, cch, cm, pend,
+                 ob, om, link_flits, scratch):
     reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
     R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
-    vr, br = vcs[r], buf[r]  # this router's VCs and buffers (views: one index fewer)
-    bmask = br.shape[1] - 1
+    vb, rb, bcap = r * PORTS * V, r * RF, prm[P_BCAP]  # first VC of router r; its `rtr` fields
+    bmask = bcap - 1
     omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
     # input queuing: flits (port order), then credits
     m = pend[r, PF]
@@ -305,17 +332,18 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
             if fm[r, ip, 1] == 0:
                 pend[r, PF] ^= 1 << ip
             c = ip * V + fch[r, ip, h, 4]
-            cnt = vr[c, BUF_CNT]
-            slot = (vr[c, BUF_HEAD] + cnt) & bmask
-            br[c, slot, 0] = fch[r, ip, h, 1]
-            br[c, slot, 1] = fch[r, ip, h, 2]
-            br[c, slot, 2] = fch[r, ip, h, 3]
-            vr[c, BUF_CNT] = cnt + 1
-            st = vr[c, STATE]
+            x, bx = (vb + c) * VF, (vb + c) * bcap
+            cnt = vcs[_u(x + BUF_CNT)]
+            j = (bx + ((vcs[_u(x + BUF_HEAD)] + cnt) & bmask)) * BF
+            buf[_u(j)] = fch[r, ip, h, 1]
+            buf[_u(j + 1)] = fch[r, ip, h, 2]
+            buf[_u(j + 2)] = fch[r, ip, h, 3]
+            vcs[_u(x + BUF_CNT)] = cnt + 1
+            st = vcs[_u(x + STATE)]
             if st == IDLE:
-                _start_packet(prm, xy, dst, vr, br, stg, r, c)
+                _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
             elif st == ACTIVE and cnt == 0:
-                stg[r, SQ, NEW] |= 1 << c
+                rtr[_u(rb + SQ + NEW)] |= 1 << c
     m = pend[r, PC]
     while m:
         o = trailing_zeros(m)
@@ -324,70 +352,76 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
             h = cm[r, o, 0]
             if cch[r, o, h, 0] > now:
                 break
-            vr[o * V + cch[r, o, h, 1], OCC] -= 1
+            vcs[_u((vb + o * V + cch[r, o, h, 1]) * VF + OCC)] -= 1
             cm[r, o, 0] = (h + 1) & cmask
             cm[r, o, 1] -= 1
         if cm[r, o, 1] == 0:
             pend[r, PC] ^= 1 << o
     # evaluate: route computation, VC allocation, switch allocation
-    _stage_eval(stg, r, RQ, now, prm[P_RD])
-    g = _stage_eval(stg, r, VQ, now, prm[P_VA])
+    _stage_eval(rtr, rb + RQ, now, prm[P_RD])
+    g = _stage_eval(rtr, rb + VQ, now, prm[P_VA])
     if g:
-        stg[r, VQ, WIN] = _vc_alloc(r, g, V, vr, free, ptr, reqm, gm)
-    if prm[P_VA] > 1 and stg[r, VQ, CUR] and stg[r, VQ, DUE] <= now:
-        w = m = stg[r, VQ, WIN]  # due now: drop the winners whose output VC was taken since
+        rtr[_u(rb + VQ + WIN)] = _vc_alloc(r, g, V, vcs, vb, rtr[_u(rb + FREE)], ptr, reqm, gm)
+    if prm[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
+        w = m = rtr[_u(rb + VQ + WIN)]  # due now: drop the winners whose output VC was taken
         while m:
             c = trailing_zeros(m)
             m &= m - 1
-            if not free[r] >> vr[c, RES] & 1:
+            if not rtr[_u(rb + FREE)] >> vcs[_u((vb + c) * VF + RES)] & 1:
                 w ^= 1 << c
-        stg[r, VQ, WIN] = w
-    g = _stage_eval(stg, r, SQ, now, prm[P_SA])
+        rtr[_u(rb + VQ + WIN)] = w
+    g = _stage_eval(rtr, rb + SQ, now, prm[P_SA])
     if g:
-        stg[r, SQ, WIN] = _sw_alloc(r, g, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc)
+        rtr[_u(rb + SQ + WIN)] = _sw_alloc(r, g, V, B, vcs, vb, port_of, ptr, sreq, sin, sgnt,
+                                           svc)
     # route update
-    m = _stage_due(stg, r, RQ, now)
-    stg[r, VQ, NEW] |= m
+    m = _stage_due(rtr, rb + RQ, now)
+    rtr[_u(rb + VQ + NEW)] |= m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        vr[c, OUT_PORT] = _route(xy, r, dst[br[c, vr[c, BUF_HEAD], 0]])
-        vr[c, STATE] = VC_ALLOC
+        x = (vb + c) * VF
+        pkt = buf[_u(((vb + c) * bcap + vcs[_u(x + BUF_HEAD)]) * BF)]
+        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[pkt])
+        vcs[_u(x + STATE)] = VC_ALLOC
     # VC allocation update: winners take their output VC, the others try again
-    g = _stage_due(stg, r, VQ, now)
-    m = g & stg[r, VQ, WIN]
-    stg[r, VQ, NEW] |= g ^ m
-    stg[r, SQ, NEW] |= m
+    g = _stage_due(rtr, rb + VQ, now)
+    m = g & rtr[_u(rb + VQ + WIN)]
+    rtr[_u(rb + VQ + NEW)] |= g ^ m
+    rtr[_u(rb + SQ + NEW)] |= m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        out = vr[c, RES]
-        free[r] ^= 1 << out
-        vr[c, OUT_VC] = out
-        vr[c, STATE] = ACTIVE
+        x = (vb + c) * VF
+        out = vcs[_u(x + RES)]
+        rtr[_u(rb + FREE)] ^= 1 << out
+        vcs[_u(x + OUT_VC)] = out
+        vcs[_u(x + STATE)] = ACTIVE
     # switch allocation update: winners send a flit through switch traversal to their output
     # and a credit back
     credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
-    g = _stage_due(stg, r, SQ, now)
-    m = g & stg[r, SQ, WIN]
-    stg[r, SQ, NEW] |= g ^ m
+    g = _stage_due(rtr, rb + SQ, now)
+    m = g & rtr[_u(rb + SQ + WIN)]
+    rtr[_u(rb + SQ + NEW)] |= g ^ m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
         ip = port_of[c]
-        h = vr[c, BUF_HEAD]
-        pkt, seq, itime = br[c, h, 0], br[c, h, 1], br[c, h, 2]
-        vr[c, BUF_HEAD] = (h + 1) & bmask
-        cnt = vr[c, BUF_CNT] - 1
-        vr[c, BUF_CNT] = cnt
-        out = vr[c, OUT_VC]
-        o = vr[c, OUT_PORT]
+        x, bx = (vb + c) * VF, (vb + c) * bcap
+        h = vcs[_u(x + BUF_HEAD)]
+        j = (bx + h) * BF
+        pkt, seq, itime = buf[_u(j)], buf[_u(j + 1)], buf[_u(j + 2)]
+        vcs[_u(x + BUF_HEAD)] = (h + 1) & bmask
+        cnt = vcs[_u(x + BUF_CNT)] - 1
+        vcs[_u(x + BUF_CNT)] = cnt
+        out = vcs[_u(x + OUT_VC)]
+        o = vcs[_u(x + OUT_PORT)]
         tail = seq == flits[pkt] - 1
-        vr[out, OCC] += 1
+        vcs[_u((vb + out) * VF + OCC)] += 1
         if tail:
-            free[r] |= 1 << out
+            rtr[_u(rb + FREE)] |= 1 << out
         j = (om[r, o, 0] + om[r, o, 1]) & omask
-        ob[r, o, j, 0] = _traversed(xlast, r, now, prm[P_ST])
+        ob[r, o, j, 0] = _traversed(rtr, rb, now, prm[P_ST])
         ob[r, o, j, 1] = pkt
         ob[r, o, j, 2] = seq
         ob[r, o, j, 3] = itime
@@ -398,11 +432,11 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
         credits |= 1 << ip
         if cnt == 0:
             if tail:
-                vr[c, STATE] = IDLE
+                vcs[_u(x + STATE)] = IDLE
         elif tail:
-            _start_packet(prm, xy, dst, vr, br, stg, r, c)
+            _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
         else:
-            stg[r, SQ, NEW] |= 1 << c
+            rtr[_u(rb + SQ + NEW)] |= 1 << c
     # write outputs: one traversed flit per output, one credit per input
     m = pend[r, PO]
     while m:
@@ -432,18 +466,19 @@ def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, pt
 
 
 @_kernel
-def _busy(r, stg, pend):
+def _busy(r, rtr, pend):
     """Router r has work this cycle: VCs in a stage, flits at its outputs or on their way in,
     credits on their way in."""
-    return stg[r, RQ, NEW] | stg[r, RQ, CUR] | stg[r, VQ, NEW] | stg[r, VQ, CUR] | \
-        stg[r, SQ, NEW] | stg[r, SQ, CUR] | pend[r, PO] | pend[r, PF] | pend[r, PC]
+    rb = r * RF
+    return rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)] | \
+        rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)] | \
+        pend[r, PO] | pend[r, PF] | pend[r, PC]
 
 
 @_kernel
 def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
-         buf, stg, free, xlast, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals,
-         scratch):
+         buf, rtr, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
@@ -564,9 +599,9 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
                     if waiting[d] == 0:
                         _heap_push(hr, hi, hm, ready[d], d)
         for r in range(R):
-            if _busy(r, stg, pend):
-                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr,
-                             fch, fm, cch, cm, pend, ob, om, link_flits, scratch)
+            if _busy(r, rtr, pend):
+                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, rtr, ptr, fch, fm, cch,
+                             cm, pend, ob, om, link_flits, scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
         if stop and done[0] > 0:
@@ -591,17 +626,17 @@ class CompiledMesh:
         PV = PORTS * V
         self.prm = np.array([params.rows, params.cols, V, B, params.routing_delay,
                              params.va_delay, params.sa_delay, params.st_delay,
-                             params.link_delay], dtype=np.int64)
+                             params.link_delay, _ring(B)], dtype=np.int64)
         nodes = np.arange(R)
-        self.xy = np.stack([nodes % params.cols, nodes // params.cols], axis=1).astype(np.int64)
+        self.xy = np.stack([nodes % params.cols, nodes // params.cols], axis=1).ravel()
         self.nb = np.array([[neighbour(params, r, o) for o in range(PORTS - 1)]
                             for r in range(R)], dtype=np.int64).reshape(R, PORTS - 1)
         self.now = 0
-        self.vcs = np.zeros((R, PV, 7), dtype=np.int64)
-        self.buf = np.zeros((R, PV, _ring(B), 3), dtype=np.int64)
-        self.stg = np.zeros((R, 3, 4), dtype=np.int64)
-        self.free = np.full(R, (1 << PV) - 1, dtype=np.int64)  # output VCs not in use
-        self.xlast = np.full(R, -(1 << 40), dtype=np.int64)  # see _traversed
+        self.vcs = np.zeros((R, PV, VF), dtype=np.int64)
+        self.buf = np.zeros((R, PV, _ring(B), BF), dtype=np.int64)
+        self.rtr = np.zeros((R, RF), dtype=np.int64)
+        self.rtr[:, FREE] = (1 << PV) - 1  # output VCs not in use
+        self.rtr[:, XLAST] = -(1 << 40)  # see _traversed
         self.ptr = np.zeros((R, 2 * PV + 3 * PORTS), dtype=np.int64)
         ccap = _ring(max(params.link_delay, 1) + 3)
         self.fch = np.zeros((2 * R, PORTS, ccap, 5), dtype=np.int64)  # rows R..: ejection
@@ -668,7 +703,8 @@ class CompiledMesh:
                         self.cycle, self.packets.group, self.group_left, done, self.order,
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
                         self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
-                        self.vcs, self.buf, self.stg, self.free, self.xlast, self.ptr,
+                        self.vcs.reshape(-1), self.buf.reshape(-1), self.rtr.reshape(-1),
+                        self.ptr,
                         self.fch, self.fm, self.cch, self.cm, self.pend, self.ob, self.om,
                         self.link_flits_arr, self.totals, self.scratch)
         return done[1:done[0] + 1]
