@@ -76,8 +76,11 @@ RF = 64
 PF, PC, FL_HEAD, FL_CNT, CR_HEAD, CR_CNT = range(6)
 CHF = 24
 MAX_VCS = 12  # PORTS * MAX_VCS input VCs fit the 64-bit masks of `rtr`
-# terminal fields
-Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
+# fields of a terminal in `trm` (TF apart): its source queue (a linked list through
+# nxt_in_q), the next flit of its head packet, the VCs it used; per VC v of its router's local
+# input, at TV_BUSY + 2 * v and TV_CNT + 2 * v: held by a packet, credits in use
+Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC, TV_BUSY, TV_CNT = range(7)
+TF = 32
 # params
 # params; P_BCAP, P_CCAP, P_OCAP: capacity of the `buf`, channel and `ob` rings
 P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK, P_BCAP, P_CCAP, P_OCAP = range(12)
@@ -208,7 +211,7 @@ def _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
         rtr[_u(rb + RQ + NEW)] |= 1 << c
     else:
         pkt = buf[_u((bx + vcs[_u(x + BUF_HEAD)]) * BF)]
-        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[pkt])
+        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[_u(pkt)])
         vcs[_u(x + STATE)] = VC_ALLOC
         rtr[_u(rb + VQ + NEW)] |= 1 << c
 
@@ -410,7 +413,7 @@ def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
         m &= m - 1
         x = (vb + c) * VF
         pkt = buf[_u(((vb + c) * bcap + vcs[_u(x + BUF_HEAD)]) * BF)]
-        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[pkt])
+        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[_u(pkt)])
         vcs[_u(x + STATE)] = VC_ALLOC
     # VC allocation update: winners take their output VC (OUT_VC), the others try again
     g = _stage_due(rtr, rb + VQ, now)
@@ -442,7 +445,7 @@ def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
         vcs[_u(x + BUF_CNT)] = cnt
         out = vcs[_u(x + OUT_VC)]
         o = vcs[_u(x + OUT_PORT)]
-        tail = seq == flits[pkt] - 1
+        tail = seq == flits[_u(pkt)] - 1
         vcs[_u((vb + out) * VF + OCC)] += 1
         if tail:
             rtr[_u(rb + FREE)] |= 1 << out
@@ -507,7 +510,7 @@ def _busy(r, rtr, chan):
 
 @_kernel
 def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, done, order,
-         order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
+         order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, trm, hr, hi, hm, vcs,
          buf, rtr, chan, fch, cch, ob, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
@@ -528,16 +531,6 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
             if nxt > now:
                 now = nxt
                 continue
-        # terminals: read ejected flits and credits (kept at rows R.. of the channel arrays)
-        for n in range(R):
-            q = (R + n) * CHF + 4 * LOCAL
-            if chan[_u(q + CR_CNT)] > 0:
-                h = chan[_u(q + CR_HEAD)]
-                i = (((R + n) * PORTS + LOCAL) * ccap + h) * KF
-                if cch[_u(i)] <= now:
-                    tvc[n, cch[_u(i + 1)], 1] -= 1
-                    chan[_u(q + CR_HEAD)] = (h + 1) & (ccap - 1)
-                    chan[_u(q + CR_CNT)] -= 1
         # release packets whose creation cycle has come, in (cycle, index) order
         while True:
             a = order[order_pos[0]] if order_pos[0] < len(order) else -1
@@ -551,88 +544,91 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
                 order_pos[0] += 1
             else:
                 break
-            rec[i, 0] = t
-            s = src[i]
-            nxt_in_q[i] = -1
-            if term[s, Q_TAIL] >= 0:
-                nxt_in_q[term[s, Q_TAIL]] = i
+            rec[_u(4 * i)] = t
+            tb = src[_u(i)] * TF
+            nxt_in_q[_u(i)] = -1
+            if trm[_u(tb + Q_TAIL)] >= 0:
+                nxt_in_q[_u(trm[_u(tb + Q_TAIL)])] = i
             else:
-                term[s, Q_HEAD] = i
-            term[s, Q_TAIL] = i
+                trm[_u(tb + Q_HEAD)] = i
+            trm[_u(tb + Q_TAIL)] = i
             totals[T_RELEASED] += 1
             totals[T_QUEUED] += 1
-        # inject one flit per node
+        # each node: its terminal, then its router (nothing sent in this cycle arrives in it)
         for n in range(R):
-            i = term[n, Q_HEAD]
-            if i < 0:
-                continue
-            seq = term[n, NEXT_SEQ]
-            if seq == 0:
+            tb = n * TF
+            # the terminal reads a credit
+            q = (R + n) * CHF + 4 * LOCAL  # terminal channels live at rows R.. of the channels
+            if chan[_u(q + CR_CNT)] > 0:
+                h = chan[_u(q + CR_HEAD)]
+                i = (((R + n) * PORTS + LOCAL) * ccap + h) * KF
+                if cch[_u(i)] <= now:
+                    trm[_u(tb + TV_CNT + 2 * cch[_u(i + 1)])] -= 1
+                    chan[_u(q + CR_HEAD)] = (h + 1) & (ccap - 1)
+                    chan[_u(q + CR_CNT)] -= 1
+            # injects a flit
+            i = trm[_u(tb + Q_HEAD)]
+            if i >= 0:
+                seq = trm[_u(tb + NEXT_SEQ)]
                 vc = -1
-                last = term[n, LAST_VC]
-                for k in range(1, V + 1):
-                    c = 0 if last < 0 else _wrap(last + k, V)
-                    if tvc[n, c, 0] == 0 and tvc[n, c, 1] < B:
-                        vc = c
-                        break
-                if vc < 0:
-                    continue
-                tvc[n, vc, 0] = 1
-                term[n, LAST_VC] = vc
-                term[n, CUR_VC] = vc
-                rec[i, 1] = now
-                totals[T_IN_FLIGHT] += 1
-            else:
-                vc = term[n, CUR_VC]
-                if tvc[n, vc, 1] >= B:
-                    continue
-            tail = seq == flits[i] - 1
-            tvc[n, vc, 1] += 1
-            if tail:
-                tvc[n, vc, 0] = 0
-                term[n, Q_HEAD] = nxt_in_q[i]
-                if nxt_in_q[i] < 0:
-                    term[n, Q_TAIL] = -1
-                term[n, NEXT_SEQ] = 0
-                totals[T_QUEUED] -= 1
-            else:
-                term[n, NEXT_SEQ] = seq + 1
-            totals[T_INJECTED] += 1
-            _send_flit(fch, chan, ccap, n, LOCAL, now + 2, i, seq, now, vc)
-        # retire flits ejected this cycle
-        for n in range(R):
-            q = (R + n) * CHF + 4 * LOCAL
-            if chan[_u(q + FL_CNT)] == 0:
-                continue
-            h = chan[_u(q + FL_HEAD)]
-            j = (((R + n) * PORTS + LOCAL) * ccap + h) * CF
-            if fch[_u(j)] > now:
-                continue
-            i, seq, itime, vc = fch[_u(j + 1)], fch[_u(j + 2)], fch[_u(j + 3)], fch[_u(j + 4)]
-            chan[_u(q + FL_HEAD)] = (h + 1) & (ccap - 1)
-            chan[_u(q + FL_CNT)] -= 1
-            rec[i, 3] += now - itime
-            totals[T_EJECTED] += 1
-            _send_credit(cch, chan, ccap, n, LOCAL, now + 2, vc)
-            if seq == flits[i] - 1:
-                rec[i, 2] = now
-                totals[T_IN_FLIGHT] -= 1
-                g = group[i]
-                if g >= 0:
-                    group_left[g] -= 1
-                    if group_left[g] == 0:
-                        done[0] += 1
-                        done[done[0]] = g
-                for k in range(rev_ptr[i], rev_ptr[i + 1]):
-                    d = rev_idx[k]
-                    if now + 1 > ready[d]:
-                        ready[d] = now + 1
-                    waiting[d] -= 1
-                    if waiting[d] == 0:
-                        _heap_push(hr, hi, hm, ready[d], d)
-        for r in range(R):
-            if _busy(r, rtr, chan):
-                _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
+                if seq == 0:
+                    last = trm[_u(tb + LAST_VC)]
+                    for k in range(1, V + 1):
+                        c = 0 if last < 0 else _wrap(last + k, V)
+                        if trm[_u(tb + TV_BUSY + 2 * c)] == 0 and \
+                                trm[_u(tb + TV_CNT + 2 * c)] < B:
+                            vc = c
+                            break
+                    if vc >= 0:
+                        trm[_u(tb + TV_BUSY + 2 * vc)] = 1
+                        trm[_u(tb + LAST_VC)] = vc
+                        trm[_u(tb + CUR_VC)] = vc
+                        rec[_u(4 * i + 1)] = now
+                        totals[T_IN_FLIGHT] += 1
+                elif trm[_u(tb + TV_CNT + 2 * trm[_u(tb + CUR_VC)])] < B:
+                    vc = trm[_u(tb + CUR_VC)]
+                if vc >= 0:
+                    trm[_u(tb + TV_CNT + 2 * vc)] += 1
+                    if seq == flits[_u(i)] - 1:  # tail
+                        trm[_u(tb + TV_BUSY + 2 * vc)] = 0
+                        trm[_u(tb + Q_HEAD)] = nxt_in_q[_u(i)]
+                        if nxt_in_q[_u(i)] < 0:
+                            trm[_u(tb + Q_TAIL)] = -1
+                        trm[_u(tb + NEXT_SEQ)] = 0
+                        totals[T_QUEUED] -= 1
+                    else:
+                        trm[_u(tb + NEXT_SEQ)] = seq + 1
+                    totals[T_INJECTED] += 1
+                    _send_flit(fch, chan, ccap, n, LOCAL, now + 2, i, seq, now, vc)
+            # retires an ejected flit
+            if chan[_u(q + FL_CNT)] > 0:
+                h = chan[_u(q + FL_HEAD)]
+                j = (((R + n) * PORTS + LOCAL) * ccap + h) * CF
+                if fch[_u(j)] <= now:
+                    i, seq, itime = fch[_u(j + 1)], fch[_u(j + 2)], fch[_u(j + 3)]
+                    chan[_u(q + FL_HEAD)] = (h + 1) & (ccap - 1)
+                    chan[_u(q + FL_CNT)] -= 1
+                    rec[_u(4 * i + 3)] += now - itime
+                    totals[T_EJECTED] += 1
+                    _send_credit(cch, chan, ccap, n, LOCAL, now + 2, fch[_u(j + 4)])
+                    if seq == flits[_u(i)] - 1:
+                        rec[_u(4 * i + 2)] = now
+                        totals[T_IN_FLIGHT] -= 1
+                        g = group[_u(i)]
+                        if g >= 0:
+                            group_left[g] -= 1
+                            if group_left[g] == 0:
+                                done[0] += 1
+                                done[done[0]] = g
+                        for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
+                            d = rev_idx[k]
+                            if now + 1 > ready[d]:
+                                ready[d] = now + 1
+                            waiting[d] -= 1
+                            if waiting[d] == 0:
+                                _heap_push(hr, hi, hm, ready[d], d)
+            if _busy(n, rtr, chan):
+                _router_step(n, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
                              scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
@@ -677,9 +673,8 @@ class CompiledMesh:
         self.ob = np.zeros((R, PORTS, ocap, CF), dtype=np.int64)
         self.totals = np.zeros(6, dtype=np.int64)
         self.totals[T_LAST_BUSY] = -(1 << 40)
-        self.term = np.full((R, 5), -1, dtype=np.int64)
-        self.term[:, NEXT_SEQ] = 0
-        self.tvc = np.zeros((R, V, 2), dtype=np.int64)
+        self.trm = np.zeros((R, TF), dtype=np.int64)
+        self.trm[:, [Q_HEAD, Q_TAIL, LAST_VC]] = -1
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
         # router step scratch (bitmasks): VC allocation requests per port and grants per input
@@ -730,7 +725,8 @@ class CompiledMesh:
                         self.flits,
                         self.cycle, self.packets.group, self.group_left, done, self.order,
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
-                        self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
+                        self.nxt_in_q, self.rec.reshape(-1), self.trm.reshape(-1), self.hr,
+                        self.hi, self.hm,
                         self.vcs.reshape(-1), self.buf.reshape(-1), self.rtr.reshape(-1),
                         self.chan.reshape(-1), self.fch.reshape(-1), self.cch.reshape(-1),
                         self.ob.reshape(-1), self.totals, self.scratch)
