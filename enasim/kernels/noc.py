@@ -295,15 +295,34 @@ def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
     """iSLIP switch allocation over ports, one iteration, for the input VCs of `group` whose
     output VC has a credit; an input's VCs asking the same output are served round robin.
     Returns the winners (bitmask of input VCs, at most one per input and per output)."""
-    ins = outs = 0  # requesting inputs, requested outputs
+    req = ins = outs = clash = 0  # requesting VCs, their inputs and outputs; two share one
     m = group
     while m:
         c = trailing_zeros(m)
         m &= m - 1
         x = (vb + c) * VF
-        if vcs[_u((vb + vcs[_u(x + OUT_VC)]) * VF + OCC)] >= B:
-            continue
-        ip, o = port_of[_u(c)], vcs[_u(x + OUT_PORT)]
+        if vcs[_u((vb + vcs[_u(x + OUT_VC)]) * VF + OCC)] < B:
+            ip, o = port_of[_u(c)], vcs[_u(x + OUT_PORT)]
+            clash |= (ins >> ip | outs >> o) & 1
+            ins |= 1 << ip
+            outs |= 1 << o
+            req |= 1 << c
+    if not clash:  # no two requests share an input or an output: every one wins
+        m = req
+        while m:
+            c = trailing_zeros(m)
+            m &= m - 1
+            ip, o = port_of[_u(c)], vcs[_u((vb + c) * VF + OUT_PORT)]
+            rtr[_u(rb + SA_OUT + o)] = _wrap(ip + 1, PORTS)
+            rtr[_u(rb + SA_IN + ip)] = _wrap(o + 1, PORTS)
+            rtr[_u(rb + SA_VC + ip)] = _wrap(c - ip * V + 1, V)
+        return req
+    ins = outs = 0
+    m = req
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        ip, o = port_of[_u(c)], vcs[_u((vb + c) * VF + OUT_PORT)]
         if not ins >> ip & 1:
             ins |= 1 << ip
             sreq[_u(ip)] = 0  # outputs requested by input ip
