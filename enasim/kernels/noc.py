@@ -4,27 +4,37 @@ Same semantics, same arbitration order, same packets: the two models give identi
 records (tested). State lives in flat integer arrays so the kernel can run long stretches
 without returning to Python; `CompiledMesh` wraps them with the process model's API.
 
-Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc):
+Layout (R routers; a VC of a router is addressed by its flat index c = port * V + vc, and VC c
+of router r by its global index r * PORTS * V + c; the field names are the constants below):
 
-- `vcs[r, c, field]`: VC state; OCC describes the *output* VC c, RES is c's allocation result;
-- `buf[r, c, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
-- `stg[r, stage, (NEW, CUR, WIN, DUE)]`: route computation, VC and switch allocation as
-  bitmasks of input VCs (hence at most MAX_VCS VCs): NEW queued, CUR the group being
-  evaluated, due in cycle DUE, WIN its allocation winners. BookSim's stage queues hold one such
-  group at a time and both allocators are independent of queue order, so sets suffice;
-- `free[r]`: bitmask of the output VCs not held by a packet;
+- `vcs[VC, field]`: VC state (VF fields per VC); OCC describes the *output* VC c, OUT_VC is c's
+  allocated output VC, VA_OUT and VA_IN the VC allocator's round-robin pointers;
+- `buf[VC, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
+- `rtr[r, field]`: per router (RF fields): route computation, VC and switch allocation (at
+  offsets RQ, VQ, SQ) as bitmasks of input VCs (hence at most MAX_VCS VCs), each with NEW
+  queued, CUR the group being evaluated, due in cycle DUE, WIN its allocation winners. BookSim's
+  stage queues hold one such group at a time and both allocators are independent of queue
+  order, so sets suffice. Also FREE, the bitmask of the output VCs not held by a packet; XLAST,
+  the leave cycle of the last switch traversal group; PO, the outputs with flits; per output the
+  head and count of its `ob` queue and its flit count; the switch allocator's round-robin
+  pointers; the neighbours;
 - `ob[r, port, slot, (leave cycle, packet, seq, injection cycle, vc)]`: flits in switch
-  traversal or waiting for the link, `xlast[r]` the leave cycle of the last traversal group;
+  traversal or waiting for the link;
 - `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
   router `node`; rows R.. are the channels to the terminals (ejection, credits for injection);
-- `pend[node, (PF, PC, PO)]`: bitmasks of the ports with flits or credits on their way in and
-  of the outputs with flits, so a router visits only those ports.
+- `chan[node, field]`: bitmasks PF and PC of the ports with flits or credits on their way in (so
+  a router visits only those ports), and the head and count of each `fch` and `cch` ring.
+
+The kernel gets these arrays flattened, with the field strides as constants, and indexes them
+with unsigned indices (`_u`): Numba then skips its negative-index wraparound and LLVM folds the
+field offsets into the addressing, where a multi-dimensional index costs a multiplication by a
+stride and a compare-and-select per dimension.
 
 Allocators walk bitmasks with count-trailing-zeros; `_pick` is a round-robin pick.
 
 Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
-count) in a separate array (`om`, `fm`, `cm`; BUF_HEAD and BUF_CNT for `buf`), large enough
-never to overflow. The kernels avoid division (routes, neighbours and the port of a VC come
+count) in a separate array (`rtr`, `chan`; BUF_HEAD and BUF_CNT for `buf`), large enough never
+to overflow. The kernels avoid division (routes, neighbours and the port of a VC come
 from tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too),
 so every kernel is compiled without reference counting: Numba would otherwise incref and decref
 every array argument of every call with atomic operations, which cost more than the
@@ -41,21 +51,50 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
 from enasim.noc.packets import Packets, Records, group_counts
 
-# fields of `vcs`
-BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, OCC, RES = range(7)  # OUT_VC, RES: flat index
+# fields of a VC in `vcs` (VF apart); OUT_VC: the index of a VC within its router (the VC
+# allocation result until the VC is ACTIVE); VA_OUT, VA_IN: the VC allocator's round-robin
+# pointers of the output VC and of the input VC
+BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, OCC, VA_OUT, VA_IN = range(8)
+VF = 8
+BF = 4  # fields of a `buf` slot: packet, flit sequence number, injection cycle (and a pad)
+CF, KF = 5, 2  # fields of a `fch` slot (cycle, packet, seq, injection cycle, vc), `cch` (cycle, vc)
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
-PF, PC, PO = range(3)  # `pend` bitmasks: ports with flits, credits coming in; flits to send
-RQ, VQ, SQ = range(3)  # pipeline stages: route computation, VC and switch allocation
-NEW, CUR, WIN, DUE = range(4)  # fields of `stg`
-MAX_VCS = 12  # PORTS * MAX_VCS input VCs fit the 64-bit masks of `stg`
-# terminal fields
-Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC = range(5)
+# fields of a router in `rtr` (RF apart): pipeline stages route computation, VC and switch
+# allocation at offsets RQ, VQ, SQ, each with fields NEW, CUR, WIN, DUE; FREE, XLAST, PO (the
+# outputs with flits); per output o: its `ob` queue's head and count at OB_HEAD + 2 * o and
+# OB_CNT + 2 * o, the flits it sent at LINK + o; the switch allocator's round-robin pointers of
+# output o at SA_OUT + o, of input i at SA_IN + i and over its VCs at SA_VC + i; the neighbour
+# on side o (< LOCAL) at NB + o
+RQ, VQ, SQ = 0, 4, 8
+NEW, CUR, WIN, DUE = range(4)
+FREE, XLAST, PO, OB_HEAD, OB_CNT, LINK, SA_OUT, SA_IN, SA_VC, NB = \
+    12, 13, 14, 16, 17, 26, 32, 37, 42, 48
+RF = 64
+# fields of a node in `chan` (CHF apart): bitmasks of the ports with flits (PF) or credits (PC)
+# on their way in; the head and count of the flit and credit ring of port p at
+# FL_HEAD + 4 * p, FL_CNT + 4 * p, CR_HEAD + 4 * p, CR_CNT + 4 * p
+PF, PC, FL_HEAD, FL_CNT, CR_HEAD, CR_CNT = range(6)
+CHF = 24
+MAX_VCS = 12  # PORTS * MAX_VCS input VCs fit the 64-bit masks of `rtr`
+# fields of a terminal in `trm` (TF apart): its source queue (a linked list through
+# nxt_in_q), the next flit of its head packet, the VCs it used; per VC v of its router's local
+# input, at TV_BUSY + 2 * v and TV_CNT + 2 * v: held by a packet, credits in use
+Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC, TV_BUSY, TV_CNT = range(7)
+TF = 32
 # params
-P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK = range(9)
+# params; P_BCAP, P_CCAP, P_OCAP: capacity of the `buf`, channel and `ob` rings
+P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK, P_BCAP, P_CCAP, P_OCAP = range(12)
 # totals; T_QUEUED: packets released whose tail is still in the source queue
 T_INJECTED, T_EJECTED, T_IN_FLIGHT, T_RELEASED, T_QUEUED, T_LAST_BUSY = range(6)
 
 _kernel = njit(cache=True, _nrt=False, inline="always")  # no reference counting (see above)
+
+
+@_kernel
+def _u(i):
+    """Index i (>= 0) as unsigned: Numba then drops its negative-index wraparound (a compare and
+    select per access) and LLVM folds constant field offsets into the address."""
+    return np.uint64(i)
 
 
 @_kernel
@@ -75,7 +114,8 @@ def _wrap(i, n):
 @_kernel
 def _route(xy, here, dst):
     """Dimension-order (X then Y) output port."""
-    x, y, dx, dy = xy[here, 0], xy[here, 1], xy[dst, 0], xy[dst, 1]
+    x, y = xy[_u(2 * here)], xy[_u(2 * here + 1)]
+    dx, dy = xy[_u(2 * dst)], xy[_u(2 * dst + 1)]
     if dx > x:
         return 0
     if dx < x:
@@ -88,40 +128,43 @@ def _route(xy, here, dst):
 
 
 @_kernel
-def _stage_eval(stg, r, k, now, delay):
-    """Evaluate stage k: if no group is in it, the VCs queued since form one, due `delay` cycles
-    on (BookSim evaluates nothing while an earlier group is still in the stage). Returns the
-    new group (bitmask of input VCs), else 0."""
-    g = stg[r, k, NEW]
-    if stg[r, k, CUR] or not g:
+def _stage_eval(rtr, k, now, delay):
+    """Evaluate the stage at rtr[k:]: if no group is in it, the VCs queued since form one, due
+    `delay` cycles on (BookSim evaluates nothing while an earlier group is still in the stage).
+    Returns the new group (bitmask of input VCs), else 0."""
+    g = rtr[_u(k + NEW)]
+    if rtr[_u(k + CUR)] or not g:
         return 0
-    stg[r, k, CUR] = g
-    stg[r, k, NEW] = 0
-    stg[r, k, WIN] = 0
-    stg[r, k, DUE] = now + delay - 1
+    rtr[_u(k + CUR)] = g
+    rtr[_u(k + NEW)] = 0
+    rtr[_u(k + WIN)] = 0
+    rtr[_u(k + DUE)] = now + delay - 1
     return g
 
 
 @_kernel
-def _traversed(xlast, r, now, delay):
+def _traversed(rtr, rb, now, delay):
     """The cycle in which a flit that wins switch allocation now leaves switch traversal (and
     may go out). BookSim's traversal stage handles groups like the stages above: the flits
     queued while a group traverses form the next group once it has left, so a flit joins the
-    pending group (leaving at xlast[r]) if that has not started yet, else starts one after the
+    pending group (leaving at XLAST) if that has not started yet, else starts one after the
     last group has left (or next cycle)."""
     d = max(delay, 1)
-    if xlast[r] < now + d:  # the last group has started: a new one
-        xlast[r] = max(xlast[r], now) + d
-    return xlast[r]
+    last = rtr[_u(rb + XLAST)]
+    if last < now + d:  # the last group has started: a new one
+        last = max(last, now) + d
+        rtr[_u(rb + XLAST)] = last
+    return last
 
 
 @_kernel
-def _stage_due(stg, r, k, now):
-    """Update stage k: its group, which leaves the stage, if its delay has elapsed, else 0."""
-    g = stg[r, k, CUR]
-    if not g or stg[r, k, DUE] > now:
+def _stage_due(rtr, k, now):
+    """Update the stage at rtr[k:]: its group, which leaves the stage, if its delay has elapsed,
+    else 0."""
+    g = rtr[_u(k + CUR)]
+    if not g or rtr[_u(k + DUE)] > now:
         return 0
-    stg[r, k, CUR] = 0
+    rtr[_u(k + CUR)] = 0
     return g
 
 
@@ -160,295 +203,338 @@ def _heap_pop(hr, hi, hm):
 
 
 @_kernel
-def _start_packet(prm, xy, dst, vr, br, stg, r, c):
-    """The head flit at the front of input VC c starts route computation (or VC allocation
-    directly with lookahead routing, routing_delay 0)."""
+def _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
+    """The head flit at the front of input VC c (at vcs[x:], its buffer at buf[bx * BF:]) starts
+    route computation (or VC allocation directly with lookahead routing, routing_delay 0)."""
     if prm[P_RD] > 0:
-        vr[c, STATE] = ROUTING
-        stg[r, RQ, NEW] |= 1 << c
+        vcs[_u(x + STATE)] = ROUTING
+        rtr[_u(rb + RQ + NEW)] |= 1 << c
     else:
-        pkt = br[c, vr[c, BUF_HEAD], 0]
-        vr[c, OUT_PORT] = _route(xy, r, dst[pkt])
-        vr[c, STATE] = VC_ALLOC
-        stg[r, VQ, NEW] |= 1 << c
+        pkt = buf[_u((bx + vcs[_u(x + BUF_HEAD)]) * BF)]
+        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[_u(pkt)])
+        vcs[_u(x + STATE)] = VC_ALLOC
+        rtr[_u(rb + VQ + NEW)] |= 1 << c
 
 
 @_kernel
-def _send_flit(fch, fm, pend, r, p, t, pkt, seq, itime, vc):
-    i = (fm[r, p, 0] + fm[r, p, 1]) & (fch.shape[2] - 1)
-    pend[r, PF] |= 1 << p
-    fch[r, p, i, 0] = t
-    fch[r, p, i, 1] = pkt
-    fch[r, p, i, 2] = seq
-    fch[r, p, i, 3] = itime
-    fch[r, p, i, 4] = vc
-    fm[r, p, 1] += 1
+def _send_flit(fch, chan, ccap, n, p, t, pkt, seq, itime, vc):
+    """Send a flit to input port p of node n (a router, or at n >= R a terminal), due at t."""
+    q = n * CHF + 4 * p
+    cnt = chan[_u(q + FL_CNT)]
+    i = ((n * PORTS + p) * ccap + ((chan[_u(q + FL_HEAD)] + cnt) & (ccap - 1))) * CF
+    chan[_u(n * CHF + PF)] |= 1 << p
+    fch[_u(i)] = t
+    fch[_u(i + 1)] = pkt
+    fch[_u(i + 2)] = seq
+    fch[_u(i + 3)] = itime
+    fch[_u(i + 4)] = vc
+    chan[_u(q + FL_CNT)] = cnt + 1
 
 
 @_kernel
-def _send_credit(cch, cm, pend, r, p, t, vc):
-    i = (cm[r, p, 0] + cm[r, p, 1]) & (cch.shape[2] - 1)
-    pend[r, PC] |= 1 << p
-    cch[r, p, i, 0] = t
-    cch[r, p, i, 1] = vc
-    cm[r, p, 1] += 1
+def _send_credit(cch, chan, ccap, n, p, t, vc):
+    """Send a credit for VC vc to port p of node n, due at t."""
+    q = n * CHF + 4 * p
+    cnt = chan[_u(q + CR_CNT)]
+    i = ((n * PORTS + p) * ccap + ((chan[_u(q + CR_HEAD)] + cnt) & (ccap - 1))) * KF
+    chan[_u(n * CHF + PC)] |= 1 << p
+    cch[_u(i)] = t
+    cch[_u(i + 1)] = vc
+    chan[_u(q + CR_CNT)] = cnt + 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _vc_alloc(r, group, V, vr, free, ptr, reqm, gm):
-    """iSLIP VC allocation, one iteration, for the input VCs of `group` (bitmask): each asks
-    every free VC of its output port. Sets RES of the winners; returns them (bitmask)."""
+def _vc_alloc(group, V, vcs, vb, free, reqm, gm):
+    """iSLIP VC allocation, one iteration, for the input VCs of `group` (bitmask) of the router
+    whose VCs start at vcs[vb * VF]: each asks every free VC of its output port (`free`:
+    bitmask). Sets OUT_VC of the winners; returns them (bitmask)."""
     PV, vmask = PORTS * V, (1 << V) - 1
     ports = 0  # output ports with requests; reqm[o]: the input VCs asking port o
     m = group
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        o = vr[c, OUT_PORT]
-        if free[r] >> (o * V) & vmask:  # only VCs with a free output VC to ask for request
+        o = vcs[_u((vb + c) * VF + OUT_PORT)]
+        if free >> (o * V) & vmask:  # only VCs with a free output VC to ask for request
             if not ports >> o & 1:
                 ports |= 1 << o
-                reqm[o] = 0
-            reqm[o] |= 1 << c
-            gm[c] = 0  # output VCs of port o granting input VC c (bit j: VC o * V + j)
+                reqm[_u(o)] = 0
+            reqm[_u(o)] |= 1 << c
+            gm[_u(c)] = 0  # output VCs of port o granting input VC c (bit j: VC o * V + j)
     win = 0
     while ports:
         o = trailing_zeros(ports)
         ports &= ports - 1
-        base, req = o * V, reqm[o]
-        f = free[r] >> base & vmask
+        base, req = o * V, reqm[_u(o)]
+        f = free >> base & vmask
         if req & (req - 1) == 0:  # a single requester: every free output VC grants it
-            gm[trailing_zeros(req)] = f
+            gm[_u(trailing_zeros(req))] = f
         else:
             while f:  # grant: each free output VC picks the next requester after its pointer
                 j = trailing_zeros(f)
                 f &= f - 1
-                gm[_pick(req, ptr[r, base + j])] |= 1 << j
+                gm[_u(_pick(req, vcs[_u((vb + base + j) * VF + VA_OUT)]))] |= 1 << j
         while req:  # accept: each input VC picks the next granting VC after its pointer
             c = trailing_zeros(req)
             req &= req - 1
-            if gm[c]:
-                a = ptr[r, PV + c] - base  # a pointer over all PV outputs; seen from port o,
-                # one pointing outside the port's VCs starts at its first
-                out = base + _pick(gm[c], a if 0 <= a < V else 0)
-                ptr[r, out] = _wrap(c + 1, PV)
-                ptr[r, PV + c] = _wrap(out + 1, PV)
-                vr[c, RES] = out
+            g = gm[_u(c)]
+            if g:
+                x = (vb + c) * VF
+                a = vcs[_u(x + VA_IN)] - base  # a pointer over all PV outputs; seen from port
+                # o, one pointing outside the port's VCs starts at its first
+                out = base + _pick(g, a if 0 <= a < V else 0)
+                vcs[_u((vb + out) * VF + VA_OUT)] = _wrap(c + 1, PV)
+                vcs[_u(x + VA_IN)] = _wrap(out + 1, PV)
+                vcs[_u(x + OUT_VC)] = out
                 win |= 1 << c
     return win
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _sw_alloc(r, group, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc):
+def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
     """iSLIP switch allocation over ports, one iteration, for the input VCs of `group` whose
     output VC has a credit; an input's VCs asking the same output are served round robin.
     Returns the winners (bitmask of input VCs, at most one per input and per output)."""
-    PV = PORTS * V
-    ins = outs = 0  # requesting inputs, requested outputs
+    req = ins = outs = clash = 0  # requesting VCs, their inputs and outputs; two share one
     m = group
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        if vr[vr[c, OUT_VC], OCC] >= B:
-            continue
-        ip, o = port_of[c], vr[c, OUT_PORT]
+        x = (vb + c) * VF
+        if vcs[_u((vb + vcs[_u(x + OUT_VC)]) * VF + OCC)] < B:
+            ip, o = port_of[_u(c)], vcs[_u(x + OUT_PORT)]
+            clash |= (ins >> ip | outs >> o) & 1
+            ins |= 1 << ip
+            outs |= 1 << o
+            req |= 1 << c
+    if not clash:  # no two requests share an input or an output: every one wins
+        m = req
+        while m:
+            c = trailing_zeros(m)
+            m &= m - 1
+            ip, o = port_of[_u(c)], vcs[_u((vb + c) * VF + OUT_PORT)]
+            rtr[_u(rb + SA_OUT + o)] = _wrap(ip + 1, PORTS)
+            rtr[_u(rb + SA_IN + ip)] = _wrap(o + 1, PORTS)
+            rtr[_u(rb + SA_VC + ip)] = _wrap(c - ip * V + 1, V)
+        return req
+    ins = outs = 0
+    m = req
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        ip, o = port_of[_u(c)], vcs[_u((vb + c) * VF + OUT_PORT)]
         if not ins >> ip & 1:
             ins |= 1 << ip
-            sreq[ip] = 0  # outputs requested by input ip
+            sreq[_u(ip)] = 0  # outputs requested by input ip
         if not outs >> o & 1:
             outs |= 1 << o
-            sin[o] = 0  # inputs requesting output o
-        if not sreq[ip] >> o & 1:
-            sreq[ip] |= 1 << o
-            sin[o] |= 1 << ip
-            svc[ip * PORTS + o] = 0  # VCs of input ip asking output o
-        svc[ip * PORTS + o] |= 1 << (c - ip * V)
+            sin[_u(o)] = 0  # inputs requesting output o
+        k = _u(ip * PORTS + o)
+        if not sreq[_u(ip)] >> o & 1:
+            sreq[_u(ip)] |= 1 << o
+            sin[_u(o)] |= 1 << ip
+            svc[k] = 0  # VCs of input ip asking output o
+        svc[k] |= 1 << (c - ip * V)
     granted = 0  # inputs with a grant; sgnt[i]: the outputs granting input i
     while outs:  # grant: the next requesting input after the output's pointer
         o = trailing_zeros(outs)
         outs &= outs - 1
-        i = _pick(sin[o], ptr[r, 2 * PV + o])
+        i = _pick(sin[_u(o)], rtr[_u(rb + SA_OUT + o)])
         if not granted >> i & 1:
             granted |= 1 << i
-            sgnt[i] = 0
-        sgnt[i] |= 1 << o
+            sgnt[_u(i)] = 0
+        sgnt[_u(i)] |= 1 << o
     win = 0
     while granted:  # accept: the next granting output after the input's pointer
         i = trailing_zeros(granted)
         granted &= granted - 1
-        o = _pick(sgnt[i], ptr[r, 2 * PV + PORTS + i])
-        ptr[r, 2 * PV + o] = _wrap(i + 1, PORTS)
-        ptr[r, 2 * PV + PORTS + i] = _wrap(o + 1, PORTS)
-        v = _pick(svc[i * PORTS + o], ptr[r, 2 * PV + 2 * PORTS + i])
-        ptr[r, 2 * PV + 2 * PORTS + i] = _wrap(v + 1, V)
+        o = _pick(sgnt[_u(i)], rtr[_u(rb + SA_IN + i)])
+        rtr[_u(rb + SA_OUT + o)] = _wrap(i + 1, PORTS)
+        rtr[_u(rb + SA_IN + i)] = _wrap(o + 1, PORTS)
+        v = _pick(svc[_u(i * PORTS + o)], rtr[_u(rb + SA_VC + i)])
+        rtr[_u(rb + SA_VC + i)] = _wrap(v + 1, V)
         win |= 1 << (i * V + v)
     return win
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr, fch, fm,
-                 cch, cm, pend, ob, om, link_flits, scratch):
+def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob, scratch):
     reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
     R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
-    vr, br = vcs[r], buf[r]  # this router's VCs and buffers (views: one index fewer)
-    bmask = br.shape[1] - 1
-    omask, fmask, cmask = ob.shape[2] - 1, fch.shape[2] - 1, cch.shape[2] - 1
+    bcap, ccap, ocap = prm[P_BCAP], prm[P_CCAP], prm[P_OCAP]
+    vb, rb, cb = r * PORTS * V, r * RF, r * CHF  # r's first VC, `rtr` and `chan` fields
     # input queuing: flits (port order), then credits
-    m = pend[r, PF]
+    m = chan[_u(cb + PF)]
     while m:
         ip = trailing_zeros(m)
         m &= m - 1
-        h = fm[r, ip, 0]
-        if fch[r, ip, h, 0] <= now:
-            fm[r, ip, 0] = (h + 1) & fmask
-            fm[r, ip, 1] -= 1
-            if fm[r, ip, 1] == 0:
-                pend[r, PF] ^= 1 << ip
-            c = ip * V + fch[r, ip, h, 4]
-            cnt = vr[c, BUF_CNT]
-            slot = (vr[c, BUF_HEAD] + cnt) & bmask
-            br[c, slot, 0] = fch[r, ip, h, 1]
-            br[c, slot, 1] = fch[r, ip, h, 2]
-            br[c, slot, 2] = fch[r, ip, h, 3]
-            vr[c, BUF_CNT] = cnt + 1
-            st = vr[c, STATE]
+        q = cb + 4 * ip
+        h = chan[_u(q + FL_HEAD)]
+        i = ((r * PORTS + ip) * ccap + h) * CF
+        if fch[_u(i)] <= now:
+            chan[_u(q + FL_HEAD)] = (h + 1) & (ccap - 1)
+            cnt = chan[_u(q + FL_CNT)] - 1
+            chan[_u(q + FL_CNT)] = cnt
+            if cnt == 0:
+                chan[_u(cb + PF)] ^= 1 << ip
+            c = ip * V + fch[_u(i + 4)]
+            x, bx = (vb + c) * VF, (vb + c) * bcap
+            cnt = vcs[_u(x + BUF_CNT)]
+            j = (bx + ((vcs[_u(x + BUF_HEAD)] + cnt) & (bcap - 1))) * BF
+            buf[_u(j)] = fch[_u(i + 1)]
+            buf[_u(j + 1)] = fch[_u(i + 2)]
+            buf[_u(j + 2)] = fch[_u(i + 3)]
+            vcs[_u(x + BUF_CNT)] = cnt + 1
+            st = vcs[_u(x + STATE)]
             if st == IDLE:
-                _start_packet(prm, xy, dst, vr, br, stg, r, c)
+                _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
             elif st == ACTIVE and cnt == 0:
-                stg[r, SQ, NEW] |= 1 << c
-    m = pend[r, PC]
+                rtr[_u(rb + SQ + NEW)] |= 1 << c
+    m = chan[_u(cb + PC)]
     while m:
         o = trailing_zeros(m)
         m &= m - 1
-        while cm[r, o, 1] > 0:
-            h = cm[r, o, 0]
-            if cch[r, o, h, 0] > now:
+        q = cb + 4 * o
+        h, cnt = chan[_u(q + CR_HEAD)], chan[_u(q + CR_CNT)]
+        while cnt > 0:
+            i = ((r * PORTS + o) * ccap + h) * KF
+            if cch[_u(i)] > now:
                 break
-            vr[o * V + cch[r, o, h, 1], OCC] -= 1
-            cm[r, o, 0] = (h + 1) & cmask
-            cm[r, o, 1] -= 1
-        if cm[r, o, 1] == 0:
-            pend[r, PC] ^= 1 << o
+            vcs[_u((vb + o * V + cch[_u(i + 1)]) * VF + OCC)] -= 1
+            h = (h + 1) & (ccap - 1)
+            cnt -= 1
+        chan[_u(q + CR_HEAD)] = h
+        chan[_u(q + CR_CNT)] = cnt
+        if cnt == 0:
+            chan[_u(cb + PC)] ^= 1 << o
     # evaluate: route computation, VC allocation, switch allocation
-    _stage_eval(stg, r, RQ, now, prm[P_RD])
-    g = _stage_eval(stg, r, VQ, now, prm[P_VA])
+    _stage_eval(rtr, rb + RQ, now, prm[P_RD])
+    g = _stage_eval(rtr, rb + VQ, now, prm[P_VA])
     if g:
-        stg[r, VQ, WIN] = _vc_alloc(r, g, V, vr, free, ptr, reqm, gm)
-    if prm[P_VA] > 1 and stg[r, VQ, CUR] and stg[r, VQ, DUE] <= now:
-        w = m = stg[r, VQ, WIN]  # due now: drop the winners whose output VC was taken since
+        rtr[_u(rb + VQ + WIN)] = _vc_alloc(g, V, vcs, vb, rtr[_u(rb + FREE)], reqm, gm)
+    if prm[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
+        w = m = rtr[_u(rb + VQ + WIN)]  # due now: drop the winners whose output VC was taken
         while m:
             c = trailing_zeros(m)
             m &= m - 1
-            if not free[r] >> vr[c, RES] & 1:
+            if not rtr[_u(rb + FREE)] >> vcs[_u((vb + c) * VF + OUT_VC)] & 1:
                 w ^= 1 << c
-        stg[r, VQ, WIN] = w
-    g = _stage_eval(stg, r, SQ, now, prm[P_SA])
+        rtr[_u(rb + VQ + WIN)] = w
+    g = _stage_eval(rtr, rb + SQ, now, prm[P_SA])
     if g:
-        stg[r, SQ, WIN] = _sw_alloc(r, g, V, B, vr, port_of, ptr, sreq, sin, sgnt, svc)
+        rtr[_u(rb + SQ + WIN)] = _sw_alloc(g, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt,
+                                           svc)
     # route update
-    m = _stage_due(stg, r, RQ, now)
-    stg[r, VQ, NEW] |= m
+    m = _stage_due(rtr, rb + RQ, now)
+    rtr[_u(rb + VQ + NEW)] |= m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        vr[c, OUT_PORT] = _route(xy, r, dst[br[c, vr[c, BUF_HEAD], 0]])
-        vr[c, STATE] = VC_ALLOC
-    # VC allocation update: winners take their output VC, the others try again
-    g = _stage_due(stg, r, VQ, now)
-    m = g & stg[r, VQ, WIN]
-    stg[r, VQ, NEW] |= g ^ m
-    stg[r, SQ, NEW] |= m
+        x = (vb + c) * VF
+        pkt = buf[_u(((vb + c) * bcap + vcs[_u(x + BUF_HEAD)]) * BF)]
+        vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[_u(pkt)])
+        vcs[_u(x + STATE)] = VC_ALLOC
+    # VC allocation update: winners take their output VC (OUT_VC), the others try again
+    g = _stage_due(rtr, rb + VQ, now)
+    m = g & rtr[_u(rb + VQ + WIN)]
+    rtr[_u(rb + VQ + NEW)] |= g ^ m
+    rtr[_u(rb + SQ + NEW)] |= m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        out = vr[c, RES]
-        free[r] ^= 1 << out
-        vr[c, OUT_VC] = out
-        vr[c, STATE] = ACTIVE
+        x = (vb + c) * VF
+        rtr[_u(rb + FREE)] ^= 1 << vcs[_u(x + OUT_VC)]
+        vcs[_u(x + STATE)] = ACTIVE
     # switch allocation update: winners send a flit through switch traversal to their output
     # and a credit back
     credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
-    g = _stage_due(stg, r, SQ, now)
-    m = g & stg[r, SQ, WIN]
-    stg[r, SQ, NEW] |= g ^ m
+    g = _stage_due(rtr, rb + SQ, now)
+    m = g & rtr[_u(rb + SQ + WIN)]
+    rtr[_u(rb + SQ + NEW)] |= g ^ m
     while m:
         c = trailing_zeros(m)
         m &= m - 1
-        ip = port_of[c]
-        h = vr[c, BUF_HEAD]
-        pkt, seq, itime = br[c, h, 0], br[c, h, 1], br[c, h, 2]
-        vr[c, BUF_HEAD] = (h + 1) & bmask
-        cnt = vr[c, BUF_CNT] - 1
-        vr[c, BUF_CNT] = cnt
-        out = vr[c, OUT_VC]
-        o = vr[c, OUT_PORT]
-        tail = seq == flits[pkt] - 1
-        vr[out, OCC] += 1
+        ip = port_of[_u(c)]
+        x, bx = (vb + c) * VF, (vb + c) * bcap
+        h = vcs[_u(x + BUF_HEAD)]
+        j = (bx + h) * BF
+        pkt, seq, itime = buf[_u(j)], buf[_u(j + 1)], buf[_u(j + 2)]
+        vcs[_u(x + BUF_HEAD)] = (h + 1) & (bcap - 1)
+        cnt = vcs[_u(x + BUF_CNT)] - 1
+        vcs[_u(x + BUF_CNT)] = cnt
+        out = vcs[_u(x + OUT_VC)]
+        o = vcs[_u(x + OUT_PORT)]
+        tail = seq == flits[_u(pkt)] - 1
+        vcs[_u((vb + out) * VF + OCC)] += 1
         if tail:
-            free[r] |= 1 << out
-        j = (om[r, o, 0] + om[r, o, 1]) & omask
-        ob[r, o, j, 0] = _traversed(xlast, r, now, prm[P_ST])
-        ob[r, o, j, 1] = pkt
-        ob[r, o, j, 2] = seq
-        ob[r, o, j, 3] = itime
-        ob[r, o, j, 4] = out - o * V  # downstream VC
-        om[r, o, 1] += 1
-        pend[r, PO] |= 1 << o
-        credit[ip] = c - ip * V
+            rtr[_u(rb + FREE)] |= 1 << out
+        n = rtr[_u(rb + OB_CNT + 2 * o)]
+        j = ((r * PORTS + o) * ocap + ((rtr[_u(rb + OB_HEAD + 2 * o)] + n) & (ocap - 1))) * CF
+        ob[_u(j)] = _traversed(rtr, rb, now, prm[P_ST])
+        ob[_u(j + 1)] = pkt
+        ob[_u(j + 2)] = seq
+        ob[_u(j + 3)] = itime
+        ob[_u(j + 4)] = out - o * V  # downstream VC
+        rtr[_u(rb + OB_CNT + 2 * o)] = n + 1
+        rtr[_u(rb + PO)] |= 1 << o
+        credit[_u(ip)] = c - ip * V
         credits |= 1 << ip
         if cnt == 0:
             if tail:
-                vr[c, STATE] = IDLE
+                vcs[_u(x + STATE)] = IDLE
         elif tail:
-            _start_packet(prm, xy, dst, vr, br, stg, r, c)
+            _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
         else:
-            stg[r, SQ, NEW] |= 1 << c
+            rtr[_u(rb + SQ + NEW)] |= 1 << c
     # write outputs: one traversed flit per output, one credit per input
-    m = pend[r, PO]
+    m = rtr[_u(rb + PO)]
     while m:
         o = trailing_zeros(m)
         m &= m - 1
-        j = om[r, o, 0]
-        if ob[r, o, j, 0] > now:
+        h = rtr[_u(rb + OB_HEAD + 2 * o)]
+        j = ((r * PORTS + o) * ocap + h) * CF
+        if ob[_u(j)] > now:
             continue
-        om[r, o, 0] = (j + 1) & omask
-        om[r, o, 1] -= 1
-        if om[r, o, 1] == 0:
-            pend[r, PO] ^= 1 << o
-        link_flits[r, o] += 1
+        rtr[_u(rb + OB_HEAD + 2 * o)] = (h + 1) & (ocap - 1)
+        n = rtr[_u(rb + OB_CNT + 2 * o)] - 1
+        rtr[_u(rb + OB_CNT + 2 * o)] = n
+        if n == 0:
+            rtr[_u(rb + PO)] ^= 1 << o
+        rtr[_u(rb + LINK + o)] += 1
         if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
-            dest_r, dest_p, lat = R + r, LOCAL, 1
+            dest_n, dest_p, lat = R + r, LOCAL, 1
         else:
-            dest_r, dest_p, lat = nb[r, o], o ^ 1, prm[P_LINK]
-        _send_flit(fch, fm, pend, dest_r, dest_p, now + lat + 1, ob[r, o, j, 1],
-                   ob[r, o, j, 2], ob[r, o, j, 3], ob[r, o, j, 4])
+            dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, prm[P_LINK]
+        _send_flit(fch, chan, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
+                   ob[_u(j + 3)], ob[_u(j + 4)])
     while credits:
         ip = trailing_zeros(credits)
         credits &= credits - 1
         if ip == LOCAL:
-            _send_credit(cch, cm, pend, R + r, LOCAL, now + 2, credit[ip])
+            _send_credit(cch, chan, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
         else:
-            _send_credit(cch, cm, pend, nb[r, ip], ip ^ 1, now + prm[P_LINK] + 1, credit[ip])
+            _send_credit(cch, chan, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + prm[P_LINK] + 1,
+                         credit[_u(ip)])
 
 
 @_kernel
-def _busy(r, stg, pend):
+def _busy(r, rtr, chan):
     """Router r has work this cycle: VCs in a stage, flits at its outputs or on their way in,
     credits on their way in."""
-    return stg[r, RQ, NEW] | stg[r, RQ, CUR] | stg[r, VQ, NEW] | stg[r, VQ, CUR] | \
-        stg[r, SQ, NEW] | stg[r, SQ, CUR] | pend[r, PO] | pend[r, PF] | pend[r, PC]
+    rb, cb = r * RF, r * CHF
+    return rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)] | \
+        rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)] | \
+        rtr[_u(rb + PO)] | chan[_u(cb + PF)] | chan[_u(cb + PC)]
 
 
 @_kernel
-def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left, done, order,
-         order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, term, tvc, hr, hi, hm, vcs,
-         buf, stg, free, xlast, ptr, fch, fm, cch, cm, pend, ob, om, link_flits, totals,
-         scratch):
+def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, done, order,
+         order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, trm, hr, hi, hm, vcs,
+         buf, rtr, chan, fch, cch, ob, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
     R = prm[P_ROWS] * prm[P_COLS]
-    V, B = prm[P_V], prm[P_B]
-    fmask, cmask = fch.shape[2] - 1, cch.shape[2] - 1
+    V, B, ccap = prm[P_V], prm[P_B], prm[P_CCAP]
     # a flit or credit sent in cycle s is read by cycle s + drain
     drain = max(prm[P_LINK] + 1, 2)
     now = t0
@@ -464,14 +550,6 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
             if nxt > now:
                 now = nxt
                 continue
-        # terminals: read ejected flits and credits (kept at rows R.. of the channel arrays)
-        for n in range(R):
-            if cm[R + n, LOCAL, 1] > 0:
-                h = cm[R + n, LOCAL, 0]
-                if cch[R + n, LOCAL, h, 0] <= now:
-                    tvc[n, cch[R + n, LOCAL, h, 1], 1] -= 1
-                    cm[R + n, LOCAL, 0] = (h + 1) & cmask
-                    cm[R + n, LOCAL, 1] -= 1
         # release packets whose creation cycle has come, in (cycle, index) order
         while True:
             a = order[order_pos[0]] if order_pos[0] < len(order) else -1
@@ -485,88 +563,92 @@ def _run(t0, until, stop, prm, xy, nb, src, dst, flits, cycle, group, group_left
                 order_pos[0] += 1
             else:
                 break
-            rec[i, 0] = t
-            s = src[i]
-            nxt_in_q[i] = -1
-            if term[s, Q_TAIL] >= 0:
-                nxt_in_q[term[s, Q_TAIL]] = i
+            rec[_u(4 * i)] = t
+            tb = src[_u(i)] * TF
+            nxt_in_q[_u(i)] = -1
+            if trm[_u(tb + Q_TAIL)] >= 0:
+                nxt_in_q[_u(trm[_u(tb + Q_TAIL)])] = i
             else:
-                term[s, Q_HEAD] = i
-            term[s, Q_TAIL] = i
+                trm[_u(tb + Q_HEAD)] = i
+            trm[_u(tb + Q_TAIL)] = i
             totals[T_RELEASED] += 1
             totals[T_QUEUED] += 1
-        # inject one flit per node
+        # each node: its terminal, then its router (nothing sent in this cycle arrives in it)
         for n in range(R):
-            i = term[n, Q_HEAD]
-            if i < 0:
-                continue
-            seq = term[n, NEXT_SEQ]
-            if seq == 0:
+            tb = n * TF
+            # the terminal reads a credit
+            q = (R + n) * CHF + 4 * LOCAL  # terminal channels live at rows R.. of the channels
+            if chan[_u(q + CR_CNT)] > 0:
+                h = chan[_u(q + CR_HEAD)]
+                i = (((R + n) * PORTS + LOCAL) * ccap + h) * KF
+                if cch[_u(i)] <= now:
+                    trm[_u(tb + TV_CNT + 2 * cch[_u(i + 1)])] -= 1
+                    chan[_u(q + CR_HEAD)] = (h + 1) & (ccap - 1)
+                    chan[_u(q + CR_CNT)] -= 1
+            # injects a flit
+            i = trm[_u(tb + Q_HEAD)]
+            if i >= 0:
+                seq = trm[_u(tb + NEXT_SEQ)]
                 vc = -1
-                last = term[n, LAST_VC]
-                for k in range(1, V + 1):
-                    c = 0 if last < 0 else _wrap(last + k, V)
-                    if tvc[n, c, 0] == 0 and tvc[n, c, 1] < B:
-                        vc = c
-                        break
-                if vc < 0:
-                    continue
-                tvc[n, vc, 0] = 1
-                term[n, LAST_VC] = vc
-                term[n, CUR_VC] = vc
-                rec[i, 1] = now
-                totals[T_IN_FLIGHT] += 1
-            else:
-                vc = term[n, CUR_VC]
-                if tvc[n, vc, 1] >= B:
-                    continue
-            tail = seq == flits[i] - 1
-            tvc[n, vc, 1] += 1
-            if tail:
-                tvc[n, vc, 0] = 0
-                term[n, Q_HEAD] = nxt_in_q[i]
-                if nxt_in_q[i] < 0:
-                    term[n, Q_TAIL] = -1
-                term[n, NEXT_SEQ] = 0
-                totals[T_QUEUED] -= 1
-            else:
-                term[n, NEXT_SEQ] = seq + 1
-            totals[T_INJECTED] += 1
-            _send_flit(fch, fm, pend, n, LOCAL, now + 2, i, seq, now, vc)
-        # retire flits ejected this cycle
-        for n in range(R):
-            if fm[R + n, LOCAL, 1] == 0:
-                continue
-            h = fm[R + n, LOCAL, 0]
-            if fch[R + n, LOCAL, h, 0] > now:
-                continue
-            i, seq, itime, vc = fch[R + n, LOCAL, h, 1], fch[R + n, LOCAL, h, 2], \
-                fch[R + n, LOCAL, h, 3], fch[R + n, LOCAL, h, 4]
-            fm[R + n, LOCAL, 0] = (h + 1) & fmask
-            fm[R + n, LOCAL, 1] -= 1
-            rec[i, 3] += now - itime
-            totals[T_EJECTED] += 1
-            _send_credit(cch, cm, pend, n, LOCAL, now + 2, vc)
-            if seq == flits[i] - 1:
-                rec[i, 2] = now
-                totals[T_IN_FLIGHT] -= 1
-                g = group[i]
-                if g >= 0:
-                    group_left[g] -= 1
-                    if group_left[g] == 0:
-                        done[0] += 1
-                        done[done[0]] = g
-                for k in range(rev_ptr[i], rev_ptr[i + 1]):
-                    d = rev_idx[k]
-                    if now + 1 > ready[d]:
-                        ready[d] = now + 1
-                    waiting[d] -= 1
-                    if waiting[d] == 0:
-                        _heap_push(hr, hi, hm, ready[d], d)
-        for r in range(R):
-            if _busy(r, stg, pend):
-                _router_step(r, now, prm, xy, nb, dst, flits, vcs, buf, stg, free, xlast, ptr,
-                             fch, fm, cch, cm, pend, ob, om, link_flits, scratch)
+                if seq == 0:
+                    last = trm[_u(tb + LAST_VC)]
+                    for k in range(1, V + 1):
+                        c = 0 if last < 0 else _wrap(last + k, V)
+                        if trm[_u(tb + TV_BUSY + 2 * c)] == 0 and \
+                                trm[_u(tb + TV_CNT + 2 * c)] < B:
+                            vc = c
+                            break
+                    if vc >= 0:
+                        trm[_u(tb + TV_BUSY + 2 * vc)] = 1
+                        trm[_u(tb + LAST_VC)] = vc
+                        trm[_u(tb + CUR_VC)] = vc
+                        rec[_u(4 * i + 1)] = now
+                        totals[T_IN_FLIGHT] += 1
+                elif trm[_u(tb + TV_CNT + 2 * trm[_u(tb + CUR_VC)])] < B:
+                    vc = trm[_u(tb + CUR_VC)]
+                if vc >= 0:
+                    trm[_u(tb + TV_CNT + 2 * vc)] += 1
+                    if seq == flits[_u(i)] - 1:  # tail
+                        trm[_u(tb + TV_BUSY + 2 * vc)] = 0
+                        trm[_u(tb + Q_HEAD)] = nxt_in_q[_u(i)]
+                        if nxt_in_q[_u(i)] < 0:
+                            trm[_u(tb + Q_TAIL)] = -1
+                        trm[_u(tb + NEXT_SEQ)] = 0
+                        totals[T_QUEUED] -= 1
+                    else:
+                        trm[_u(tb + NEXT_SEQ)] = seq + 1
+                    totals[T_INJECTED] += 1
+                    _send_flit(fch, chan, ccap, n, LOCAL, now + 2, i, seq, now, vc)
+            # retires an ejected flit
+            if chan[_u(q + FL_CNT)] > 0:
+                h = chan[_u(q + FL_HEAD)]
+                j = (((R + n) * PORTS + LOCAL) * ccap + h) * CF
+                if fch[_u(j)] <= now:
+                    i, seq, itime = fch[_u(j + 1)], fch[_u(j + 2)], fch[_u(j + 3)]
+                    chan[_u(q + FL_HEAD)] = (h + 1) & (ccap - 1)
+                    chan[_u(q + FL_CNT)] -= 1
+                    rec[_u(4 * i + 3)] += now - itime
+                    totals[T_EJECTED] += 1
+                    _send_credit(cch, chan, ccap, n, LOCAL, now + 2, fch[_u(j + 4)])
+                    if seq == flits[_u(i)] - 1:
+                        rec[_u(4 * i + 2)] = now
+                        totals[T_IN_FLIGHT] -= 1
+                        g = group[_u(i)]
+                        if g >= 0:
+                            group_left[g] -= 1
+                            if group_left[g] == 0:
+                                done[0] += 1
+                                done[done[0]] = g
+                        for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
+                            d = rev_idx[k]
+                            if now + 1 > ready[d]:
+                                ready[d] = now + 1
+                            waiting[d] -= 1
+                            if waiting[d] == 0:
+                                _heap_push(hr, hi, hm, ready[d], d)
+            if _busy(n, rtr, chan):
+                _router_step(n, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
+                             scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
         if stop and done[0] > 0:
@@ -589,34 +671,29 @@ class CompiledMesh:
             raise ValueError(f"the compiled mesh supports up to {MAX_VCS} VCs, got {V}; "
                              "use the process model")
         PV = PORTS * V
+        ccap = _ring(max(params.link_delay, 1) + 3)
+        ocap = _ring(V * B)  # credits bound the flits at an output
         self.prm = np.array([params.rows, params.cols, V, B, params.routing_delay,
                              params.va_delay, params.sa_delay, params.st_delay,
-                             params.link_delay], dtype=np.int64)
+                             params.link_delay, _ring(B), ccap, ocap], dtype=np.int64)
         nodes = np.arange(R)
-        self.xy = np.stack([nodes % params.cols, nodes // params.cols], axis=1).astype(np.int64)
-        self.nb = np.array([[neighbour(params, r, o) for o in range(PORTS - 1)]
-                            for r in range(R)], dtype=np.int64).reshape(R, PORTS - 1)
+        self.xy = np.stack([nodes % params.cols, nodes // params.cols], axis=1).ravel()
         self.now = 0
-        self.vcs = np.zeros((R, PV, 7), dtype=np.int64)
-        self.buf = np.zeros((R, PV, _ring(B), 3), dtype=np.int64)
-        self.stg = np.zeros((R, 3, 4), dtype=np.int64)
-        self.free = np.full(R, (1 << PV) - 1, dtype=np.int64)  # output VCs not in use
-        self.xlast = np.full(R, -(1 << 40), dtype=np.int64)  # see _traversed
-        self.ptr = np.zeros((R, 2 * PV + 3 * PORTS), dtype=np.int64)
-        ccap = _ring(max(params.link_delay, 1) + 3)
-        self.fch = np.zeros((2 * R, PORTS, ccap, 5), dtype=np.int64)  # rows R..: ejection
-        self.fm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
-        self.cch = np.zeros((2 * R, PORTS, ccap, 2), dtype=np.int64)  # rows R..: to terminals
-        self.cm = np.zeros((2 * R, PORTS, 2), dtype=np.int64)
-        self.pend = np.zeros((2 * R, 3), dtype=np.int64)  # rows R..: set, never read
-        self.ob = np.zeros((R, PORTS, _ring(V * B), 5), dtype=np.int64)  # credits bound it
-        self.om = np.zeros((R, PORTS, 2), dtype=np.int64)
-        self.link_flits_arr = np.zeros((R, PORTS), dtype=np.int64)
+        self.vcs = np.zeros((R, PV, VF), dtype=np.int64)
+        self.buf = np.zeros((R, PV, _ring(B), BF), dtype=np.int64)
+        self.rtr = np.zeros((R, RF), dtype=np.int64)
+        self.rtr[:, FREE] = (1 << PV) - 1  # output VCs not in use
+        self.rtr[:, XLAST] = -(1 << 40)  # see _traversed
+        self.rtr[:, NB:NB + PORTS - 1] = [[neighbour(params, r, o) for o in range(PORTS - 1)]
+                                          for r in range(R)]
+        self.chan = np.zeros((2 * R, CHF), dtype=np.int64)  # rows R..: the terminals
+        self.fch = np.zeros((2 * R, PORTS, ccap, CF), dtype=np.int64)
+        self.cch = np.zeros((2 * R, PORTS, ccap, KF), dtype=np.int64)
+        self.ob = np.zeros((R, PORTS, ocap, CF), dtype=np.int64)
         self.totals = np.zeros(6, dtype=np.int64)
         self.totals[T_LAST_BUSY] = -(1 << 40)
-        self.term = np.full((R, 5), -1, dtype=np.int64)
-        self.term[:, NEXT_SEQ] = 0
-        self.tvc = np.zeros((R, V, 2), dtype=np.int64)
+        self.trm = np.zeros((R, TF), dtype=np.int64)
+        self.trm[:, [Q_HEAD, Q_TAIL, LAST_VC]] = -1
         self.order_pos = np.zeros(1, dtype=np.int64)
         self.hm = np.zeros(1, dtype=np.int64)
         # router step scratch (bitmasks): VC allocation requests per port and grants per input
@@ -663,14 +740,15 @@ class CompiledMesh:
         if until <= self.now:
             return np.zeros(0, dtype=np.int64)
         done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
-        self.now = _run(self.now, until, stop, self.prm, self.xy, self.nb, self.src, self.dst,
+        self.now = _run(self.now, until, stop, self.prm, self.xy, self.src, self.dst,
                         self.flits,
                         self.cycle, self.packets.group, self.group_left, done, self.order,
                         self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
-                        self.nxt_in_q, self.rec, self.term, self.tvc, self.hr, self.hi, self.hm,
-                        self.vcs, self.buf, self.stg, self.free, self.xlast, self.ptr,
-                        self.fch, self.fm, self.cch, self.cm, self.pend, self.ob, self.om,
-                        self.link_flits_arr, self.totals, self.scratch)
+                        self.nxt_in_q, self.rec.reshape(-1), self.trm.reshape(-1), self.hr,
+                        self.hi, self.hm,
+                        self.vcs.reshape(-1), self.buf.reshape(-1), self.rtr.reshape(-1),
+                        self.chan.reshape(-1), self.fch.reshape(-1), self.cch.reshape(-1),
+                        self.ob.reshape(-1), self.totals, self.scratch)
         return done[1:done[0] + 1]
 
     @property
@@ -687,7 +765,7 @@ class CompiledMesh:
 
     @property
     def link_flits(self) -> np.ndarray:
-        return self.link_flits_arr
+        return self.rtr[:, LINK:LINK + PORTS]
 
     @property
     def ejected_flits(self) -> int:
