@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-COMPILED_MAX_VCS = 12  # the compiled mesh keeps a router's 5 x num_vcs input VCs in 64-bit masks
+COMPILED_MAX_VCS = 12  # kernels/noc.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
 
 def _f(default: Any, help: str, *, min: float | None = 0, max: float | None = None,

@@ -11,7 +11,7 @@ of router r by its global index r * PORTS * V + c; the field names are the const
   allocated output VC, VA_OUT and VA_IN the VC allocator's round-robin pointers;
 - `buf[VC, slot, (packet, flit sequence number, injection cycle)]`: input VC buffers;
 - `rtr[r, field]`: per router (RF fields): route computation, VC and switch allocation (at
-  offsets RQ, VQ, SQ) as bitmasks of input VCs (hence at most MAX_VCS VCs), each with NEW
+  offsets RQ, VQ, SQ) as bitmasks of input VCs (hence at most COMPILED_MAX_VCS VCs), each with NEW
   queued, CUR the group being evaluated, due in cycle DUE, WIN its allocation winners. BookSim's
   stage queues hold one such group at a time and both allocators are independent of queue
   order, so sets suffice. Also FREE, the bitmask of the output VCs not held by a packet; XLAST,
@@ -48,6 +48,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from enasim.config.schema import COMPILED_MAX_VCS
 from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
 from enasim.noc.packets import Packets, Records, group_counts
 
@@ -75,7 +76,6 @@ RF = 64
 # FL_HEAD + 4 * p, FL_CNT + 4 * p, CR_HEAD + 4 * p, CR_CNT + 4 * p
 PF, PC, FL_HEAD, FL_CNT, CR_HEAD, CR_CNT = range(6)
 CHF = 24
-MAX_VCS = 12  # PORTS * MAX_VCS input VCs fit the 64-bit masks of `rtr`
 # fields of a terminal in `trm` (TF apart): its source queue (a linked list through
 # nxt_in_q), the next flit of its head packet, the VCs it used; per VC v of its router's local
 # input, at TV_BUSY + 2 * v and TV_CNT + 2 * v: held by a packet, credits in use
@@ -667,8 +667,8 @@ class CompiledMesh:
     def __init__(self, params: RouterParams, packets: Packets):
         self.params = params
         R, V, B = params.nodes, params.num_vcs, params.vc_buf
-        if V > MAX_VCS:
-            raise ValueError(f"the compiled mesh supports up to {MAX_VCS} VCs, got {V}; "
+        if V > COMPILED_MAX_VCS:
+            raise ValueError(f"the compiled mesh supports up to {COMPILED_MAX_VCS} VCs, got {V}; "
                              "use the process model")
         PV = PORTS * V
         ccap = _ring(max(params.link_delay, 1) + 3)
