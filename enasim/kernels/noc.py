@@ -82,7 +82,6 @@ CR = 8  # bit of port 0's credit in `due`
 # input, at TV_BUSY + 2 * v and TV_CNT + 2 * v: held by a packet, credits in use
 Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC, TV_BUSY, TV_CNT = range(7)
 TF = 32
-# params
 # params; P_BCAP, P_CCAP, P_OCAP: capacity of the `buf`, channel and `ob` rings
 P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK, P_BCAP, P_CCAP, P_OCAP = range(12)
 # totals; T_QUEUED: packets released whose tail is still in the source queue
@@ -204,10 +203,10 @@ def _heap_pop(hr, hi, hm):
 
 
 @_kernel
-def _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
+def _start_packet(rd, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
     """The head flit at the front of input VC c (at vcs[x:], its buffer at buf[bx * BF:]) starts
     route computation (or VC allocation directly with lookahead routing, routing_delay 0)."""
-    if prm[P_RD] > 0:
+    if rd > 0:
         vcs[_u(x + STATE)] = ROUTING
         rtr[_u(rb + RQ + NEW)] |= 1 << c
     else:
@@ -352,12 +351,14 @@ def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
+def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
                  scratch):
-    """Router r's cycle `now`; `arrived`: its `due` entry of the cycle."""
+    """Router r's cycle `now`; `arrived`: its `due` entry of the cycle; `par`: the params as a
+    tuple, whose values stay in registers (loads from `prm` would be repeated after every store
+    to an array, as LLVM must assume that any two arrays may alias)."""
     reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
-    R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
-    bcap, ccap, ocap = prm[P_BCAP], prm[P_CCAP], prm[P_OCAP]
+    R, V, B = par[P_ROWS] * par[P_COLS], par[P_V], par[P_B]
+    bcap, ccap, ocap = par[P_BCAP], par[P_CCAP], par[P_OCAP]
     vb, rb = r * PORTS * V, r * RF  # r's first VC, its `rtr` fields
     s = now & (ccap - 1)
     # input queuing: flits (port order), then credits
@@ -376,7 +377,7 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
         vcs[_u(x + BUF_CNT)] = cnt + 1
         st = vcs[_u(x + STATE)]
         if st == IDLE:
-            _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
+            _start_packet(par[P_RD], xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
         elif st == ACTIVE and cnt == 0:
             rtr[_u(rb + SQ + NEW)] |= 1 << c
     m = arrived >> CR
@@ -385,11 +386,11 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
         m &= m - 1
         vcs[_u((vb + o * V + cch[_u((r * PORTS + o) * ccap + s)]) * VF + OCC)] -= 1
     # evaluate: route computation, VC allocation, switch allocation
-    _stage_eval(rtr, rb + RQ, now, prm[P_RD])
-    g = _stage_eval(rtr, rb + VQ, now, prm[P_VA])
+    _stage_eval(rtr, rb + RQ, now, par[P_RD])
+    g = _stage_eval(rtr, rb + VQ, now, par[P_VA])
     if g:
         rtr[_u(rb + VQ + WIN)] = _vc_alloc(g, V, vcs, vb, rtr[_u(rb + FREE)], reqm, gm)
-    if prm[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
+    if par[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
         w = m = rtr[_u(rb + VQ + WIN)]  # due now: drop the winners whose output VC was taken
         while m:
             c = trailing_zeros(m)
@@ -397,7 +398,7 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
             if not rtr[_u(rb + FREE)] >> vcs[_u((vb + c) * VF + OUT_VC)] & 1:
                 w ^= 1 << c
         rtr[_u(rb + VQ + WIN)] = w
-    g = _stage_eval(rtr, rb + SQ, now, prm[P_SA])
+    g = _stage_eval(rtr, rb + SQ, now, par[P_SA])
     if g:
         rtr[_u(rb + SQ + WIN)] = _sw_alloc(g, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt,
                                            svc)
@@ -447,7 +448,7 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
             rtr[_u(rb + FREE)] |= 1 << out
         n = rtr[_u(rb + OB_CNT + 2 * o)]
         j = ((r * PORTS + o) * ocap + ((rtr[_u(rb + OB_HEAD + 2 * o)] + n) & (ocap - 1))) * CF
-        ob[_u(j)] = _traversed(rtr, rb, now, prm[P_ST])
+        ob[_u(j)] = _traversed(rtr, rb, now, par[P_ST])
         ob[_u(j + 1)] = pkt
         ob[_u(j + 2)] = seq
         ob[_u(j + 3)] = itime
@@ -460,7 +461,7 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
             if tail:
                 vcs[_u(x + STATE)] = IDLE
         elif tail:
-            _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
+            _start_packet(par[P_RD], xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
         else:
             rtr[_u(rb + SQ + NEW)] |= 1 << c
     # write outputs: one traversed flit per output, one credit per input
@@ -481,7 +482,7 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
         if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
             dest_n, dest_p, lat = R + r, LOCAL, 1
         else:
-            dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, prm[P_LINK]
+            dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, par[P_LINK]
         _send_flit(fch, due, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
                    ob[_u(j + 3)], ob[_u(j + 4)])
     while credits:
@@ -490,7 +491,7 @@ def _router_step(r, now, arrived, prm, xy, dst, flits, vcs, buf, rtr, due, fch, 
         if ip == LOCAL:
             _send_credit(cch, due, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
         else:
-            _send_credit(cch, due, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + prm[P_LINK] + 1,
+            _send_credit(cch, due, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + par[P_LINK] + 1,
                          credit[_u(ip)])
 
 
@@ -509,6 +510,8 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
          buf, rtr, due, fch, cch, ob, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
+    par = (prm[P_ROWS], prm[P_COLS], prm[P_V], prm[P_B], prm[P_RD], prm[P_VA], prm[P_SA],
+           prm[P_ST], prm[P_LINK], prm[P_BCAP], prm[P_CCAP], prm[P_OCAP])  # see _router_step
     R = prm[P_ROWS] * prm[P_COLS]
     V, B, ccap = prm[P_V], prm[P_B], prm[P_CCAP]
     # a flit or credit sent in cycle s is read by cycle s + drain; T_LAST_BUSY: the last cycle
@@ -622,7 +625,7 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
             if a | _busy(n, rtr):
                 if a:
                     due[_u(n * ccap + s)] = 0
-                _router_step(n, now, a, prm, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
+                _router_step(n, now, a, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
                              scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
