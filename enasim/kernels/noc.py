@@ -36,14 +36,14 @@ stride and a compare-and-select per dimension.
 
 Allocators walk bitmasks with count-trailing-zeros; `_pick` is a round-robin pick.
 
-Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
-count) in a separate array (`rtr`; BUF_HEAD and BUF_CNT for `buf`), large enough never
-to overflow. The kernels avoid division (routes, neighbours and the port of a VC come
-from tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too),
-so every kernel is compiled without reference counting: Numba would otherwise incref and decref
-every array argument of every call with atomic operations, which cost more than the
-simulation itself. Helpers are inlined into `_run` (Numba `inline="always"`): calls with
-dozens of array arguments cost more than their bodies.
+Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)), large enough
+never to overflow: the channels are time wheels (above), the others have their (head, count) in
+a separate array (`rtr`; BUF_HEAD and BUF_CNT for `buf`). The kernels avoid division (routes,
+neighbours and the port of a VC come from tables) and only index arrays owned by their caller
+(`_run` gets its scratch arrays too), so every kernel is compiled without reference counting:
+Numba would otherwise incref and decref every array argument of every call with atomic
+operations, which cost more than the simulation itself. Helpers are inlined into `_run` (Numba
+`inline="always"`): calls with dozens of array arguments cost more than their bodies.
 """
 
 from __future__ import annotations
