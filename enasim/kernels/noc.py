@@ -20,10 +20,14 @@ of router r by its global index r * PORTS * V + c; the field names are the const
   pointers; the neighbours;
 - `ob[r, port, slot, (leave cycle, packet, seq, injection cycle, vc)]`: flits in switch
   traversal or waiting for the link;
-- `fch`/`cch[node, port, slot, ...]`: the flits and credits on their way to input `port` of
-  router `node`; rows R.. are the channels to the terminals (ejection, credits for injection);
-- `chan[node, field]`: bitmasks PF and PC of the ports with flits or credits on their way in (so
-  a router visits only those ports), and the head and count of each `fch` and `cch` ring.
+- `fch[node, port, slot, (packet, seq, injection cycle, vc)]`, `cch[node, port, slot]` (the
+  vc): the flits and credits on their way to input `port` of router `node`; rows R.. are the
+  channels to the terminals (ejection, credits for injection). A channel has one sender, which
+  sends at most one flit and one credit per cycle with a fixed latency, and its receiver reads
+  each in the cycle it is due: so the slot of one due in cycle t is t & (capacity - 1), a time
+  wheel;
+- `due[node, slot]`: bitmasks of the ports with a flit (bit p) or a credit (bit CR + p) due in
+  the cycles of that slot, so a node visits only those ports, and only when due.
 
 The kernel gets these arrays flattened, with the field strides as constants, and indexes them
 with unsigned indices (`_u`): Numba then skips its negative-index wraparound and LLVM folds the
@@ -32,14 +36,14 @@ stride and a compare-and-select per dimension.
 
 Allocators walk bitmasks with count-trailing-zeros; `_pick` is a round-robin pick.
 
-Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)) with its (head,
-count) in a separate array (`rtr`, `chan`; BUF_HEAD and BUF_CNT for `buf`), large enough never
-to overflow. The kernels avoid division (routes, neighbours and the port of a VC come
-from tables) and only index arrays owned by their caller (`_run` gets its scratch arrays too),
-so every kernel is compiled without reference counting: Numba would otherwise incref and decref
-every array argument of every call with atomic operations, which cost more than the
-simulation itself. Helpers are inlined into `_run` (Numba `inline="always"`): calls with
-dozens of array arguments cost more than their bodies.
+Every queue is a ring buffer of power-of-two capacity (index & (capacity - 1)), large enough
+never to overflow: the channels are time wheels (above), the others have their (head, count) in
+a separate array (`rtr`; BUF_HEAD and BUF_CNT for `buf`). The kernels avoid division (routes,
+neighbours and the port of a VC come from tables) and only index arrays owned by their caller
+(`_run` gets its scratch arrays too), so every kernel is compiled without reference counting:
+Numba would otherwise incref and decref every array argument of every call with atomic
+operations, which cost more than the simulation itself. Helpers are inlined into `_run` (Numba
+`inline="always"`): calls with dozens of array arguments cost more than their bodies.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ from enasim.noc.packets import Packets, Records, group_counts
 BUF_HEAD, BUF_CNT, STATE, OUT_PORT, OUT_VC, OCC, VA_OUT, VA_IN = range(8)
 VF = 8
 BF = 4  # fields of a `buf` slot: packet, flit sequence number, injection cycle (and a pad)
-CF, KF = 5, 2  # fields of a `fch` slot (cycle, packet, seq, injection cycle, vc), `cch` (cycle, vc)
+CF = 5  # fields of an `ob` slot (leave cycle, packet, seq, injection cycle, vc)
+FF = 4  # fields of a `fch` slot (packet, seq, injection cycle, vc)
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
 # fields of a router in `rtr` (RF apart): pipeline stages route computation, VC and switch
 # allocation at offsets RQ, VQ, SQ, each with fields NEW, CUR, WIN, DUE; FREE, XLAST, PO (the
@@ -71,17 +76,12 @@ NEW, CUR, WIN, DUE = range(4)
 FREE, XLAST, PO, OB_HEAD, OB_CNT, LINK, SA_OUT, SA_IN, SA_VC, NB = \
     12, 13, 14, 16, 17, 26, 32, 37, 42, 48
 RF = 64
-# fields of a node in `chan` (CHF apart): bitmasks of the ports with flits (PF) or credits (PC)
-# on their way in; the head and count of the flit and credit ring of port p at
-# FL_HEAD + 4 * p, FL_CNT + 4 * p, CR_HEAD + 4 * p, CR_CNT + 4 * p
-PF, PC, FL_HEAD, FL_CNT, CR_HEAD, CR_CNT = range(6)
-CHF = 24
+CR = 8  # bit of port 0's credit in `due`
 # fields of a terminal in `trm` (TF apart): its source queue (a linked list through
 # nxt_in_q), the next flit of its head packet, the VCs it used; per VC v of its router's local
 # input, at TV_BUSY + 2 * v and TV_CNT + 2 * v: held by a packet, credits in use
 Q_HEAD, Q_TAIL, NEXT_SEQ, CUR_VC, LAST_VC, TV_BUSY, TV_CNT = range(7)
 TF = 32
-# params
 # params; P_BCAP, P_CCAP, P_OCAP: capacity of the `buf`, channel and `ob` rings
 P_ROWS, P_COLS, P_V, P_B, P_RD, P_VA, P_SA, P_ST, P_LINK, P_BCAP, P_CCAP, P_OCAP = range(12)
 # totals; T_QUEUED: packets released whose tail is still in the source queue
@@ -203,10 +203,10 @@ def _heap_pop(hr, hi, hm):
 
 
 @_kernel
-def _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
+def _start_packet(rd, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
     """The head flit at the front of input VC c (at vcs[x:], its buffer at buf[bx * BF:]) starts
     route computation (or VC allocation directly with lookahead routing, routing_delay 0)."""
-    if prm[P_RD] > 0:
+    if rd > 0:
         vcs[_u(x + STATE)] = ROUTING
         rtr[_u(rb + RQ + NEW)] |= 1 << c
     else:
@@ -217,30 +217,23 @@ def _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
 
 
 @_kernel
-def _send_flit(fch, chan, ccap, n, p, t, pkt, seq, itime, vc):
+def _send_flit(fch, due, ccap, n, p, t, pkt, seq, itime, vc):
     """Send a flit to input port p of node n (a router, or at n >= R a terminal), due at t."""
-    q = n * CHF + 4 * p
-    cnt = chan[_u(q + FL_CNT)]
-    i = ((n * PORTS + p) * ccap + ((chan[_u(q + FL_HEAD)] + cnt) & (ccap - 1))) * CF
-    chan[_u(n * CHF + PF)] |= 1 << p
-    fch[_u(i)] = t
-    fch[_u(i + 1)] = pkt
-    fch[_u(i + 2)] = seq
-    fch[_u(i + 3)] = itime
-    fch[_u(i + 4)] = vc
-    chan[_u(q + FL_CNT)] = cnt + 1
+    s = t & (ccap - 1)
+    due[_u(n * ccap + s)] |= 1 << p
+    i = ((n * PORTS + p) * ccap + s) * FF
+    fch[_u(i)] = pkt
+    fch[_u(i + 1)] = seq
+    fch[_u(i + 2)] = itime
+    fch[_u(i + 3)] = vc
 
 
 @_kernel
-def _send_credit(cch, chan, ccap, n, p, t, vc):
+def _send_credit(cch, due, ccap, n, p, t, vc):
     """Send a credit for VC vc to port p of node n, due at t."""
-    q = n * CHF + 4 * p
-    cnt = chan[_u(q + CR_CNT)]
-    i = ((n * PORTS + p) * ccap + ((chan[_u(q + CR_HEAD)] + cnt) & (ccap - 1))) * KF
-    chan[_u(n * CHF + PC)] |= 1 << p
-    cch[_u(i)] = t
-    cch[_u(i + 1)] = vc
-    chan[_u(q + CR_CNT)] = cnt + 1
+    s = t & (ccap - 1)
+    due[_u(n * ccap + s)] |= 1 << (CR + p)
+    cch[_u((n * PORTS + p) * ccap + s)] = vc
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -358,61 +351,46 @@ def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob, scratch):
+def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
+                 scratch):
+    """Router r's cycle `now`; `arrived`: its `due` entry of the cycle; `par`: the params as a
+    tuple, whose values stay in registers (loads from `prm` would be repeated after every store
+    to an array, as LLVM must assume that any two arrays may alias)."""
     reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
-    R, V, B = prm[P_ROWS] * prm[P_COLS], prm[P_V], prm[P_B]
-    bcap, ccap, ocap = prm[P_BCAP], prm[P_CCAP], prm[P_OCAP]
-    vb, rb, cb = r * PORTS * V, r * RF, r * CHF  # r's first VC, `rtr` and `chan` fields
+    R, V, B = par[P_ROWS] * par[P_COLS], par[P_V], par[P_B]
+    bcap, ccap, ocap = par[P_BCAP], par[P_CCAP], par[P_OCAP]
+    vb, rb = r * PORTS * V, r * RF  # r's first VC, its `rtr` fields
+    s = now & (ccap - 1)
     # input queuing: flits (port order), then credits
-    m = chan[_u(cb + PF)]
+    m = arrived & ((1 << CR) - 1)
     while m:
         ip = trailing_zeros(m)
         m &= m - 1
-        q = cb + 4 * ip
-        h = chan[_u(q + FL_HEAD)]
-        i = ((r * PORTS + ip) * ccap + h) * CF
-        if fch[_u(i)] <= now:
-            chan[_u(q + FL_HEAD)] = (h + 1) & (ccap - 1)
-            cnt = chan[_u(q + FL_CNT)] - 1
-            chan[_u(q + FL_CNT)] = cnt
-            if cnt == 0:
-                chan[_u(cb + PF)] ^= 1 << ip
-            c = ip * V + fch[_u(i + 4)]
-            x, bx = (vb + c) * VF, (vb + c) * bcap
-            cnt = vcs[_u(x + BUF_CNT)]
-            j = (bx + ((vcs[_u(x + BUF_HEAD)] + cnt) & (bcap - 1))) * BF
-            buf[_u(j)] = fch[_u(i + 1)]
-            buf[_u(j + 1)] = fch[_u(i + 2)]
-            buf[_u(j + 2)] = fch[_u(i + 3)]
-            vcs[_u(x + BUF_CNT)] = cnt + 1
-            st = vcs[_u(x + STATE)]
-            if st == IDLE:
-                _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
-            elif st == ACTIVE and cnt == 0:
-                rtr[_u(rb + SQ + NEW)] |= 1 << c
-    m = chan[_u(cb + PC)]
+        i = ((r * PORTS + ip) * ccap + s) * FF
+        c = ip * V + fch[_u(i + 3)]
+        x, bx = (vb + c) * VF, (vb + c) * bcap
+        cnt = vcs[_u(x + BUF_CNT)]
+        j = (bx + ((vcs[_u(x + BUF_HEAD)] + cnt) & (bcap - 1))) * BF
+        buf[_u(j)] = fch[_u(i)]
+        buf[_u(j + 1)] = fch[_u(i + 1)]
+        buf[_u(j + 2)] = fch[_u(i + 2)]
+        vcs[_u(x + BUF_CNT)] = cnt + 1
+        st = vcs[_u(x + STATE)]
+        if st == IDLE:
+            _start_packet(par[P_RD], xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
+        elif st == ACTIVE and cnt == 0:
+            rtr[_u(rb + SQ + NEW)] |= 1 << c
+    m = arrived >> CR
     while m:
         o = trailing_zeros(m)
         m &= m - 1
-        q = cb + 4 * o
-        h, cnt = chan[_u(q + CR_HEAD)], chan[_u(q + CR_CNT)]
-        while cnt > 0:
-            i = ((r * PORTS + o) * ccap + h) * KF
-            if cch[_u(i)] > now:
-                break
-            vcs[_u((vb + o * V + cch[_u(i + 1)]) * VF + OCC)] -= 1
-            h = (h + 1) & (ccap - 1)
-            cnt -= 1
-        chan[_u(q + CR_HEAD)] = h
-        chan[_u(q + CR_CNT)] = cnt
-        if cnt == 0:
-            chan[_u(cb + PC)] ^= 1 << o
+        vcs[_u((vb + o * V + cch[_u((r * PORTS + o) * ccap + s)]) * VF + OCC)] -= 1
     # evaluate: route computation, VC allocation, switch allocation
-    _stage_eval(rtr, rb + RQ, now, prm[P_RD])
-    g = _stage_eval(rtr, rb + VQ, now, prm[P_VA])
+    _stage_eval(rtr, rb + RQ, now, par[P_RD])
+    g = _stage_eval(rtr, rb + VQ, now, par[P_VA])
     if g:
         rtr[_u(rb + VQ + WIN)] = _vc_alloc(g, V, vcs, vb, rtr[_u(rb + FREE)], reqm, gm)
-    if prm[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
+    if par[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
         w = m = rtr[_u(rb + VQ + WIN)]  # due now: drop the winners whose output VC was taken
         while m:
             c = trailing_zeros(m)
@@ -420,7 +398,7 @@ def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
             if not rtr[_u(rb + FREE)] >> vcs[_u((vb + c) * VF + OUT_VC)] & 1:
                 w ^= 1 << c
         rtr[_u(rb + VQ + WIN)] = w
-    g = _stage_eval(rtr, rb + SQ, now, prm[P_SA])
+    g = _stage_eval(rtr, rb + SQ, now, par[P_SA])
     if g:
         rtr[_u(rb + SQ + WIN)] = _sw_alloc(g, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt,
                                            svc)
@@ -470,7 +448,7 @@ def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
             rtr[_u(rb + FREE)] |= 1 << out
         n = rtr[_u(rb + OB_CNT + 2 * o)]
         j = ((r * PORTS + o) * ocap + ((rtr[_u(rb + OB_HEAD + 2 * o)] + n) & (ocap - 1))) * CF
-        ob[_u(j)] = _traversed(rtr, rb, now, prm[P_ST])
+        ob[_u(j)] = _traversed(rtr, rb, now, par[P_ST])
         ob[_u(j + 1)] = pkt
         ob[_u(j + 2)] = seq
         ob[_u(j + 3)] = itime
@@ -483,7 +461,7 @@ def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
             if tail:
                 vcs[_u(x + STATE)] = IDLE
         elif tail:
-            _start_packet(prm, xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
+            _start_packet(par[P_RD], xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
         else:
             rtr[_u(rb + SQ + NEW)] |= 1 << c
     # write outputs: one traversed flit per output, one credit per input
@@ -504,38 +482,40 @@ def _router_step(r, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
         if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
             dest_n, dest_p, lat = R + r, LOCAL, 1
         else:
-            dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, prm[P_LINK]
-        _send_flit(fch, chan, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
+            dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, par[P_LINK]
+        _send_flit(fch, due, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
                    ob[_u(j + 3)], ob[_u(j + 4)])
     while credits:
         ip = trailing_zeros(credits)
         credits &= credits - 1
         if ip == LOCAL:
-            _send_credit(cch, chan, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
+            _send_credit(cch, due, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
         else:
-            _send_credit(cch, chan, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + prm[P_LINK] + 1,
+            _send_credit(cch, due, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + par[P_LINK] + 1,
                          credit[_u(ip)])
 
 
 @_kernel
-def _busy(r, rtr, chan):
-    """Router r has work this cycle: VCs in a stage, flits at its outputs or on their way in,
-    credits on their way in."""
-    rb, cb = r * RF, r * CHF
+def _busy(r, rtr):
+    """Router r has work this cycle besides arrivals: VCs in a stage, flits at its outputs."""
+    rb = r * RF
     return rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)] | \
         rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)] | \
-        rtr[_u(rb + PO)] | chan[_u(cb + PF)] | chan[_u(cb + PC)]
+        rtr[_u(rb + PO)]
 
 
 @_kernel
 def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, trm, hr, hi, hm, vcs,
-         buf, rtr, chan, fch, cch, ob, totals, scratch):
+         buf, rtr, due, fch, cch, ob, totals, scratch):
     """Simulate cycles t0 .. until-1; with `stop`, return after the first cycle in which a
     group completes. Completed groups go to done[1:done[0]+1]. Returns the next cycle."""
+    par = (prm[P_ROWS], prm[P_COLS], prm[P_V], prm[P_B], prm[P_RD], prm[P_VA], prm[P_SA],
+           prm[P_ST], prm[P_LINK], prm[P_BCAP], prm[P_CCAP], prm[P_OCAP])  # see _router_step
     R = prm[P_ROWS] * prm[P_COLS]
     V, B, ccap = prm[P_V], prm[P_B], prm[P_CCAP]
-    # a flit or credit sent in cycle s is read by cycle s + drain
+    # a flit or credit sent in cycle s is read by cycle s + drain; T_LAST_BUSY: the last cycle
+    # a router or an ejecting terminal sent one
     drain = max(prm[P_LINK] + 1, 2)
     now = t0
     while now < until:
@@ -574,17 +554,15 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
             totals[T_RELEASED] += 1
             totals[T_QUEUED] += 1
         # each node: its terminal, then its router (nothing sent in this cycle arrives in it)
+        s = now & (ccap - 1)
         for n in range(R):
             tb = n * TF
-            # the terminal reads a credit
-            q = (R + n) * CHF + 4 * LOCAL  # terminal channels live at rows R.. of the channels
-            if chan[_u(q + CR_CNT)] > 0:
-                h = chan[_u(q + CR_HEAD)]
-                i = (((R + n) * PORTS + LOCAL) * ccap + h) * KF
-                if cch[_u(i)] <= now:
-                    trm[_u(tb + TV_CNT + 2 * cch[_u(i + 1)])] -= 1
-                    chan[_u(q + CR_HEAD)] = (h + 1) & (ccap - 1)
-                    chan[_u(q + CR_CNT)] -= 1
+            # the terminal reads a credit (terminal channels live at rows R.. of the channels)
+            ta = due[_u((R + n) * ccap + s)]
+            if ta:
+                due[_u((R + n) * ccap + s)] = 0
+            if ta >> (CR + LOCAL) & 1:
+                trm[_u(tb + TV_CNT + 2 * cch[_u(((R + n) * PORTS + LOCAL) * ccap + s)])] -= 1
             # injects a flit
             i = trm[_u(tb + Q_HEAD)]
             if i >= 0:
@@ -618,36 +596,36 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
                     else:
                         trm[_u(tb + NEXT_SEQ)] = seq + 1
                     totals[T_INJECTED] += 1
-                    _send_flit(fch, chan, ccap, n, LOCAL, now + 2, i, seq, now, vc)
+                    _send_flit(fch, due, ccap, n, LOCAL, now + 2, i, seq, now, vc)
             # retires an ejected flit
-            if chan[_u(q + FL_CNT)] > 0:
-                h = chan[_u(q + FL_HEAD)]
-                j = (((R + n) * PORTS + LOCAL) * ccap + h) * CF
-                if fch[_u(j)] <= now:
-                    i, seq, itime = fch[_u(j + 1)], fch[_u(j + 2)], fch[_u(j + 3)]
-                    chan[_u(q + FL_HEAD)] = (h + 1) & (ccap - 1)
-                    chan[_u(q + FL_CNT)] -= 1
-                    rec[_u(4 * i + 3)] += now - itime
-                    totals[T_EJECTED] += 1
-                    _send_credit(cch, chan, ccap, n, LOCAL, now + 2, fch[_u(j + 4)])
-                    if seq == flits[_u(i)] - 1:
-                        rec[_u(4 * i + 2)] = now
-                        totals[T_IN_FLIGHT] -= 1
-                        g = group[_u(i)]
-                        if g >= 0:
-                            group_left[g] -= 1
-                            if group_left[g] == 0:
-                                done[0] += 1
-                                done[done[0]] = g
-                        for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
-                            d = rev_idx[k]
-                            if now + 1 > ready[d]:
-                                ready[d] = now + 1
-                            waiting[d] -= 1
-                            if waiting[d] == 0:
-                                _heap_push(hr, hi, hm, ready[d], d)
-            if _busy(n, rtr, chan):
-                _router_step(n, now, prm, xy, dst, flits, vcs, buf, rtr, chan, fch, cch, ob,
+            if ta >> LOCAL & 1:
+                j = (((R + n) * PORTS + LOCAL) * ccap + s) * FF
+                i, seq, itime = fch[_u(j)], fch[_u(j + 1)], fch[_u(j + 2)]
+                rec[_u(4 * i + 3)] += now - itime
+                totals[T_EJECTED] += 1
+                totals[T_LAST_BUSY] = now  # its credit is on its way (see the idle skip)
+                _send_credit(cch, due, ccap, n, LOCAL, now + 2, fch[_u(j + 3)])
+                if seq == flits[_u(i)] - 1:
+                    rec[_u(4 * i + 2)] = now
+                    totals[T_IN_FLIGHT] -= 1
+                    g = group[_u(i)]
+                    if g >= 0:
+                        group_left[g] -= 1
+                        if group_left[g] == 0:
+                            done[0] += 1
+                            done[done[0]] = g
+                    for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
+                        d = rev_idx[k]
+                        if now + 1 > ready[d]:
+                            ready[d] = now + 1
+                        waiting[d] -= 1
+                        if waiting[d] == 0:
+                            _heap_push(hr, hi, hm, ready[d], d)
+            a = due[_u(n * ccap + s)]
+            if a | _busy(n, rtr):
+                if a:
+                    due[_u(n * ccap + s)] = 0
+                _router_step(n, now, a, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
                              scratch)
                 totals[T_LAST_BUSY] = now
         now += 1
@@ -686,9 +664,9 @@ class CompiledMesh:
         self.rtr[:, XLAST] = -(1 << 40)  # see _traversed
         self.rtr[:, NB:NB + PORTS - 1] = [[neighbour(params, r, o) for o in range(PORTS - 1)]
                                           for r in range(R)]
-        self.chan = np.zeros((2 * R, CHF), dtype=np.int64)  # rows R..: the terminals
-        self.fch = np.zeros((2 * R, PORTS, ccap, CF), dtype=np.int64)
-        self.cch = np.zeros((2 * R, PORTS, ccap, KF), dtype=np.int64)
+        self.due = np.zeros((2 * R, ccap), dtype=np.int64)  # rows R..: the terminals
+        self.fch = np.zeros((2 * R, PORTS, ccap, FF), dtype=np.int64)
+        self.cch = np.zeros((2 * R, PORTS, ccap), dtype=np.int64)
         self.ob = np.zeros((R, PORTS, ocap, CF), dtype=np.int64)
         self.totals = np.zeros(6, dtype=np.int64)
         self.totals[T_LAST_BUSY] = -(1 << 40)
@@ -747,7 +725,7 @@ class CompiledMesh:
                         self.nxt_in_q, self.rec.reshape(-1), self.trm.reshape(-1), self.hr,
                         self.hi, self.hm,
                         self.vcs.reshape(-1), self.buf.reshape(-1), self.rtr.reshape(-1),
-                        self.chan.reshape(-1), self.fch.reshape(-1), self.cch.reshape(-1),
+                        self.due.reshape(-1), self.fch.reshape(-1), self.cch.reshape(-1),
                         self.ob.reshape(-1), self.totals, self.scratch)
         return done[1:done[0] + 1]
 
