@@ -99,22 +99,17 @@ def round_robin(mask: int, start: int) -> int:
     return (mask & -mask).bit_length() - 1
 
 
-def first(mask: int, start: int) -> int:
-    """`round_robin`, without the call when `mask` has a single bit."""
-    return round_robin(mask, start) if mask & (mask - 1) else mask.bit_length() - 1
-
-
 def islip(asked: dict[int, int], n_in: int, n_out: int, gptr: list[int],
           aptr: list[int]) -> dict[int, int]:
     """One iteration of iSLIP on bitmasks: `asked` maps each requested output to the mask of
     the inputs asking for it; returns input -> accepted output.
 
     Each requested output grants the first asking input at or after its pointer, then
-    `accept`.
+    `accept` (`round_robin` is skipped when only one bit is set, here and there).
     """
     granted: dict[int, int] = {}  # input -> mask of the outputs granting it
     for o, ins in asked.items():
-        i = first(ins, gptr[o])
+        i = round_robin(ins, gptr[o]) if ins & (ins - 1) else ins.bit_length() - 1
         granted[i] = granted.get(i, 0) | 1 << o
     return accept(granted, n_in, n_out, gptr, aptr)
 
@@ -125,7 +120,8 @@ def accept(granted: dict[int, int], n_in: int, n_out: int, gptr: list[int],
     its pointer; pointers move only on acceptance."""
     match = {}
     for i, outs in granted.items():
-        o = match[i] = first(outs, aptr[i])
+        o = match[i] = (round_robin(outs, aptr[i]) if outs & (outs - 1)
+                        else outs.bit_length() - 1)
         gptr[o] = (i + 1) % n_in
         aptr[i] = (o + 1) % n_out
     return match
@@ -233,8 +229,8 @@ class _Sleeper:
 
     def _run(self):
         env, clock, inbox = self.env, self.clock, self.inbox
+        now = env.now
         while True:
-            now = env.now
             if not self.busy() and now not in inbox:  # (arrivals now: step without sleeping)
                 self._wake, self._alarm = env.event(), FOREVER
                 if inbox:
@@ -242,7 +238,8 @@ class _Sleeper:
                 yield self._wake
                 now = env.now
             self.step(now)
-            yield clock.at(now + 1)
+            now += 1
+            yield clock.at(now)
 
     def busy(self) -> bool:
         raise NotImplementedError
@@ -475,7 +472,7 @@ class Router(_Sleeper):
         winners = {}  # input VC -> output
         sa_next = self.sa_next
         for ip, o in islip(asked, PORTS, PORTS, self.sa_gptr, self.sa_aptr).items():
-            v = first(asking[ip * PORTS + o], sa_next[ip])
+            v = round_robin(asking[ip * PORTS + o], sa_next[ip])
             sa_next[ip] = (v + 1) % V
             winners[ip * V + v] = o
         stage.results = winners
