@@ -99,43 +99,29 @@ def round_robin(mask: int, start: int) -> int:
     return (mask & -mask).bit_length() - 1
 
 
-def _contested(requests: dict[int, int]) -> bool:
-    """Whether two inputs ask for a common output."""
-    seen = 0
-    for outs in requests.values():
-        if seen & outs:
-            return True
-        seen |= outs
-    return False
-
-
-def islip(requests: dict[int, int], n_in: int, n_out: int, gptr: list[int],
+def islip(asked: dict[int, int], n_in: int, n_out: int, gptr: list[int],
           aptr: list[int]) -> dict[int, int]:
-    """One iteration of iSLIP on bitmasks: `requests` maps each requesting input to the mask of
-    the outputs it asks for; returns input -> accepted output.
+    """One iteration of iSLIP on bitmasks: `asked` maps each requested output to the mask of
+    the inputs asking for it; returns input -> accepted output.
 
-    Each requested output grants the first asking input at or after its pointer, each granted
-    input accepts the first granting output at or after its own; pointers move only on
-    acceptance. An output only one input asks for grants it, so without contention the
-    requests are the grants.
+    Each requested output grants the first asking input at or after its pointer, then
+    `accept` (`round_robin` is skipped when only one bit is set, here and there).
     """
-    if len(requests) < 2 or not _contested(requests):
-        granted = requests
-    else:
-        asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
-        for i, outs in requests.items():
-            while outs:
-                low = outs & -outs
-                o = low.bit_length() - 1
-                asked[o] = asked.get(o, 0) | 1 << i
-                outs ^= low
-        granted = {}
-        for o, ins in asked.items():
-            i = round_robin(ins, gptr[o])
-            granted[i] = granted.get(i, 0) | 1 << o
+    granted: dict[int, int] = {}  # input -> mask of the outputs granting it
+    for o, ins in asked.items():
+        i = round_robin(ins, gptr[o]) if ins & (ins - 1) else ins.bit_length() - 1
+        granted[i] = granted.get(i, 0) | 1 << o
+    return accept(granted, n_in, n_out, gptr, aptr)
+
+
+def accept(granted: dict[int, int], n_in: int, n_out: int, gptr: list[int],
+           aptr: list[int]) -> dict[int, int]:
+    """iSLIP's accept phase: each granted input accepts the first granting output at or after
+    its pointer; pointers move only on acceptance."""
     match = {}
     for i, outs in granted.items():
-        o = match[i] = round_robin(outs, aptr[i])
+        o = match[i] = (round_robin(outs, aptr[i]) if outs & (outs - 1)
+                        else outs.bit_length() - 1)
         gptr[o] = (i + 1) % n_in
         aptr[i] = (o + 1) % n_out
     return match
@@ -243,8 +229,8 @@ class _Sleeper:
 
     def _run(self):
         env, clock, inbox = self.env, self.clock, self.inbox
+        now = env.now
         while True:
-            now = env.now
             if not self.busy() and now not in inbox:  # (arrivals now: step without sleeping)
                 self._wake, self._alarm = env.event(), FOREVER
                 if inbox:
@@ -252,7 +238,8 @@ class _Sleeper:
                 yield self._wake
                 now = env.now
             self.step(now)
-            yield clock.at(now + 1)
+            now += 1
+            yield clock.at(now)
 
     def busy(self) -> bool:
         raise NotImplementedError
@@ -432,12 +419,25 @@ class Router(_Sleeper):
             stage.results = won
             stage.evaluate(now)
             return
-        requests = {}
+        asking: dict[int, int] = {}  # output port -> mask of the input VCs asking for it
         for c in stage.new:
             o = out_port[c]
             if free[o]:
-                requests[c] = free[o] << o * V
-        stage.results = islip(requests, PORTS * V, PORTS * V, self.va_gptr, self.va_aptr)
+                asking[o] = asking.get(o, 0) | 1 << c
+        # iSLIP, a port at a time (an input VC asks for one port only)
+        gptr, granted = self.va_gptr, {}  # input VC -> mask of the output VCs granting it
+        for o, ins in asking.items():
+            if not ins & (ins - 1):  # one input VC asks: every free VC grants it
+                granted[ins.bit_length() - 1] = free[o] << o * V
+                continue
+            vcs = free[o]
+            while vcs:
+                low = vcs & -vcs
+                out = o * V + low.bit_length() - 1
+                c = round_robin(ins, gptr[out])
+                granted[c] = granted.get(c, 0) | 1 << out
+                vcs ^= low
+        stage.results = accept(granted, PORTS * V, PORTS * V, gptr, self.va_aptr)
         stage.evaluate(now)
 
     def _sa_evaluate(self, now: int) -> None:
@@ -459,19 +459,19 @@ class Router(_Sleeper):
             stage.results = won
             stage.evaluate(now)
             return
-        requests: dict[int, int] = {}  # input -> mask of outputs
+        asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
         asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
         for c in stage.new:
             out = out_vc[c]
             if used[out] >= vc_buf and credits.full(out, now):
                 continue
             ip, o = c // V, out_port[c]
-            requests[ip] = requests.get(ip, 0) | 1 << o
+            asked[o] = asked.get(o, 0) | 1 << ip
             key = ip * PORTS + o
             asking[key] = asking.get(key, 0) | 1 << c % V
         winners = {}  # input VC -> output
         sa_next = self.sa_next
-        for ip, o in islip(requests, PORTS, PORTS, self.sa_gptr, self.sa_aptr).items():
+        for ip, o in islip(asked, PORTS, PORTS, self.sa_gptr, self.sa_aptr).items():
             v = round_robin(asking[ip * PORTS + o], sa_next[ip])
             sa_next[ip] = (v + 1) % V
             winners[ip * V + v] = o
