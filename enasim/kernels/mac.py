@@ -19,7 +19,6 @@ races and no float reductions.
 
 from __future__ import annotations
 
-import weakref
 from functools import lru_cache
 
 import numba
@@ -184,7 +183,7 @@ def _bit_sums(table, plane, g_rows, nq, n, rows, sums, part):
 def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_kind, word_kind,
          out_groups, n_chunks, adc, step, segments, polarities, cell_bits, input_bits):
     """y before the offset term, clipped conversions, ones per row block; `cells` from
-    `_segment_major`.
+    `CrossbarLayer.kernel_cells`.
 
     Tables and pass sums have the dtype of `table_kind`, the accumulators of a read phase
     (sum over bits b of code << b) that of `acc_kind`, the ADC arithmetic that of `word_kind`
@@ -305,20 +304,6 @@ def _adc_divider(max_sum: int, step: int, frac_bits: int, top: int) -> tuple[np.
     return tuple(word(v) for v in (offset, shift, a * m, c * m, k, top))
 
 
-_SEGMENT_MAJOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _segment_major(layer: CrossbarLayer) -> np.ndarray:
-    """`layer.narrow_cells` with column (c*S + k)*P + p moved to (k*P + p)*n_out + c: a
-    segment (slice, polarity) of a task's outputs is contiguous, so the shift-and-add
-    vectorises. Kept per layer (a copy per call would cost a batch-1 call a third more)."""
-    if layer not in _SEGMENT_MAJOR:
-        cells = layer.narrow_cells
-        _SEGMENT_MAJOR[layer] = np.ascontiguousarray(
-            cells.reshape(layer.rows, layer.n_out, -1).transpose(0, 2, 1)).reshape(layer.rows, -1)
-    return _SEGMENT_MAJOR[layer]
-
-
 def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
         group_rows: int | None = None) -> tuple[np.ndarray, MacActivity]:
     """y (vectors, outputs) int64 and the activity, for input vectors x (vectors, rows).
@@ -337,7 +322,7 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
         g_rows = group_rows
     frac_bits = 0 if layer.conductance_fp is None else FRACTION_BITS
     adc = _adc_divider(layer.max_column_sum, step, frac_bits, spec.adc_top)
-    cells = _segment_major(layer)
+    cells = layer.kernel_cells
     small = layer.conductance_fp is None and _PASS_ROWS * g_rows * spec.cell_max <= 255
     acc_max = spec.adc_top * ((1 << spec.input_bits) - 1)
     acc = np.uint16 if acc_max < 1 << 16 else np.uint32 if acc_max < 1 << 32 else np.int64
