@@ -13,10 +13,14 @@ iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 
   latency 1. So no two processes interact within a cycle and their order does not matter.
 * Each router is its own SimPy process, stepping every cycle while it holds flits and otherwise
   asleep until its next flit arrives (a credit goes straight into the upstream output VC's
-  queue, stamped with its arrival cycle, and is counted only when the sender needs it, so it
-  wakes nobody). The processes stepping in a cycle share one timeout to the next.
-* An allocation with a single request grants it without running iSLIP (the pointers move
-  alike): most allocations below saturation.
+  queue, stamped with the cycle it was returned, and is counted only when the sender needs it,
+  so it wakes nobody). The processes stepping in a cycle share one timeout to the next.
+* Every channel takes at least two cycles, so what a router reads at cycle t + 1 was sent by
+  t - 1, which every process has finished by cycle t: a router steps t and t + 1 in one resume
+  (never past the end of the current run), with the same result and half the resumes.
+* An allocation with a single request grants it without running iSLIP, and switch requests
+  that share neither an input nor an output all win (the pointers move alike): most
+  allocations below saturation.
 * A packet of L flits over D links on an empty mesh takes
   3 + (D + 1)(routing + va + sa + st) + D * link + (L - 1) cycles: 7 + 5D + (L - 1) by default.
 
@@ -39,7 +43,8 @@ from enasim.noc.packets import Packets, Records, group_counts
 
 LOCAL = 4
 PORTS = 5
-IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
+# input VC states: empty; head flit in routing or VC allocation; holding an output VC
+IDLE, ROUTING, ACTIVE = range(3)
 FOREVER = 2**62
 
 
@@ -138,7 +143,7 @@ class Channel:
     """A one-way flit channel into a router or the terminals, arriving at input `port`.
 
     What is sent at cycle s is seen at s + latency + 1: the sender files it, tagged with the port,
-    in the receiver's inbox under that cycle and tells the receiver when to wake.
+    in the receiver's inbox under that cycle and, if the receiver sleeps, tells it when to wake.
     """
 
     __slots__ = ("delay", "sink", "inbox", "port")
@@ -151,47 +156,51 @@ class Channel:
         arrivals = self.inbox.get(t)
         if arrivals is None:
             arrivals = self.inbox[t] = []
-            self.sink.wake(t)
+            if self.sink.sleeping is not None:
+                self.sink.wake(t)
         arrivals.append((self.port, flit))
 
 
 class Credits:
-    """Free downstream buffer slots per output VC. A returned credit is seen at its arrival
-    cycle but only counted when the VC looks full: the same answer as counting it on arrival,
-    without waking the sender for it."""
+    """Free downstream buffer slots per output VC. A credit returned at cycle s is seen at
+    s + `lag` but only counted when the VC looks full: the same answer as counting it on
+    arrival, without waking the sender for it."""
 
-    __slots__ = ("vc_buf", "used", "returns")
+    __slots__ = ("vc_buf", "used", "returns", "lag")
 
     def __init__(self, vcs: int, vc_buf: int):
         self.vc_buf = vc_buf
         self.used = [0] * vcs  # flits sent, less the credits counted
-        self.returns = [deque() for _ in range(vcs)]  # arrival cycles of uncounted credits
+        self.returns = [deque() for _ in range(vcs)]  # cycles uncounted credits were returned
+        self.lag = [0] * vcs
 
     def full(self, vc: int, now: int) -> bool:
         if self.used[vc] < self.vc_buf:
             return False
-        returns = self.returns[vc]
-        while returns and returns[0] <= now:
+        returns, sent_by = self.returns[vc], now - self.lag[vc]
+        while returns and returns[0] <= sent_by:
             returns.popleft()
             self.used[vc] -= 1
         return self.used[vc] >= self.vc_buf
 
 
-def credit_path(upstream: Credits, first: int, vcs: int, latency: int) -> list[tuple[deque, int]]:
+def credit_path(upstream: Credits, first: int, vcs: int, latency: int) -> list[deque]:
     """Where the input VCs fed by a channel of `latency` return their credits: the return
-    queues of the upstream output VCs first.., with the delay to arrival (seen at
-    s + latency + 1, like flits)."""
-    return [(upstream.returns[first + v], latency + 1) for v in range(vcs)]
+    queues of the upstream output VCs first.., seen s + latency + 1 after return at s (like
+    flits)."""
+    upstream.lag[first:first + vcs] = [latency + 1] * vcs
+    return upstream.returns[first:first + vcs]
 
 
 class Clock:
     """Timeouts to given cycles, shared by every process waiting for the same one: one SimPy
     event per cycle instead of one per process."""
 
-    __slots__ = ("env", "events")
+    __slots__ = ("env", "events", "limit")
 
     def __init__(self, env: simpy.Environment):
         self.env, self.events = env, {}
+        self.limit = 0  # the end of the current run: no process steps that cycle ahead
 
     def at(self, cycle: int) -> simpy.Event:
         return self.events.get(cycle) or self._timeout(cycle)
@@ -209,65 +218,65 @@ class _Sleeper:
     """A SimPy process that steps once per cycle while it holds work, else sleeps until the
     first cycle a channel delivers to it (a step without work and arrivals changes nothing)."""
 
-    def __init__(self, env: simpy.Environment, clock: Clock):
-        self.env, self.clock = env, clock
+    def __init__(self, env: simpy.Environment, clock: Clock, ahead: bool):
+        self.env, self.clock, self.ahead = env, clock, ahead  # ahead: step two cycles a resume
         self.inbox: dict[int, list] = {}  # arrival cycle -> (input, flit)
-        self._wake: simpy.Event | None = None  # while asleep
+        self.sleeping: simpy.Event | None = None  # while asleep: the event that wakes it
         self._alarm = 0  # while asleep: the cycle to wake at
         env.process(self._run())
 
     def wake(self, cycle: int) -> None:
         """Something arrives at `cycle`: wake then at the latest."""
-        if self._wake is not None and cycle < self._alarm:
+        if self.sleeping is not None and cycle < self._alarm:
             self._alarm = cycle
             self.clock.at(cycle).callbacks.append(self._ring)
 
     def _ring(self, event: simpy.Event) -> None:
-        if self._wake is not None and self._alarm == self.env.now:
-            self._wake.succeed()
-            self._wake = None
+        if self.sleeping is not None and self._alarm == self.env.now:
+            self.sleeping.succeed()
+            self.sleeping = None
 
     def _run(self):
-        env, clock, inbox = self.env, self.clock, self.inbox
-        now = env.now
+        env, clock, inbox, timeouts = self.env, self.clock, self.inbox, self.clock.events
+        ahead, now = self.ahead, env.now
         while True:
-            if not self.busy() and now not in inbox:  # (arrivals now: step without sleeping)
-                self._wake, self._alarm = env.event(), FOREVER
+            busy = self.step(now)
+            now += 1
+            if ahead and (busy or now in inbox) and now < clock.limit:
+                busy = self.step(now)
+                now += 1
+            if busy or now in inbox:
+                yield timeouts.get(now) or clock.at(now)
+            else:  # asleep until the first arrival, also one not sent yet
+                self.sleeping, self._alarm = env.event(), FOREVER
                 if inbox:
                     self.wake(min(inbox))
-                yield self._wake
+                yield self.sleeping
                 now = env.now
-            self.step(now)
-            now += 1
-            yield clock.at(now)
 
-    def busy(self) -> bool:
-        raise NotImplementedError
-
-    def step(self, now: int) -> None:
+    def step(self, now: int) -> bool:
+        """Simulate cycle `now`; true while there is work left without further arrivals."""
         raise NotImplementedError
 
 
 class Stage:
-    """One pipeline stage's entries. New entries wait in `new` until the previous `batch` has
-    left; a batch evaluated at cycle t is updated (leaves) at t + delay - 1, so there is at most
-    one. Allocation `results` map the granted input VCs of the batch to what they won."""
+    """One pipeline stage. Entries wait in `new` until the stage is free; those evaluated at
+    cycle t (all, or an allocator's winners) form the `batch`, which leaves (is updated) at
+    `due` = t + delay - 1, and the stage is free again the cycle after. Allocation losers stay
+    in `new` for the next evaluation."""
 
-    __slots__ = ("wait", "new", "batch", "due", "results")
+    __slots__ = ("wait", "new", "batch", "due")
 
     def __init__(self, delay: int):
-        self.wait, self.new, self.batch, self.due, self.results = delay - 1, [], [], 0, {}
-
-    def evaluate(self, now: int) -> None:
-        self.batch = self.new
-        self.new = []
-        self.due = now + self.wait
+        self.wait, self.new, self.batch, self.due = delay - 1, [], [], -1
 
 
 class Router(_Sleeper):
     """One 5-port input-queued router (BookSim2 IQRouter semantics, see module docstring).
 
-    Input VC c = port * V + vc; output VC likewise.
+    Input VC c = port * V + vc; output VC likewise. The route of a packet is computed when its
+    head reaches the front of the input VC (the routing stage only delays it), and an output VC
+    is taken when VC allocation grants it: nothing reads either before the stage's batch leaves.
     """
 
     def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams, node: int,
@@ -277,7 +286,7 @@ class Router(_Sleeper):
         self.routes = [route(params, node, dst) for dst in range(params.nodes)]  # output port
         self.buf = [deque() for _ in range(PORTS * V)]
         self.state = [IDLE] * (PORTS * V)
-        self.out_port = [-1] * (PORTS * V)
+        self.out_port = [-1] * (PORTS * V)  # the route of the packet in front
         self.out_vc = [-1] * (PORTS * V)  # the output VC allocated to the packet in front
         self.free = [(1 << V) - 1] * PORTS  # per output: mask of the VCs no packet owns
         self.credits = Credits(PORTS * V, params.vc_buf)  # per output VC
@@ -285,93 +294,88 @@ class Router(_Sleeper):
         self.stages = tuple(Stage(d) for d in (params.routing_delay, params.va_delay,
                                                params.sa_delay, params.st_delay))
         self.routing, self.vc_alloc, self.sw_alloc, self.xbar = self.stages
+        self.first = self.routing if self.routing.wait >= 0 else self.vc_alloc  # of a head flit
         self.va_gptr, self.va_aptr = [0] * (PORTS * V), [0] * (PORTS * V)
         self.sa_gptr, self.sa_aptr = [0] * PORTS, [0] * PORTS
         self.sa_next = [0] * PORTS  # per input: the VC first in line for the switch
-        self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits, one leaves per cycle
-        self.sending: list[int] = []  # the outputs with flits in out_buf
+        self.out_buf = [deque() for _ in range(PORTS)]  # traversed flits waiting for the output
+        self.backlog: list[int] = []  # the outputs with flits in out_buf
         self.out_flit: list[Channel | None] = [None] * PORTS
-        self.credit_back: list[tuple[deque, int] | None] = [None] * (PORTS * V)  # per input VC
-        super().__init__(env, clock)
+        self.credit_back: list[deque | None] = [None] * (PORTS * V)  # per input VC
+        super().__init__(env, clock, ahead=True)
 
-    def busy(self) -> bool:
-        return bool(self.held)
-
-    def step(self, now: int) -> None:
+    def step(self, now: int) -> int:
         routing, vc_alloc, sw_alloc, xbar = self.stages
         arrivals = self.inbox.pop(now, None)
-        if arrivals:
-            self._input_queuing(arrivals)
+        if arrivals:  # input queuing
+            V, buf, state = self.V, self.buf, self.state
+            for ip, f in arrivals:
+                c = ip * V + f.vc
+                q = buf[c]
+                q.append(f)
+                if state[c] == IDLE:
+                    self._start_packet(c)
+                elif state[c] == ACTIVE and len(q) == 1:
+                    sw_alloc.new.append(c)
+            self.held += len(arrivals)
         # evaluate
-        if routing.new and not routing.batch:
-            routing.evaluate(now)
-        if vc_alloc.new and not vc_alloc.batch:
+        if routing.new and routing.due < now:
+            routing.batch, routing.new, routing.due = routing.new, routing.batch, now + routing.wait
+        if vc_alloc.new and vc_alloc.due < now:
             self._va_evaluate(now)
-        if sw_alloc.new and not sw_alloc.batch:
+        if sw_alloc.new and sw_alloc.due < now:
             self._sa_evaluate(now)
-        if xbar.new and not xbar.batch:
-            xbar.evaluate(now)
+        if xbar.new and xbar.due < now:
+            xbar.batch, xbar.new, xbar.due = xbar.new, xbar.batch, now + xbar.wait
         # update
         if routing.batch and routing.due <= now:
-            out_port, routes, buf, state = self.out_port, self.routes, self.buf, self.state
-            for c in routing.batch:
-                out_port[c] = routes[buf[c][0].dst]
-                state[c] = VC_ALLOC
             vc_alloc.new += routing.batch
-            routing.batch = []
+            routing.batch.clear()
         if vc_alloc.batch and vc_alloc.due <= now:
-            won, V, free, out_vc = vc_alloc.results, self.V, self.free, self.out_vc
-            state = self.state
-            for c in vc_alloc.batch:
-                out = won.get(c)
-                if out is None:
-                    vc_alloc.new.append(c)
-                else:
-                    free[out // V] &= ~(1 << out % V)
-                    out_vc[c] = out
-                    state[c] = ACTIVE
-                    sw_alloc.new.append(c)
-            vc_alloc.batch = []
+            sw_alloc.new += vc_alloc.batch
+            vc_alloc.batch.clear()
         if sw_alloc.batch and sw_alloc.due <= now:
-            won = sw_alloc.results
             for c in sw_alloc.batch:
-                o = won.get(c)
-                if o is None:
-                    sw_alloc.new.append(c)
-                else:
-                    self._traverse(now, c, o)
-            sw_alloc.batch = []
-        if xbar.batch and xbar.due <= now:
-            out_buf, sending = self.out_buf, self.sending
-            for f, o in xbar.batch:
-                if not out_buf[o]:
-                    sending.append(o)
-                out_buf[o].append(f)
-            xbar.batch = []
-        # write outputs
-        if self.sending:
-            sending, self.sending = self.sending, []
-            out_buf, out_flit, link_flits = self.out_buf, self.out_flit, self.link_flits
-            for o in sending:
-                q = out_buf[o]
-                out_flit[o].send(now, q.popleft())
-                link_flits[o] += 1
+                self._traverse(now, c)
+            sw_alloc.batch.clear()
+        # write outputs: each sends one flit a cycle, those waiting first
+        sent = 0  # mask of the outputs that have sent
+        if self.backlog:
+            backlog, self.backlog = self.backlog, []
+            for o in backlog:
+                q = self.out_buf[o]
+                self.out_flit[o].send(now, q.popleft())
+                self.link_flits[o] += 1
+                sent |= 1 << o
                 if q:
-                    self.sending.append(o)
-            self.held -= len(sending)
+                    self.backlog.append(o)
+            self.held -= len(backlog)
+        if xbar.batch and xbar.due <= now:
+            out_flit, link_flits = self.out_flit, self.link_flits
+            for f, o in xbar.batch:
+                if sent >> o & 1:
+                    if not self.out_buf[o]:
+                        self.backlog.append(o)
+                    self.out_buf[o].append(f)
+                else:
+                    out_flit[o].send(now, f)
+                    link_flits[o] += 1
+                    sent |= 1 << o
+                    self.held -= 1
+            xbar.batch.clear()
+        return self.held
 
-    def _traverse(self, now: int, c: int, o: int) -> None:
-        """The flit in front of input VC c won output o: it enters the crossbar, and the credit
-        for its buffer slot goes upstream."""
+    def _traverse(self, now: int, c: int) -> None:
+        """The flit in front of input VC c won the switch: it enters the crossbar, and the
+        credit for its buffer slot goes upstream."""
         q = self.buf[c]
         f = q.popleft()
-        out = self.out_vc[c]
+        o, out = self.out_port[c], self.out_vc[c]
         f.hops += 1
         f.vc = vc = out % self.V
         self.credits.used[out] += 1
         self.xbar.new.append((f, o))
-        returns, delay = self.credit_back[c]
-        returns.append(now + delay)
+        self.credit_back[c].append(now)
         if not f.tail:
             if q:
                 self.sw_alloc.new.append(c)
@@ -383,100 +387,119 @@ class Router(_Sleeper):
             self.state[c] = IDLE
 
     def _start_packet(self, c: int) -> None:
-        """The head flit at the front of input VC c starts its pipeline."""
-        if self.routing.wait >= 0:
-            self.state[c] = ROUTING
-            self.routing.new.append(c)
-        else:  # lookahead routing: the route is known on arrival
-            self.out_port[c] = self.routes[self.buf[c][0].dst]
-            self.state[c] = VC_ALLOC
-            self.vc_alloc.new.append(c)
-
-    def _input_queuing(self, flits: list[tuple[int, Flit]]) -> None:
-        V, buf, state = self.V, self.buf, self.state
-        for ip, f in flits:
-            c = ip * V + f.vc
-            q = buf[c]
-            q.append(f)
-            st = state[c]
-            if st == IDLE:
-                self._start_packet(c)
-            elif st == ACTIVE and len(q) == 1:
-                self.sw_alloc.new.append(c)
-        self.held += len(flits)
+        """The head flit at the front of input VC c starts its pipeline: routing, or with
+        lookahead routing (delay 0) straight to VC allocation."""
+        self.out_port[c] = self.routes[self.buf[c][0].dst]
+        self.state[c] = ROUTING
+        self.first.new.append(c)
 
     def _va_evaluate(self, now: int) -> None:
-        """Each new entry asks for every free VC of its output port."""
+        """Each new entry asks for every free VC of its output port; winners take theirs.
+
+        An input VC asks for one port only, so iSLIP runs a port at a time, and a port that one
+        input VC asks for grants it every free VC (it accepts the first from its pointer)."""
         V, stage, free, out_port = self.V, self.vc_alloc, self.free, self.out_port
-        if len(stage.new) == 1:  # a lone request wins without arbitration
-            c = stage.new[0]
+        gptr, aptr, out_vc, state = self.va_gptr, self.va_aptr, self.out_vc, self.state
+        new = stage.new
+        stage.due = now + stage.wait
+        if len(new) == 1:  # a lone request wins without arbitration
+            c = new[0]
             o = out_port[c]
-            won = {}
             if free[o]:
-                out = won[c] = round_robin(free[o] << o * V, self.va_aptr[c])
-                self.va_gptr[out] = (c + 1) % (PORTS * V)
-                self.va_aptr[c] = (out + 1) % (PORTS * V)
-            stage.results = won
-            stage.evaluate(now)
+                out = round_robin(free[o] << o * V, aptr[c])
+                gptr[out] = (c + 1) % (PORTS * V)
+                aptr[c] = (out + 1) % (PORTS * V)
+                free[o] &= ~(1 << out % V)
+                out_vc[c] = out
+                state[c] = ACTIVE
+                stage.batch, stage.new = new, stage.batch
             return
         asking: dict[int, int] = {}  # output port -> mask of the input VCs asking for it
-        for c in stage.new:
+        for c in new:
             o = out_port[c]
-            if free[o]:
-                asking[o] = asking.get(o, 0) | 1 << c
-        # iSLIP, a port at a time (an input VC asks for one port only)
-        gptr, granted = self.va_gptr, {}  # input VC -> mask of the output VCs granting it
+            asking[o] = asking.get(o, 0) | 1 << c
+        won = []
         for o, ins in asking.items():
-            if not ins & (ins - 1):  # one input VC asks: every free VC grants it
-                granted[ins.bit_length() - 1] = free[o] << o * V
-                continue
             vcs = free[o]
-            while vcs:
-                low = vcs & -vcs
-                out = o * V + low.bit_length() - 1
-                c = round_robin(ins, gptr[out])
-                granted[c] = granted.get(c, 0) | 1 << out
-                vcs ^= low
-        stage.results = accept(granted, PORTS * V, PORTS * V, gptr, self.va_aptr)
-        stage.evaluate(now)
+            if not vcs:
+                continue
+            if ins & (ins - 1):  # each free VC grants an asking input VC, which accepts one
+                granted: dict[int, int] = {}  # input VC -> mask of the output VCs granting it
+                while vcs:
+                    low = vcs & -vcs
+                    out = o * V + low.bit_length() - 1
+                    c = round_robin(ins, gptr[out])
+                    granted[c] = granted.get(c, 0) | 1 << out
+                    vcs ^= low
+                match = accept(granted, PORTS * V, PORTS * V, gptr, aptr).items()
+            else:
+                c = ins.bit_length() - 1
+                out = round_robin(vcs << o * V, aptr[c])
+                gptr[out] = (c + 1) % (PORTS * V)
+                aptr[c] = (out + 1) % (PORTS * V)
+                match = ((c, out),)
+            for c, out in match:
+                free[o] &= ~(1 << out - o * V)
+                out_vc[c] = out
+                state[c] = ACTIVE
+                won.append(c)
+        if won:
+            stage.batch = won
+            stage.new = [] if len(won) == len(new) else [c for c in new if c not in won]
 
     def _sa_evaluate(self, now: int) -> None:
         """Each input asks for the outputs its new entries with a credit want; per (input,
-        output) the VC first in line from the input's `sa_next` gets it."""
+        output) the VC first in line from the input's `sa_next` gets it. Requests that share
+        neither input nor output all win, as iSLIP would grant them, without running it."""
         V, stage, credits, out_vc, out_port = (self.V, self.sw_alloc, self.credits, self.out_vc,
                                                self.out_port)
         used, vc_buf = credits.used, credits.vc_buf
-        if len(stage.new) == 1:  # a lone request wins without arbitration
-            c = stage.new[0]
+        new = stage.new
+        stage.due = now + stage.wait
+        if len(new) == 1:  # a lone request wins without arbitration
+            c = new[0]
             out = out_vc[c]
-            won = {}
             if used[out] < vc_buf or not credits.full(out, now):
                 ip, o = c // V, out_port[c]
-                won[c] = o
                 self.sa_gptr[o] = (ip + 1) % PORTS
                 self.sa_aptr[ip] = (o + 1) % PORTS
                 self.sa_next[ip] = (c % V + 1) % V
-            stage.results = won
-            stage.evaluate(now)
+                stage.batch, stage.new = new, stage.batch
             return
-        asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
-        asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
-        for c in stage.new:
+        ready, inputs, outputs, clash = [], 0, 0, False  # the entries with a credit
+        for c in new:
             out = out_vc[c]
-            if used[out] >= vc_buf and credits.full(out, now):
-                continue
-            ip, o = c // V, out_port[c]
-            asked[o] = asked.get(o, 0) | 1 << ip
-            key = ip * PORTS + o
-            asking[key] = asking.get(key, 0) | 1 << c % V
-        winners = {}  # input VC -> output
-        sa_next = self.sa_next
-        for ip, o in islip(asked, PORTS, PORTS, self.sa_gptr, self.sa_aptr).items():
-            v = round_robin(asking[ip * PORTS + o], sa_next[ip])
-            sa_next[ip] = (v + 1) % V
-            winners[ip * V + v] = o
-        stage.results = winners
-        stage.evaluate(now)
+            if used[out] < vc_buf or not credits.full(out, now):
+                ip, o = c // V, out_port[c]
+                clash = clash or inputs >> ip & 1 or outputs >> o & 1
+                inputs |= 1 << ip
+                outputs |= 1 << o
+                ready.append(c)
+        if not ready:
+            return
+        gptr, aptr, sa_next = self.sa_gptr, self.sa_aptr, self.sa_next
+        if clash:
+            asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
+            asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
+            for c in ready:
+                ip, o = c // V, out_port[c]
+                asked[o] = asked.get(o, 0) | 1 << ip
+                key = ip * PORTS + o
+                asking[key] = asking.get(key, 0) | 1 << c % V
+            won = []
+            for ip, o in islip(asked, PORTS, PORTS, gptr, aptr).items():
+                v = round_robin(asking[ip * PORTS + o], sa_next[ip])
+                sa_next[ip] = (v + 1) % V
+                won.append(ip * V + v)
+        else:
+            for c in ready:
+                ip, o = c // V, out_port[c]
+                gptr[o] = (ip + 1) % PORTS
+                aptr[ip] = (o + 1) % PORTS
+                sa_next[ip] = (c % V + 1) % V
+            won = ready
+        stage.batch = won
+        stage.new = [] if len(won) == len(new) else [c for c in new if c not in won]
 
 
 class NocCounters:
@@ -491,16 +514,20 @@ class Terminals(_Sleeper):
     traffic manager). Unbounded source queues; one flit in and one out per node per cycle."""
 
     def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams,
-                 packets: Packets, records: Records):
-        self.p, self.pk, self.rec = params, packets, records
+                 packets: Packets):
+        self.p, self.pk = params, packets
         n, V = params.nodes, params.num_vcs
+        # per packet, as in `Records` (Python lists: quicker per item)
+        self.created, self.head_injected, self.tail_ejected = [], [], []
+        self.flit_latency_sum, self.hops = [], []
+        self._grow(len(packets))
         self.queue = [deque() for _ in range(n)]
         self.sources: set[int] = set()  # the nodes with queued packets
         self.next_seq, self.cur_vc, self.last_vc = [0] * n, [0] * n, [-1] * n
         self.in_use = [[False] * V for _ in range(n)]
         self.credits = Credits(n * V, params.vc_buf)  # per injection VC n * V + vc
         self.inject: list[Channel] = [None] * n  # node -> router
-        self.credit_back: list[tuple[deque, int]] = [None] * (n * V)  # per ejection VC
+        self.credit_back: list[deque] = [None] * (n * V)  # per ejection VC
         self.ready = packets.cycle.astype("int64").tolist()
         self.src, self.dst, self.flits, self.group = [], [], [], []  # as lists: quicker per item
         self._columns(packets)
@@ -517,77 +544,100 @@ class Terminals(_Sleeper):
         self.group_left = group_counts(packets.group, None, 0)
         self.done: list[int] = []  # groups completed during the current run
         self.stop: Callable[[int], None] | None = None  # called when a group completes
-        super().__init__(env, clock)
+        # not ahead: a run may stop, and packets be added, at any cycle
+        super().__init__(env, clock, ahead=False)
 
-    def busy(self) -> bool:
-        return bool(self.pending or self.in_flight)
+    def step(self, now: int) -> bool:
+        pending = self.pending
+        while pending and pending[0][0] <= now:  # created: into its source queue
+            t, i = heapq.heappop(pending)
+            self.created[i] = t
+            n = self.src[i]
+            self.queue[n].append(i)
+            self.sources.add(n)
+        if self.sources:
+            self._inject(now)
+        arrived = self.inbox.pop(now, None)
+        if arrived:
+            self._eject(now, arrived)
+        if self.sources or pending and pending[0][0] == now + 1:
+            return True
+        if pending:  # wake when the next packet is created, as if something arrived
+            self.inbox.setdefault(pending[0][0], [])
+        return False
 
-    def step(self, now: int) -> None:
-        rec, V = self.rec, self.p.num_vcs
-        arrived = sorted(self.inbox.pop(now, ()), key=itemgetter(0))  # node order
-        while self.pending and self.pending[0][0] <= now:
-            t, i = heapq.heappop(self.pending)
-            rec.created[i] = t
-            self.queue[self.src[i]].append(i)
-            self.sources.add(self.src[i])
+    def _inject(self, now: int) -> None:
+        """One flit from the front of each source queue, if its VC has a credit; a head flit
+        takes the first VC after the last one used that is free and has a credit."""
+        V, credits, queue, next_seq, cur_vc, in_use = (self.p.num_vcs, self.credits, self.queue,
+                                                       self.next_seq, self.cur_vc, self.in_use)
+        used, vc_buf = credits.used, credits.vc_buf
         for n in sorted(self.sources):
-            i, seq = self.queue[n][0], self.next_seq[n]
+            q = queue[n]
+            i, seq = q[0], next_seq[n]
             if seq == 0:
-                vc = -1
+                last, taken = self.last_vc[n], in_use[n]
                 for k in range(1, V + 1):
-                    c = 0 if self.last_vc[n] < 0 else (self.last_vc[n] + k) % V
-                    if not self.in_use[n][c] and not self.credits.full(n * V + c, now):
-                        vc = c
+                    vc = 0 if last < 0 else (last + k) % V
+                    x = n * V + vc
+                    if not taken[vc] and (used[x] < vc_buf or not credits.full(x, now)):
                         break
-                if vc < 0:
+                else:
                     continue
-                self.in_use[n][vc] = True
-                self.last_vc[n] = self.cur_vc[n] = vc
-                rec.head_injected[i] = now
-            else:
-                vc = self.cur_vc[n]
-                if self.credits.full(n * V + vc, now):
-                    continue
-            tail = seq == self.flits[i] - 1
-            self.credits.used[n * V + vc] += 1
-            if tail:
-                self.in_use[n][vc] = False
-                self.queue[n].popleft()
-                if not self.queue[n]:
-                    self.sources.discard(n)
-                self.next_seq[n] = 0
-            else:
-                self.next_seq[n] = seq + 1
-            if seq == 0:
+                taken[vc] = True
+                self.last_vc[n] = cur_vc[n] = vc
+                self.head_injected[i] = now
                 self.in_flight += 1
+            else:
+                vc = cur_vc[n]
+                x = n * V + vc
+                if used[x] >= vc_buf and credits.full(x, now):
+                    continue
+            used[x] += 1
+            tail = seq == self.flits[i] - 1
+            if tail:
+                in_use[n][vc] = False
+                q.popleft()
+                if not q:
+                    self.sources.discard(n)
+                next_seq[n] = 0
+            else:
+                next_seq[n] = seq + 1
             self.inject[n].send(now, Flit(i, tail, self.dst[i], vc, now))
+
+    def _eject(self, now: int, arrived: list[tuple[int, Flit]]) -> None:
+        """Take the flits arrived at their destinations, in node order, and return credits."""
+        if len(arrived) > 1:
+            arrived.sort(key=itemgetter(0))
+        V, credit_back, latency_sum = self.p.num_vcs, self.credit_back, self.flit_latency_sum
+        self.ejected += len(arrived)
         for n, f in arrived:
-            self.ejected += 1
-            rec.flit_latency_sum[f.pkt] += now - f.itime
-            returns, delay = self.credit_back[n * V + f.vc]
-            returns.append(now + delay)
-            if f.tail:
-                rec.tail_ejected[f.pkt] = now
-                rec.hops[f.pkt] = f.hops - 1
-                self.in_flight -= 1
-                g = self.group[f.pkt]
-                if g >= 0:
-                    self.group_left[g] -= 1
-                    if self.group_left[g] == 0:
-                        self.done.append(g)
-                        if self.stop is not None:
-                            self.stop(now + 1)
-                for d in self.rev[f.pkt]:
-                    self.ready[d] = max(self.ready[d], now + 1)
-                    self.waiting[d] -= 1
-                    if not self.waiting[d]:
-                        heapq.heappush(self.pending, (self.ready[d], d))
+            p = f.pkt
+            credit_back[n * V + f.vc].append(now)
+            latency_sum[p] += now - f.itime
+            if not f.tail:
+                continue
+            self.tail_ejected[p] = now
+            self.hops[p] = f.hops - 1
+            self.in_flight -= 1
+            g = self.group[p]
+            if g >= 0:
+                self.group_left[g] -= 1
+                if self.group_left[g] == 0:
+                    self.done.append(g)
+                    if self.stop is not None:
+                        self.stop(now + 1)
+            for d in self.rev[p]:
+                self.ready[d] = max(self.ready[d], now + 1)
+                self.waiting[d] -= 1
+                if not self.waiting[d]:
+                    heapq.heappush(self.pending, (self.ready[d], d))
 
     def add(self, more: Packets) -> None:
         """Offer more dependency-free packets, appended after the existing ones."""
         first = len(self.pk)
         self.pk = Packets.concat([self.pk, more])
-        self.rec.extend(len(more))
+        self._grow(len(more))
         self.group_left = group_counts(self.pk.group, self.group_left, first)
         for i in range(first, len(self.pk)):
             self.ready.append(int(self.pk.cycle[i]))
@@ -595,7 +645,19 @@ class Terminals(_Sleeper):
             self.rev.append([])
             heapq.heappush(self.pending, (self.ready[i], i))
         self._columns(more)
+        self.inbox.setdefault(self.env.now, [])  # step this cycle, even if idle
         self.wake(self.env.now)
+
+    def _grow(self, n: int) -> None:
+        for column, empty in ((self.created, -1), (self.head_injected, -1),
+                              (self.tail_ejected, -1), (self.flit_latency_sum, 0), (self.hops, 0)):
+            column.extend([empty] * n)
+
+    @property
+    def records(self) -> Records:
+        return Records(*(np.array(column, dtype=np.int64) for column in (
+            self.created, self.head_injected, self.tail_ejected, self.flit_latency_sum)),
+            np.array(self.hops, dtype=np.int32))
 
     def _columns(self, packets: Packets) -> None:
         for column, values in ((self.src, packets.src), (self.dst, packets.dst),
@@ -610,10 +672,9 @@ class ProcessMesh:
                  env: simpy.Environment | None = None):
         self.params, self.packets = params, packets
         self.env = env or simpy.Environment()
-        self.records = Records.empty(len(packets))
         self.counters = NocCounters(params.nodes)
-        clock = Clock(self.env)
-        self.terminals = t = Terminals(self.env, clock, params, packets, self.records)
+        clock = self.clock = Clock(self.env)
+        self.terminals = t = Terminals(self.env, clock, params, packets)
         self.routers = [Router(self.env, clock, params, r, self.counters)
                         for r in range(params.nodes)]
         V, link = params.num_vcs, params.link_delay
@@ -641,6 +702,7 @@ class ProcessMesh:
         if until <= self.env.now:
             return np.zeros(0, dtype=np.int64)
         stops = [self._stop_at(until)]
+        self.clock.limit = until
         if stop:
             t.stop = lambda cycle: stops.append(self._stop_at(cycle)) if len(stops) == 1 else None
         try:
@@ -664,6 +726,11 @@ class ProcessMesh:
         """Offer more dependency-free packets (appended after the existing ones)."""
         self.terminals.add(more)
         self.packets = self.terminals.pk
+
+    @property
+    def records(self) -> Records:
+        """Per-packet outcome so far (a copy)."""
+        return self.terminals.records
 
     @property
     def ejected_flits(self) -> int:

@@ -82,12 +82,6 @@ class Records:
         return Records(np.full(n, -1, np.int64), np.full(n, -1, np.int64),
                        np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int32))
 
-    def extend(self, n: int) -> None:
-        """Room for `n` more packets, nothing happened to them yet."""
-        more = Records.empty(n)
-        for name in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
-            setattr(self, name, np.concatenate([getattr(self, name), getattr(more, name)]))
-
 
 def group_counts(group: np.ndarray, left: np.ndarray | None, old: int) -> np.ndarray:
     """Packets still to arrive per group, after appending `group[old:]` to the counts `left`
