@@ -414,11 +414,29 @@ class Router(_Sleeper):
                 state[c] = ACTIVE
                 stage.batch, stage.new = new, stage.batch
             return
+        won = []
+        ports = 0
+        for c in new:
+            ports |= 1 << out_port[c]
+        if ports.bit_count() == len(new):  # each port asked by one input VC: as if alone
+            for c in new:
+                o = out_port[c]
+                if free[o]:
+                    out = round_robin(free[o] << o * V, aptr[c])
+                    gptr[out] = (c + 1) % (PORTS * V)
+                    aptr[c] = (out + 1) % (PORTS * V)
+                    free[o] &= ~(1 << out % V)
+                    out_vc[c] = out
+                    state[c] = ACTIVE
+                    won.append(c)
+            if won:
+                stage.batch = won
+                stage.new = [] if len(won) == len(new) else [c for c in new if c not in won]
+            return
         asking: dict[int, int] = {}  # output port -> mask of the input VCs asking for it
         for c in new:
             o = out_port[c]
             asking[o] = asking.get(o, 0) | 1 << c
-        won = []
         for o, ins in asking.items():
             vcs = free[o]
             if not vcs:
@@ -466,19 +484,17 @@ class Router(_Sleeper):
                 self.sa_next[ip] = (c % V + 1) % V
                 stage.batch, stage.new = new, stage.batch
             return
-        ready, inputs, outputs, clash = [], 0, 0, False  # the entries with a credit
+        ready, inputs, outputs = [], 0, 0  # the entries with a credit, their inputs, outputs
         for c in new:
             out = out_vc[c]
             if used[out] < vc_buf or not credits.full(out, now):
-                ip, o = c // V, out_port[c]
-                clash = clash or inputs >> ip & 1 or outputs >> o & 1
-                inputs |= 1 << ip
-                outputs |= 1 << o
+                inputs |= 1 << c // V
+                outputs |= 1 << out_port[c]
                 ready.append(c)
         if not ready:
             return
         gptr, aptr, sa_next = self.sa_gptr, self.sa_aptr, self.sa_next
-        if clash:
+        if inputs.bit_count() < len(ready) or outputs.bit_count() < len(ready):
             asked: dict[int, int] = {}  # output -> mask of the inputs asking for it
             asking: dict[int, int] = {}  # input * PORTS + output -> mask of VCs
             for c in ready:
