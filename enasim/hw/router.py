@@ -194,7 +194,7 @@ def credit_path(upstream: Credits, first: int, vcs: int, latency: int) -> list[d
 
 class Clock:
     """Timeouts to given cycles, shared by every process waiting for the same one: one SimPy
-    event per cycle instead of one per process."""
+    event per cycle instead of one per process. The value of each is its cycle."""
 
     __slots__ = ("env", "events", "limit")
 
@@ -206,12 +206,12 @@ class Clock:
         return self.events.get(cycle) or self._timeout(cycle)
 
     def _timeout(self, cycle: int) -> simpy.Event:
-        event = self.events[cycle] = self.env.timeout(cycle - self.env.now)
+        event = self.events[cycle] = self.env.timeout(cycle - self.env.now, cycle)
         event.callbacks.append(self._expire)
         return event
 
     def _expire(self, event: simpy.Event) -> None:
-        del self.events[self.env.now]
+        del self.events[event.value]
 
 
 class _Sleeper:
@@ -232,7 +232,7 @@ class _Sleeper:
             self.clock.at(cycle).callbacks.append(self._ring)
 
     def _ring(self, event: simpy.Event) -> None:
-        if self.sleeping is not None and self._alarm == self.env.now:
+        if self.sleeping is not None and self._alarm == event.value:
             self.sleeping.succeed()
             self.sleeping = None
 
