@@ -315,8 +315,10 @@ class Router(_Sleeper):
                 c = ip * V + f.vc
                 q = buf[c]
                 q.append(f)
-                if state[c] == IDLE:
-                    self._start_packet(c)
+                if state[c] == IDLE:  # a head flit, at the front: as `_start_packet`
+                    self.out_port[c] = self.routes[f.dst]
+                    state[c] = ROUTING
+                    self.first.new.append(c)
                 elif state[c] == ACTIVE and len(q) == 1:
                     sw_alloc.new.append(c)
             self.held += len(arrivals)
