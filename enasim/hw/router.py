@@ -400,13 +400,14 @@ class Router(_Sleeper):
     def _va_evaluate(self, now: int) -> None:
         """Each new entry asks for every free VC of its output port; winners take theirs.
 
-        An input VC asks for one port only, so iSLIP runs a port at a time, and a port that one
-        input VC asks for grants it every free VC (it accepts the first from its pointer)."""
+        An input VC asks for one port only, so iSLIP runs a port at a time. When each port is
+        asked by one input VC (below saturation, nearly always), every free VC grants it and it
+        accepts the first from its pointer: granted here without building iSLIP's requests."""
         V, stage, free, out_port = self.V, self.vc_alloc, self.free, self.out_port
         gptr, aptr, out_vc, state = self.va_gptr, self.va_aptr, self.out_vc, self.state
         new = stage.new
         stage.due = now + stage.wait
-        if len(new) == 1:  # a lone request wins without arbitration
+        if len(new) == 1:  # a lone request (the loop below without its list)
             c = new[0]
             o = out_port[c]
             if free[o]:
@@ -418,11 +419,11 @@ class Router(_Sleeper):
                 state[c] = ACTIVE
                 stage.batch, stage.new = new, stage.batch
             return
-        won = []
         ports = 0
         for c in new:
             ports |= 1 << out_port[c]
-        if ports.bit_count() == len(new):  # each port asked by one input VC: as if alone
+        won = []
+        if ports.bit_count() == len(new):
             for c in new:
                 o = out_port[c]
                 if free[o]:
@@ -433,35 +434,26 @@ class Router(_Sleeper):
                     out_vc[c] = out
                     state[c] = ACTIVE
                     won.append(c)
-            if won:
-                stage.batch = won
-                stage.new = [] if len(won) == len(new) else [c for c in new if c not in won]
-            return
-        asking: dict[int, int] = {}  # output port -> mask of the input VCs asking for it
-        for c in new:
-            o = out_port[c]
-            asking[o] = asking.get(o, 0) | 1 << c
-        for o, ins in asking.items():
-            vcs = free[o]
-            if not vcs:
-                continue
-            if ins & (ins - 1):  # each free VC grants an asking input VC, which accepts one
-                granted: dict[int, int] = {}  # input VC -> mask of the output VCs granting it
-                while vcs:
+        else:
+            asking: dict[int, int] = {}  # output port -> mask of the input VCs asking for it
+            for c in new:
+                o = out_port[c]
+                asking[o] = asking.get(o, 0) | 1 << c
+            granted: dict[int, int] = {}  # input VC -> mask of the output VCs granting it
+            for o, ins in asking.items():
+                if not ins & (ins - 1):  # one input VC asks: every free VC grants it
+                    if free[o]:
+                        granted[ins.bit_length() - 1] = free[o] << o * V
+                    continue
+                vcs = free[o]
+                while vcs:  # each free VC grants an asking input VC
                     low = vcs & -vcs
                     out = o * V + low.bit_length() - 1
                     c = round_robin(ins, gptr[out])
                     granted[c] = granted.get(c, 0) | 1 << out
                     vcs ^= low
-                match = accept(granted, PORTS * V, PORTS * V, gptr, aptr).items()
-            else:
-                c = ins.bit_length() - 1
-                out = round_robin(vcs << o * V, aptr[c])
-                gptr[out] = (c + 1) % (PORTS * V)
-                aptr[c] = (out + 1) % (PORTS * V)
-                match = ((c, out),)
-            for c, out in match:
-                free[o] &= ~(1 << out - o * V)
+            for c, out in accept(granted, PORTS * V, PORTS * V, gptr, aptr).items():
+                free[out // V] &= ~(1 << out % V)
                 out_vc[c] = out
                 state[c] = ACTIVE
                 won.append(c)
