@@ -400,9 +400,9 @@ class Router(_Sleeper):
     def _va_evaluate(self, now: int) -> None:
         """Each new entry asks for every free VC of its output port; winners take theirs.
 
-        An input VC asks for one port only, so iSLIP runs a port at a time. When each port is
-        asked by one input VC (below saturation, nearly always), every free VC grants it and it
-        accepts the first from its pointer: granted here without building iSLIP's requests."""
+        An input VC asks for one port only. When each port is asked by one input VC (below
+        saturation, nearly always), every free VC grants it and it accepts the first from its
+        pointer: iSLIP's outcome and pointer moves, granted here without building its requests."""
         V, stage, free, out_port = self.V, self.vc_alloc, self.free, self.out_port
         gptr, aptr, out_vc, state = self.va_gptr, self.va_aptr, self.out_vc, self.state
         new = stage.new
