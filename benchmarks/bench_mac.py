@@ -40,7 +40,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for scheme in ("offset", "differential"):
-        hw = from_dict({"precision": {"signed_weights": scheme}, "adc": {"bits": 4}}, "bench")
+        hw = from_dict({"extends": "flash_imc", "precision": {"signed_weights": scheme},
+                        "adc": {"bits": 4}}, "bench")
         layer = program(rng.integers(-128, 128, (SIZE, SIZE)), MacSpec.from_hw(hw))
         for batch, crosssim in CROSSSIM_MVM_PER_S.items():
             x = rng.integers(0, 256, (batch, SIZE))

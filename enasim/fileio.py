@@ -31,13 +31,18 @@ def read_yaml(path: str | Path) -> Any:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read file: {exc.strerror}") from None
+    return parse_yaml_text(text, str(path))
+
+
+def parse_yaml_text(text: str, source: str, field: str = "") -> Any:
+    """Parse YAML text (a file's, or a command-line value); errors name `source` and `field`."""
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), "", f"malformed YAML{where}: {problem}") from None
+        raise ConfigError(source, field, f"malformed YAML{where}: {problem}") from None
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> None:

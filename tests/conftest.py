@@ -57,8 +57,8 @@ def neurosim_vgg8_mapping(neurosim_hw, vgg8):
 
 
 def hw_with(**sections) -> object:
-    """A FLASH-default HardwareConfig with some sections overridden."""
-    return from_dict(sections, "test")
+    """flash_imc with some sections (merged field by field) overridden."""
+    return from_dict({"extends": "flash_imc", **sections}, "test")
 
 
 def kill_cli_mid_run(args: list[str], done: Callable[[], int], at_least: int,

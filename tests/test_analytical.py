@@ -44,7 +44,8 @@ def test_single_linear_layer_by_hand():
     """
     b = NetworkBuilder("fc", (128, 1, 1))
     b.add("fc", Linear(32))
-    hw = hw_with()
+    port = {"port_bits": 256}
+    hw = hw_with(tile={"input_buffer": port, "output_buffer": port})
     ls = run_analytical(map_network(b.build(), hw)).layers[0]
     assert (ls.speedup, ls.adc_cycles, ls.buffer_cycles, ls.digital_cycles) == (8, 8, 5, 1)
     assert ls.latency_cycles == 14

@@ -15,7 +15,7 @@ from enasim.workload.yaml_format import load_network_yaml
 
 def _hw_error(tmp_path, text: str) -> ConfigError:
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path.write_text("extends: flash_imc\n" + text)
     with pytest.raises(ConfigError) as exc:
         load(path)
     assert str(path) in str(exc.value)

@@ -427,7 +427,7 @@ def test_ops_ranking_parallel_then_reuse_then_depth():
 
     import simpy
 
-    from enasim.config.schema import Enasa
+    from enasim.config import load
     from enasim.hw.ops import Computation, OpsUnit
 
     def comp(i, subnets, block=5):
@@ -441,7 +441,8 @@ def test_ops_ranking_parallel_then_reuse_then_depth():
                        lambda c: reuse[c.index], None)
         return [c.index for c in sorted(cs, key=unit._key)]
 
-    cfg = Enasa()
+    cfg = load("flash_imc").enasa
+    assert (cfg.parallel_weight, cfg.reuse_weight, cfg.tie_break) == (1.0, 1.0, "depth")
     assert order(cfg) == [1, 2, 3, 0]  # most sub-nets, then resident input, then earlier block
     assert order(dataclasses.replace(cfg, tie_break="subnet")) == [1, 2, 0, 3]
     assert order(dataclasses.replace(cfg, parallel_weight=0.0))[0] == 2

@@ -108,9 +108,11 @@ def test_halving_read_port_width_costs_what_hand_calculation_says():
     c = 8 bits x ceil(4 vectors x 8 mux / 4 copies) = 64, write w = 2: reads bound the pipeline,
     r + c + d + w + 8r. Halving the port to 32 bits doubles r: 9 x 144 = 1296 cycles more."""
     op, shape = Conv2d(16, (3, 3), padding=1), (32, 6, 6)
-    tile = {"ce": {"pes_per_ce": 3}}
-    wide = _one_layer(op, shape, **tile, tile={"input_buffer": {"port_bits": 64}})
-    narrow = _one_layer(op, shape, **tile, tile={"input_buffer": {"port_bits": 32}})
+    ce, out = {"pes_per_ce": 3}, {"port_bits": 256}
+    wide = _one_layer(op, shape, ce=ce, tile={"input_buffer": {"port_bits": 64},
+                                              "output_buffer": out})
+    narrow = _one_layer(op, shape, ce=ce, tile={"input_buffer": {"port_bits": 32},
+                                                "output_buffer": out})
     lw, ln = Simulator(wide).run().layers[0], Simulator(narrow).run().layers[0]
     plan = plan_layer(wide.layers[0], wide.hw)
     assert (plan.copies, plan.n_full, plan.rem, plan.rows) == (4, 9, 0, 288)
@@ -123,7 +125,9 @@ def test_halving_adc_count_costs_what_hand_calculation_says():
     conv 3x3 8->16 on 6x6: one array, 4 per tile -> 4 copies, 9 steps; conversion bound
     (r = 9, w = 2, c = 8 bits x 8 mux = 64); with 16 columns per ADC c = 128: +9 x 64 cycles."""
     op, shape = Conv2d(16, (3, 3), padding=1), (8, 6, 6)
-    small_tile = {"ce": {"pes_per_ce": 2}, "tile": {"ces_per_tile": 2}}
+    port = {"port_bits": 256}
+    small_tile = {"ce": {"pes_per_ce": 2},
+                  "tile": {"ces_per_tile": 2, "input_buffer": port, "output_buffer": port}}
     base = _one_layer(op, shape, **small_tile)
     half = _one_layer(op, shape, **small_tile, adc={"cols_per_adc": 16})
     lb, lh = Simulator(base).run().layers[0], Simulator(half).run().layers[0]

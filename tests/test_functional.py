@@ -174,7 +174,7 @@ layers:
 
 def test_infer_is_deterministic_and_seeded(tmp_path):
     hw = tmp_path / "hw.yaml"
-    hw.write_text("adc: {range_mode: calibrated}\ndevice: {variation: normal, "
+    hw.write_text("extends: flash_imc\nadc: {range_mode: calibrated}\ndevice: {variation: normal, "
                   "variation_sigma: 0.05}\n")
     workload = tmp_path / "tiny.yaml"
     workload.write_text(TINY_WORKLOAD)

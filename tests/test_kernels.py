@@ -8,7 +8,6 @@ from conftest import hw_with
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enasim.config import from_dict
 from enasim.cost.adc import activity_adc_energy_pj, conversion_energy_pj
 from enasim.errors import ConfigError, EnasimError
 from enasim.kernels import mac, mac_reference
@@ -342,7 +341,7 @@ def test_bad_mac_config(tmp_path, text, field, expected):
     from enasim.config import load
 
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path.write_text("extends: flash_imc\n" + text)
     with pytest.raises(ConfigError) as exc:
         load(path)
     assert exc.value.field == field
@@ -356,4 +355,3 @@ def test_bundled_configs_state_the_mac_semantics():
         hw = load(name)
         assert hw.precision.signed_weights == "offset" and hw.adc.range_mode == "full"
         assert MacSpec.from_hw(hw).ideal_cells
-    assert from_dict({}).device.on_off_ratio == 0

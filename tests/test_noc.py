@@ -3,6 +3,7 @@ invariants."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enasim.cli import main
-from enasim.config.schema import Noc
+from enasim.config import load
 from enasim.hw.interconnect import zero_load_cycles
 from enasim.hw.router import ProcessMesh, RouterParams
 from enasim.kernels.noc import BUF_CNT, OCC, CompiledMesh
@@ -25,8 +26,9 @@ MODELS = {"process": ProcessMesh, "compiled": CompiledMesh}
 
 def zero_load(p: RouterParams, hops: int, flits: int) -> int:
     """The ideal interconnect's closed form, with the router's stage delays."""
-    noc = Noc(routing_delay=p.routing_delay, va_delay=p.va_delay, sa_delay=p.sa_delay,
-              st_delay=p.st_delay, link_delay=p.link_delay)
+    noc = dataclasses.replace(load("flash_imc").noc, routing_delay=p.routing_delay,
+                              va_delay=p.va_delay, sa_delay=p.sa_delay, st_delay=p.st_delay,
+                              link_delay=p.link_delay)
     return int(zero_load_cycles(noc, hops, flits))
 
 

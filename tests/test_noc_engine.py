@@ -9,7 +9,6 @@ from conftest import hw_with
 
 from enasim.cli import main
 from enasim.config import DEFAULT_HW, load
-from enasim.config.loader import from_dict
 from enasim.errors import ConfigError
 from enasim.hw.interconnect import xy_link_flits, zero_load_cycles
 from enasim.hw.router import LOCAL, RouterParams
@@ -116,14 +115,14 @@ def test_uncontended_transfers_take_the_zero_load_latency(tmp_path):
 
 def test_mesh_model_needs_booksim_io_channels():
     with pytest.raises(ConfigError, match="noc.io_cycles"):
-        from_dict({"noc": {"io_cycles": 2}}, "x.yaml")
-    assert from_dict({"noc": {"io_cycles": 2, "model": "ideal"}}, "x.yaml").noc.io_cycles == 2
+        hw_with(noc={"io_cycles": 2})
+    assert hw_with(noc={"io_cycles": 2, "model": "ideal"}).noc.io_cycles == 2
 
 
 def test_compiled_mesh_vc_limit_is_a_config_error():
     with pytest.raises(ConfigError, match="noc.num_vcs.*at most 12"):
-        from_dict({"noc": {"num_vcs": 13}}, "x.yaml")
-    assert from_dict({"noc": {"num_vcs": 13, "model": "process"}}, "x.yaml").noc.num_vcs == 13
+        hw_with(noc={"num_vcs": 13})
+    assert hw_with(noc={"num_vcs": 13, "model": "process"}).noc.num_vcs == 13
 
 
 def test_run_writes_noc_tables_and_heat_map(tmp_path):

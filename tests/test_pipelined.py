@@ -7,7 +7,6 @@ from conftest import hw_with
 
 from enasim.analytical import run_analytical
 from enasim.config import load
-from enasim.config.loader import as_dict, from_dict
 from enasim.errors import EnasimError
 from enasim.mapping import map_network
 from enasim.sim import Simulator
@@ -19,9 +18,7 @@ PIPE = {"execution": {"mode": "pipelined"}}
 
 
 def _pipelined(name: str):
-    d = as_dict(load(name))
-    d["execution"]["mode"] = "pipelined"
-    return from_dict(d)
+    return load(name, [("execution.mode", "pipelined")])
 
 
 def test_window_arithmetic_through_conv_and_pooling():

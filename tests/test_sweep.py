@@ -234,7 +234,7 @@ def test_unknown_override_path_fails_each_point_with_a_hint(tmp_path, capsys):
     assert "0 done and 1 failed" in text
     (row,) = table(tmp_path / "out")
     assert row["status"] == "failed"
-    assert "field 'adc.bitz': unknown key (did you mean 'bits'?)" in row["error"]
+    assert "field 'axes.adc.bitz': unknown key (did you mean 'bits'?)" in row["error"]
 
     spec = write_spec(tmp_path, {**GRID, "axes": {"adc.bits.x": [1]}, "workloads": ["tiny.yaml"]})
     sweep.run(spec, workers=1, out=tmp_path / "out2", progress=False)

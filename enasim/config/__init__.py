@@ -6,9 +6,10 @@ from enasim.config.loader import (
     config_hash,
     from_dict,
     load,
+    parse_set,
     to_yaml,
 )
 from enasim.config.schema import HardwareConfig
 
 __all__ = ["BUNDLED_DIR", "DEFAULT_HW", "HardwareConfig", "config_hash", "from_dict", "load",
-           "to_yaml"]
+           "parse_set", "to_yaml"]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from enasim.config.schema import COMPILED_MAX_VCS, HardwareConfig
-from enasim.errors import ConfigError
-from enasim.fileio import read_yaml
+from enasim.errors import ConfigError, suggest
+from enasim.fileio import parse_yaml_text, read_yaml
 from enasim.validate import (
     check_keys,
     expect_bool,
@@ -25,29 +27,144 @@ from enasim.validate import (
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "hwconfigs"
 DEFAULT_HW = BUNDLED_DIR / "flash_imc.yaml"
+SET_SOURCE = "--set"
 
 
-def load(path: str | Path) -> HardwareConfig:
-    """Read and validate a hwconfig YAML file (a path, or the name of a bundled config)."""
-    path = resolve_path(path)
+def load(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> HardwareConfig:
+    """Read and validate a hwconfig YAML file (a path, or the name of a bundled config), with
+    `extends:` resolved and each (dotted field, value) of `overrides` applied on top."""
+    path, overrides = resolve_path(path), list(overrides)
+    data = with_overrides(load_data(path), overrides, SET_SOURCE)
+    try:
+        return from_dict(data, str(path))
+    except ConfigError as exc:
+        if exc.field in {key for key, _ in overrides}:
+            raise ConfigError(SET_SOURCE, exc.field, exc.message) from None
+        raise
+
+
+def load_data(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A hwconfig file's plain data with its `extends:` base merged under it (unvalidated).
+
+    A file without `name` is named after itself, not after its base."""
     data = read_yaml(path)
     data = {} if data is None else data
-    if isinstance(data, dict) and "name" not in data:
-        data = {"name": path.stem, **data}
-    return from_dict(data, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "(top level)", f"expected a mapping of hwconfig sections, "
+                          f"got {type_name(data)}")
+    return _extend({"name": path.stem, **data}, str(path), path.parent,
+                   (*_chain, path.resolve()))
 
 
-def resolve_path(path: str | Path) -> Path:
-    """A file path as given, or `NAME` / `NAME.yaml` of a bundled hwconfig."""
+def _extend(data: dict[str, Any], source: str, base_dir: Path,
+            chain: tuple[Path, ...]) -> dict[str, Any]:
+    """`data` merged over the base its `extends:` names (relative to `base_dir`), if any."""
+    if "extends" not in data:
+        return data
+    top = {k: v for k, v in data.items() if k != "extends"}
+    base = data["extends"]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(source, "extends", f"expected a bundled hwconfig name or a file "
+                          f"path, got {type_name(base)}")
+    base_path = resolve_path(base, base_dir, source, "extends")
+    if base_path.resolve() in chain:
+        raise ConfigError(source, "extends", "circular: " + " -> ".join(
+            p.name for p in (*chain, base_path)))
+    return _merge(load_data(base_path, chain), top)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, section by section."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_path(path: str | Path, base_dir: Path | None = None, source: str | None = None,
+                 field: str = "") -> Path:
+    """A hwconfig file: `path` as given (relative to `base_dir` if given), or, for a bare name
+    with no directory part, `NAME` / `NAME.yaml` of a bundled hwconfig. Anything else is an
+    error (naming `source` and `field`, or the path itself): a mistyped path is never replaced
+    by a bundled file."""
     p = Path(path)
-    if p.is_file():
-        return p
-    bundled = BUNDLED_DIR / (p.name if p.suffix else f"{p.name}.yaml")
-    return bundled if bundled.is_file() else p
+    local = base_dir / p if base_dir is not None and not p.is_absolute() else p
+    if local.is_file():
+        return local
+    if len(p.parts) == 1:
+        bundled = BUNDLED_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+        if bundled.is_file():
+            return bundled
+        what = (f"no file '{local}' and no bundled hwconfig '{p.stem}' "
+                f"({', '.join(bundled_names())})")
+    else:
+        what = f"no such file: {local}"
+    raise ConfigError(str(path) if source is None else source, field, what)
 
 
-def from_dict(data: Any, source: str = "") -> HardwareConfig:
-    """Build a HardwareConfig from plain data, checking every key, type and range."""
+def load_option(value: str, sets: Iterable[str] = (),
+                flag: str = "--hw") -> tuple[HardwareConfig, Path]:
+    """The hwconfig a command-line option names, with its `--set` items applied, and its file."""
+    path = resolve_path(value, source="", field=flag)
+    return load(path, parse_set(sets)), path
+
+
+def bundled_names() -> list[str]:
+    return sorted(f.stem for f in BUNDLED_DIR.glob("*.yaml"))
+
+
+def parse_set(items: Iterable[str]) -> list[tuple[str, Any]]:
+    """`--set SECTION.FIELD=VALUE` arguments as (dotted field, value); VALUE is a YAML scalar."""
+    out = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(SET_SOURCE, "", f"expected SECTION.FIELD=VALUE, got {item!r}")
+        value = parse_yaml_text(text, SET_SOURCE, key)
+        if isinstance(value, dict | list):
+            raise ConfigError(SET_SOURCE, key, f"expected a single value, got {text!r}")
+        out.append((key, value))
+    return out
+
+
+def with_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]], source: str,
+                   prefix: str = "") -> dict[str, Any]:
+    """A copy of hwconfig data with each dotted field set. Paths are checked against the schema
+    here, so that errors name `source` (the --set flag or a sweep axis) and not the file."""
+    data = copy.deepcopy(data)
+    for path, value in overrides:
+        parts = path.split(".")
+        cls, node = HardwareConfig, data
+        for depth, part in enumerate(parts):
+            where = f"{prefix}{'.'.join(parts[:depth + 1])}"
+            fields = {f.name: f for f in dataclasses.fields(cls)}
+            if part not in fields:
+                raise ConfigError(source, where, f"unknown key{suggest(part, fields)}; valid "
+                                  f"keys: {', '.join(fields)}")
+            typ = typing.get_type_hints(cls)[part]
+            last = depth == len(parts) - 1
+            if dataclasses.is_dataclass(typ) == last:
+                what = "a section, not a value" if last else "a value, not a section"
+                raise ConfigError(source, where, f"'{'.'.join(parts[:depth + 1])}' is {what} "
+                                  "of the hwconfig")
+            if last:
+                node[part] = value
+            else:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node, cls = node[part], typ
+    return data
+
+
+def from_dict(data: Any, source: str = "", base_dir: str | Path = ".") -> HardwareConfig:
+    """Build a HardwareConfig from plain data, checking every key, type and range. Every field
+    must be given, or taken from a base named by `extends:` (resolved from `base_dir`)."""
+    if isinstance(data, dict):
+        data = _extend(data, source, Path(base_dir), ())
     cfg = _build(HardwareConfig, data, source, "")
     _check_consistency(cfg, source)
     return cfg
@@ -57,6 +174,11 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     check_keys(data, fields, source, prefix)
+    for name in fields:
+        if name not in data:
+            where = f"{prefix}.{name}" if prefix else name
+            raise ConfigError(source, where, "missing: a hwconfig gives every field, or names "
+                              "a base to take the others from (e.g. 'extends: flash_imc')")
     values = {}
     for name, value in data.items():
         f, where = fields[name], f"{prefix}.{name}" if prefix else name

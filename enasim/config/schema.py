@@ -1,9 +1,9 @@
 """HardwareConfig: frozen dataclasses, one per block of the chip (DESIGN sections 4 and 5).
 
-Every field has a unit in its name, a default, a range and a help string. `enasim.config.load`
-reads a YAML file into these classes, rejecting unknown keys, wrong types and out-of-range
-values with errors that name the file and the field. Defaults here are those of the FLASH IMC
-chip; the bundled `hwconfigs/*.yaml` files restate every number with its source.
+Every field has a unit in its name, a range and a help string, and no default: every number
+comes from a hwconfig file (or the base it `extends:`), where it stands with its source.
+`enasim.config.load` reads a YAML file into these classes, rejecting missing and unknown keys,
+wrong types and out-of-range values with errors that name the file and the field.
 """
 
 from __future__ import annotations
@@ -14,47 +14,48 @@ from typing import Any
 COMPILED_MAX_VCS = 12  # kernels/noc.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
 
-def _f(default: Any, help: str, *, min: float | None = 0, max: float | None = None,
-       strict: bool = False, choices: tuple[str, ...] = (), auto: bool = False) -> Any:
-    """A config field: `strict` makes `min` exclusive; `auto` also accepts the string 'auto'."""
+def _f(help: str, *, min: float | None = 0, max: float | None = None, strict: bool = False,
+       choices: tuple[str, ...] = (), auto: bool = False) -> Any:
+    """A config field (no default: every value comes from a hwconfig file or its base):
+    `strict` makes `min` exclusive; `auto` also accepts the string 'auto'."""
     meta = {"help": help, "min": min, "max": max, "strict": strict, "choices": choices,
             "auto": auto}
-    return field(default=default, metadata=meta)
+    return field(metadata=meta)
 
 
 def _section(cls: type) -> Any:
-    return field(default_factory=cls, metadata={"help": cls.__doc__ or ""})
+    return field(metadata={"help": cls.__doc__ or ""})
 
 
 @dataclass(frozen=True)
 class Technology:
     """Process technology."""
 
-    node_nm: int = _f(22, "technology node", min=1)
+    node_nm: int = _f("technology node", min=1)
 
 
 @dataclass(frozen=True)
 class Clock:
     """Chip clock. With neurosim_compat.clock_from_sensing the period is sensing cycle x beta."""
 
-    period_ns: float = _f(1.0, "clock period", strict=True)
-    sensing_cycle_ns: float = _f(1.0, "crossbar sensing cycle (NeuroSim clock rule)", strict=True)
-    sensing_beta: float = _f(1.4, "NeuroSim's clock margin factor beta", strict=True)
+    period_ns: float = _f("clock period", strict=True)
+    sensing_cycle_ns: float = _f("crossbar sensing cycle (NeuroSim clock rule)", strict=True)
+    sensing_beta: float = _f("NeuroSim's clock margin factor beta", strict=True)
 
 
 @dataclass(frozen=True)
 class Crossbar:
     """One ReRAM crossbar array (the PE's memory) and its cells."""
 
-    rows: int = _f(128, "rows (word lines)", min=1)
-    cols: int = _f(128, "columns (bit lines)", min=1)
-    cell_bits: int = _f(2, "bits stored per cell", min=1, max=8)
-    rows_parallel: int = _f(128, "rows read at once; fewer than `rows` adds read phases", min=1)
-    r_on_ohm: float = _f(6e3, "low-resistance state", strict=True)
-    r_off_ohm: float = _f(9e5, "high-resistance state", strict=True)
-    read_voltage_v: float = _f(0.5, "read voltage", strict=True)
-    cell_area_um2: float = _f(0.0232, "area of one cell (array area / cells)", strict=True)
-    cell_read_energy_fj: float = _f(0.0, "energy per active cell per read; used only by the "
+    rows: int = _f("rows (word lines)", min=1)
+    cols: int = _f("columns (bit lines)", min=1)
+    cell_bits: int = _f("bits stored per cell", min=1, max=8)
+    rows_parallel: int = _f("rows read at once; fewer than `rows` adds read phases", min=1)
+    r_on_ohm: float = _f("low-resistance state", strict=True)
+    r_off_ohm: float = _f("high-resistance state", strict=True)
+    read_voltage_v: float = _f("read voltage", strict=True)
+    cell_area_um2: float = _f("area of one cell (array area / cells)", strict=True)
+    cell_read_energy_fj: float = _f("energy per active cell per read; used only by the "
                                     "'table' ADC model (the 'neurosim' model includes it)")
 
 
@@ -62,11 +63,11 @@ class Crossbar:
 class Precision:
     """Number formats."""
 
-    weight_bits: int = _f(8, "weight bits (sliced over ceil(weight_bits/cell_bits) columns)",
+    weight_bits: int = _f("weight bits (sliced over ceil(weight_bits/cell_bits) columns)",
                           min=1, max=32)
-    input_bits: int = _f(8, "activation bits, applied one bit per read phase", min=1, max=32)
-    output_bits: int = _f(8, "bits of each output activation written back", min=1, max=32)
-    signed_weights: str = _f("offset", "signed-weight scheme (enasim.kernels.mac_spec): 'offset' "
+    input_bits: int = _f("activation bits, applied one bit per read phase", min=1, max=32)
+    output_bits: int = _f("bits of each output activation written back", min=1, max=32)
+    signed_weights: str = _f("signed-weight scheme (enasim.kernels.mac_spec): 'offset' "
                              "stores w + 2^(weight_bits-1) and subtracts the offset digitally; "
                              "'differential' stores max(w,0) and max(-w,0) on a column pair",
                              choices=("offset", "differential"))
@@ -76,24 +77,24 @@ class Precision:
 class Adc:
     """Column ADCs, shared by `cols_per_adc` columns through a mux."""
 
-    bits: int = _f(4, "resolution", min=1, max=16)
-    cols_per_adc: int = _f(8, "columns sharing one ADC", min=1)
-    cycles_per_conversion: int = _f(1, "clock cycles per conversion", min=1)
-    energy_model: str = _f("neurosim", "energy model", choices=("neurosim", "table"))
-    area_um2: float = _f(183.3, "area of one ADC", strict=True)
-    comparator_power_uw_per_level: float = _f(1.866, "neurosim model: sense-amp power per "
+    bits: int = _f("resolution", min=1, max=16)
+    cols_per_adc: int = _f("columns sharing one ADC", min=1)
+    cycles_per_conversion: int = _f("clock cycles per conversion", min=1)
+    energy_model: str = _f("energy model", choices=("neurosim", "table"))
+    area_um2: float = _f("area of one ADC", strict=True)
+    comparator_power_uw_per_level: float = _f("neurosim model: sense-amp power per "
                                               "comparator (2^bits - 1 of them)")
-    sense_time_ns: float = _f(1.0, "neurosim model: sensing time per conversion", strict=True)
-    column_power_coeff: float = _f(0.072341, "neurosim model: column power = coeff * "
+    sense_time_ns: float = _f("neurosim model: sensing time per conversion", strict=True)
+    column_power_coeff: float = _f("neurosim model: column power = coeff * "
                                    "exp(exponent * log10(R_col)) watts")
-    column_power_exponent: float = _f(-2.303, "neurosim model: see column_power_coeff",
+    column_power_exponent: float = _f("neurosim model: see column_power_coeff",
                                       min=None)
-    table_energy_pj: float = _f(0.0, "table model: energy per conversion")
-    range_mode: str = _f("full", "input range (enasim.kernels.mac_spec): 'full' spans the "
+    table_energy_pj: float = _f("table model: energy per conversion")
+    range_mode: str = _f("input range (enasim.kernels.mac_spec): 'full' spans the "
                          "largest possible column sum; 'calibrated' clips at a percentile of "
                          "the layer's column sums; 'partial_rows' drives only as many rows as "
                          "the ADC resolves exactly", choices=("full", "calibrated", "partial_rows"))
-    calibration_percentile: float = _f(99.9, "calibrated range: clip at this percentile of the "
+    calibration_percentile: float = _f("calibrated range: clip at this percentile of the "
                                        "column sums of the layer's data", strict=True, max=100.0)
 
 
@@ -101,19 +102,19 @@ class Adc:
 class Pe:
     """Crossbar processing element: one array, its ADCs, shift-and-add and switch matrices."""
 
-    shift_add_energy_pj: float = _f(0.0414, "shift-and-add, per column conversion")
-    switch_matrix_energy_pj: float = _f(0.0469, "WL/SL switch matrices and mux, per conversion")
-    shift_add_area_um2: float = _f(894.0, "shift-and-add area per PE")
-    periphery_area_um2: float = _f(4452.0, "switch matrices, mux, level shifters per PE")
-    leakage_uw: float = _f(0.140, "leakage power per PE")
-    shift_add_cycles: int = _f(1, "pipeline latency of shift-and-add", min=0)
+    shift_add_energy_pj: float = _f("shift-and-add, per column conversion")
+    switch_matrix_energy_pj: float = _f("WL/SL switch matrices and mux, per conversion")
+    shift_add_area_um2: float = _f("shift-and-add area per PE")
+    periphery_area_um2: float = _f("switch matrices, mux, level shifters per PE")
+    leakage_uw: float = _f("leakage power per PE")
+    shift_add_cycles: int = _f("pipeline latency of shift-and-add", min=0)
 
 
 @dataclass(frozen=True)
 class Ce:
     """Compute element: a group of PEs."""
 
-    pes_per_ce: int | str = _f(4, "PEs per CE ('auto' with mapping.scheme neurosim)",
+    pes_per_ce: int | str = _f("PEs per CE ('auto' with mapping.scheme neurosim)",
                                min=1, auto=True)
 
 
@@ -121,30 +122,30 @@ class Ce:
 class Buffer:
     """An SRAM/register-file buffer with one read and one write port."""
 
-    capacity_bits: int = _f(262144, "capacity", min=1)
-    port_bits: int = _f(256, "bits per cycle through each port", min=1)
-    read_energy_pj_per_bit: float = _f(0.00514, "read energy per bit")
-    write_energy_pj_per_bit: float = _f(0.0007, "write energy per bit")
-    area_um2: float = _f(20397.0, "area")
-    leakage_uw: float = _f(0.0, "leakage power")
+    capacity_bits: int = _f("capacity", min=1)
+    port_bits: int = _f("bits per cycle through each port", min=1)
+    read_energy_pj_per_bit: float = _f("read energy per bit")
+    write_energy_pj_per_bit: float = _f("write energy per bit")
+    area_um2: float = _f("area")
+    leakage_uw: float = _f("leakage power")
 
 
 @dataclass(frozen=True)
 class DigitalUnit:
     """A digital block (adder tree, activation, pooling) of a tile."""
 
-    energy_pj_per_op: float = _f(0.0, "energy per operation (one element)")
-    area_um2: float = _f(0.0, "area")
-    cycles: int = _f(1, "pipeline latency", min=0)
-    ops_per_cycle: int = _f(64, "throughput in elements per cycle", min=1)
-    leakage_uw: float = _f(0.0, "leakage power")
+    energy_pj_per_op: float = _f("energy per operation (one element)")
+    area_um2: float = _f("area")
+    cycles: int = _f("pipeline latency", min=0)
+    ops_per_cycle: int = _f("throughput in elements per cycle", min=1)
+    leakage_uw: float = _f("leakage power")
 
 
 @dataclass(frozen=True)
 class Tile:
     """A tile: CEs, I/O buffers, accumulator, activation and pooling units, one router."""
 
-    ces_per_tile: int | str = _f(4, "CEs per tile ('auto' with mapping.scheme neurosim)",
+    ces_per_tile: int | str = _f("CEs per tile ('auto' with mapping.scheme neurosim)",
                                  min=1, auto=True)
     input_buffer: Buffer = _section(Buffer)
     output_buffer: Buffer = _section(Buffer)
@@ -157,36 +158,36 @@ class Tile:
 class Noc:
     """2-D mesh network-on-chip, X-Y routing, BookSim2-style input-queued routers."""
 
-    mesh_rows: int | str = _f("auto", "mesh rows; 'auto' sizes a square mesh to the workload",
+    mesh_rows: int | str = _f("mesh rows; 'auto' sizes a square mesh to the workload",
                               min=1, auto=True)
-    mesh_cols: int | str = _f("auto", "mesh columns; 'auto' as mesh_rows", min=1, auto=True)
-    flit_bits: int = _f(32, "link width", min=1)
-    num_vcs: int = _f(4, "virtual channels per input port", min=1)
-    vc_buf_flits: int = _f(8, "buffer depth per VC", min=1)
-    routing_delay: int = _f(1, "route computation cycles", min=0)
-    va_delay: int = _f(1, "VC allocation cycles", min=0)
-    sa_delay: int = _f(1, "switch allocation cycles", min=0)
-    st_delay: int = _f(1, "switch traversal cycles", min=0)
-    link_delay: int = _f(1, "cycles per link", min=1)
-    io_cycles: int = _f(3, "injection + ejection channel cycles", min=0)
-    model: str = _f("compiled", "how the engine moves data: the cycle-level mesh (Numba "
+    mesh_cols: int | str = _f("mesh columns; 'auto' as mesh_rows", min=1, auto=True)
+    flit_bits: int = _f("link width", min=1)
+    num_vcs: int = _f("virtual channels per input port", min=1)
+    vc_buf_flits: int = _f("buffer depth per VC", min=1)
+    routing_delay: int = _f("route computation cycles", min=0)
+    va_delay: int = _f("VC allocation cycles", min=0)
+    sa_delay: int = _f("switch allocation cycles", min=0)
+    st_delay: int = _f("switch traversal cycles", min=0)
+    link_delay: int = _f("cycles per link", min=1)
+    io_cycles: int = _f("injection + ejection channel cycles", min=0)
+    model: str = _f("how the engine moves data: the cycle-level mesh (Numba "
                     "'compiled' or SimPy 'process', identical results) or 'ideal' (zero-load "
                     "latency, no contention)", choices=("compiled", "process", "ideal"))
-    router_energy_pj_per_flit: float = _f(0.0, "energy per flit per router traversal")
-    link_energy_pj_per_flit: float = _f(0.0, "energy per flit per link traversal")
-    router_area_um2: float = _f(0.0, "area of one router")
-    router_leakage_uw: float = _f(0.0, "leakage power of one router")
+    router_energy_pj_per_flit: float = _f("energy per flit per router traversal")
+    link_energy_pj_per_flit: float = _f("energy per flit per link traversal")
+    router_area_um2: float = _f("area of one router")
+    router_leakage_uw: float = _f("leakage power of one router")
 
 
 @dataclass(frozen=True)
 class Mapping:
     """How layers become crossbars, tiles and mesh positions."""
 
-    scheme: str = _f("flash", "tiling rule: FLASH eqs. 5-7, or NeuroSim V1.3's floorplan",
+    scheme: str = _f("tiling rule: FLASH eqs. 5-7, or NeuroSim V1.3's floorplan",
                      choices=("flash", "neurosim"))
-    duplication: str = _f("tile", "weight duplication onto idle arrays of a layer's tiles",
+    duplication: str = _f("weight duplication onto idle arrays of a layer's tiles",
                           choices=("none", "tile"))
-    placement: str = _f("row_major", "order of tiles on the mesh",
+    placement: str = _f("order of tiles on the mesh",
                         choices=("row_major", "snake"))
 
 
@@ -194,7 +195,7 @@ class Mapping:
 class Execution:
     """How layers are scheduled."""
 
-    mode: str = _f("layer_by_layer", "layer_by_layer: a layer starts when its predecessor is "
+    mode: str = _f("layer_by_layer: a layer starts when its predecessor is "
                    "done; pipelined: as soon as its first input windows have arrived",
                    choices=("layer_by_layer", "pipelined"))
 
@@ -203,16 +204,16 @@ class Execution:
 class NeurosimCompat:
     """NeuroSim V1.3 counting rules, to compare with NeuroSim exactly (DESIGN section 4)."""
 
-    unpadded_vectors: bool = _f(False, "input vectors = (H-K+1)(W-K+1)/stride^2")
-    ifm_ops: bool = _f(False, "ops = 2*H*W*C_in*K^2*C_out (IFM-sized) instead of 2*MACs")
-    clock_from_sensing: bool = _f(False, "clock period = sensing_cycle_ns * sensing_beta")
+    unpadded_vectors: bool = _f("input vectors = (H-K+1)(W-K+1)/stride^2")
+    ifm_ops: bool = _f("ops = 2*H*W*C_in*K^2*C_out (IFM-sized) instead of 2*MACs")
+    clock_from_sensing: bool = _f("clock period = sensing_cycle_ns * sensing_beta")
 
 
 @dataclass(frozen=True)
 class Activity:
     """Data activity assumed when no weights/inputs are given."""
 
-    input_bit_density: float = _f(0.3, "fraction of input bits that are 1 (row activity)",
+    input_bit_density: float = _f("fraction of input bits that are 1 (row activity)",
                                   max=1.0)
 
 
@@ -220,13 +221,13 @@ class Activity:
 class Device:
     """Cell non-idealities of functional inference (`enasim infer`); draws use the run's seed."""
 
-    variation: str = _f("none", "conductance variation per cell: 'lognormal' G*exp(sigma*z), "
+    variation: str = _f("conductance variation per cell: 'lognormal' G*exp(sigma*z), "
                         "'normal' G*max(0, 1+sigma*z), z ~ N(0,1)",
                         choices=("none", "lognormal", "normal"))
-    variation_sigma: float = _f(0.0, "sigma of the conductance variation (relative)")
-    stuck_at_0_fraction: float = _f(0.0, "fraction of cells stuck at the lowest level", max=1.0)
-    stuck_at_1_fraction: float = _f(0.0, "fraction of cells stuck at the highest level", max=1.0)
-    on_off_ratio: float = _f(0.0, "g_on / g_off: every cell conducts g_off = g_on / ratio on top "
+    variation_sigma: float = _f("sigma of the conductance variation (relative)")
+    stuck_at_0_fraction: float = _f("fraction of cells stuck at the lowest level", max=1.0)
+    stuck_at_1_fraction: float = _f("fraction of cells stuck at the highest level", max=1.0)
+    on_off_ratio: float = _f("g_on / g_off: every cell conducts g_off = g_on / ratio on top "
                              "of its level; 0 means ideal cells (g_off = 0)")
 
 
@@ -237,25 +238,25 @@ class Enasa:
     No ENASA numbers are public (nas-workloads.md 4.1, 7); the defaults are enasim's.
     """
 
-    depthwise_mapping: str = _f("packed", "depthwise convs: 'packed' block-diagonally on "
+    depthwise_mapping: str = _f("depthwise convs: 'packed' block-diagonally on "
                                 "crossbars (floor(rows / k^2) channels per array) or 'digital' "
                                 "on the depthwise units of the tiles of the pw conv reading them",
                                 choices=("packed", "digital"))
-    dw_macs_per_cycle: int = _f(64, "digital depthwise unit: MACs per cycle per tile", min=1)
-    dw_energy_pj_per_mac: float = _f(0.05, "digital depthwise unit: energy per 8-bit MAC")
-    dw_area_um2: float = _f(0.0, "digital depthwise unit: area per tile")
-    dw_cycles: int = _f(2, "digital depthwise unit: pipeline latency", min=0)
-    ops_decision_cycles: int = _f(1, "OPS unit: cycles per dispatched operator (rank, check "
+    dw_macs_per_cycle: int = _f("digital depthwise unit: MACs per cycle per tile", min=1)
+    dw_energy_pj_per_mac: float = _f("digital depthwise unit: energy per 8-bit MAC")
+    dw_area_um2: float = _f("digital depthwise unit: area per tile")
+    dw_cycles: int = _f("digital depthwise unit: pipeline latency", min=0)
+    ops_decision_cycles: int = _f("OPS unit: cycles per dispatched operator (rank, check "
                                   "crossbars, issue)", min=0)
-    ops_energy_pj_per_decision: float = _f(1.0, "OPS unit: energy per dispatched operator")
-    ops_buffer_entries: int = _f(64, "OPS scheduling buffer: ready operators ranked at once",
+    ops_energy_pj_per_decision: float = _f("OPS unit: energy per dispatched operator")
+    ops_buffer_entries: int = _f("OPS scheduling buffer: ready operators ranked at once",
                                  min=1)
-    ops_area_um2: float = _f(0.0, "OPS unit area (status register, buffer, scorer)")
-    parallel_weight: float = _f(1.0, "rank score weight of the parallel score (sub-nets that "
+    ops_area_um2: float = _f("OPS unit area (status register, buffer, scorer)")
+    parallel_weight: float = _f("rank score weight of the parallel score (sub-nets that "
                                 "need the operator on that input)")
-    reuse_weight: float = _f(1.0, "rank score weight of the data-reuse score (fraction of the "
+    reuse_weight: float = _f("rank score weight of the data-reuse score (fraction of the "
                              "input resident in the operator's tile buffers)")
-    tie_break: str = _f("depth", "rank ties: 'depth' (earlier block, then sub-net) or "
+    tie_break: str = _f("rank ties: 'depth' (earlier block, then sub-net) or "
                         "'subnet' (lower sub-net index, then block)", choices=("depth", "subnet"))
 
 
@@ -263,7 +264,7 @@ class Enasa:
 class HardwareConfig:
     """A whole chip."""
 
-    name: str = _f("unnamed", "name of this configuration")
+    name: str = _f("name of this configuration")
     technology: Technology = _section(Technology)
     clock: Clock = _section(Clock)
     crossbar: Crossbar = _section(Crossbar)

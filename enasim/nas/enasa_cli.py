@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
     limit = args.flops_limit
     if limit is None and args.space == "spos":
         limit = FLOPS_LIMIT_MACS
-    hw = load(args.hw)
+    hw = load(resolve_path(args.hw, source="", field="--hw"))
     chip = SupernetChip(net, hw, args.depthwise)
     cfg = SearchConfig(search=args.search, group=group, images=args.images,
                        population=args.population, generations=args.generations,

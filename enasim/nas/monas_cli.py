@@ -97,10 +97,7 @@ def cmd_run(args) -> int:
     if args.max_blocks < 1:
         raise ConfigError("", "--max-blocks", f"expected an integer >= 1, got {args.max_blocks}")
     channels = _ints(args.channels, "--channels")
-    hw_path = resolve_path(args.hw)
-    if not hw_path.is_file():
-        raise ConfigError("", "--hw", f"expected a hwconfig file or bundled name, got "
-                          f"{args.hw!r} (no such file)")
+    hw_path = resolve_path(args.hw, source="", field="--hw")
     settings = Settings(objective=args.objective, sampler=args.sampler, seed=args.seed,
                         evaluator=args.evaluator, accuracy=args.accuracy,
                         weights=_weights(args.weights),

@@ -8,7 +8,6 @@ re-run skip the points already in the store.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from enasim.config import HardwareConfig, config_hash, from_dict
+from enasim.config.loader import load_data, with_overrides
 from enasim.errors import ConfigError, EnasimError
-from enasim.fileio import read_yaml
 from enasim.sweep.spec import SweepSpec, WorkloadRef
 
 
@@ -41,15 +40,15 @@ class Point:
 def expand(spec: SweepSpec) -> list[Point]:
     """All points of the grid, axes varying in spec order (last fastest), then workloads, then
     repeats."""
-    base = read_yaml(spec.hw) or {}
-    base = {"name": spec.hw.stem, **base}
+    base = load_data(spec.hw)
     names = spec.axis_names
     points = []
     seen: dict[str, tuple[tuple[str, Any], ...]] = {}
     for values in itertools.product(*(vals for _, vals in spec.axes)):
         overrides = tuple(zip(names, values, strict=True))
         try:
-            hw, error = from_dict(apply_overrides(base, overrides, spec.source), spec.source), None
+            data = with_overrides(base, overrides, spec.source, prefix="axes.")
+            hw, error = from_dict(data, spec.source), None
         except EnasimError as exc:
             hw, error = None, str(exc)
         if hw is None:
@@ -67,26 +66,6 @@ def expand(spec: SweepSpec) -> list[Point]:
                 points.append(Point(len(points), key, overrides, wl, repeat, seed, spec.engine,
                                     hw, chash, error))
     return points
-
-
-def apply_overrides(base: dict, overrides: tuple[tuple[str, Any], ...],
-                    source: str) -> dict:
-    """A copy of the hwconfig data with each dotted path set (sections created as needed)."""
-    data = copy.deepcopy(base)
-    for path, value in overrides:
-        parts = path.split(".")
-        node = data
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                section = ".".join(parts[:depth + 1])
-                raise ConfigError(source, f"axes.{path}", f"'{section}' is a value, not a "
-                                  "section of the hwconfig")
-            node = child
-        node[parts[-1]] = value
-    return data
 
 
 def _digest(obj: Any) -> str:
