@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from enasim.cost.area import COMPONENTS  # noqa: E402
 from enasim.errors import EnasimError  # noqa: E402
@@ -73,8 +74,8 @@ def legend_outside(ax, **kwargs) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
 
 
-def _title(summary: dict, what: str) -> str:
-    return f"{what}: {summary['workload']['name']} on {summary['hwconfig']['name']}"
+def _title(summary: dict, what: str, sep: str = ": ") -> str:
+    return f"{what}{sep}{summary['workload']['name']} on {summary['hwconfig']['name']}"
 
 
 def _latency(layers, summary) -> Figure:
@@ -196,6 +197,9 @@ def _link_heatmap(links, summary) -> Figure:
     ax.set_aspect("equal")
     ax.set_xlabel("mesh column (x)")
     ax.set_ylabel("mesh row (y)")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
     fig.colorbar(lines, ax=ax, label="link utilisation (flits/cycle)")
-    ax.set_title(_title(summary, f"NoC link utilisation ({summary['noc_model']})"))
+    # on two lines: in one, a narrow mesh's title runs into the colorbar's label
+    ax.set_title(_title(summary, f"NoC link utilisation ({summary['noc_model']})", ":\n"))
     return fig
