@@ -20,6 +20,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from enasim import __version__
 from enasim.config import config_hash, load  # noqa: E402
@@ -28,7 +30,7 @@ from enasim.fileio import atomic_write
 from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
-from enasim.report.plots import save_png  # noqa: E402
+from enasim.report.plots import legend_outside, save_png  # noqa: E402
 from enasim.report.timeline import timeline_json
 from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
 from enasim.validate import expect_int
@@ -108,9 +110,10 @@ def cmd_run(args) -> int:
     atomic_write(out / "timeline.json", timeline_json(runs["ops"], {
         "supernet": net.name, "group": [net.arch_str(a) for a in example],
         "hwconfig": hw.name, "mode": "ops"}))
-    plots = [_plot_utilization(runs, out / "plots" / "utilization_over_time.png")]
+    plots = [save_png(_plot_utilization(runs), out / "plots" / "utilization_over_time.png")]
     if cfg.baselines:
-        plots.append(_plot_gains(search.state.rows, out / "plots" / "speedup_energy.png"))
+        plots.append(save_png(_plot_gains(search.state.rows),
+                              out / "plots" / "speedup_energy.png"))
     if args.quiet:
         print(out)
         return 0
@@ -187,30 +190,34 @@ def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
     }
 
 
-def _plot_utilization(runs: dict[str, GroupRun], path: Path) -> Path:
+def _plot_utilization(runs: dict[str, GroupRun]) -> Figure:
+    """Share of the crossbars busy over time, one line per execution mode."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for mode, run in runs.items():
         x, y = run.utilization_curve(200)
         ax.step(x * run.clock_period_ns * 1e-6, 100 * y, where="post",
                 label=f"{mode} ({run.utilization:.2%} mean)")
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("crossbars busy (%)")
+    ax.set_ylabel("crossbars busy (% of all)")
     ax.set_title("crossbar utilisation over time: one group of the last generation")
-    ax.legend()
-    return save_png(fig, path)
+    legend_outside(ax)
+    return fig
 
 
-def _plot_gains(rows: list[dict[str, Any]], path: Path) -> Path:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+def _plot_gains(rows: list[dict[str, Any]]) -> Figure:
+    """OPS speed-up and energy saving over the baselines, per generation."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"wspace": 0.3})
     gens = [r["generation"] for r in rows]
     for m in ("sequential", "concurrent"):
         a.plot(gens, [r[f"speedup_vs_{m}"] for r in rows], marker="o", label=f"vs {m}")
         b.plot(gens, [r[f"energy_saving_vs_{m}"] for r in rows], marker="o", label=f"vs {m}")
     a.set_title("OPS speed-up")
+    a.set_ylabel("speed-up (baseline time / OPS time)")
     b.set_title("OPS energy saving")
+    b.set_ylabel("saving (baseline energy / OPS energy)")
     for ax in (a, b):
         ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(1.0, color="grey", lw=0.8)
-        ax.legend()
-    return save_png(fig, path)
-
+    legend_outside(b)
+    return fig

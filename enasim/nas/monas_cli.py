@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogFormatterSciNotation,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from enasim import __version__  # noqa: E402
 from enasim.config import load  # noqa: E402
@@ -34,9 +43,9 @@ from enasim.nas.monas import (  # noqa: E402
 )
 from enasim.nas.spaces.blocks_cnn import TYPES, BlocksCnnSpace  # noqa: E402
 from enasim.report.files import csv_text  # noqa: E402
-from enasim.report.plots import save_png  # noqa: E402
+from enasim.report.plots import legend_outside, save_png  # noqa: E402
 
-LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (uJ)"}
+LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (µJ)"}
 
 
 def add_parser(sub) -> None:
@@ -136,8 +145,8 @@ def cmd_run(args) -> int:
         "failed": search.failed,
     }
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    plots = [_plot_objectives(rows, result, out / "plots" / "objectives.png"),
-             _plot_blocks(result["front_stats"], out / "plots" / "front_blocks.png")]
+    plots = [save_png(_plot_objectives(rows, result), out / "plots" / "objectives.png"),
+             save_png(_plot_blocks(result["front_stats"]), out / "plots" / "front_blocks.png")]
     if args.quiet:
         print(out)
         return 0
@@ -163,7 +172,7 @@ def _dict_csv(rows: list[dict[str, Any]]) -> str:
         else ""
 
 
-def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: Path) -> Path:
+def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any]) -> Figure:
     """Accuracy against each cost of the objective: all trials, the front highlighted."""
     costs = [m for m in result["metrics"] if m != "accuracy"]
     fig, axes = plt.subplots(1, len(costs), figsize=(5.5 * len(costs), 4), squeeze=False)
@@ -176,17 +185,32 @@ def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any], path: P
             ax.scatter(*zip(*pts, strict=True), s=30, c="tab:red", label="front", zorder=3)
         if pts and len(costs) == 1:
             ax.step(*zip(*pts, strict=True), where="post", c="tab:red", lw=1)
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _cost_axis(ax, [r[m] for r in rows])
         ax.set_xlabel(LABELS[m])
         ax.set_ylabel("accuracy")
-        ax.legend()
+    legend_outside(axes[0][-1])
     fig.suptitle(f"{len(rows)} trials, {len(front)} on the front "
                  f"(hypervolume {result['hypervolume']:.4f})")
-    return save_png(fig, path)
+    return fig
 
 
-def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
+def _cost_axis(ax, values: list[float]) -> None:
+    """A log x axis over a decade or more, labelled at 1, 2, 5 x 10^n below two decades; a
+    linear one over less (a log axis inside one decade has no labelled tick). Large values in
+    powers of ten, so that the labels do not run into each other."""
+    lo, hi = min(values), max(values)
+    if lo <= 0 or hi < 10 * lo:
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
+        return
+    ax.set_xscale("log")
+    if hi < 100 * lo:
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}") if lo >= 1e-3 and hi < 1e4
+                                 else LogFormatterSciNotation(minor_thresholds=(inf, inf)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _plot_blocks(stats: dict[str, Any]) -> Figure:
     """Block types and mean channels of the front's networks, per block position."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"wspace": 0.45})
     per = stats["per_position"]
@@ -196,12 +220,14 @@ def _plot_blocks(stats: dict[str, Any], path: Path) -> Path:
         h = [p[kind] for p in per]
         a.bar(x, h, bottom=bottom, label=kind, color="lightgrey" if kind == "empty" else None)
         bottom = [u + v for u, v in zip(bottom, h, strict=True)]
-    a.set_xlabel("block position")
     a.set_ylabel("front networks")
+    a.yaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_title("block types")
-    a.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    legend_outside(a, fontsize="small")
     b.bar(x, [p["mean_channels"] or 0 for p in per], color="tab:green")
-    b.set_xlabel("block position")
     b.set_ylabel("mean output channels")
     b.set_title("channels (networks with a block there)")
-    return save_png(fig, path)
+    for ax in (a, b):
+        ax.set_xlabel("block position")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig

@@ -14,16 +14,33 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from enasim.errors import ConfigError, EnasimError  # noqa: E402
-from enasim.report.plots import save_png  # noqa: E402
+from enasim.report.plots import legend_outside, save_png  # noqa: E402
 from enasim.sweep.store import Store  # noqa: E402
 
 MAX_LEGEND = 20  # more hue values than this (e.g. sampled networks): lines without a legend
+# Axis labels with units of the store's columns; any other column (e.g. a hwconfig path of the
+# grid) is labelled by its name.
+LABELS = {"adc.bits": "ADC bits", "crossbar.rows": "crossbar rows",
+          "crossbar.cols": "crossbar columns", "area_mm2": "area (mm²)",
+          "latency_cycles": "latency (cycles)", "latency_ns": "latency (ns)",
+          "energy_uj": "energy (µJ)", "tops_per_w": "TOPS/W",
+          "utilization": "memory utilisation (weight cells / cells)",
+          "wall_s": "wall time (s)"}
 
 
 def plot_sweep(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> Path:
     """Draw `y` over `x` (per `hue`) from the store in `out_dir`; returns the PNG path."""
+    fig = sweep_figure(out_dir, x, y, hue)
+    name = f"{y}-vs-{x}" + (f"-by-{hue}" if hue else "")
+    return save_png(fig, Path(out_dir) / "plots" / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".png"))
+
+
+def sweep_figure(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> Figure:
+    """The figure of `plot_sweep`, unsaved."""
     out = Path(out_dir)
     with Store(out, create=False) as store:
         columns = store.columns()
@@ -55,18 +72,19 @@ def plot_sweep(out_dir: str | Path, x: str, y: str, hue: str | None = None) -> P
         ax.scatter([pos[r[x]] for r in members], [r[y] for r in members], s=12, alpha=0.4,
                    color=line.get_color())
     if not numeric_x:
-        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-    elif all(isinstance(v, int) for v in xs) and len(xs) <= MAX_LEGEND:
-        ax.set_xticks(xs)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30, ha="right")
+    elif all(isinstance(v, int) for v in xs):
+        if len(xs) <= MAX_LEGEND:
+            ax.set_xticks(xs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(LABELS.get(x, x))
+    ax.set_ylabel(LABELS.get(y, y))
     ax.set_title(f"{out.name}: {y} over {x}" + (f" by {hue}" if hue else ""))
     if hue and len(groups) <= MAX_LEGEND:
-        ax.legend(title=hue, fontsize="small")
+        legend_outside(ax, title=LABELS.get(hue, hue), fontsize="small")
     ax.grid(alpha=0.3)
-    name = f"{y}-vs-{x}" + (f"-by-{hue}" if hue else "")
-    path = out / "plots" / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".png")
-    return save_png(fig, path)
+    return fig
 
 
 def _is_number(v: Any) -> bool:
