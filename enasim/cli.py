@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from enasim import __version__
-from enasim.analytical import run_analytical
-from enasim.config import DEFAULT_HW, config_hash, load, to_yaml
-from enasim.config.loader import resolve_path
-from enasim.errors import ConfigError, EnasimError
+from enasim import __version__, api
+from enasim.config import config_hash, parse_set, to_yaml
+from enasim.config.loader import load_option
+from enasim.config.options import add_hw_options, add_set_option
+from enasim.errors import EnasimError
 from enasim.functional import cli as infer_cli
 from enasim.mapping import map_network
 from enasim.nas import enasa_cli, flash_cli, monas_cli
 from enasim.noc import cli as noc_cli
 from enasim.noc.traces import FORMATS as TRACE_FORMATS
 from enasim.noc.traces import trace_format, write_trace
-from enasim.report import format_table, layers_table, write_results
+from enasim.report import format_table, layers_table
 from enasim.report.plots import plot_results
 from enasim.report.tables import shape_str
 from enasim.sim import Simulator
@@ -34,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def hw_and_workload(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--hw", default=str(DEFAULT_HW), metavar="FILE",
-                        help="hwconfig YAML file or bundled name (default: flash_imc)")
+        add_hw_options(sp)
         sp.add_argument("--workload", default=DEFAULT_WORKLOAD, metavar="NAME|FILE",
                         help=f"zoo name ({', '.join(zoo_names())}) or workload YAML "
                              f"(default: {DEFAULT_WORKLOAD})")
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     pl = sub.add_parser("plot", help="draw the figures of a results directory into DIR/plots")
-    pl.add_argument("results", metavar="RESULTS_DIR")
+    pl.add_argument("results", metavar="RESULTS_DIR", help="a directory written by enasim run")
     pl.set_defaults(func=cmd_plot)
 
     mp = sub.add_parser("map", help="print the per-layer crossbar mapping and chip utilisation")
@@ -81,13 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, fn, text in (("show", cmd_config_show, "print the resolved config"),
                            ("check", cmd_config_check, "validate a config")):
         sp = cfg_sub.add_parser(name, help=text)
-        sp.add_argument("file", metavar="FILE")
+        sp.add_argument("file", metavar="FILE", help="hwconfig YAML file or bundled name")
+        add_set_option(sp)
         sp.set_defaults(func=fn)
 
     wl = sub.add_parser("workload", help="inspect workloads")
     wl_sub = wl.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = wl_sub.add_parser("show", help="print layers, shapes, MACs and parameters")
-    show.add_argument("workload", metavar="NAME|FILE")
+    show.add_argument("workload", metavar="NAME|FILE", help="zoo name or workload YAML")
     show.set_defaults(func=cmd_workload_show)
     tr = sub.add_parser("trace", help="NoC traces of a run")
     tr_sub = tr.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -118,27 +119,30 @@ def main(argv: list[str] | None = None) -> int:
     except EnasimError as exc:
         print(f"enasim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`enasim workload show x | head -1`): stop quietly, and keep
+        # Python from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _load_inputs(args):
-    hw = load(args.hw)
+    hw, _ = load_option(args.hw, args.set)
     return hw, load_workload(args.workload)
 
 
 def cmd_run(args) -> int:
-    hw, net = _load_inputs(args)
-    mapping = map_network(net, hw)
-    activity = _measured_activity(args, net, hw)
-    if args.engine == "sim":
-        show = not args.quiet and sys.stderr.isatty()
-        stats = Simulator(mapping, progress=_progress if show else None,
-                          trace_ces=args.trace_ces, noc_model=args.noc,
-                          activity=activity).run()
-    else:
-        stats = run_analytical(mapping, activity)
+    show = not args.quiet and sys.stderr.isatty()
+    hw, path = load_option(args.hw, args.set)
+    net = load_workload(args.workload)
     out = Path(args.out or f"results/{hw.name}-{net.name}")
-    summary = write_results(out, stats, mapping, str(resolve_path(args.hw)), args.seed)
-    plots = plot_results(out) if args.plots else []
+    result = api.run(path, net, overrides=parse_set(args.set), engine=args.engine,
+                     noc=args.noc, activity=args.activity, weights=args.weights,
+                     inputs=args.inputs, images=args.images, seed=args.seed, out=out,
+                     plots=args.plots, trace_ces=args.trace_ces,
+                     progress=_progress if show else None)
+    summary, stats = result.summary, result.stats
+    plots = sorted((out / "plots").glob("*.png")) if args.plots else []
     if args.quiet:
         print(out)
         return 0
@@ -166,21 +170,6 @@ def cmd_run(args) -> int:
     files += [f"plots/{p.name}" for p in plots]
     print(f"\nresults in {out}/ ({', '.join(files)})")
     return 0
-
-
-def _measured_activity(args, net, hw):
-    """Per-layer crossbar activity of a functional run, when --activity measured."""
-    if args.activity == "assumed":
-        for flag in ("weights", "inputs", "images"):
-            if getattr(args, flag) is not None:
-                raise ConfigError("", f"--{flag}", "applies with --activity measured")
-        return None
-    from enasim.functional.data import weights_and_images
-    from enasim.functional.inference import run_inference
-
-    weights, images = weights_and_images(net, hw, args.weights, args.inputs, args.images,
-                                         args.seed)
-    return run_inference(net, hw, weights, images, args.seed).activity()
 
 
 def _progress(done: int, total: int) -> None:
@@ -230,13 +219,13 @@ def cmd_map(args) -> int:
 
 
 def cmd_config_show(args) -> int:
-    print(to_yaml(load(args.file)), end="")
+    print(to_yaml(load_option(args.file, args.set, "FILE")[0]), end="")
     return 0
 
 
 def cmd_config_check(args) -> int:
-    cfg = load(args.file)
-    print(f"{resolve_path(args.file)}: OK ({cfg.name}, hash {config_hash(cfg)})")
+    cfg, path = load_option(args.file, args.set, "FILE")
+    print(f"{path}: OK ({cfg.name}, hash {config_hash(cfg)})")
     return 0
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from enasim.config import DEFAULT_HW, load
-from enasim.config.loader import resolve_path
+from enasim.config.loader import load_option
+from enasim.config.options import add_hw_options
 from enasim.workload import load_workload
 
 DEFAULT_WORKLOAD = "vgg8"
@@ -17,8 +17,7 @@ DEFAULT_WORKLOAD = "vgg8"
 def add_parser(sub) -> None:
     p = sub.add_parser("infer", help="run a workload functionally on the crossbars (bit-sliced "
                        "MACs, ADC and device effects) and report per-layer errors")
-    p.add_argument("--hw", default=str(DEFAULT_HW), metavar="FILE",
-                   help="hwconfig YAML file or bundled name (default: flash_imc)")
+    add_hw_options(p)
     p.add_argument("--workload", default=DEFAULT_WORKLOAD, metavar="NAME|FILE",
                    help=f"zoo name or workload YAML (default: {DEFAULT_WORKLOAD})")
     p.add_argument("--images", type=int, metavar="N",
@@ -40,13 +39,13 @@ def run(args) -> int:
     from enasim.functional.inference import run_inference
     from enasim.functional.results import layers_table, write_results
 
-    hw = load(args.hw)
+    hw, hw_path = load_option(args.hw, args.set)
     net = load_workload(args.workload)
     weights, images = weights_and_images(net, hw, args.weights, args.inputs, args.images,
                                          args.seed)
     result = run_inference(net, hw, weights, images, args.seed)
     out = Path(args.out or f"results/infer-{hw.name}-{net.name}")
-    summary = write_results(out, result, hw, str(resolve_path(args.hw)),
+    summary = write_results(out, result, hw, str(hw_path),
                             args.weights or "random", args.inputs or "random")
     if args.quiet:
         print(out)

@@ -15,6 +15,7 @@ from typing import Any
 
 from enasim import __version__
 from enasim.config import HardwareConfig, config_hash
+from enasim.config.loader import as_dict
 from enasim.cost.area import COMPONENTS
 from enasim.fileio import atomic_write
 from enasim.mapping import Mapping
@@ -36,7 +37,11 @@ def totals(stats: Stats, mapping: Mapping) -> dict[str, Any]:
             "energy_uj": stats.energy_pj / 1e6, "tops_per_w": stats.tops_per_w}
 
 
-def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> dict[str, Any]:
+def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
+                 overrides: list[str] | None = None,
+                 activity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """summary.json; `overrides` (the --set items) and `activity` (how ADC energy was charged)
+    are recorded when given, with the resolved config, so a run can be reproduced from it."""
     hw: HardwareConfig = mapping.hw
     net = mapping.network
     energy = stats.energy_by_component_pj()
@@ -46,7 +51,10 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int) -> d
         "enasim_version": __version__,
         "engine": stats.engine,
         "seed": seed,
-        "hwconfig": {"name": hw.name, "source": hw_source, "hash": config_hash(hw)},
+        "hwconfig": {"name": hw.name, "source": hw_source, "hash": config_hash(hw),
+                     **({} if overrides is None else {"overrides": overrides,
+                                                       "resolved": as_dict(hw)})},
+        **({} if activity is None else {"activity": activity}),
         "workload": {"name": net.name, "layers": len(net.nodes) - 1,
                      "weight_layers": len(net.weight_layers), "macs": net.macs,
                      "params": net.params},
@@ -102,21 +110,29 @@ def component_rows(stats: Stats) -> list[list[Any]]:
     return rows
 
 
-def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
-                  seed: int) -> dict[str, Any]:
-    """Write the run's files into `out_dir` (noc.csv, links.csv and timeline.json when the
-    engine recorded traffic and spans)."""
-    out = Path(out_dir)
-    summary = summary_dict(stats, mapping, hw_source, seed)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write(out / "layers.csv", csv_text(LAYER_COLUMNS, layer_rows(stats)))
-    atomic_write(out / "components.csv",
-                 csv_text(["component", "area_um2", "area_fraction", "energy_pj",
-                           "energy_fraction"], component_rows(stats)))
+COMPONENT_COLUMNS = ["component", "area_um2", "area_fraction", "energy_pj", "energy_fraction"]
+
+
+def result_tables(stats: Stats, mapping: Mapping) -> dict[str, str]:
+    """The run's CSV files as text, by name (noc and links when the engine recorded traffic)."""
+    tables = {"layers": csv_text(LAYER_COLUMNS, layer_rows(stats)),
+              "components": csv_text(COMPONENT_COLUMNS, component_rows(stats))}
     if stats.traffic is not None:
-        atomic_write(out / "noc.csv", csv_text(NOC_COLUMNS, noc_rows(stats.traffic, mapping)))
-        atomic_write(out / "links.csv",
-                     csv_text(LINK_COLUMNS, link_rows(stats.traffic, stats.latency_cycles)))
+        tables["noc"] = csv_text(NOC_COLUMNS, noc_rows(stats.traffic, mapping))
+        tables["links"] = csv_text(LINK_COLUMNS, link_rows(stats.traffic, stats.latency_cycles))
+    return tables
+
+
+def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
+                  seed: int, overrides: list[str] | None = None,
+                  activity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the run's files into `out_dir` (noc.csv, links.csv and timeline.json when the
+    engine recorded traffic and spans); return the summary."""
+    out = Path(out_dir)
+    summary = summary_dict(stats, mapping, hw_source, seed, overrides, activity)
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    for name, text in result_tables(stats, mapping).items():
+        atomic_write(out / f"{name}.csv", text)
     if stats.spans:
         atomic_write(out / "timeline.json", timeline_json(stats, {
             "workload": summary["workload"]["name"], "hwconfig": summary["hwconfig"]["name"],

@@ -1,0 +1,162 @@
+"""The Python API: `enasim.run` simulates one workload on one chip, `enasim.load_results` reads
+a results directory back. `enasim run` on the command line is a thin layer over `run`.
+
+Both return a `Result` whose fields mirror the result files (docs/outputs.md), so code written
+against a fresh run works on a stored one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from enasim.config import HardwareConfig
+from enasim.config.loader import SET_SOURCE, load, resolve_path
+from enasim.errors import ConfigError
+from enasim.workload import Network, load_workload
+
+ENGINES = ("sim", "analytical")
+NOC_MODELS = ("compiled", "process", "ideal")
+ACTIVITIES = ("assumed", "measured")
+
+
+@dataclass(frozen=True)
+class Result:
+    """A run's results: `summary` is summary.json; `layers`, `components`, `noc` and `links`
+    are the rows of the CSV files as dicts (`noc`/`links` are None for the analytical engine).
+    `out_dir` is where the files are (None if nothing was written); `stats` and `mapping` are
+    the engine's objects, only for a run made in this process."""
+
+    summary: dict[str, Any]
+    layers: list[dict[str, Any]]
+    components: list[dict[str, Any]]
+    noc: list[dict[str, Any]] | None
+    links: list[dict[str, Any]] | None
+    out_dir: Path | None
+    stats: Any = None
+    mapping: Any = None
+
+
+def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Network = "vgg8",
+        *, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        engine: str = "sim", noc: str | None = None, activity: str = "assumed",
+        weights: str | Path | None = None, inputs: str | Path | None = None,
+        images: int | None = None, seed: int = 0, out: str | Path | None = None,
+        plots: bool = False, trace_ces: bool = False,
+        progress: Callable[[int, int], None] | None = None) -> Result:
+    """Simulate `workload` (zoo name, YAML file or Network) on `hw` (bundled name, hwconfig file
+    or HardwareConfig) and return its results; with `out`, also write the result files there.
+
+    `overrides` sets hwconfig fields by dotted name ({"adc.bits": 5}), as `--set` does. The
+    other arguments are those of `enasim run`; combinations that would do nothing are refused
+    with a ConfigError naming the flag."""
+    from enasim.analytical import run_analytical
+    from enasim.mapping import map_network
+    from enasim.report.files import result_tables, summary_dict, write_results
+
+    _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces)
+    sets = list(overrides.items() if isinstance(overrides, Mapping) else overrides or ())
+    if isinstance(hw, HardwareConfig):
+        if sets:
+            raise ConfigError(SET_SOURCE, "", "overrides apply to a hwconfig file or bundled "
+                              "name, not to a HardwareConfig object (use dataclasses.replace)")
+        cfg, source = hw, "<HardwareConfig>"
+    else:
+        path = resolve_path(hw, source="", field="--hw")
+        cfg, source = load(path, sets), str(path)
+    net = workload if isinstance(workload, Network) else load_workload(workload)
+    mapping = map_network(net, cfg)
+    measured = None
+    if activity == "measured":
+        from enasim.functional.data import weights_and_images
+        from enasim.functional.inference import run_inference
+
+        w, x = weights_and_images(net, cfg, weights, inputs, images, seed)
+        measured = run_inference(net, cfg, w, x, seed).activity()
+        act = {"mode": "measured", "weights": str(weights or "random"),
+               "inputs": str(inputs or "random"), "images": int(x.shape[0])}
+    else:
+        act = {"mode": "assumed", "input_bit_density": cfg.activity.input_bit_density}
+    if engine == "sim":
+        from enasim.sim import Simulator
+
+        stats = Simulator(mapping, progress=progress, trace_ces=trace_ces, noc_model=noc,
+                          activity=measured).run()
+    else:
+        stats = run_analytical(mapping, measured)
+    info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
+            "activity": act}
+    if out is None:
+        summary = summary_dict(stats, mapping, **info)
+    else:
+        summary = write_results(out, stats, mapping, **info)
+        if plots:
+            from enasim.report.plots import plot_results
+
+            plot_results(out)
+    tables = {name: _parse_csv(text) for name, text in result_tables(stats, mapping).items()}
+    return Result(summary, tables["layers"], tables["components"], tables.get("noc"),
+                  tables.get("links"), None if out is None else Path(out), stats, mapping)
+
+
+def _check_options(engine, noc, activity, weights, inputs, images, out, plots,
+                   trace_ces) -> None:
+    """Refuse unknown values and flags that would be ignored."""
+    for flag, value, choices in (("--engine", engine, ENGINES), ("--noc", noc, NOC_MODELS),
+                                 ("--activity", activity, ACTIVITIES)):
+        if value is not None and value not in choices:
+            raise ConfigError("", flag, f"expected one of {', '.join(choices)}, got {value!r}")
+    if engine == "analytical":
+        for flag, given in (("--noc", noc is not None), ("--trace-ces", trace_ces)):
+            if given:
+                raise ConfigError("", flag, "applies to the event engine (--engine sim); the "
+                                  "analytical engine has no interconnect model or timeline")
+    if activity == "assumed":
+        for flag, value in (("--weights", weights), ("--inputs", inputs), ("--images", images)):
+            if value is not None:
+                raise ConfigError("", flag, "applies with --activity measured")
+    if plots and out is None:
+        raise ConfigError("", "--plots", "plots are drawn from result files: give an output "
+                          "directory")
+
+
+def load_results(out_dir: str | Path) -> Result:
+    """Read a results directory written by `enasim run` (or `run(..., out=DIR)`)."""
+    out = Path(out_dir)
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except OSError as exc:
+        raise ConfigError(str(out), "", f"not a results directory: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(out / "summary.json"), "", f"malformed JSON: {exc}") from None
+    tables = {name: _read_csv(out / f"{name}.csv") for name in
+              ("layers", "components", "noc", "links")}
+    for name in ("layers", "components"):
+        if tables[name] is None:
+            raise ConfigError(str(out / f"{name}.csv"), "", "missing from the results directory")
+    return Result(summary, tables["layers"], tables["components"], tables["noc"],
+                  tables["links"], out)
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]] | None:
+    return _parse_csv(path.read_text()) if path.is_file() else None
+
+
+def _parse_csv(text: str) -> list[dict[str, Any]]:
+    """CSV rows as dicts of numbers and text: the same values whether fresh or read back."""
+    return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+
+
+def _number(text: str) -> int | float | str:
+    """A CSV cell as written by enasim: an int, a float, or text (names, shapes)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
