@@ -33,10 +33,15 @@ def add_parser(sub) -> None:
     r.add_argument("-o", "--out", metavar="OUT",
                    help="sweep directory holding results.sqlite (default: results/sweep-NAME)")
     r.add_argument("--workers", type=int, metavar="N",
-                   help="local worker processes (default: the CPUs available)")
+                   help="worker processes of the local backend or of --scheduler local "
+                        "(default: the CPUs available)")
     r.add_argument("--backend", choices=BACKENDS, default="local",
-                   help="'local': process pool (default); 'dask': a dask.distributed cluster")
-    r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+                   help="'local': process pool (default); 'dask': a dask.distributed cluster "
+                        "(needs --scheduler)")
+    r.add_argument("--scheduler", metavar="ADDRESS|local",
+                   help="with --backend dask: the scheduler's address (e.g. "
+                        "tcp://10.0.0.1:8786), or 'local' to start a cluster of --workers "
+                        "processes for this sweep and close it at the end")
     r.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip points already stored (default); --no-resume reruns them all")
     r.add_argument("--retry-failed", action="store_true",

@@ -8,6 +8,7 @@ checked per point when the grid is expanded, so one invalid point fails alone.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from enasim.sweep.store import FIXED
 from enasim.validate import check_keys, expect_choice, expect_int, type_name
 from enasim.workload import Network, load_workload, zoo_names
 
+BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
 ENGINES = ("sim", "analytical")
 SAMPLERS = ("densenet_flash",)
 SPEC_KEYS = ("name", "hw", "axes", "workloads", "engine", "repeats", "seed")
@@ -65,9 +67,31 @@ class SweepSpec:
         return [name for name, _ in self.axes]
 
 
+def bundled_specs() -> list[str]:
+    """Names of the sweep specs shipped with enasim (`enasim sweep NAME`)."""
+    return sorted(p.stem for p in BUNDLED_SPECS.glob("*.yaml"))
+
+
+def resolve_spec(path: str | Path) -> Path:
+    """The spec file `path`, or the bundled spec NAME / NAME.yaml when `path` is a bare name
+    (no directory part) of no existing file. A path with a directory part is never replaced
+    by a bundled spec."""
+    text = str(path)
+    p = Path(text)
+    if p.is_file() or "/" in text or os.sep in text:
+        return p
+    bundled = BUNDLED_SPECS / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+    if bundled.is_file():
+        return bundled
+    raise ConfigError(text, "", f"no such sweep spec file, and no bundled spec of that name"
+                      f"{suggest(p.stem, bundled_specs())}; bundled: "
+                      f"{', '.join(bundled_specs())}")
+
+
 def load_spec(path: str | Path) -> SweepSpec:
-    """Read and check a sweep spec YAML; relative paths in it are relative to the file."""
-    path = Path(path)
+    """Read and check a sweep spec YAML (a file, or a bundled spec's name); relative paths in
+    it are relative to the file."""
+    path = resolve_spec(path)
     data = read_yaml(path)
     return spec_from_dict(data, str(path), path.parent, default_name=path.stem)
 
@@ -95,7 +119,8 @@ def _base_hw(value: Any, source: str, base_dir: Path) -> Path:
                           f"{type_name(value)}")
     local = base_dir / value
     bundled = BUNDLED_DIR / (value if value.endswith((".yaml", ".yml")) else f"{value}.yaml")
-    path = local if local.is_file() else bundled
+    bare = "/" not in value and os.sep not in value  # only bare names may be bundled configs
+    path = local if local.is_file() or not bare else bundled
     if not path.is_file():
         raise ConfigError(source, "hw", f"no hwconfig file '{value}' (looked in {base_dir} and "
                           "the bundled configs)")
