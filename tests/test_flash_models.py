@@ -239,3 +239,21 @@ def test_fit_arguments_are_checked_before_simulating(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert err.startswith(f"enasim: error: field '{field}': {expected}")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, field, needs", [
+    (["--noc", "process"], "--noc", "applies with --simulate"),
+    (["--methods", "hierarchical", "--samples", "10"], "--samples",
+     "applies to the training-free method"),
+    (["--methods", "one-level", "--seed", "1"], "--seed", "applies to the training-free method"),
+])
+def test_search_options_the_run_would_ignore_exit_2(tmp_path, capsys, args, field, needs):
+    assert main(["flash", "search", "--models", str(tmp_path / "none.json"), *args]) == 2
+    assert f"field '{field}': {needs}" in capsys.readouterr().err
+
+
+def test_fit_noc_needs_the_sim_engine(tmp_path, capsys):
+    assert main(["flash", "fit", "--engine", "analytical", "--noc", "ideal", "-o",
+                 str(tmp_path / "out")]) == 2
+    assert "field '--noc': applies with --engine sim" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

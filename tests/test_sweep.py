@@ -298,6 +298,9 @@ def test_bad_spec_and_bad_flags_exit_2(tmp_path, capsys):
     assert "field '--workers'" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:8786"]) == 2
     assert "applies to the dask backend" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "o"), "--no-resume",
+                 "--retry-failed"]) == 2
+    assert "field '--retry-failed': applies when resuming" in capsys.readouterr().err
     assert main(["sweep", "plot", str(tmp_path / "nothing"), "--x", "a", "--y", "b"]) == 2
     assert "no sweep results here" in capsys.readouterr().err
 

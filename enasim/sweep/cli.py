@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     r.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip points already stored (default); --no-resume reruns them all")
     r.add_argument("--retry-failed", action="store_true",
-                   help="rerun the points stored as failed")
+                   help="rerun the points stored as failed (--no-resume reruns them anyway)")
     r.add_argument("--quiet", action="store_true", help="no progress bar, print only OUT")
     r.set_defaults(func=cmd_run)
 
@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
 
     ex = actions.add_parser("export", help="write OUT's table as CSV and/or Parquet")
     ex.add_argument("out", metavar="OUT")
-    ex.add_argument("--csv", metavar="FILE")
+    ex.add_argument("--csv", metavar="FILE", help="CSV file to write")
     ex.add_argument("--parquet", metavar="FILE", help="needs pyarrow ('enasim[parquet]')")
     ex.set_defaults(func=cmd_export)
 
@@ -68,6 +68,9 @@ def cmd_run(args) -> int:
     from enasim.sweep.spec import load_spec
     from enasim.sweep.store import Store
 
+    if args.retry_failed and not args.resume:
+        raise ConfigError("", "--retry-failed", "applies when resuming; --no-resume reruns "
+                          "every point, failed ones included")
     spec = load_spec(args.spec)
     try:
         result = run(spec, backend=args.backend, workers=args.workers, out=args.out,
