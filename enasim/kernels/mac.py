@@ -263,9 +263,10 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
 
 def kernel_threads() -> int:
     """Threads of the kernel: the caller's Numba thread count if the user set NUMBA_NUM_THREADS,
-    else 1. On a shared 2-core machine two threads were 4x slower at batch 1 (thread wake-up
-    costs more than the work) and 8x slower at batch 256 beside one busy process, and only
-    1.3x faster at batch 256 on idle cores (medians of interleaved runs)."""
+    else 1. On a shared 2-core machine (medians of interleaved 1- and 2-thread runs) two threads
+    were 3-22x slower at batch 1 (waking a thread costs more than the work) and 2.5-8x slower at
+    batch 256 whenever another process used a core; only on two idle cores were they faster,
+    1.3x at batch 256."""
     return numba.get_num_threads() if "NUMBA_NUM_THREADS" in os.environ else 1
 
 
