@@ -3,16 +3,17 @@
 8-bit weights in 2-bit cells (4 slices), 8 input bits applied one per read phase, 4-bit ADC
 ('full' range), ideal cells; batch 1 and 256, both signed-weight schemes. CrossSim's figures
 for the same slicing on the same kind of 2-core machine (../shared/notes/cim-simulators.md 4.1)
-are printed beside them. Times are the best of several runs (the machine is shared).
+are printed beside them. Times are the best of several runs (the machine is shared). The
+kernel runs on one thread unless NUMBA_NUM_THREADS is set (`mac.kernel_threads`):
 
     python benchmarks/bench_mac.py
+    NUMBA_NUM_THREADS=2 python benchmarks/bench_mac.py
 """
 
 from __future__ import annotations
 
 import time
 
-import numba
 import numpy as np
 
 from enasim.config import from_dict
@@ -50,7 +51,7 @@ def main() -> None:
             rows.append([scheme, batch, f"{fast:,.0f}", f"{ref:,.0f}", f"{fast / ref:.1f}x",
                          f"{crosssim:,.0f}", f"{fast / crosssim:.0f}x"])
     print(f"{SIZE}x{SIZE} MVMs per second, 8-bit weights in 2-bit cells, 8 input bits, 4-bit "
-          f"ADC; {numba.get_num_threads()} threads\n")
+          f"ADC; {mac.kernel_threads()} kernel threads\n")
     print(format_table(["signed", "batch", "numba", "numpy ref", "speed-up", "CrossSim",
                         "vs CrossSim"], rows))
 

@@ -413,6 +413,8 @@ def test_cli_enasa_run_writes_outputs_and_resumes(tmp_path, capsys):
     (["--space", "fairnas", "--search", "fair", "--group", "4"], "group"),
     (["--fitness", "nope"], "--fitness"),
     (["--hw", "no_such_hw.yaml"], "no_such_hw"),
+    (["--search", "fair", "--flops-limit", "1000"],
+     "field '--flops-limit': applies to the stagewise, evolution and random searches"),
 ])
 def test_cli_enasa_bad_input_exits_2(tmp_path, capsys, extra, field):
     from enasim.cli import main

@@ -220,3 +220,40 @@ def test_search_bad_input_exits_2(fitted, capsys, args, field):
 def test_missing_models_file_exits_2(tmp_path, capsys):
     assert main(["flash", "search", "--models", str(tmp_path / "none.json")]) == 2
     assert "none.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, field, expected", [
+    (["--train", "10", "--test", "10"], "--train", "expected at least 20 networks: the flash"),
+    (["--train", "30", "--test", "0"], "--test", "expected at least 1 network, got 0"),
+    (["--workers", "0"], "--workers", "expected at least 1, got 0")])
+def test_fit_arguments_are_checked_before_simulating(tmp_path, capsys, monkeypatch, args,
+                                                     field, expected):
+    from enasim.nas import flash_fit
+
+    def no_simulation(*a, **k):
+        raise AssertionError("simulated before checking the arguments")
+
+    monkeypatch.setattr(flash_fit, "simulate", no_simulation)
+    monkeypatch.setattr(flash_fit.runner, "run", no_simulation)
+    assert main(["flash", "fit", *args, "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"enasim: error: field '{field}': {expected}")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, field, needs", [
+    (["--noc", "process"], "--noc", "applies with --simulate"),
+    (["--methods", "hierarchical", "--samples", "10"], "--samples",
+     "applies to the training-free method"),
+    (["--methods", "one-level", "--seed", "1"], "--seed", "applies to the training-free method"),
+])
+def test_search_options_the_run_would_ignore_exit_2(tmp_path, capsys, args, field, needs):
+    assert main(["flash", "search", "--models", str(tmp_path / "none.json"), *args]) == 2
+    assert f"field '{field}': {needs}" in capsys.readouterr().err
+
+
+def test_fit_noc_needs_the_sim_engine(tmp_path, capsys):
+    assert main(["flash", "fit", "--engine", "analytical", "--noc", "ideal", "-o",
+                 str(tmp_path / "out")]) == 2
+    assert "field '--noc': applies with --engine sim" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

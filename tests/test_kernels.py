@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from conftest import hw_with
@@ -142,6 +143,34 @@ def test_kernel_chooses_tables_by_batch_and_results_do_not_depend_on_it():
     for n in (1, 3, 40, 300):  # table sizes G = 1, 1, 4, 4 on two threads
         y, _ = mac.mvm(x[:n], layer)
         assert np.array_equal(y, ref[:n])
+
+
+def _threads_seen(calls: list[int]):
+    """A stand-in for the compiled kernel that records the thread count it runs with."""
+    def record(x, *args):
+        calls.append(numba.get_num_threads())
+        return np.zeros((x.shape[0], 1), np.int64), 0, np.zeros(1, np.int64)
+    return record
+
+
+def test_kernel_runs_on_one_thread_unless_numba_num_threads_is_set(monkeypatch):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has one thread on this machine")
+    spec = spec_of()
+    rng = np.random.default_rng(3)
+    w, x = random_case(rng, spec, 40, 20, 64)
+    layer = program(w, spec)
+    ref, _ = mac_reference.mvm(x, layer)
+    numba.set_num_threads(2)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    assert mac.kernel_threads() == numba.get_num_threads() == 2
+    assert np.array_equal(mac.mvm(x, layer)[0], ref)  # two chunks, same result
+    monkeypatch.delenv("NUMBA_NUM_THREADS")
+    assert mac.kernel_threads() == 1
+    calls: list[int] = []
+    monkeypatch.setattr(mac, "_mvm", _threads_seen(calls))
+    mac.mvm(x, layer)
+    assert calls == [1] and numba.get_num_threads() == 2  # the caller's count is restored
 
 
 # -- ADC error of a 4-bit ADC on 128 rows of 2-bit cells (CrossSim: ~0.42, cim-simulators 4.1)

@@ -4,6 +4,7 @@ TPE against random search, SQLite resumption after SIGKILL, determinism, CLI err
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import random
 import sqlite3
@@ -28,8 +29,8 @@ from enasim.nas.monas import (
 )
 from enasim.nas.spaces.blocks_cnn import Block, BlocksCnnSpace, build, label, pools
 
-optuna = pytest.importorskip("optuna")
-
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                  reason="optuna not installed (enasim[nas])")
 N = 40  # trials of the CLI runs
 
 
@@ -46,6 +47,7 @@ def flash():
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
     """An uninterrupted `enasim monas run` of N trials: its output directory."""
+    pytest.importorskip("optuna", reason="optuna not installed (enasim[nas])")
     out = tmp_path_factory.mktemp("monas") / "ref"
     assert main(_cmd(out, N)) == 0
     return out
@@ -194,6 +196,7 @@ def test_pareto_front_keeps_the_non_dominated_networks():
 # --- the search -----------------------------------------------------------------------------
 
 
+@needs_optuna
 def test_tpe_finds_a_better_front_than_random_search(flash):
     cost = HardwareCost(flash)
     hv = {}
@@ -206,6 +209,7 @@ def test_tpe_finds_a_better_front_than_random_search(flash):
     assert sum(hv["tpe"]) > sum(hv["random"]) + 0.01, hv
 
 
+@needs_optuna
 def test_objectives_pareto_and_weighted(flash):
     cost = HardwareCost(flash)
     for objective in ("pareto", "weighted"):
@@ -227,6 +231,7 @@ def test_sim_evaluator_matches_analytical_without_contention():
     assert sim["energy_uj"] == pytest.approx(ana["energy_uj"], rel=1e-6)
 
 
+@needs_optuna
 def test_networks_the_chip_cannot_take_are_failed_trials(tmp_path):
     hw = hw_with(noc={"mesh_rows": 5, "mesh_cols": 5})
     settings = Settings(sampler="random")
@@ -302,6 +307,7 @@ def test_larger_trials_continues_the_study(reference_run, tmp_path, capsys):
 # --- accuracy evaluators and bad input --------------------------------------------------------
 
 
+@needs_optuna
 def test_accuracy_from_csv_and_function(tmp_path, capsys):
     # Random search visits the same networks whatever the accuracies are.
     random_search = ("--sampler", "random")
@@ -336,7 +342,9 @@ def test_accuracy_from_csv_and_function(tmp_path, capsys):
     (["--hw", "no_such_chip.yaml"], "--hw"),
     (["--sampler", "grid"], "--sampler"),
     (["--evaluator", "fast"], "--evaluator"),
-    (["--weights", "1,2"], "--weights"),
+    (["--objective", "weighted", "--weights", "1,2"], "--weights"),
+    (["--weights", "1,2,0"], "field '--weights': applies with --objective weighted, not "
+                             "'acc/latency'"),
     (["--accuracy", "nonsense"], "--accuracy"),
     (["--accuracy", "missing.csv"], "--accuracy"),
 ])

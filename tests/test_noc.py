@@ -274,3 +274,19 @@ def test_bad_traces_are_rejected(tmp_path, rows, text, capsys):
     assert main(["noc", "--mesh", "4x4", "--trace", str(path), "--json"]) == 2
     err = capsys.readouterr().err
     assert text in err and str(path) in err
+
+
+@pytest.mark.parametrize("argv, flag, needs", [
+    (["--trace", "t.csv", "--rate", "0.2"], "--rate", "not --trace"),
+    (["--trace", "t.csv", "--seed", "0"], "--seed", "not --trace"),
+    (["--trace", "t.csv", "--packet-flits", "2"], "--packet-flits", "not --trace"),
+    (["--trace", "t.csv", "--warmup-cycles", "5"], "--warmup-cycles", "not --trace"),
+    (["--trace", "t.csv", "--throughput"], "--throughput", "not --trace"),
+    (["--format", "csv"], "--format", "applies with --trace"),
+    (["--throughput", "--sample-cycles", "100"], "--sample-cycles", "not --throughput"),
+    (["--throughput", "--latency-threshold", "50"], "--latency-threshold", "not --throughput"),
+])
+def test_noc_cli_options_the_run_would_ignore_exit_2(argv, flag, needs, capsys):
+    assert main(["noc", *argv, "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"enasim: error: field '{flag}': applies") and needs in err

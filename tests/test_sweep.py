@@ -7,6 +7,8 @@ import csv
 import json
 import random
 import sqlite3
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,6 +19,7 @@ from enasim.cli import main
 from enasim.config import DEFAULT_HW
 from enasim.errors import EnasimError
 from enasim.nas.spaces.densenet_flash import SAMPLE_DEPTH, SAMPLE_WM, sample
+from enasim.sweep import backends
 
 TINY = {"name": "tiny", "input": [3, 32, 32], "layers": [
     {"name": "conv1", "op": "conv2d", "out_channels": 16, "kernel": 3, "padding": 1},
@@ -154,6 +157,21 @@ def test_dask_backend_gives_the_same_table(grid_run, tmp_path):
     assert table(tmp_path / "dask") == table(out1)
 
 
+def test_dask_local_scheduler_runs_a_cluster_for_the_sweep_and_closes_it(grid_run, tmp_path,
+                                                                          capsys):
+    pytest.importorskip("distributed", reason="dask.distributed not installed (enasim[dask])")
+    import psutil  # a dependency of distributed
+
+    spec, out1, _ = grid_run
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "dask"), "--backend", "dask",
+                 "--scheduler", "local", "--workers", "2", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "dask")
+    assert table(tmp_path / "dask") == table(out1)
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 # --- resume -----------------------------------------------------------------------------------
 
 def _done_rows(store_file) -> dict[str, tuple]:
@@ -278,12 +296,39 @@ def test_bad_spec_and_bad_flags_exit_2(tmp_path, capsys):
     spec = write_spec(tmp_path, GRID)
     assert main(["sweep", "run", str(spec), "--workers", "0"]) == 2
     assert "field '--workers'" in capsys.readouterr().err
-    assert main(["sweep", str(spec), "--backend", "dask"]) == 2
-    assert "field '--scheduler'" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:8786"]) == 2
     assert "applies to the dask backend" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "o"), "--no-resume",
+                 "--retry-failed"]) == 2
+    assert "field '--retry-failed': applies when resuming" in capsys.readouterr().err
     assert main(["sweep", "plot", str(tmp_path / "nothing"), "--x", "a", "--y", "b"]) == 2
     assert "no sweep results here" in capsys.readouterr().err
+
+
+def test_dask_backend_needs_a_scheduler_address_or_local(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="dask.distributed not installed (enasim[dask])")
+    spec = write_spec(tmp_path, GRID)
+    out = tmp_path / "o"
+    assert main(["sweep", str(spec), "-o", str(out), "--backend", "dask"]) == 2
+    err = capsys.readouterr().err
+    assert "field '--scheduler': the dask backend needs the scheduler address" in err
+    assert "or 'local'" in err
+    assert main(["sweep", str(spec), "-o", str(out), "--backend", "dask", "--scheduler",
+                 "tcp://127.0.0.1:8786", "--workers", "2"]) == 2
+    assert "field '--workers': applies to the local backend and to --scheduler local" in \
+        capsys.readouterr().err
+    assert not out.exists()  # checked before the store is created
+
+
+def test_dask_backend_without_dask_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    spec = write_spec(tmp_path, GRID)
+    for extra in ([], ["--scheduler", "local"], ["--scheduler", "tcp://127.0.0.1:8786"]):
+        assert main(["sweep", str(spec), "-o", str(tmp_path / "o"), "--backend", "dask",
+                     *extra]) == 2
+        assert capsys.readouterr().err == "enasim: error: field '--backend': 'dask' needs " \
+            "dask.distributed: pip install 'enasim[dask]'\n"
+    assert not (tmp_path / "o").exists()
 
 
 # --- export and plot --------------------------------------------------------------------------
@@ -335,6 +380,72 @@ def test_bundled_example_spec_expands(tmp_path):
     points = sweep.expand(spec)
     assert len(points) == 4 * 3 * 5 and all(p.error is None for p in points)
     assert spec.engine == "analytical"
+
+
+def test_bundled_spec_runs_by_name_from_any_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bundled = REPO / "enasim" / "sweeps" / "example.yaml"
+    assert sweep.load_spec("example").source == str(bundled)
+    assert sweep.load_spec("example.yaml").source == str(bundled)
+    assert main(["sweep", "example", "--workers", "1", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == "results/sweep-example"
+    assert len(table(tmp_path / "results" / "sweep-example")) == 60
+    # A file of that name in the working directory comes first.
+    write_spec(tmp_path, {**GRID, "name": "mine"}, "example.yaml")
+    assert sweep.load_spec("example.yaml").name == "mine"
+
+
+def test_spec_path_with_a_directory_is_never_replaced_by_a_bundled_spec(tmp_path, monkeypatch,
+                                                                        capsys):
+    monkeypatch.chdir(tmp_path)
+    for given in ("sweeps/example.yaml", "./example", "nowhere/example"):
+        assert main(["sweep", given, "-o", "o"]) == 2
+        assert capsys.readouterr().err == f"enasim: error: {Path(given)}: cannot read file: " \
+            "No such file or directory\n"
+    assert main(["sweep", "exampel", "-o", "o"]) == 2
+    assert "exampel: no such sweep spec file, and no bundled spec of that name (did you mean " \
+        "'example'?); bundled: example" in capsys.readouterr().err
+    # The base hwconfig: a bare name may be bundled, a path must exist beside the spec.
+    spec = write_spec(tmp_path, {**GRID, "hw": "configs/flash_imc.yaml"})
+    with pytest.raises(EnasimError, match="field 'hw': no hwconfig file 'configs/flash_imc"):
+        sweep.load_spec(spec)
+    assert not (tmp_path / "o").exists()
+
+
+def test_relative_paths_in_a_spec_are_relative_to_the_spec_file(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    write_spec(tmp_path / "sub", GRID)  # hw.yaml and tiny.yaml beside the spec
+    monkeypatch.chdir(tmp_path)
+    spec = sweep.load_spec("sub/spec.yaml")
+    assert spec.hw == tmp_path / "sub" / "hw.yaml"
+    assert spec.workloads[0].name_or_path == str(tmp_path / "sub" / "tiny.yaml")
+    write_spec(tmp_path / "sub", {**GRID, "hw": "flash_imc"}, "bundled_hw.yaml")
+    assert sweep.load_spec("sub/bundled_hw.yaml").hw == DEFAULT_HW
+
+
+def _numba_threads(_task) -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def test_sweep_workers_run_with_one_numba_thread():
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has one thread on this machine: nothing to limit")
+    numba.set_num_threads(2)  # what a forked worker would inherit
+    assert set(backends.local(_numba_threads, [0, 1, 2, 3], workers=2)) == {1}
+    assert numba.get_num_threads() == 2  # the parent's setting is left alone
+
+
+def test_dask_workers_run_with_one_numba_thread():
+    pytest.importorskip("distributed", reason="dask.distributed not installed (enasim[dask])")
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has one thread on this machine: nothing to limit")
+    assert set(backends.dask(_numba_threads, [0, 1, 2], "local", 2, None)) == {1}
 
 
 def test_progress_bar_counts_done_failed_remaining(tmp_path, capsys):

@@ -57,6 +57,14 @@ class LinearModel:
         return y
 
 
+def most_parameters() -> tuple[str, str, int]:
+    """(feature set, target, parameters) of the fitted model with the most parameters (features
+    plus intercept); fitting it needs more networks than that, so callers can check a training
+    set size before simulating it."""
+    return max(((s, t, len(names) + 1) for s, sets in FEATURE_SETS.items()
+                for t, names in sets.items()), key=lambda m: m[2])
+
+
 def design(feats: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
     """The (N, k) feature matrix of `names`."""
     missing = [n for n in names if n not in feats]

@@ -19,6 +19,7 @@ races and no float reductions.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import numba
@@ -260,7 +261,17 @@ def _mvm(x, cells, phase_start, phase_block, n_blocks, g_rows, table_kind, acc_k
     return y, clipped.sum(), ones.sum(axis=0)
 
 
-def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
+def kernel_threads() -> int:
+    """Threads of the kernel: the caller's Numba thread count if the user set NUMBA_NUM_THREADS,
+    else 1. On a shared 2-core machine (medians of interleaved 1- and 2-thread runs) two threads
+    were 3-22x slower at batch 1 (waking a thread costs more than the work) and 2.5-8x slower at
+    batch 256 whenever another process used a core; only on two idle cores were they faster,
+    1.3x at batch 256."""
+    return numba.get_num_threads() if "NUMBA_NUM_THREADS" in os.environ else 1
+
+
+def _tasks(n_vec: int, n_out: int, per_out: int,
+           threads: int) -> tuple[np.ndarray, int, int]:
     """(output-group bounds, vector chunks, group rows G) for a call.
 
     One vector chunk per thread (prange schedules statically, so more chunks would only
@@ -268,7 +279,6 @@ def _tasks(n_vec: int, n_out: int, per_out: int) -> tuple[np.ndarray, int, int]:
     vectors are fewer than threads. G follows the vectors a table serves (a 2^G-row table pays
     off over about 2^G / G vectors; G divides 8).
     """
-    threads = numba.get_num_threads()
     chunks = max(1, min(n_vec, threads), -(-n_vec // _CHUNK_VECTORS))
     outs_per_group = max(1, _GROUP_COLUMNS // per_out)
     groups = max(-(-n_out // outs_per_group), min(n_out, -(-threads // chunks)))
@@ -315,7 +325,8 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
     spec = layer.spec
     step = adc_step(x, layer) if step is None else step
     segments = spec.slices * spec.polarities
-    bounds, chunks, g_rows = _tasks(x.shape[0], layer.n_out, segments)
+    threads = kernel_threads()
+    bounds, chunks, g_rows = _tasks(x.shape[0], layer.n_out, segments, threads)
     if group_rows is not None:
         if group_rows not in (1, 2, 4, 8):
             raise ValueError(f"group_rows must be 1, 2, 4 or 8, got {group_rows}")
@@ -326,11 +337,17 @@ def mvm(x: np.ndarray, layer: CrossbarLayer, step: int | None = None,
     small = layer.conductance_fp is None and _PASS_ROWS * g_rows * spec.cell_max <= 255
     acc_max = spec.adc_top * ((1 << spec.input_bits) - 1)
     acc = np.uint16 if acc_max < 1 << 16 else np.uint32 if acc_max < 1 << 32 else np.int64
-    y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
-                            len(layer.block_rows), g_rows,
-                            np.empty(0, np.uint8 if small else cells.dtype), np.empty(0, acc),
-                            np.empty(0, adc[0].dtype), bounds, chunks, adc, step,
-                            segments, spec.polarities, spec.cell_bits, spec.input_bits)
+    caller_threads = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        y, clipped, ones = _mvm(x, cells, layer.phase_start, layer.phase_block,
+                                len(layer.block_rows), g_rows,
+                                np.empty(0, np.uint8 if small else cells.dtype),
+                                np.empty(0, acc), np.empty(0, adc[0].dtype), bounds, chunks,
+                                adc, step, segments, spec.polarities, spec.cell_bits,
+                                spec.input_bits)
+    finally:
+        numba.set_num_threads(caller_threads)
     if spec.offset:
         y -= spec.offset * x.sum(axis=1, keepdims=True)
     return y, activity(x, layer, step, ones, int(clipped))

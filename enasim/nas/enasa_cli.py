@@ -9,7 +9,6 @@ the three modes; speed-up and energy saving of OPS over the baselines per genera
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -26,6 +25,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from enasim import __version__
 from enasim.config import config_hash, load  # noqa: E402
 from enasim.config.loader import resolve_path
+from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
@@ -42,26 +42,32 @@ DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
 def add_parser(sub) -> None:
     p = sub.add_parser("enasa", help="ENASA: NAS on a supernet chip with the OPS unit")
     act = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    r = act.add_parser("run", help="run a search, simulating every group of sub-nets",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    r.add_argument("--space", choices=sorted(SPACES), default="spos", help="supernet")
-    r.add_argument("--search", choices=SEARCHES, default="stagewise", help="candidate generator")
+    r = act.add_parser("run", help="run a search, simulating every group of sub-nets")
+    r.add_argument("--space", choices=sorted(SPACES), default="spos",
+                   help="supernet (default: spos)")
+    r.add_argument("--search", choices=SEARCHES, default="stagewise",
+                   help="candidate generator (default: stagewise)")
     r.add_argument("--group", type=int, help="sub-nets per group (default: 4 SPOS, 6 FairNAS)")
-    r.add_argument("--images", type=int, default=1, help="images per sub-net evaluation")
-    r.add_argument("--hw", default="enasa", metavar="FILE", help="hwconfig file or bundled name")
+    r.add_argument("--images", type=int, default=1,
+                   help="images per sub-net evaluation (default: 1)")
+    r.add_argument("--hw", default="enasa", metavar="FILE",
+                   help="hwconfig file or bundled name (default: enasa)")
     r.add_argument("-o", "--out", metavar="DIR", help="output directory "
                    "(default: results/enasa-SPACE-SEARCH)")
     r.add_argument("--depthwise", choices=("packed", "digital"),
                    help="depthwise mapping, overriding the hwconfig's enasa.depthwise_mapping")
     r.add_argument("--generations", type=int, default=20,
-                   help="generations after the initial population")
-    r.add_argument("--population", type=int, default=50)
+                   help="generations after the initial population (default: 20)")
+    r.add_argument("--population", type=int, default=50,
+                   help="candidates per generation (default: 50)")
     r.add_argument("--flops-limit", type=int, metavar="MACS",
                    help=f"MACs limit of a candidate (default: {FLOPS_LIMIT_MACS} for SPOS, "
-                        f"none for FairNAS; never for --search fair)")
+                        f"none for FairNAS; not with --search fair, whose groups take every "
+                        f"choice)")
     r.add_argument("--fitness", default="synthetic", metavar="SPEC",
-                   help="'synthetic' or module:function called as f(space, arch) -> float")
-    r.add_argument("--seed", type=int, default=0)
+                   help="'synthetic' (default) or module:function called as "
+                        "f(space, arch) -> float")
+    r.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     r.add_argument("--no-baselines", action="store_true",
                    help="simulate only the OPS mode (no sequential/concurrent baselines)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")
@@ -76,6 +82,9 @@ def cmd_run(args) -> int:
                             ("--population", args.population, 1)):
         expect_int(value, "", name, lo)
     limit = args.flops_limit
+    if limit is not None and args.search == "fair":
+        raise ConfigError("", "--flops-limit", "applies to the stagewise, evolution and random "
+                          "searches; --search fair builds strict-fair groups without a limit")
     if limit is None and args.space == "spos":
         limit = FLOPS_LIMIT_MACS
     hw = load(resolve_path(args.hw, source="", field="--hw"))

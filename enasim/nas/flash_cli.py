@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+FIT_NOC = "ideal"  # interconnect of `flash fit` and `flash search --simulate` runs
+TRAINING_FREE = {"samples": 20_000, "seed": 0}  # options of the training-free search only
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("flash", help="FLASH: predictor, fitted hardware models, SHGO search")
@@ -20,43 +23,60 @@ def add_parser(sub) -> None:
 
     hw = fsub.add_parser("fit", help="simulate sampled networks, fit area/latency/energy "
                          "models, report their error (Tables 7 and 8)")
-    hw.add_argument("--hw", default="flash_imc", help="hwconfig file or bundled name")
-    hw.add_argument("--train", type=int, default=180, help="networks to fit on")
-    hw.add_argument("--test", type=int, default=540, help="held-out networks to check on")
-    hw.add_argument("--seed", type=int, default=0)
-    hw.add_argument("-o", "--out", default="results/flash-fit")
+    hw.add_argument("--hw", default="flash_imc",
+                    help="hwconfig file or bundled name (default: flash_imc)")
+    hw.add_argument("--train", type=int, default=180,
+                    help="networks to fit on, more than the largest model's parameters "
+                         "(default: 180)")
+    hw.add_argument("--test", type=int, default=540,
+                    help="held-out networks to check on (default: 540)")
+    hw.add_argument("--seed", type=int, default=0,
+                    help="seed of the sampled networks (default: 0)")
+    hw.add_argument("-o", "--out", default="results/flash-fit",
+                    help="output directory; OUT/sims holds the resumable simulations "
+                         "(default: results/flash-fit)")
     hw.add_argument("--engine", choices=("sim", "analytical"), default="sim",
                     help="ground truth: the event engine (default) or the closed-form model")
-    hw.add_argument("--noc", default="ideal", choices=("compiled", "process", "ideal"),
-                    help="interconnect of the simulations (default ideal: the cycle-level "
-                         "mesh takes minutes per network, see README)")
-    hw.add_argument("--workers", type=int, default=None, help="parallel simulations")
+    hw.add_argument("--noc", choices=("compiled", "process", "ideal"),
+                    help=f"with --engine sim: interconnect of the simulations (default: "
+                         f"{FIT_NOC}; the cycle-level mesh takes minutes per network, see "
+                         f"README)")
+    hw.add_argument("--workers", type=int, default=None,
+                    help="parallel simulations (default: the CPUs available)")
     hw.set_defaults(func=cmd_fit)
 
     se = fsub.add_parser("search", help="training-free NAS and SHGO searches on fitted models "
                          "(Table 10)")
     se.add_argument("--models", required=True, metavar="MODELS.json",
                     help="written by `enasim flash fit` (OUT/models.json)")
-    se.add_argument("--hw", default="flash_imc", help="the hwconfig the models were fitted on")
+    se.add_argument("--hw", default="flash_imc",
+                    help="the hwconfig the models were fitted on (default: flash_imc)")
     se.add_argument("--predictor", metavar="A,B,C", default=None,
                     help="theta(g) parameters (from `flash predictor fit`); without it the "
                          "objective uses g for theta")
     se.add_argument("--methods", default="training-free,hierarchical,one-level",
-                    help="comma-separated: training-free, hierarchical, one-level, exhaustive")
+                    help="comma-separated: training-free, hierarchical, one-level, exhaustive "
+                         "(default: training-free,hierarchical,one-level)")
     se.add_argument("--min-quality", type=float, default=None,
                     help="theta >= this (g >= this without --predictor)")
-    se.add_argument("--max-area-mm2", type=float, default=None)
-    se.add_argument("--max-latency-ms", type=float, default=None)
-    se.add_argument("--max-energy-mj", type=float, default=None)
-    se.add_argument("--samples", type=int, default=20_000, help="training-free samples")
-    se.add_argument("--seed", type=int, default=0)
-    se.add_argument("--wm", default="1,3", metavar="LO,HI", help="w_m range")
-    se.add_argument("--depth", default="5,30", metavar="LO,HI", help="d_c range")
-    se.add_argument("--t-step", type=int, default=1, help="grid of t_c (reduced spaces)")
+    se.add_argument("--max-area-mm2", type=float, default=None, help="area bound, mm^2")
+    se.add_argument("--max-latency-ms", type=float, default=None, help="latency bound, ms")
+    se.add_argument("--max-energy-mj", type=float, default=None, help="energy bound, mJ")
+    se.add_argument("--samples", type=int,
+                    help=f"training-free samples (default: {TRAINING_FREE['samples']:,})")
+    se.add_argument("--seed", type=int,
+                    help=f"seed of the training-free samples (default: "
+                         f"{TRAINING_FREE['seed']})")
+    se.add_argument("--wm", default="1,3", metavar="LO,HI", help="w_m range (default: 1,3)")
+    se.add_argument("--depth", default="5,30", metavar="LO,HI",
+                    help="d_c range (default: 5,30)")
+    se.add_argument("--t-step", type=int, default=1,
+                    help="grid of t_c (reduced spaces; default: 1)")
     se.add_argument("--simulate", action="store_true",
                     help="simulate the best architecture to confirm its predicted numbers")
-    se.add_argument("--noc", default="ideal", choices=("compiled", "process", "ideal"),
-                    help="interconnect for --simulate (default ideal, as `flash fit`)")
+    se.add_argument("--noc", choices=("compiled", "process", "ideal"),
+                    help=f"with --simulate: interconnect of the simulation (default: {FIT_NOC}, "
+                         f"as `flash fit`)")
     se.add_argument("--json", action="store_true", help="print one JSON object")
     se.set_defaults(func=cmd_search)
 
@@ -87,11 +107,15 @@ def _pair(text: str, flag: str) -> tuple[int, int]:
 
 
 def cmd_fit(args) -> int:
+    from enasim.errors import ConfigError
     from enasim.nas.flash_fit import fit_run
     from enasim.report.tables import format_table
 
-    r = fit_run(args.hw, args.train, args.test, args.seed, args.out, args.engine, args.noc,
-                args.workers)
+    if args.noc is not None and args.engine != "sim":
+        raise ConfigError("", "--noc", f"applies with --engine sim; the {args.engine} engine "
+                          f"has no interconnect model")
+    r = fit_run(args.hw, args.train, args.test, args.seed, args.out, args.engine,
+                args.noc or FIT_NOC, args.workers)
     print(f"{r.networks} networks simulated ({r.failed} failed) in {r.sim_wall_s:.1f} s; "
           f"models in {r.out / 'models.json'}\n")
     print("Table 7: linear models on the test networks")
@@ -130,8 +154,16 @@ def cmd_search(args) -> int:
     if bad or not methods:
         raise ConfigError("", "--methods", f"unknown {bad}; expected some of "
                           f"{', '.join(fs.SEARCHES)}")
+    for name, default in TRAINING_FREE.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif "training-free" not in methods:
+            raise ConfigError("", f"--{name}", "applies to the training-free method (add it to "
+                              "--methods)")
     if args.samples < 1:
         raise ConfigError("", "--samples", f"expected at least 1, got {args.samples}")
+    if args.noc is not None and not args.simulate:
+        raise ConfigError("", "--noc", "applies with --simulate")
     hw = load(args.hw)
     models = HardwareModels.load(args.models)
     bounds = fs.Bounds(args.min_quality, args.max_area_mm2, args.max_latency_ms,
@@ -146,7 +178,7 @@ def cmd_search(args) -> int:
         results.append(fs.SEARCHES[name](ev, **kwargs))
     exh = next((r for r in results if r.method == "exhaustive"), None)
     if args.simulate:
-        _confirm(hw_with_noc(hw, args.noc), results)
+        _confirm(hw_with_noc(hw, args.noc or FIT_NOC), results)
     if args.json:
         print(json.dumps({"space_size": space.count(), "results": [
             {"method": r.method, "feasible": r.feasible, "wm": r.wm, "depths": r.depths,

@@ -27,6 +27,7 @@ from enasim.analytical.fitted import (
     design,
     errors_pct,
     fit_linear,
+    most_parameters,
 )
 from enasim.analytical.flash_features import FeatureModel
 from enasim.config import load
@@ -35,7 +36,7 @@ from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.nas.spaces.densenet_flash import FlashSpace
 from enasim.sweep import runner
-from enasim.sweep.spec import SweepSpec, WorkloadRef
+from enasim.sweep.spec import ENGINES, SweepSpec, WorkloadRef
 from enasim.sweep.store import Store
 
 NOC_MODELS = ("compiled", "process", "ideal")
@@ -90,9 +91,17 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
             progress: bool | None = None, space: FlashSpace | None = None) -> FitReport:
     """The whole flow; writes OUT/models.json (the default feature set), OUT/models_flash.json,
     OUT/networks.csv, OUT/report.json and OUT/plots/."""
-    if train < 1 or test < 1:
-        raise ConfigError("", "--train/--test", f"expected at least 1 network each, got "
-                          f"{train} / {test}")
+    set_name, target, params = most_parameters()
+    if train <= params:  # decided here, not after simulating train + test networks
+        raise ConfigError("", "--train", f"expected at least {params + 1} networks: the "
+                          f"{set_name} {target} model has {params} parameters, got {train}")
+    if test < 1:
+        raise ConfigError("", "--test", f"expected at least 1 network, got {test}")
+    if engine not in ENGINES:
+        raise ConfigError("", "--engine", f"expected one of {', '.join(ENGINES)}, got "
+                          f"{engine!r}")
+    if workers is not None and workers < 1:
+        raise ConfigError("", "--workers", f"expected at least 1, got {workers}")
     if noc is not None and noc not in NOC_MODELS:
         raise ConfigError("", "--noc", f"expected one of {', '.join(NOC_MODELS)}, got {noc!r}")
     hw_path = resolve_path(hw)
@@ -107,9 +116,10 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
     ok = np.array([n in results for n in names])
     is_train = np.arange(len(wm)) < train
     tr, te = ok & is_train, ok & ~is_train
-    if tr.sum() < 2 or te.sum() < 1:
-        raise ConfigError("", "--train/--test", f"only {tr.sum()} training and {te.sum()} test "
-                          f"networks simulated; see {out / 'sims' / 'results.csv'}")
+    if tr.sum() <= params or te.sum() < 1:
+        raise ConfigError("", "--train/--test", f"only {tr.sum()} training (at least "
+                          f"{params + 1} needed) and {te.sum()} test networks simulated; see "
+                          f"{out / 'sims' / 'results.csv'}")
     feats = FeatureModel(cfg, cells=space.cells, wm_max=space.wm[1],
                          depth_max=space.depth[1])(wm, d, t)
     y = {k: np.array([results[n][k] if n in results else np.nan for n in names])

@@ -289,13 +289,12 @@ def run_search(settings: Settings, hw: HardwareConfig, trials: int,
     (EnasimError from mapping or simulation) is stored as failed with its message and counts
     towards `trials`.
     """
-    optuna = _optuna()
-    TrialState = optuna.trial.TrialState
-
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError("", "--trials", f"expected an integer >= 1, got {trials!r}")
     goal, space = settings.goal, settings.space
-    accuracy = load_accuracy(settings.accuracy)
+    accuracy = load_accuracy(settings.accuracy)  # bad arguments first, missing optuna next
+    optuna = _optuna()
+    TrialState = optuna.trial.TrialState
     cost = cost or HardwareCost(hw, settings.evaluator)
     saved = open_study(settings, storage, hw) if storage is not None else None
     memory = optuna.storages.InMemoryStorage()

@@ -9,7 +9,6 @@ networks per position).
 
 from __future__ import annotations
 
-import argparse
 import json
 from math import inf
 from pathlib import Path
@@ -51,29 +50,32 @@ LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "en
 def add_parser(sub) -> None:
     p = sub.add_parser("monas", help="multi-objective Bayesian NAS for CIM (block CNNs)")
     act = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    r = act.add_parser("run", help="search VGG/MVGG/RES block CNNs with TPE or random search",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r = act.add_parser("run", help="search VGG/MVGG/RES block CNNs with TPE or random search")
     r.add_argument("--objective", default="acc/latency", metavar="|".join(OBJECTIVES),
                    help="accuracy against latency or energy, the three (pareto), or one "
-                        "weighted score acc^a / (latency^l * energy^e)")
-    r.add_argument("--weights", default="1,1,1", metavar="A,L,E",
-                   help="exponents a,l,e of --objective weighted")
-    r.add_argument("--trials", type=int, default=100, help="evaluated trials in total")
+                        "weighted score acc^a / (latency^l * energy^e) (default: acc/latency)")
+    r.add_argument("--weights", metavar="A,L,E",
+                   help="with --objective weighted: exponents a,l,e (default: 1,1,1)")
+    r.add_argument("--trials", type=int, default=100,
+                   help="evaluated trials in total (default: 100)")
     r.add_argument("--hw", default="flash_imc", metavar="FILE", help="hwconfig file or bundled "
-                   "name")
+                   "name (default: flash_imc)")
     r.add_argument("-o", "--out", metavar="DIR", help="output directory "
                    "(default: results/monas-OBJECTIVE-SAMPLER)")
     r.add_argument("--sampler", default="tpe", metavar="tpe|random",
-                   help="TPE (Bayesian optimisation) or random search")
-    r.add_argument("--seed", type=int, default=0)
+                   help="TPE (Bayesian optimisation) or random search (default: tpe)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the sampler (default: 0)")
     r.add_argument("--evaluator", default="analytical", metavar="sim|analytical",
-                   help="hardware costs from the analytical engine or the event simulator")
+                   help="hardware costs from the analytical engine or the event simulator "
+                        "(default: analytical)")
     r.add_argument("--accuracy", default="synthetic", metavar="SPEC",
-                   help="'synthetic' (a deterministic stand-in), module:function called as "
-                        "f(config) -> [0, 1], or FILE.csv with columns label,accuracy")
-    r.add_argument("--max-blocks", type=int, default=8, metavar="D", help="block slots")
+                   help="'synthetic' (a deterministic stand-in, the default), module:function "
+                        "called as f(config) -> [0, 1], or FILE.csv with columns "
+                        "label,accuracy")
+    r.add_argument("--max-blocks", type=int, default=8, metavar="D",
+                   help="block slots (default: 8)")
     r.add_argument("--channels", default="32,64,128", metavar="C1,C2,...",
-                   help="output channels a block can have")
+                   help="output channels a block can have (default: 32,64,128)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")
     r.set_defaults(func=cmd_run)
 
@@ -107,9 +109,12 @@ def cmd_run(args) -> int:
         raise ConfigError("", "--max-blocks", f"expected an integer >= 1, got {args.max_blocks}")
     channels = _ints(args.channels, "--channels")
     hw_path = resolve_path(args.hw, source="", field="--hw")
+    if args.weights is not None and args.objective != "weighted":
+        raise ConfigError("", "--weights", f"applies with --objective weighted, not "
+                          f"{args.objective!r}")
     settings = Settings(objective=args.objective, sampler=args.sampler, seed=args.seed,
                         evaluator=args.evaluator, accuracy=args.accuracy,
-                        weights=_weights(args.weights),
+                        weights=_weights(args.weights or "1,1,1"),
                         space=BlocksCnnSpace(args.max_blocks, channels))
     hw = load(hw_path)
     out = Path(args.out or f"results/monas-{args.objective.replace('/', '-')}-{args.sampler}")

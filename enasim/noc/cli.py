@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 
@@ -16,37 +15,85 @@ from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, th
 from enasim.noc.traffic import PATTERNS, SyntheticSource
 from enasim.validate import expect_int
 
+# Options of synthetic traffic only (a trace brings its packets and runs until all arrive), with
+# their defaults; the parser leaves them None so that one given with --trace is an error.
+SYNTHETIC = {"traffic": "uniform", "rate": 0.1, "packet_flits": 1, "seed": 0,
+             "warmup_cycles": Measurement.warmup_cycles,
+             "measure_cycles": Measurement.measure_cycles,
+             "sample_cycles": Measurement.sample_cycles,
+             "latency_threshold": Measurement.latency_threshold}
+LATENCY_MODE = ("sample_cycles", "latency_threshold")  # not used by --throughput
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("noc", help="simulate the mesh NoC on synthetic traffic or a trace",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--mesh", default="4x4", metavar="RxC", help="mesh rows x columns")
+    p = sub.add_parser("noc", help="simulate the mesh NoC on synthetic traffic or a trace")
+    p.add_argument("--mesh", default="4x4", metavar="RxC",
+                   help="mesh rows x columns (default: 4x4)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--traffic", choices=PATTERNS, default="uniform",
-                     help="synthetic destination pattern")
-    src.add_argument("--trace", metavar="FILE", help="trace file (csv, jsonl or BookSim JSON)")
+    src.add_argument("--traffic", choices=PATTERNS,
+                     help=f"synthetic destination pattern (default: {SYNTHETIC['traffic']})")
+    src.add_argument("--trace", metavar="FILE", help="trace file (csv, jsonl or BookSim JSON) "
+                     "instead of synthetic traffic")
     p.add_argument("--format", choices=("booksim-json", "csv", "jsonl"),
-                   help="trace format (default: from the file suffix)")
-    p.add_argument("--rate", type=float, default=0.1, help="offered load, flits/node/cycle")
-    p.add_argument("--packet-flits", type=int, default=1, help="flits per packet")
-    p.add_argument("--vcs", type=int, default=4, help="virtual channels per port")
-    p.add_argument("--vc-buf", type=int, default=8, help="buffer depth per VC, flits")
+                   help="with --trace: trace format (default: from the file suffix)")
+    p.add_argument("--rate", type=float,
+                   help=f"offered load, flits/node/cycle (default: {SYNTHETIC['rate']})")
+    p.add_argument("--packet-flits", type=int,
+                   help=f"flits per packet (default: {SYNTHETIC['packet_flits']})")
+    p.add_argument("--vcs", type=int, default=4, help="virtual channels per port (default: 4)")
+    p.add_argument("--vc-buf", type=int, default=8,
+                   help="buffer depth per VC, flits (default: 8)")
     for stage in ("routing", "va", "sa", "st", "link"):
-        p.add_argument(f"--{stage}-delay", type=int, default=1, help=f"{stage} cycles")
-    p.add_argument("--warmup-cycles", type=int, default=Measurement.warmup_cycles)
-    p.add_argument("--measure-cycles", type=int, default=Measurement.measure_cycles)
-    p.add_argument("--sample-cycles", type=int, default=Measurement.sample_cycles,
-                   help="period of the saturation check")
-    p.add_argument("--latency-threshold", type=float, default=Measurement.latency_threshold,
-                   help="average latency above which the network counts as saturated")
+        p.add_argument(f"--{stage}-delay", type=int, default=1,
+                       help=f"{stage} cycles (default: 1)")
+    p.add_argument("--warmup-cycles", type=int,
+                   help=f"cycles before measuring (default: {SYNTHETIC['warmup_cycles']})")
+    p.add_argument("--measure-cycles", type=int,
+                   help=f"cycles whose injected packets are measured (default: "
+                        f"{SYNTHETIC['measure_cycles']})")
+    p.add_argument("--sample-cycles", type=int,
+                   help=f"period of the saturation check (default: "
+                        f"{SYNTHETIC['sample_cycles']}; not with --throughput)")
+    p.add_argument("--latency-threshold", type=float,
+                   help=f"average latency above which the network counts as saturated "
+                        f"(default: {SYNTHETIC['latency_threshold']:g}; not with --throughput)")
     p.add_argument("--throughput", action="store_true",
                    help="throughput mode: no saturation abort, no drain (for loads past "
                         "saturation)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model", choices=MODELS, default="compiled")
+    p.add_argument("--seed", type=int,
+                   help=f"random seed of the synthetic traffic (default: {SYNTHETIC['seed']})")
+    p.add_argument("--model", choices=MODELS, default="compiled",
+                   help="router model: compiled (Numba) or process (SimPy), identical results "
+                        "(default: compiled)")
     p.add_argument("--packets-out", metavar="FILE.csv", help="write per-packet records")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_noc)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def synthetic_options(args) -> None:
+    """Fill in the synthetic-traffic defaults; an option that the run would ignore is an
+    error naming it."""
+    given = [n for n in SYNTHETIC if getattr(args, n) is not None]
+    if args.trace:
+        ignored = [*given, *(["throughput"] if args.throughput else [])]
+        if ignored:
+            raise ConfigError("", _flag(ignored[0]), "applies to synthetic traffic, not --trace "
+                              "(a trace brings its own packets and runs until all have arrived)")
+        return
+    if args.format:
+        raise ConfigError("", "--format", "applies with --trace FILE")
+    if args.throughput:
+        for name in LATENCY_MODE:
+            if name in given:
+                raise ConfigError("", _flag(name), "applies to latency mode, not --throughput "
+                                  "(which never aborts on saturation)")
+    for name, value in SYNTHETIC.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def parse_mesh(text: str) -> tuple[int, int]:
@@ -61,14 +108,17 @@ def parse_mesh(text: str) -> tuple[int, int]:
 
 def _check_ints(args, *names: str, minimum: int = 1) -> None:
     for name in names:
-        expect_int(getattr(args, name), "", "--" + name.replace("_", "-"), minimum)
+        expect_int(getattr(args, name), "", _flag(name), minimum)
 
 
 def cmd_noc(args) -> int:
     rows, cols = parse_mesh(args.mesh)
-    _check_ints(args, "vcs", "vc_buf", "va_delay", "sa_delay", "st_delay", "link_delay",
-                "measure_cycles", "sample_cycles")
-    _check_ints(args, "routing_delay", "warmup_cycles", minimum=0)
+    synthetic_options(args)
+    _check_ints(args, "vcs", "vc_buf", "va_delay", "sa_delay", "st_delay", "link_delay")
+    _check_ints(args, "routing_delay", minimum=0)
+    if not args.trace:
+        _check_ints(args, "measure_cycles", "sample_cycles")
+        _check_ints(args, "warmup_cycles", minimum=0)
     if args.model == "compiled" and args.vcs > COMPILED_MAX_VCS:
         raise ConfigError("", "--vcs", f"expected at most {COMPILED_MAX_VCS} with --model "
                           f"compiled, got {args.vcs}; use --model process for more")

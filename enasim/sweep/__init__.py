@@ -2,7 +2,7 @@
 cluster into a resumable SQLite result store (DESIGN section 2, issue 6).
 
     from enasim import sweep
-    result = sweep.run("sweeps/example.yaml", backend="local", workers=2, out="results/ex")
+    result = sweep.run("example", backend="local", workers=2, out="results/ex")
 """
 
 from enasim.sweep.points import Point, expand

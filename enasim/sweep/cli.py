@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from enasim.config.options import add_set_option
 from enasim.errors import ConfigError
 from enasim.sweep.backends import BACKENDS
 
@@ -30,17 +31,23 @@ def add_parser(sub) -> None:
 
     r = actions.add_parser("run", help="run the points of SPEC.yaml not yet in OUT (default)")
     r.add_argument("spec", metavar="SPEC.yaml")
+    add_set_option(r)
     r.add_argument("-o", "--out", metavar="OUT",
                    help="sweep directory holding results.sqlite (default: results/sweep-NAME)")
     r.add_argument("--workers", type=int, metavar="N",
-                   help="local worker processes (default: the CPUs available)")
+                   help="worker processes of the local backend or of --scheduler local "
+                        "(default: the CPUs available)")
     r.add_argument("--backend", choices=BACKENDS, default="local",
-                   help="'local': process pool (default); 'dask': a dask.distributed cluster")
-    r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+                   help="'local': process pool (default); 'dask': a dask.distributed cluster "
+                        "(needs --scheduler)")
+    r.add_argument("--scheduler", metavar="ADDRESS|local",
+                   help="with --backend dask: the scheduler's address (e.g. "
+                        "tcp://10.0.0.1:8786), or 'local' to start a cluster of --workers "
+                        "processes for this sweep and close it at the end")
     r.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip points already stored (default); --no-resume reruns them all")
     r.add_argument("--retry-failed", action="store_true",
-                   help="rerun the points stored as failed")
+                   help="rerun the points stored as failed (--no-resume reruns them anyway)")
     r.add_argument("--quiet", action="store_true", help="no progress bar, print only OUT")
     r.set_defaults(func=cmd_run)
 
@@ -53,7 +60,7 @@ def add_parser(sub) -> None:
 
     ex = actions.add_parser("export", help="write OUT's table as CSV and/or Parquet")
     ex.add_argument("out", metavar="OUT")
-    ex.add_argument("--csv", metavar="FILE")
+    ex.add_argument("--csv", metavar="FILE", help="CSV file to write")
     ex.add_argument("--parquet", metavar="FILE", help="needs pyarrow ('enasim[parquet]')")
     ex.set_defaults(func=cmd_export)
 
@@ -63,7 +70,10 @@ def cmd_run(args) -> int:
     from enasim.sweep.spec import load_spec
     from enasim.sweep.store import Store
 
-    spec = load_spec(args.spec)
+    if args.retry_failed and not args.resume:
+        raise ConfigError("", "--retry-failed", "applies when resuming; --no-resume reruns "
+                          "every point, failed ones included")
+    spec = load_spec(args.spec, args.set)
     try:
         result = run(spec, backend=args.backend, workers=args.workers, out=args.out,
                      scheduler=args.scheduler, resume=args.resume,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enasim.config import HardwareConfig, config_hash, from_dict
-from enasim.config.loader import load_data, with_overrides
+from enasim.config.loader import SET_SOURCE, load_data, with_overrides
 from enasim.errors import ConfigError, EnasimError
 from enasim.sweep.spec import SweepSpec, WorkloadRef
 
@@ -40,7 +40,7 @@ class Point:
 def expand(spec: SweepSpec) -> list[Point]:
     """All points of the grid, axes varying in spec order (last fastest), then workloads, then
     repeats."""
-    base = load_data(spec.hw)
+    base = with_overrides(load_data(spec.hw), spec.base_overrides, SET_SOURCE)
     names = spec.axis_names
     points = []
     seen: dict[str, tuple[tuple[str, Any], ...]] = {}

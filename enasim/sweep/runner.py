@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from enasim.analytical import run_analytical
-from enasim.errors import ConfigError, EnasimError
+from enasim.errors import EnasimError
 from enasim.mapping import map_network
 from enasim.report.files import totals
 from enasim.sim import Simulator
@@ -50,23 +50,16 @@ def run(spec: SweepSpec | str | Path, backend: str = "local", workers: int | Non
         progress: bool | None = None) -> SweepResult:
     """Run the points of `spec` missing from the store in `out` (default results/sweep-NAME).
 
-    `workers`: local processes (default: the CPUs available). `resume=False` reruns every
-    point (replacing its row); `retry_failed` reruns the failed ones. `progress`: draw a
-    progress bar on stderr (default: when stderr is a terminal). Writes `out/results.sqlite`
-    as it goes and `out/results.csv` at the end.
+    `workers`: local processes (default: the CPUs available); `backend='dask'` runs on the
+    cluster at `scheduler`, or on a LocalCluster of `workers` processes started for the run
+    when `scheduler` is 'local'. `resume=False` reruns every point (replacing its row);
+    `retry_failed` reruns the failed ones. `progress`: draw a progress bar on stderr (default:
+    when stderr is a terminal). Writes `out/results.sqlite` as it goes and `out/results.csv`
+    at the end.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    if backend not in backends.BACKENDS:
-        raise ConfigError("", "--backend", f"expected one of {', '.join(backends.BACKENDS)}, "
-                          f"got {backend!r}")
-    if backend == "dask" and workers is not None:
-        raise ConfigError("", "--workers", "applies to the local backend; the dask backend "
-                          "uses the cluster's workers")
-    if backend == "local" and scheduler:
-        raise ConfigError("", "--scheduler", "applies to the dask backend (--backend dask)")
-    if workers is not None and workers < 1:
-        raise ConfigError("", "--workers", f"expected at least 1, got {workers}")
+    backends.check(backend, workers, scheduler)
     out = Path(out or f"results/sweep-{spec.name}")
     started = time.perf_counter()
     points = expand(spec)
@@ -94,7 +87,7 @@ def run(spec: SweepSpec | str | Path, backend: str = "local", workers: int | Non
         if backend == "local":
             results = backends.local(run_point, runnable, workers or _cpus())
         else:
-            results = backends.dask(run_point, runnable, scheduler, _crashed)
+            results = backends.dask(run_point, runnable, scheduler, workers or _cpus(), _crashed)
         for result in results:
             record(by_key[result["key"]], result)
         if bar:

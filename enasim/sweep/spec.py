@@ -8,12 +8,15 @@ checked per point when the grid is expanded, so one invalid point fails alone.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enasim.config import BUNDLED_DIR, load
+from enasim.config import load, parse_set
+from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
@@ -21,6 +24,7 @@ from enasim.sweep.store import FIXED
 from enasim.validate import check_keys, expect_choice, expect_int, type_name
 from enasim.workload import Network, load_workload, zoo_names
 
+BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
 ENGINES = ("sim", "analytical")
 SAMPLERS = ("densenet_flash",)
 SPEC_KEYS = ("name", "hw", "axes", "workloads", "engine", "repeats", "seed")
@@ -59,21 +63,46 @@ class SweepSpec:
     engine: str = "sim"
     repeats: int = 1
     seed: int = 0
+    base_overrides: tuple[tuple[str, Any], ...] = ()  # --set items, applied before the axes
 
     @property
     def axis_names(self) -> list[str]:
         return [name for name, _ in self.axes]
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and check a sweep spec YAML; relative paths in it are relative to the file."""
-    path = Path(path)
+def bundled_specs() -> list[str]:
+    """Names of the sweep specs shipped with enasim (`enasim sweep NAME`)."""
+    return sorted(p.stem for p in BUNDLED_SPECS.glob("*.yaml"))
+
+
+def resolve_spec(path: str | Path) -> Path:
+    """The spec file `path`, or the bundled spec NAME / NAME.yaml when `path` is a bare name
+    (no directory part) of no existing file. A path with a directory part is never replaced
+    by a bundled spec."""
+    text = str(path)
+    p = Path(text)
+    if p.is_file() or "/" in text or os.sep in text:
+        return p
+    bundled = BUNDLED_SPECS / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+    if bundled.is_file():
+        return bundled
+    raise ConfigError(text, "", f"no such sweep spec file, and no bundled spec of that name"
+                      f"{suggest(p.stem, bundled_specs())}; bundled: "
+                      f"{', '.join(bundled_specs())}")
+
+
+def load_spec(path: str | Path, sets: Iterable[str] = ()) -> SweepSpec:
+    """Read and check a sweep spec YAML (a file, or a bundled spec's name); relative paths in
+    it are relative to the file. `sets` are `--set` items for its base hwconfig."""
+    path = resolve_spec(path)
     data = read_yaml(path)
-    return spec_from_dict(data, str(path), path.parent, default_name=path.stem)
+    return spec_from_dict(data, str(path), path.parent, default_name=path.stem,
+                          base_overrides=parse_set(sets))
 
 
 def spec_from_dict(data: Any, source: str = "<spec>", base_dir: str | Path = ".",
-                   default_name: str = "sweep") -> SweepSpec:
+                   default_name: str = "sweep",
+                   base_overrides: Iterable[tuple[str, Any]] = ()) -> SweepSpec:
     """Build a SweepSpec from plain data (the parsed YAML, or a dict written in Python)."""
     base_dir = Path(base_dir)
     check_keys(data, SPEC_KEYS, source, "", required=("hw", "workloads"))
@@ -83,24 +112,16 @@ def spec_from_dict(data: Any, source: str = "<spec>", base_dir: str | Path = "."
     engine = expect_choice(data.get("engine", "sim"), ENGINES, source, "engine")
     repeats = expect_int(data.get("repeats", 1), source, "repeats", 1)
     seed = expect_int(data.get("seed", 0), source, "seed", 0)
-    hw = _base_hw(data["hw"], source, base_dir)
+    base_overrides = tuple(base_overrides)
+    if not isinstance(data["hw"], str):
+        raise ConfigError(source, "hw", f"expected a hwconfig file or bundled name, got "
+                          f"{type_name(data['hw'])}")
+    hw = resolve_path(data["hw"], base_dir, source, "hw")
+    load(hw, base_overrides)  # the base itself must be valid; axes are checked per point
     axes = _axes(data.get("axes") or {}, source)
     workloads = _workloads(data["workloads"], source, base_dir, seed)
-    return SweepSpec(name, source, hw, axes, workloads, engine, repeats, seed)
-
-
-def _base_hw(value: Any, source: str, base_dir: Path) -> Path:
-    if not isinstance(value, str):
-        raise ConfigError(source, "hw", f"expected a hwconfig file or bundled name, got "
-                          f"{type_name(value)}")
-    local = base_dir / value
-    bundled = BUNDLED_DIR / (value if value.endswith((".yaml", ".yml")) else f"{value}.yaml")
-    path = local if local.is_file() else bundled
-    if not path.is_file():
-        raise ConfigError(source, "hw", f"no hwconfig file '{value}' (looked in {base_dir} and "
-                          "the bundled configs)")
-    load(path)  # the base itself must be valid; overrides are checked per point
-    return path.resolve()
+    return SweepSpec(name, source, hw.resolve(), axes, workloads, engine, repeats, seed,
+                     base_overrides)
 
 
 def _axes(data: Any, source: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
