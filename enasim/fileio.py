@@ -45,6 +45,12 @@ def parse_yaml_text(text: str, source: str, field: str = "") -> Any:
         raise ConfigError(source, field, f"malformed YAML{where}: {problem}") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the whole new one."""
     path = Path(path)
@@ -52,6 +58,7 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, mode) as fh:
             fh.write(data)
             fh.flush()
