@@ -3,7 +3,9 @@
 Each command line (`\\` continuations joined, a heredoc kept with its line) runs in a subprocess
 with `enasim` replaced by `python -m enasim.cli` and `python` by this interpreter, in a temporary
 directory per document (commands of one document run in order and may use each other's files)
-where `hwconfigs`, `workloads`, `sweeps` and `benchmarks` link to the repository's. Lines of
+where `hwconfigs`, `workloads`, `sweeps` and `benchmarks` link to the repository's. A heredoc
+that only writes a file is rerun before each later command of its document, so a `# slow`
+command may use it when the fast ones are deselected. Lines of
 `pip install ...` (CI runs those itself) and comment-only lines are skipped. Trailing comments
 drive the run: `# slow` runs the line only under `pytest -m slow`, `# needs: optuna` (or
 `dask,pyarrow`) skips it when a module is missing. In a ```python block the same comments may
@@ -52,6 +54,7 @@ class Snippet:
     code: str
     slow: bool
     needs: tuple[str, ...]
+    setup: bool = False  # a heredoc writing a file: rerun before later commands that need it
 
     @property
     def id(self) -> str:
@@ -86,8 +89,9 @@ def _bash_commands(doc: Path, first_line: int, code: str) -> list[Snippet]:
         stripped = head.strip()
         if not stripped or stripped.startswith("#") or stripped.startswith("pip install"):
             continue
+        setup = bool(heredoc) and not ENASIM.search(head)
         out.append(Snippet(doc, first_line + start, "bash", line, bool(SLOW.search(head)),
-                           _needs(head)))
+                           _needs(head), setup))
     return out
 
 
@@ -137,6 +141,13 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _run_bash(code: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    exe = f'"{sys.executable}"'
+    cmd = ENASIM.sub(f"{exe} -m enasim.cli", PYTHON.sub(exe, code))
+    return subprocess.run(cmd, shell=True, executable="/bin/bash", cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.parametrize("snippet", [_param(s) for s in SNIPPETS])
 def test_doc_snippet_runs(snippet: Snippet, doc_dirs):
     missing = [m for m in snippet.needs if importlib.util.find_spec(m) is None]
@@ -144,11 +155,12 @@ def test_doc_snippet_runs(snippet: Snippet, doc_dirs):
         pytest.skip(f"needs {', '.join(missing)} (not installed)")
     cwd = doc_dirs(snippet.doc)
     timeout = 3600 if snippet.slow else 300
+    # files written by earlier heredocs of the document (deselected when only `-m slow` runs)
+    for s in SNIPPETS:
+        if s.doc == snippet.doc and s.setup and s.line < snippet.line and s is not snippet:
+            _run_bash(s.code, cwd, 60).check_returncode()
     if snippet.kind == "bash":
-        exe = f'"{sys.executable}"'
-        cmd = ENASIM.sub(f"{exe} -m enasim.cli", PYTHON.sub(exe, snippet.code))
-        proc = subprocess.run(cmd, shell=True, executable="/bin/bash", cwd=cwd, env=_env(),
-                              capture_output=True, text=True, timeout=timeout)
+        proc = _run_bash(snippet.code, cwd, timeout)
     else:
         proc = subprocess.run([sys.executable, "-c", snippet.code], cwd=cwd, env=_env(),
                               capture_output=True, text=True, timeout=timeout)
