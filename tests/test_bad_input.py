@@ -13,9 +13,9 @@ from enasim.workload import load_workload
 from enasim.workload.yaml_format import load_network_yaml
 
 
-def _hw_error(tmp_path, text: str) -> ConfigError:
+def _hw_error(tmp_path, text: str, base: str = "extends: flash_imc\n") -> ConfigError:
     path = tmp_path / "bad.yaml"
-    path.write_text("extends: flash_imc\n" + text)
+    path.write_text(base + text)
     with pytest.raises(ConfigError) as exc:
         load(path)
     assert str(path) in str(exc.value)
@@ -59,7 +59,7 @@ def test_malformed_yaml_reports_the_line(tmp_path):
 
 
 def test_hwconfig_top_level_not_a_mapping(tmp_path):
-    err = _hw_error(tmp_path, "- 1\n- 2\n")
+    err = _hw_error(tmp_path, "- 1\n- 2\n", base="")
     assert "mapping" in str(err)
 
 

@@ -194,3 +194,63 @@ def test_relative_links_exist(doc: Path):
         if not (doc.parent / path).exists():
             broken.append(target)
     assert not broken, f"{doc.name}: broken relative links {broken}"
+
+
+def _field_range(meta: dict, typ: str) -> str:
+    if meta["choices"]:
+        return " \\| ".join(f"`{c}`" for c in meta["choices"])
+    if "bool" in typ:
+        return "`true` \\| `false`"
+    if typ == "str":
+        return "text"
+    parts = []
+    if meta["min"] is not None:
+        parts.append(f"{'>' if meta['strict'] else '>='} {meta['min']:g}")
+    if meta["max"] is not None:
+        parts.append(f"<= {meta['max']:g}")
+    return ", ".join(parts + (["`auto`"] if meta["auto"] else [])) or "any number"
+
+
+def hwconfig_field_tables() -> str:
+    """docs/hwconfig.md's "Fields" section, from the schema's help strings and flash_imc."""
+    import dataclasses
+    import typing
+
+    from enasim.config import HardwareConfig, load
+
+    flash = load("flash_imc")
+    out = []
+
+    def section(cls, path: str, values) -> None:
+        hints = typing.get_type_hints(cls)
+        rows, subs = [], []
+        for f in dataclasses.fields(cls):
+            value = getattr(values, f.name)
+            if dataclasses.is_dataclass(hints[f.name]):
+                subs.append((hints[f.name], f"{path}.{f.name}" if path else f.name, value))
+                continue
+            shown = f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
+            kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
+            rows.append(f"| `{f.name}` | {shown} | {_field_range(f.metadata, kind)} | "
+                        f"{f.metadata['help']} |")
+        if rows:
+            doc = f"\n{cls.__doc__.strip()}\n" if path else ""
+            out.append(f"### {f'`{path}`' if path else 'top level'}\n{doc}\n"
+                       "| field | flash_imc | range | meaning |\n|---|---|---|---|\n"
+                       + "\n".join(rows) + "\n")
+        for sub in subs:
+            section(*sub)
+
+    section(HardwareConfig, "", flash)
+    return "\n".join(out)
+
+
+def test_hwconfig_field_tables_match_the_schema(tmp_path):
+    """The field reference is the schema's: regenerate it when a field changes."""
+    text = (REPO / "docs" / "hwconfig.md").read_text()
+    start = text.index("### top level")
+    want = hwconfig_field_tables()
+    if text[start:] != want:
+        (tmp_path / "fields.md").write_text(want)
+        pytest.fail(f"docs/hwconfig.md's field tables differ from the schema; the current "
+                    f"ones are in {tmp_path / 'fields.md'}: paste them from '### top level' on")
