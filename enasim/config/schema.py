@@ -202,7 +202,7 @@ class Execution:
 
 @dataclass(frozen=True)
 class NeurosimCompat:
-    """NeuroSim V1.3 counting rules, to compare with NeuroSim exactly (DESIGN section 4)."""
+    """NeuroSim V1.3 counting rules, to compare with NeuroSim exactly (docs/validation.md)."""
 
     unpadded_vectors: bool = _f("input vectors = (H-K+1)(W-K+1)/stride^2")
     ifm_ops: bool = _f("ops = 2*H*W*C_in*K^2*C_out (IFM-sized) instead of 2*MACs")
