@@ -194,3 +194,33 @@ def test_enasa_keeps_its_checkpoint_across_sets(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.json", "iterations.csv",
                                                      "plots", "summary.json", "timeline.json"]
     assert _siblings(out) == []
+
+
+DETERMINISTIC = ["models.json", "models_flash.json", "networks.csv", "report.json",
+                 "plots/pred_vs_sim_area_mm2.png", "plots/pred_vs_sim_energy_uj.png",
+                 "plots/pred_vs_sim_latency_ns.png"]
+
+
+def test_flash_fit_reuses_only_identical_simulations_and_is_reproducible(tmp_path):
+    from enasim.nas.flash_fit import fit_run
+
+    def fit(seed: int, out: Path, hw: str = "flash_imc"):
+        return fit_run(hw, 20, 6, seed, out, engine="analytical", noc=None, workers=1,
+                       progress=False)
+
+    fit(0, tmp_path / "a")
+    fit(1, tmp_path / "a")  # same directory: seed 0's networks are stored as n0000, ...
+    fit(1, tmp_path / "b")
+    for name in DETERMINISTIC:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["seed"] == 1 and "sim_wall_s" not in report
+    assert all("fit_ms" not in row for row in report["table7"] + report["table8"])
+    timing = json.loads((tmp_path / "b" / "timing.json").read_text())
+    assert timing["sim_wall_s"] > 0 and len(timing["table7"]) == len(report["table7"])
+    other = tmp_path / "hw.yaml"
+    other.write_text("extends: flash_imc\nadc: {bits: 5}\n")
+    fit(1, tmp_path / "a", hw=str(other))  # another chip: its own simulations
+    fit(1, tmp_path / "c", hw=str(other))
+    for name in DETERMINISTIC:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
