@@ -18,6 +18,7 @@ from typing import Any
 from enasim.config import HardwareConfig
 from enasim.config.loader import SET_SOURCE, load, resolve_path
 from enasim.errors import ConfigError
+from enasim.fileio import check_result_dir
 from enasim.workload import Network, load_workload
 
 ENGINES = ("sim", "analytical")
@@ -57,7 +58,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     with a ConfigError naming the flag."""
     from enasim.analytical import run_analytical
     from enasim.mapping import map_network
-    from enasim.report.files import result_tables, summary_dict, write_results
+    from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
     _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces)
     sets = list(overrides.items() if isinstance(overrides, Mapping) else overrides or ())
@@ -70,6 +71,8 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         path = resolve_path(hw, source="", field="--hw")
         cfg, source = load(path, sets), str(path)
     net = workload if isinstance(workload, Network) else load_workload(workload)
+    if out is not None:
+        check_result_dir(out, RESULT_FILES)
     mapping = map_network(net, cfg)
     measured = None
     if activity == "measured":
@@ -94,11 +97,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     if out is None:
         summary = summary_dict(stats, mapping, **info)
     else:
-        summary = write_results(out, stats, mapping, **info)
-        if plots:
-            from enasim.report.plots import plot_results
-
-            plot_results(out)
+        summary = write_results(out, stats, mapping, **info, plots=plots)
     tables = {name: _parse_csv(text) for name, text in result_tables(stats, mapping).items()}
     return Result(summary, tables["layers"], tables["components"], tables.get("noc"),
                   tables.get("links"), None if out is None else Path(out), stats, mapping)

@@ -12,6 +12,7 @@ from enasim.config import config_hash, parse_set, to_yaml
 from enasim.config.loader import load_option
 from enasim.config.options import add_hw_options, add_set_option
 from enasim.errors import EnasimError
+from enasim.fileio import check_output_file
 from enasim.functional import cli as infer_cli
 from enasim.mapping import map_network
 from enasim.nas import enasa_cli, flash_cli, monas_cli
@@ -180,6 +181,7 @@ def _progress(done: int, total: int) -> None:
 def cmd_trace_export(args) -> int:
     hw, net = _load_inputs(args)
     fmt = trace_format(args.out, args.format)
+    check_output_file(args.out)
     mapping = map_network(net, hw)
     traffic = Simulator(mapping, noc_model=args.noc).run().traffic
     write_trace(args.out, traffic.packets, fmt)

@@ -127,6 +127,6 @@ def test_plot_of_a_directory_without_results_is_an_error(tmp_path, capsys):
 def test_pipelined_needs_the_event_engine(tmp_path, capsys):
     cfg = tmp_path / "pipe.yaml"
     cfg.write_text("extends: flash_imc\nexecution: {mode: pipelined}\n")
-    assert main(["run", "--hw", str(cfg), "--engine", "analytical", "-o", str(tmp_path)]) == 2
+    assert main(["run", "--hw", str(cfg), "--engine", "analytical", "-o", str(tmp_path / "o")]) == 2
     assert "layer_by_layer" in capsys.readouterr().err
     assert main(["run", "--hw", str(cfg), "-o", str(tmp_path / "o"), "--quiet"]) == 0

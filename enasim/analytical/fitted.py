@@ -112,7 +112,9 @@ class HardwareModels:
         return {t: m.predict(feats) for t, m in self.models.items()}
 
     def save(self, path: str | Path) -> None:
-        data = {"hw": self.hw, "models": {t: asdict(m) for t, m in self.models.items()}}
+        """The models without their fit times, so equal fits give equal files."""
+        data = {"hw": self.hw, "models": {t: {k: v for k, v in asdict(m).items() if k != "fit_s"}
+                                          for t, m in self.models.items()}}
         atomic_write(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod

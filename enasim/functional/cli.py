@@ -5,10 +5,9 @@ Kept free of heavy imports (numba loads only when the command runs).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from enasim.config.loader import load_option
 from enasim.config.options import add_hw_options
+from enasim.fileio import check_result_dir
 from enasim.workload import load_workload
 
 DEFAULT_WORKLOAD = "vgg8"
@@ -37,14 +36,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from enasim.functional.data import weights_and_images
     from enasim.functional.inference import run_inference
-    from enasim.functional.results import layers_table, write_results
+    from enasim.functional.results import RESULT_FILES, layers_table, write_results
 
     hw, hw_path = load_option(args.hw, args.set)
     net = load_workload(args.workload)
+    out = check_result_dir(args.out or f"results/infer-{hw.name}-{net.name}", RESULT_FILES)
     weights, images = weights_and_images(net, hw, args.weights, args.inputs, args.images,
                                          args.seed)
     result = run_inference(net, hw, weights, images, args.seed)
-    out = Path(args.out or f"results/infer-{hw.name}-{net.name}")
     summary = write_results(out, result, hw, str(hw_path),
                             args.weights or "random", args.inputs or "random")
     if args.quiet:

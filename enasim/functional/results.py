@@ -1,5 +1,6 @@
-"""Result files of `enasim infer`: layers.csv and summary.json, written atomically and without
-timestamps (equal inputs give byte-identical files); and the terminal table."""
+"""Result files of `enasim infer`: layers.csv and summary.json, written as one set
+(`enasim.fileio.result_set`) and without timestamps (equal inputs give byte-identical files);
+and the terminal table."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from enasim import __version__
 from enasim.config import HardwareConfig, config_hash
-from enasim.fileio import atomic_write
+from enasim.fileio import atomic_write, result_set
 from enasim.functional.inference import InferenceResult, LayerResult
 from enasim.report.tables import format_table
 
@@ -21,6 +22,7 @@ LAYER_COLUMNS = ["layer", "name", "kind", "rows", "cols", "vectors", "row_blocks
                  "read_phases", "adc_step", "sqnr_db", "rel_rms_error", "e2e_rel_rms_error",
                  "clipped_fraction", "adc_conversions", "clipped_conversions",
                  "input_bit_density", "adc_energy_pj", "adc_energy_assumed_pj"]
+RESULT_FILES = ("layers.csv", "summary.json")
 
 
 def _row(r: LayerResult) -> list[Any]:
@@ -69,10 +71,11 @@ def _json_float(v: float) -> float | str:
 
 def write_results(out_dir: str | Path, result: InferenceResult, hw: HardwareConfig,
                   hw_source: str, weights_source: str, inputs_source: str) -> dict[str, Any]:
-    out = Path(out_dir)
+    """Replace `out_dir` with layers.csv and summary.json (one set); return the summary."""
     summary = summary_dict(result, hw, hw_source, weights_source, inputs_source)
-    atomic_write(out / "layers.csv", layers_csv(result))
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    with result_set(out_dir, RESULT_FILES) as out:
+        atomic_write(out / "layers.csv", layers_csv(result))
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -1,10 +1,11 @@
 """`enasim enasa run`: an ENASA search on the supernet chip, with the OPS unit and baselines.
 
-Writes into DIR: `iterations.csv` (one row per generation, rewritten after each),
-`checkpoint.json` (the search state after each generation; a rerun with the same arguments
-resumes from it), `summary.json`, `timeline.json` (one group of the last generation in `ops`
-mode, with the OPS unit's track) and `plots/` (crossbar utilisation over time of that group in
-the three modes; speed-up and energy saving of OPS over the baselines per generation).
+Writes into DIR: `checkpoint.json` (the search state after each generation; a rerun with the
+same arguments resumes from it), and at the end, as one set (`enasim.fileio.result_set`):
+`iterations.csv` (one row per generation), `summary.json`, `timeline.json` (one group of the
+last generation in `ops` mode, with the OPS unit's track) and `plots/` (crossbar utilisation
+over time of that group in the three modes; speed-up and energy saving of OPS over the
+baselines per generation).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from enasim import __version__
 from enasim.config import config_hash, load  # noqa: E402
 from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError
-from enasim.fileio import atomic_write
+from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
@@ -37,6 +38,8 @@ from enasim.validate import expect_int
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
+RESULT_FILES = ("iterations.csv", "summary.json", "timeline.json", "plots")
+CHECKPOINT = "checkpoint.json"
 
 
 def add_parser(sub) -> None:
@@ -93,15 +96,15 @@ def cmd_run(args) -> int:
                        population=args.population, generations=args.generations,
                        flops_limit=limit, seed=args.seed, fitness=args.fitness,
                        baselines=not args.no_baselines)
-    out = Path(args.out or f"results/enasa-{args.space}-{args.search}")
-    search = EnasaSearch(chip, cfg, checkpoint=out / "checkpoint.json",
+    out = check_result_dir(args.out or f"results/enasa-{args.space}-{args.search}",
+                           RESULT_FILES + (CHECKPOINT,))
+    search = EnasaSearch(chip, cfg, checkpoint=out / CHECKPOINT,
                          hw_hash=config_hash(hw))
     say = (lambda *a: None) if args.quiet else print
     if search.resumed_from >= 0:
         say(f"resuming after generation {search.resumed_from} ({out}/checkpoint.json)")
 
     def progress(row: dict[str, Any]) -> None:
-        atomic_write(out / "iterations.csv", _csv(search.state.rows))
         base = (f", x{row['speedup_vs_sequential']:.2f} speed / x"
                 f"{row['energy_saving_vs_sequential']:.2f} energy vs sequential"
                 if cfg.baselines else "")
@@ -111,18 +114,20 @@ def cmd_run(args) -> int:
             f"{row['conflicts']} conflicts{base}; best {row['best_fitness']:.4g}")
 
     search.run(progress)
-    atomic_write(out / "iterations.csv", _csv(search.state.rows))
     example = tuple(net.check_arch(a) for a in search.state.last[:group])
     runs = {m: run_group(chip, example, m, cfg.images, trace=(m == "ops")) for m in MODES}
     summary = _summary(args, hw, chip, search, runs)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write(out / "timeline.json", timeline_json(runs["ops"], {
-        "supernet": net.name, "group": [net.arch_str(a) for a in example],
-        "hwconfig": hw.name, "mode": "ops"}))
-    plots = [save_png(_plot_utilization(runs), out / "plots" / "utilization_over_time.png")]
-    if cfg.baselines:
-        plots.append(save_png(_plot_gains(search.state.rows),
-                              out / "plots" / "speedup_energy.png"))
+    plots = [Path("plots/utilization_over_time.png")]
+    with result_set(out, RESULT_FILES, keep=(CHECKPOINT,)) as stage:
+        atomic_write(stage / "iterations.csv", _csv(search.state.rows))
+        atomic_write(stage / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write(stage / "timeline.json", timeline_json(runs["ops"], {
+            "supernet": net.name, "group": [net.arch_str(a) for a in example],
+            "hwconfig": hw.name, "mode": "ops"}))
+        save_png(_plot_utilization(runs), stage / plots[0])
+        if cfg.baselines:
+            plots.append(Path("plots/speedup_energy.png"))
+            save_png(_plot_gains(search.state.rows), stage / plots[1])
     if args.quiet:
         print(out)
         return 0
@@ -140,8 +145,8 @@ def cmd_run(args) -> int:
               f"x{t['speedup_vs_concurrent']:.3g} speed, x{t['energy_saving_vs_concurrent']:.3g}"
               f" energy")
     print(f"best {summary['best']['arch']} (fitness {summary['best']['fitness']:.4g})")
-    files = ["iterations.csv", "summary.json", "timeline.json", "checkpoint.json"]
-    print(f"results in {out}/ ({', '.join(files + [f'plots/{p.name}' for p in plots])})")
+    files = ["iterations.csv", "summary.json", "timeline.json", CHECKPOINT]
+    print(f"results in {out}/ ({', '.join(files + [str(p) for p in plots])})")
     return 0
 
 

@@ -2,11 +2,16 @@
 
 The networks are drawn from `FlashSpace` with a seed (the first `train` fit the models, the
 next `test` check them), simulated through the sweep runner into `OUT/sims/` (so an
-interrupted run resumes and loses no finished network), and the models of
+interrupted run resumes and loses no finished network; a stored simulation is reused only for
+the same network, hwconfig content, engine and interconnect model: its point key), and the
+models of
 `enasim.analytical.fitted` are fitted on the simulated area / latency / energy. The report is
 FLASH's Table 7 (per model: features, mean and max error on the test networks, fit time) and
 Table 8 (the same targets with SVM and random-forest regressors from scikit-learn, the `nas`
 extra, on the same features), plus predicted-vs-simulated scatter plots.
+
+The outputs are written as one set (`enasim.fileio.result_set`); all but `timing.json` (fit
+and simulation times) are byte-identical between identical runs.
 """
 
 from __future__ import annotations
@@ -33,13 +38,17 @@ from enasim.analytical.flash_features import FeatureModel
 from enasim.config import load
 from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError
-from enasim.fileio import atomic_write
+from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.spaces.densenet_flash import FlashSpace
 from enasim.sweep import runner
+from enasim.sweep.points import expand
 from enasim.sweep.spec import ENGINES, SweepSpec, WorkloadRef
 from enasim.sweep.store import Store
 
 NOC_MODELS = ("compiled", "process", "ideal")
+RESULT_FILES = ("models.json", "models_flash.json", "networks.csv", "report.json", "timing.json",
+                "plots")
+SIMS = "sims"  # the sweep store: kept from run to run
 
 
 @dataclass
@@ -72,7 +81,9 @@ def sample_networks(space: FlashSpace, n: int, seed: int) -> tuple[np.ndarray, .
 
 def simulate(hw_path: Path, space: FlashSpace, wm, d, t, out: Path, engine: str,
              noc: str | None, workers: int | None, progress: bool | None) -> dict[str, dict]:
-    """Run the networks through the sweep runner (resumable); results by workload name."""
+    """Run the networks through the sweep runner (resumable); results by workload name, read
+    from the store by point key: rows of other networks, chips or seeds stored under the same
+    names (n0000, ...) by earlier fits into the same directory are not these networks'."""
     refs = []
     for k in range(len(wm)):
         spec = space.spec(wm[k], d[k], t[k])
@@ -81,8 +92,9 @@ def simulate(hw_path: Path, space: FlashSpace, wm, d, t, out: Path, engine: str,
     axes = (("noc.model", (noc,)),) if noc else ()
     sweep = SweepSpec("flash-fit", "enasim flash fit", hw_path, axes, tuple(refs), engine)
     runner.run(sweep, workers=workers, out=out, progress=progress)
+    names = {p.key: p.workload.name for p in expand(sweep)}
     with Store(out, create=False) as store:
-        return {r["workload"]: r for r in store.rows("done")}
+        return {names[r["key"]]: r for r in store.rows("done") if r["key"] in names}
 
 
 def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
@@ -90,7 +102,7 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
             noc: str | None = "ideal", workers: int | None = None,
             progress: bool | None = None, space: FlashSpace | None = None) -> FitReport:
     """The whole flow; writes OUT/models.json (the default feature set), OUT/models_flash.json,
-    OUT/networks.csv, OUT/report.json and OUT/plots/."""
+    OUT/networks.csv, OUT/report.json, OUT/timing.json and OUT/plots/, as one set."""
     set_name, target, params = most_parameters()
     if train <= params:  # decided here, not after simulating train + test networks
         raise ConfigError("", "--train", f"expected at least {params + 1} networks: the "
@@ -107,10 +119,12 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
     hw_path = resolve_path(hw)
     cfg = load(hw_path)
     space = space or FlashSpace()
-    out = Path(out)
+    out = check_result_dir(out, RESULT_FILES + (SIMS,))
+    features = FeatureModel(cfg, cells=space.cells, wm_max=space.wm[1],
+                            depth_max=space.depth[1])  # refuses a chip it cannot model
     wm, d, t = sample_networks(space, train + test, seed)
     t0 = time.perf_counter()
-    results = simulate(hw_path, space, wm, d, t, out / "sims", engine, noc, workers, progress)
+    results = simulate(hw_path, space, wm, d, t, out / SIMS, engine, noc, workers, progress)
     sim_wall = time.perf_counter() - t0
     names = [f"n{k:04d}" for k in range(len(wm))]
     ok = np.array([n in results for n in names])
@@ -119,9 +133,8 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
     if tr.sum() <= params or te.sum() < 1:
         raise ConfigError("", "--train/--test", f"only {tr.sum()} training (at least "
                           f"{params + 1} needed) and {te.sum()} test networks simulated; see "
-                          f"{out / 'sims' / 'results.csv'}")
-    feats = FeatureModel(cfg, cells=space.cells, wm_max=space.wm[1],
-                         depth_max=space.depth[1])(wm, d, t)
+                          f"{out / SIMS / 'results.csv'}")
+    feats = features(wm, d, t)
     y = {k: np.array([results[n][k] if n in results else np.nan for n in names])
          for k in TARGETS}
     rows7, rows8, worst, fitted = [], [], [], {}
@@ -141,21 +154,30 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
                                   float(y[target][i]), float(preds[target][i]),
                                   float(errors_pct(preds[target][i], y[target][i]))])
         rows8.extend(_ml_rows(target, feats, y[target], tr, te))
-    HardwareModels(cfg.name, fitted["enasim"]).save(out / "models.json")
-    HardwareModels(cfg.name, fitted["flash"]).save(out / "models_flash.json")
-    _write_networks(out / "networks.csv", names, wm, d, t, is_train, ok, y, preds, space)
     report = FitReport(rows7, rows8, worst, int(ok.sum()), int((~ok).sum()), sim_wall, out)
-    atomic_write(out / "report.json", json.dumps({
-        "hw": cfg.name, "engine": engine, "noc": noc, "seed": seed, "train": int(tr.sum()),
-        "test": int(te.sum()), "failed": report.failed, "sim_wall_s": sim_wall,
-        "table7": [dict(zip(("target", "features", "n_features", "mean_error_pct",
-                             "max_error_pct", "fit_ms"), r, strict=True)) for r in rows7],
-        "table8": [dict(zip(("target", "method", "mean_error_pct", "max_error_pct", "fit_ms"),
-                            r, strict=True)) for r in rows8],
-        "worst": [dict(zip(("target", "network", "simulated", "predicted", "error_pct"), r,
-                           strict=True)) for r in worst]}, indent=1) + "\n")
-    _plot(out / "plots", y, preds, te)
+    with result_set(out, RESULT_FILES, keep=(SIMS,)) as stage:
+        HardwareModels(cfg.name, fitted["enasim"]).save(stage / "models.json")
+        HardwareModels(cfg.name, fitted["flash"]).save(stage / "models_flash.json")
+        _write_networks(stage / "networks.csv", names, wm, d, t, is_train, ok, y, preds, space)
+        atomic_write(stage / "report.json", _json({
+            "hw": cfg.name, "engine": engine, "noc": noc, "seed": seed,
+            "train": int(tr.sum()), "test": int(te.sum()), "failed": report.failed,
+            "table7": [dict(zip(("target", "features", "n_features", "mean_error_pct",
+                                 "max_error_pct"), r[:5], strict=True)) for r in rows7],
+            "table8": [dict(zip(("target", "method", "mean_error_pct", "max_error_pct"),
+                                r[:4], strict=True)) for r in rows8],
+            "worst": [dict(zip(("target", "network", "simulated", "predicted", "error_pct"), r,
+                               strict=True)) for r in worst]}))
+        atomic_write(stage / "timing.json", _json({
+            "sim_wall_s": sim_wall,
+            "table7": [{"target": r[0], "features": r[1], "fit_ms": r[5]} for r in rows7],
+            "table8": [{"target": r[0], "method": r[1], "fit_ms": r[4]} for r in rows8]}))
+        _plot(stage / "plots", y, preds, te)
     return report
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=1) + "\n"
 
 
 def _rows(feats: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,10 +1,10 @@
 """`enasim monas run`: multi-objective Bayesian NAS on the block-CNN space, enasim as evaluator.
 
 Writes into DIR: `study.sqlite` (the optuna study; rerunning the same command resumes it, to
-`--trials` evaluated trials in total), `trials.csv` (every complete trial), `pareto.csv` (the
-non-dominated networks), `summary.json` (space size, counts, hypervolume, front and its block
-statistics) and `plots/` (objectives with the front; block types and channels of the front's
-networks per position).
+`--trials` evaluated trials in total), and at the end, as one set (`enasim.fileio.result_set`):
+`trials.csv` (every complete trial), `pareto.csv` (the non-dominated networks), `summary.json`
+(space size, counts, hypervolume, front and its block statistics) and `plots/` (objectives
+with the front; block types and channels of the front's networks per position).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from enasim import __version__  # noqa: E402
 from enasim.config import load  # noqa: E402
 from enasim.config.loader import resolve_path  # noqa: E402
 from enasim.errors import ConfigError  # noqa: E402
-from enasim.fileio import atomic_write  # noqa: E402
+from enasim.fileio import atomic_write, check_result_dir, result_set  # noqa: E402
 from enasim.nas.monas import (  # noqa: E402
     OBJECTIVES,
     HardwareCost,
@@ -44,6 +44,8 @@ from enasim.nas.spaces.blocks_cnn import TYPES, BlocksCnnSpace  # noqa: E402
 from enasim.report.files import csv_text  # noqa: E402
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
 
+RESULT_FILES = ("trials.csv", "pareto.csv", "summary.json", "plots")
+STUDY = ("study.sqlite*",)  # the study and SQLite's journal files
 LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (µJ)"}
 
 
@@ -117,7 +119,8 @@ def cmd_run(args) -> int:
                         weights=_weights(args.weights or "1,1,1"),
                         space=BlocksCnnSpace(args.max_blocks, channels))
     hw = load(hw_path)
-    out = Path(args.out or f"results/monas-{args.objective.replace('/', '-')}-{args.sampler}")
+    out = check_result_dir(args.out or f"results/monas-{args.objective.replace('/', '-')}-"
+                           f"{args.sampler}", RESULT_FILES + STUDY)
     say = (lambda *a: None) if args.quiet else print
 
     def progress(row: dict[str, Any]) -> None:
@@ -131,8 +134,6 @@ def cmd_run(args) -> int:
     front_labels = {r["label"] for r in result["front"]}
     front_numbers = {r["number"] for r in result["front"]}
     trials = [{**r, "on_front": int(r["number"] in front_numbers)} for r in rows]
-    atomic_write(out / "trials.csv", _dict_csv(trials))
-    atomic_write(out / "pareto.csv", _dict_csv(result["front"]))
     space = settings.space
     summary = {
         "enasim_version": __version__, "command": "monas run",
@@ -149,9 +150,13 @@ def cmd_run(args) -> int:
         **result,
         "failed": search.failed,
     }
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    plots = [save_png(_plot_objectives(rows, result), out / "plots" / "objectives.png"),
-             save_png(_plot_blocks(result["front_stats"]), out / "plots" / "front_blocks.png")]
+    plots = [Path("plots/objectives.png"), Path("plots/front_blocks.png")]
+    with result_set(out, RESULT_FILES, keep=STUDY) as stage:
+        atomic_write(stage / "trials.csv", _dict_csv(trials))
+        atomic_write(stage / "pareto.csv", _dict_csv(result["front"]))
+        atomic_write(stage / "summary.json", json.dumps(summary, indent=2) + "\n")
+        save_png(_plot_objectives(rows, result), stage / plots[0])
+        save_png(_plot_blocks(result["front_stats"]), stage / plots[1])
     if args.quiet:
         print(out)
         return 0
@@ -167,7 +172,7 @@ def cmd_run(args) -> int:
               f"channels, {st['mean_params'] / 1e3:.0f}k parameters on average; types "
               + ", ".join(f"{t} {n}" for t, n in st["type_counts"].items()))
     files = ["study.sqlite", "trials.csv", "pareto.csv", "summary.json"]
-    print(f"results in {out}/ ({', '.join(files + [f'plots/{p.name}' for p in plots])})")
+    print(f"results in {out}/ ({', '.join(files + [str(p) for p in plots])})")
     return 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from enasim.config.schema import COMPILED_MAX_VCS
 from enasim.errors import ConfigError
-from enasim.fileio import atomic_write
+from enasim.fileio import atomic_write, check_output_file
 from enasim.hw.router import RouterParams
 from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, throughput_mode
 from enasim.noc.traffic import PATTERNS, SyntheticSource
@@ -122,6 +122,8 @@ def cmd_noc(args) -> int:
     if args.model == "compiled" and args.vcs > COMPILED_MAX_VCS:
         raise ConfigError("", "--vcs", f"expected at most {COMPILED_MAX_VCS} with --model "
                           f"compiled, got {args.vcs}; use --model process for more")
+    if args.packets_out:
+        check_output_file(args.packets_out, "--packets-out")
     params = RouterParams(rows, cols, args.vcs, args.vc_buf, args.routing_delay, args.va_delay,
                           args.sa_delay, args.st_delay, args.link_delay)
     if args.trace:

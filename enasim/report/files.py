@@ -1,8 +1,9 @@
 """Result files of a run: summary.json, layers.csv, components.csv, and with the event engine
 noc.csv, links.csv and timeline.json (DESIGN section 7).
 
-Files are written atomically and contain no timestamps, so equal inputs give byte-identical
-outputs.
+The files are written as one set (`enasim.fileio.result_set`): a reader sees the previous
+run's files or all of the new ones. They contain no timestamps, so equal inputs give
+byte-identical outputs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from enasim import __version__
 from enasim.config import HardwareConfig, config_hash
 from enasim.config.loader import as_dict
 from enasim.cost.area import COMPONENTS
-from enasim.fileio import atomic_write
+from enasim.fileio import atomic_write, result_set
 from enasim.mapping import Mapping
 from enasim.report.noc import LINK_COLUMNS, NOC_COLUMNS, link_rows, noc_rows, noc_summary
 from enasim.report.tables import shape_str
@@ -123,18 +124,29 @@ def result_tables(stats: Stats, mapping: Mapping) -> dict[str, str]:
     return tables
 
 
+# What a results directory of `enasim run` may hold (anything else is not replaced).
+RESULT_FILES = ("summary.json", "layers.csv", "components.csv", "noc.csv", "links.csv",
+                "timeline.json", "plots")
+
+
 def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
                   seed: int, overrides: list[str] | None = None,
-                  activity: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the run's files into `out_dir` (noc.csv, links.csv and timeline.json when the
-    engine recorded traffic and spans); return the summary."""
-    out = Path(out_dir)
+                  activity: dict[str, Any] | None = None, plots: bool = False) -> dict[str, Any]:
+    """Replace `out_dir` with the run's files as one set (noc.csv, links.csv and timeline.json
+    when the engine recorded traffic and spans; with `plots`, plots/ drawn from them); return
+    the summary."""
     summary = summary_dict(stats, mapping, hw_source, seed, overrides, activity)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    for name, text in result_tables(stats, mapping).items():
-        atomic_write(out / f"{name}.csv", text)
-    if stats.spans:
-        atomic_write(out / "timeline.json", timeline_json(stats, {
-            "workload": summary["workload"]["name"], "hwconfig": summary["hwconfig"]["name"],
-            "hwconfig_hash": summary["hwconfig"]["hash"]}))
+    with result_set(out_dir, RESULT_FILES) as out:
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        for name, text in result_tables(stats, mapping).items():
+            atomic_write(out / f"{name}.csv", text)
+        if stats.spans:
+            atomic_write(out / "timeline.json", timeline_json(stats, {
+                "workload": summary["workload"]["name"],
+                "hwconfig": summary["hwconfig"]["name"],
+                "hwconfig_hash": summary["hwconfig"]["hash"]}))
+        if plots:
+            from enasim.report.plots import plot_results
+
+            plot_results(out)
     return summary

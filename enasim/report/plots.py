@@ -23,17 +23,23 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from enasim.cost.area import COMPONENTS  # noqa: E402
 from enasim.errors import EnasimError  # noqa: E402
-from enasim.fileio import atomic_write  # noqa: E402
+from enasim.fileio import atomic_write, check_result_dir, result_set  # noqa: E402
 
 LATENCY_PARTS = (("adc_cycles", "compute (crossbar + ADC)"), ("buffer_cycles", "buffer"),
                  ("digital_cycles", "digital"),
                  ("noc_cycles", "interconnect (waiting for inputs)"))
+PLOT_FILES = ("*.png",)
 
 
 def plot_results(results_dir: str | Path) -> list[Path]:
+    """Replace `results_dir/plots` with the figures, as one set (`result_set`)."""
     d = Path(results_dir)
-    out = d / "plots"
-    return [save_png(fig, out / name) for name, fig in figures(d).items()]
+    out = check_result_dir(d / "plots", PLOT_FILES, "RESULTS_DIR")
+    figs = figures(d)
+    with result_set(out, PLOT_FILES, flag="RESULTS_DIR") as stage:
+        for name, fig in figs.items():
+            save_png(fig, stage / name)
+    return [out / name for name in figs]
 
 
 def figures(results_dir: str | Path) -> dict[str, Figure]:

@@ -11,6 +11,7 @@ import sys
 
 from enasim.config.options import add_set_option
 from enasim.errors import ConfigError
+from enasim.fileio import check_output_file
 from enasim.sweep.backends import BACKENDS
 
 ACTIONS = ("run", "plot", "export")
@@ -112,6 +113,9 @@ def cmd_export(args) -> int:
 
     if not args.csv and not args.parquet:
         raise ConfigError("", "--csv", "give --csv FILE and/or --parquet FILE")
+    for flag, path in (("--csv", args.csv), ("--parquet", args.parquet)):
+        if path:
+            check_output_file(path, flag)
     with Store(args.out, create=False) as store:
         if args.csv:
             print(store.export_csv(args.csv))

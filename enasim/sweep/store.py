@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from enasim.errors import EnasimError
-from enasim.fileio import atomic_write
+from enasim.fileio import atomic_write, check_output_dir
 
 STORE_FILE = "results.sqlite"
 # Identity of a point, before the override columns.
@@ -35,13 +35,16 @@ def _q(name: str) -> str:
 
 
 class Store:
-    """The `results` table of `OUT/results.sqlite`; `create=False` requires it to exist."""
+    """The `results` table of `OUT/results.sqlite`; `create=False` requires it to exist, and
+    `create=True` checks that OUT can be written (`check_output_dir`) first."""
 
     def __init__(self, out_dir: str | Path, create: bool = True):
         self.path = Path(out_dir) / STORE_FILE
         if not create and not self.path.is_file():
             raise EnasimError(f"{self.path}: no sweep results here (run 'enasim sweep SPEC.yaml "
                               f"-o {out_dir}' first)")
+        if create:
+            check_output_dir(out_dir)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30)
