@@ -33,7 +33,7 @@ from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
 from enasim.report.timeline import timeline_json
 from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
-from enasim.validate import expect_int
+from enasim.validate import expect_int, seed_arg
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
@@ -67,7 +67,7 @@ def add_parser(sub) -> None:
     r.add_argument("--fitness", default="synthetic", metavar="SPEC",
                    help="'synthetic' (default) or module:function called as "
                         "f(space, arch) -> float")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    r.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     r.add_argument("--no-baselines", action="store_true",
                    help="simulate only the OPS mode (no sequential/concurrent baselines)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")

@@ -43,6 +43,7 @@ from enasim.nas.monas import (  # noqa: E402
 from enasim.nas.spaces.blocks_cnn import TYPES, BlocksCnnSpace  # noqa: E402
 from enasim.report.files import csv_text  # noqa: E402
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
+from enasim.validate import seed_arg  # noqa: E402
 
 LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (µJ)"}
 
@@ -64,7 +65,7 @@ def add_parser(sub) -> None:
                    "(default: results/monas-OBJECTIVE-SAMPLER)")
     r.add_argument("--sampler", default="tpe", metavar="tpe|random",
                    help="TPE (Bayesian optimisation) or random search (default: tpe)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the sampler (default: 0)")
+    r.add_argument("--seed", type=seed_arg, default=0, help="seed of the sampler (default: 0)")
     r.add_argument("--evaluator", default="analytical", metavar="sim|analytical",
                    help="hardware costs from the analytical engine or the event simulator "
                         "(default: analytical)")
