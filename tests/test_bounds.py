@@ -81,3 +81,33 @@ def test_sweep_spec_bounds(changes, field, expected):
         sweep.spec_from_dict(_spec(**changes))
     assert exc.value.field == field
     assert expected in exc.value.message
+
+
+@pytest.mark.parametrize("argv, field, expected", [
+    (["monas", "run", "--max-blocks", "1000000"], "--max-blocks", "<= 64"),
+    (["enasa", "run", "--group", "1000000"], "--group", "at most --population (50)"),
+    (["infer", "--images", "100000000", "--quiet"], "--images", "6.16e+16 MACs"),
+    (["run", "--activity", "measured", "--images", "100000000", "--quiet"], "--images",
+     "3.07e+11 input values"),
+])
+def test_counts_that_would_not_finish_are_refused(argv, field, expected, capsys, tmp_path):
+    _fails([*argv, "-o", str(tmp_path / "out")], capsys, f"field '{field}'", expected)
+    assert not (tmp_path / "out").exists()
+
+
+def _workload(tmp_path, shape, channels):
+    path = tmp_path / "big.yaml"
+    path.write_text(f"name: big\ninput: {list(shape)}\nlayers:\n  - {{name: c, op: conv2d, "
+                    f"out_channels: {channels}, kernel: 3, padding: 1}}\n")
+    return str(path)
+
+
+def test_a_workload_too_large_to_map_is_refused_with_its_estimate(tmp_path, capsys):
+    _fails(["map", "--workload", _workload(tmp_path, (10**9, 4, 4), 10**9)], capsys,
+           "2.2e+15 crossbars", "4,194,304")
+
+
+def test_the_event_engine_refuses_runs_of_too_many_steps(tmp_path, capsys):
+    wl = _workload(tmp_path, (3, 100000, 100000), 16)
+    _fails(["run", "--workload", wl, "-o", str(tmp_path / "o")], capsys, "6.25e+08 steps",
+           "--engine analytical")

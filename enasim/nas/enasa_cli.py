@@ -81,6 +81,10 @@ def cmd_run(args) -> int:
                             ("--generations", args.generations, 0),
                             ("--population", args.population, 1)):
         expect_int(value, "", name, lo)
+    if args.search != "fair" and group > args.population:
+        raise ConfigError("", "--group", f"expected at most --population ({args.population}): "
+                          f"a generation's {args.population} candidates run in groups of "
+                          f"--group, got {group}")
     limit = args.flops_limit
     if limit is not None and args.search == "fair":
         raise ConfigError("", "--flops-limit", "applies to the stagewise, evolution and random "
