@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -24,13 +25,23 @@ from enasim.report.plots import plot_results
 from enasim.report.tables import shape_str
 from enasim.sim import Simulator
 from enasim.sweep import cli as sweep_cli
+from enasim.validate import seed_arg
 from enasim.workload import load_workload, zoo_names
 
 DEFAULT_WORKLOAD = "vgg8"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the house error format: one line `enasim: error: field '--flag': ...`
+    and exit 2 (subcommand parsers inherit the class)."""
+
+    def error(self, message: str):
+        message = re.sub(r"^argument ([^:]+): ", r"field '\1': ", message)
+        self.exit(2, f"enasim: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="enasim",
+    p = Parser(prog="enasim",
                                 description="Cycle-level simulator of ReRAM CIM accelerators.")
     p.add_argument("--version", action="version", version=f"enasim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -65,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --activity measured: integer images (default: seeded random)")
     run.add_argument("--images", type=int, metavar="N",
                      help="with --activity measured: random images to measure on (default 1)")
-    run.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results")
+    run.add_argument("--seed", type=seed_arg, default=0,
+                     help="random seed, recorded in the results")
     run.add_argument("--quiet", action="store_true", help="print only the results directory")
     run.set_defaults(func=cmd_run)
 

@@ -6,6 +6,7 @@ coerced or clamped (a bool is not an int, 2.5 is not an int, "8" is not a number
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -63,6 +64,42 @@ def expect_choice(value: Any, choices: Iterable[str], source: str, field: str) -
         raise ConfigError(source, field, f"expected one of {', '.join(choices)}, got "
                           f"{value!r}{hint}")
     return value
+
+
+SEED_LIMIT = 2**32  # every seed fits numpy's legacy 32-bit seeders (optuna's samplers use them)
+
+
+def expect_seed(value: Any, source: str, field: str) -> int:
+    """A random seed: an integer 0 <= seed < 2**32, the same range on every command."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise ConfigError(source, field, f"expected an integer seed, 0 <= seed < 2**32, got "
+                          f"{value!r}")
+    return value
+
+
+def int_arg(minimum: int | None = 1, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type: an integer in [minimum, maximum]; '2.5', '1e9', 'nan' are refused, not
+    rounded, and the error names the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        try:
+            _check_range(value, "", "", minimum, maximum)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+        return value
+    return parse
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of every --seed: an integer 0 <= seed < 2**32."""
+    try:
+        return expect_seed(int(text, 10), "", "")
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(f"expected an integer seed, 0 <= seed < 2**32, got "
+                                         f"{text!r}") from None
 
 
 def _check_range(value, source, field, minimum, maximum) -> None:

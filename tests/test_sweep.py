@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
+import os
 import random
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -435,7 +438,7 @@ def test_sweep_workers_run_with_one_numba_thread():
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba has one thread on this machine: nothing to limit")
     numba.set_num_threads(2)  # what a forked worker would inherit
-    assert set(backends.local(_numba_threads, [0, 1, 2, 3], workers=2)) == {1}
+    assert set(backends.local(_numba_threads, [0, 1, 2, 3], workers=2, on_crash=None)) == {1}
     assert numba.get_num_threads() == 2  # the parent's setting is left alone
 
 
@@ -456,3 +459,28 @@ def test_progress_bar_counts_done_failed_remaining(tmp_path, capsys):
     assert "0 done, 0 failed, 2 remaining, ETA -:--" in err
     assert err.rstrip().endswith("1 done, 1 failed, 0 remaining, ETA 0:00")
     assert "[" + "#" * 30 + "]" in err
+
+
+_RUN_POINT = sweep.runner.run_point
+
+
+def _dies_on_adc_bits_4(point):
+    """A sweep worker that kills its own process on the points with adc.bits 4."""
+    if dict(point.overrides)["adc.bits"] == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _RUN_POINT(point)
+
+
+def test_a_killed_worker_fails_its_point_and_the_sweep_goes_on(tmp_path, monkeypatch, capsys):
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the patched worker function reaches the workers by fork")
+    spec = write_spec(tmp_path, {**GRID, "engine": "analytical", "workloads": ["tiny.yaml"],
+                                 "axes": {"adc.bits": [3, 4, 5, 6]}})
+    monkeypatch.setattr(sweep.runner, "run_point", _dies_on_adc_bits_4)
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "-o", str(out), "--workers", "2", "--quiet"]) == 0
+    with open(out / "results.csv") as f:
+        rows = {int(r["adc.bits"]): r for r in csv.DictReader(f)}
+    assert sorted(rows) == [3, 4, 5, 6]
+    assert rows[4]["status"] == "failed" and "worker crashed" in rows[4]["error"]
+    assert all(rows[b]["status"] == "done" for b in (3, 5, 6))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from enasim.config.loader import load_option
 from enasim.config.options import add_hw_options
 from enasim.fileio import check_result_dir
+from enasim.validate import seed_arg
 from enasim.workload import load_workload
 
 DEFAULT_WORKLOAD = "vgg8"
@@ -21,7 +22,7 @@ def add_parser(sub) -> None:
                    help=f"zoo name or workload YAML (default: {DEFAULT_WORKLOAD})")
     p.add_argument("--images", type=int, metavar="N",
                    help="random input images (default 1; with --inputs: the file's count)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed_arg, default=0,
                    help="seed of the random weights, inputs and device effects (default: 0)")
     p.add_argument("-o", "--out", metavar="DIR",
                    help="results directory (default: results/infer-HW-WORKLOAD)")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -93,6 +94,21 @@ def load_inputs(path: str | Path, net: Network, spec: MacSpec) -> np.ndarray:
                         f"precision.input_bits {spec.input_bits}")
 
 
+# Functional runs compute every MAC bit-serially: 10**12 MACs (about 1,600 VGG8 images) is the
+# most enasim starts, and an input batch of 2**28 values (2 GiB as int64) the most it draws.
+MAX_MACS, MAX_INPUT_VALUES = 10**12, 2**28
+
+
+def check_work(net: Network, images: int) -> None:
+    """Refuse a functional run of `images` images of `net` that would not fit or finish."""
+    values = images * math.prod(net.input_shape)
+    if values > MAX_INPUT_VALUES or images * net.macs > MAX_MACS:
+        raise ConfigError("", "--images", f"{images} images of {net.name} are "
+                          f"{values:.3g} input values and {images * net.macs:.3g} MACs, more "
+                          f"than the {MAX_INPUT_VALUES:.3g} values and {MAX_MACS:.0e} MACs a "
+                          f"functional run may take")
+
+
 def weights_and_images(net: Network, hw, weights_path: str | None, inputs_path: str | None,
                        images: int | None, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The weights and images of a functional run: from .npz files, or seeded random ones
@@ -100,6 +116,7 @@ def weights_and_images(net: Network, hw, weights_path: str | None, inputs_path: 
     spec = MacSpec.from_hw(hw)
     if images is not None and images < 1:
         raise ConfigError("", "--images", f"expected at least 1, got {images}")
+    check_work(net, images or 1)
     if inputs_path:
         x = load_inputs(inputs_path, net, spec)
         if images is not None and images != x.shape[0]:

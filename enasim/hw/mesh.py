@@ -19,7 +19,7 @@ import simpy
 
 from enasim.config.schema import Noc
 from enasim.hw.interconnect import Interconnect, MessageSet
-from enasim.hw.router import ProcessMesh, RouterParams
+from enasim.hw.router import ProcessMesh, RouterParams, check_mesh_memory
 from enasim.noc.packets import Packets
 
 _FOREVER = 2**62
@@ -32,6 +32,7 @@ class MeshInterconnect(Interconnect):
                  model: str = "compiled"):
         super().__init__(env, noc, rows, cols)
         params = RouterParams.from_noc(noc, rows, cols)
+        check_mesh_memory(params, model, "noc")
         empty = Packets(*(np.zeros(0),) * 4)
         if model == "compiled":
             from enasim.kernels.noc import CompiledMesh

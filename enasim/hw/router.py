@@ -39,6 +39,7 @@ from operator import itemgetter
 import numpy as np
 import simpy
 
+from enasim.errors import ConfigError
 from enasim.noc.packets import Packets, Records, group_counts
 
 LOCAL = 4
@@ -71,6 +72,37 @@ class RouterParams:
         """The routers of a hwconfig's `noc` section on a rows x cols mesh."""
         return cls(rows, cols, noc.num_vcs, noc.vc_buf_flits, noc.routing_delay, noc.va_delay,
                    noc.sa_delay, noc.st_delay, noc.link_delay)
+
+
+# Memory a mesh model may take: far beyond any chip enasim maps (a 128x128 mesh of the bundled
+# routers needs ~0.25 GiB) while a 2000x2000 one (~60 GiB) is refused before allocating.
+MESH_MEMORY_LIMIT = 2**31
+
+
+def mesh_bytes(params: RouterParams, model: str, per_node: int = 0) -> int:
+    """Estimated memory of a mesh model: the compiled model's int64 state per router (VC state
+    and buffers, output queues, channel time wheels of link_delay + 3 slots, router fields); the
+    process model measured at about twice that, so four times is assumed. `per_node` adds
+    the caller's own per-node arrays (e.g. a chunk of synthetic traffic)."""
+    v, b = params.num_vcs, params.vc_buf
+
+    def ring(n: int) -> int:
+        return 1 << (n - 1).bit_length()
+
+    words = (PORTS * v * (8 + 4 * ring(b)) + 25 * ring(v * b)
+             + 52 * ring(params.link_delay + 3) + 96)
+    return params.nodes * (8 * words * (4 if model == "process" else 1) + per_node)
+
+
+def check_mesh_memory(params: RouterParams, model: str, field: str, per_node: int = 0) -> None:
+    """Refuse (ConfigError naming `field`) a mesh whose model would not fit in memory."""
+    need = mesh_bytes(params, model, per_node)
+    if need > MESH_MEMORY_LIMIT:
+        raise ConfigError("", field, f"a {params.rows}x{params.cols} mesh with {params.num_vcs} "
+                          f"VCs of {params.vc_buf} flits and link delay {params.link_delay} "
+                          f"needs about {need / 2**30:.3g} GiB in the {model} model, more than "
+                          f"the {MESH_MEMORY_LIMIT / 2**30:g} GiB allowed; use a smaller mesh, "
+                          f"fewer or shallower VCs")
 
 
 def route(params: RouterParams, here: int, dst: int) -> int:

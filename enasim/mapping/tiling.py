@@ -44,6 +44,22 @@ class LayerTiling:
     style: str  # "flash", or NeuroSim's "conventional" / "novel"
 
 
+# Crossbars a workload may take: 2**22 (4 million arrays, a wafer of 128x128 arrays) is far
+# beyond any chip; a larger estimate is refused before the row blocks are listed.
+MAX_ARRAYS = 2**22
+
+
+def check_size(layers: tuple[Node, ...], hw: HardwareConfig) -> None:
+    """Refuse a workload whose crossbars (one copy of the weights) would exceed MAX_ARRAYS."""
+    slices = hw.columns_per_weight
+    arrays = sum(_ceil_div(n.weight_rows, hw.crossbar.rows)
+                 * _ceil_div(n.weight_cols * slices, hw.crossbar.cols) for n in layers)
+    if arrays > MAX_ARRAYS:
+        raise MappingError(f"the workload needs about {arrays:.3g} crossbars of "
+                           f"{hw.crossbar.rows}x{hw.crossbar.cols}, more than the {MAX_ARRAYS:,} "
+                           f"enasim maps")
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -55,6 +71,7 @@ def _split(n: int, size: int) -> tuple[int, ...]:
 
 def tile_layers(layers: tuple[Node, ...], hw: HardwareConfig,
                 unpadded: bool) -> list[LayerTiling]:
+    check_size(layers, hw)
     if hw.mapping.scheme == "neurosim":
         return _neurosim(layers, hw)
     return [_flash(n, hw, unpadded) for n in layers]

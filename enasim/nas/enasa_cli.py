@@ -34,7 +34,7 @@ from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
 from enasim.report.timeline import timeline_json
 from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
-from enasim.validate import expect_int
+from enasim.validate import expect_int, seed_arg
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
     r.add_argument("--fitness", default="synthetic", metavar="SPEC",
                    help="'synthetic' (default) or module:function called as "
                         "f(space, arch) -> float")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    r.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     r.add_argument("--no-baselines", action="store_true",
                    help="simulate only the OPS mode (no sequential/concurrent baselines)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")
@@ -84,6 +84,10 @@ def cmd_run(args) -> int:
                             ("--generations", args.generations, 0),
                             ("--population", args.population, 1)):
         expect_int(value, "", name, lo)
+    if args.search != "fair" and group > args.population:
+        raise ConfigError("", "--group", f"expected at most --population ({args.population}): "
+                          f"a generation's {args.population} candidates run in groups of "
+                          f"--group, got {group}")
     limit = args.flops_limit
     if limit is not None and args.search == "fair":
         raise ConfigError("", "--flops-limit", "applies to the stagewise, evolution and random "

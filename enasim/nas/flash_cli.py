@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from enasim.validate import seed_arg
+
 FIT_NOC = "ideal"  # interconnect of `flash fit` and `flash search --simulate` runs
 TRAINING_FREE = {"samples": 20_000, "seed": 0}  # options of the training-free search only
 
@@ -30,7 +32,7 @@ def add_parser(sub) -> None:
                          "(default: 180)")
     hw.add_argument("--test", type=int, default=540,
                     help="held-out networks to check on (default: 540)")
-    hw.add_argument("--seed", type=int, default=0,
+    hw.add_argument("--seed", type=seed_arg, default=0,
                     help="seed of the sampled networks (default: 0)")
     hw.add_argument("-o", "--out", default="results/flash-fit",
                     help="output directory; OUT/sims holds the resumable simulations "
@@ -64,7 +66,7 @@ def add_parser(sub) -> None:
     se.add_argument("--max-energy-mj", type=float, default=None, help="energy bound, mJ")
     se.add_argument("--samples", type=int,
                     help=f"training-free samples (default: {TRAINING_FREE['samples']:,})")
-    se.add_argument("--seed", type=int,
+    se.add_argument("--seed", type=seed_arg,
                     help=f"seed of the training-free samples (default: "
                          f"{TRAINING_FREE['seed']})")
     se.add_argument("--wm", default="1,3", metavar="LO,HI", help="w_m range (default: 1,3)")

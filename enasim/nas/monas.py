@@ -56,7 +56,7 @@ from enasim.nas.spaces.blocks_cnn import (
 )
 from enasim.report.files import summary_dict
 from enasim.sim import Simulator
-from enasim.validate import import_callable
+from enasim.validate import expect_seed, import_callable
 
 STUDY_NAME = "monas"
 SAMPLERS = ("tpe", "random")
@@ -105,8 +105,7 @@ class Settings:
                                    ("--evaluator", self.evaluator, EVALUATORS)):
             if value not in valid:
                 raise ConfigError("", flag, f"expected one of {', '.join(valid)}, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError("", "--seed", f"expected an integer, got {self.seed!r}")
+        expect_seed(self.seed, "", "--seed")
         if len(self.weights) != 3 or any(not math.isfinite(w) or w < 0 for w in self.weights):
             raise ConfigError("", "--weights", f"expected three numbers >= 0 (accuracy, "
                               f"latency, energy), got {list(self.weights)}")

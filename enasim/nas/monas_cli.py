@@ -40,9 +40,10 @@ from enasim.nas.monas import (  # noqa: E402
     hw_record,
     run_search,
 )
-from enasim.nas.spaces.blocks_cnn import TYPES, BlocksCnnSpace  # noqa: E402
+from enasim.nas.spaces.blocks_cnn import MAX_BLOCKS, TYPES, BlocksCnnSpace  # noqa: E402
 from enasim.report.files import csv_text  # noqa: E402
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
+from enasim.validate import expect_int, seed_arg  # noqa: E402
 
 RESULT_FILES = ("trials.csv", "pareto.csv", "summary.json", "plots")
 STUDY = ("study.sqlite*",)  # the study and SQLite's journal files
@@ -66,7 +67,7 @@ def add_parser(sub) -> None:
                    "(default: results/monas-OBJECTIVE-SAMPLER)")
     r.add_argument("--sampler", default="tpe", metavar="tpe|random",
                    help="TPE (Bayesian optimisation) or random search (default: tpe)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the sampler (default: 0)")
+    r.add_argument("--seed", type=seed_arg, default=0, help="seed of the sampler (default: 0)")
     r.add_argument("--evaluator", default="analytical", metavar="sim|analytical",
                    help="hardware costs from the analytical engine or the event simulator "
                         "(default: analytical)")
@@ -107,8 +108,7 @@ def _weights(text: str) -> tuple[float, float, float]:
 def cmd_run(args) -> int:
     if args.trials < 1:
         raise ConfigError("", "--trials", f"expected an integer >= 1, got {args.trials}")
-    if args.max_blocks < 1:
-        raise ConfigError("", "--max-blocks", f"expected an integer >= 1, got {args.max_blocks}")
+    expect_int(args.max_blocks, "", "--max-blocks", 1, MAX_BLOCKS)
     channels = _ints(args.channels, "--channels")
     hw_path = resolve_path(args.hw, source="", field="--hw")
     if args.weights is not None and args.objective != "weighted":

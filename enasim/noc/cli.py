@@ -10,10 +10,10 @@ import numpy as np
 from enasim.config.schema import COMPILED_MAX_VCS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_output_file
-from enasim.hw.router import RouterParams
+from enasim.hw.router import RouterParams, check_mesh_memory
 from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, throughput_mode
-from enasim.noc.traffic import PATTERNS, SyntheticSource
-from enasim.validate import expect_int
+from enasim.noc.traffic import CHUNK_CYCLES, PATTERNS, SyntheticSource
+from enasim.validate import expect_int, seed_arg
 
 # Options of synthetic traffic only (a trace brings its packets and runs until all arrive), with
 # their defaults; the parser leaves them None so that one given with --trace is an error.
@@ -23,6 +23,9 @@ SYNTHETIC = {"traffic": "uniform", "rate": 0.1, "packet_flits": 1, "seed": 0,
              "sample_cycles": Measurement.sample_cycles,
              "latency_threshold": Measurement.latency_threshold}
 LATENCY_MODE = ("sample_cycles", "latency_threshold")  # not used by --throughput
+# Router-cycles a run may simulate: the compiled model does a few million a second, so 1e10
+# is most of an hour (the process model is slower still); longer runs are refused up front.
+MAX_NODE_CYCLES = 10**10
 
 
 def add_parser(sub) -> None:
@@ -60,7 +63,7 @@ def add_parser(sub) -> None:
     p.add_argument("--throughput", action="store_true",
                    help="throughput mode: no saturation abort, no drain (for loads past "
                         "saturation)")
-    p.add_argument("--seed", type=int,
+    p.add_argument("--seed", type=seed_arg,
                    help=f"random seed of the synthetic traffic (default: {SYNTHETIC['seed']})")
     p.add_argument("--model", choices=MODELS, default="compiled",
                    help="router model: compiled (Numba) or process (SimPy), identical results "
@@ -106,6 +109,15 @@ def parse_mesh(text: str) -> tuple[int, int]:
     return rows, cols
 
 
+def check_work(nodes: int, cycles: int, field: str) -> None:
+    """Refuse a run of `cycles` cycles on `nodes` routers that would not finish in an hour."""
+    if nodes * cycles > MAX_NODE_CYCLES:
+        raise ConfigError("", field, f"{cycles:,} cycles on {nodes:,} routers is about "
+                          f"{nodes * cycles:.3g} router-cycles, more than the "
+                          f"{MAX_NODE_CYCLES:.0e} enasim runs; use fewer cycles or a smaller "
+                          f"mesh")
+
+
 def _check_ints(args, *names: str, minimum: int = 1) -> None:
     for name in names:
         expect_int(getattr(args, name), "", _flag(name), minimum)
@@ -119,6 +131,9 @@ def cmd_noc(args) -> int:
     if not args.trace:
         _check_ints(args, "measure_cycles", "sample_cycles")
         _check_ints(args, "warmup_cycles", minimum=0)
+        if not args.latency_threshold > 0:
+            raise ConfigError("", "--latency-threshold", f"expected a number of cycles > 0, "
+                              f"got {args.latency_threshold}")
     if args.model == "compiled" and args.vcs > COMPILED_MAX_VCS:
         raise ConfigError("", "--vcs", f"expected at most {COMPILED_MAX_VCS} with --model "
                           f"compiled, got {args.vcs}; use --model process for more")
@@ -126,13 +141,20 @@ def cmd_noc(args) -> int:
         check_output_file(args.packets_out, "--packets-out")
     params = RouterParams(rows, cols, args.vcs, args.vc_buf, args.routing_delay, args.va_delay,
                           args.sa_delay, args.st_delay, args.link_delay)
+    traffic_bytes = 0 if args.trace else 2 * 8 * CHUNK_CYCLES  # two float64 draws per cycle
+    check_mesh_memory(params, args.model, "--mesh", traffic_bytes)
     if args.trace:
         from enasim.noc.traces import read_trace
 
         packets = read_trace(args.trace, args.format, rows, cols)
+        check_work(rows * cols, int(packets.cycle.max(initial=0)), "--trace")
         result, rec = run_trace(params, packets, args.model)
         result["trace"] = args.trace
     else:
+        drain = 0 if args.throughput else Measurement.max_drain_cycles
+        longest = "warmup_cycles" if args.warmup_cycles > args.measure_cycles else \
+            "measure_cycles"
+        check_work(rows * cols, args.warmup_cycles + args.measure_cycles + drain, _flag(longest))
         source = SyntheticSource(args.traffic, rows, cols, args.rate, args.packet_flits,
                                  args.seed)
         m = throughput_mode(args.warmup_cycles, args.measure_cycles) if args.throughput else \

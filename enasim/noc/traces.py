@@ -36,6 +36,9 @@ _BOOKSIM_KEYS = ("id", "cycle", "src", "dst", "num_flits", "num_deps", "rev_deps
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _INT32_MAX, _INT64_MAX = 2**31 - 1, 2**63 - 1
+# Creation cycles: the kernels add latencies and delays to cycles in int64 and use -2**40 as
+# "never"; 2**40 (12 days at 1 GHz) keeps every sum far from overflow.
+MAX_CYCLE = 2**40
 
 Record = tuple[str, dict[str, Any]]  # (where in the file, e.g. "line 3"; fields)
 
@@ -201,7 +204,7 @@ def _packets(records: list[Record], fmt: str, src: str, rows: int | None,
         return v
 
     for k, (where, r) in enumerate(records):
-        cycle[k] = _int(r["cycle"], src, where, "cycle")
+        cycle[k] = _int(r["cycle"], src, where, "cycle", 0, MAX_CYCLE)
         s[k] = node(where, "src", r["src"])
         d[k] = node(where, "dst", r["dst"])
         fl[k] = _int(r[flits_key], src, where, flits_key, 1, _INT32_MAX)

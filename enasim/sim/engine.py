@@ -42,6 +42,9 @@ from enasim.sim.windows import Windows
 from enasim.stats import LayerStats, Span, Stats
 
 Progress = Callable[[int, int], None]
+# Steps (groups of input vectors) a run may simulate: about 30 events each when pipelined, a few
+# thousand a second, so 10 million is hours; a larger estimate is refused before it starts.
+MAX_STEPS = 10**7
 
 
 class _CountingEnvironment(simpy.Environment):
@@ -115,6 +118,11 @@ class Simulator:
         self.events_processed = 0
 
     def run(self) -> Stats:
+        steps = sum(-(-lm.vectors // lm.copies) for lm in self.mapping.layers)
+        if steps > MAX_STEPS:
+            raise EnasimError(f"the event engine would simulate about {steps:.3g} steps (input "
+                              f"vectors / weight copies, summed over the layers), more than "
+                              f"{MAX_STEPS:.0e}; use --engine analytical or a smaller input")
         env = _CountingEnvironment()
         self.env, self.stats = env, new_stats("sim", self.mapping)
         self.net = self._interconnect(env)

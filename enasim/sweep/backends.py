@@ -9,11 +9,13 @@ threads on a busy core slow the MAC kernel down instead of up.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from enasim.errors import ConfigError
@@ -56,25 +58,66 @@ def one_numba_thread(fn: Callable[[Any], Any], task: Any) -> Any:
     return fn(task)
 
 
-def local(fn: Callable[[Any], Any], tasks: list[Any], workers: int) -> Iterator[Any]:
-    """`fn(task)` for every task on `workers` processes (in this process when 1)."""
+def local(fn: Callable[[Any], Any], tasks: list[Any], workers: int,
+          on_crash: Callable[[Any, BaseException], Any]) -> Iterator[Any]:
+    """`fn(task)` for every task on `workers` processes (in this process when 1).
+
+    A worker that dies (killed, out of memory, os._exit) breaks the pool: the tasks it may have
+    been running are rerun each alone in a fresh process, one that dies again gives
+    `on_crash(task, exc)`, and the tasks not yet started go on in a fresh pool."""
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
             yield fn(task)
         return
+    todo = list(tasks)
+    while todo:
+        todo, suspects = yield from _pool(fn, todo, workers)
+        for task in suspects:
+            _, crashed = yield from _pool(fn, [task], 1)
+            if crashed:
+                yield on_crash(task, BrokenProcessPool("the worker process running it died"))
+
+
+def _pool(fn: Callable[[Any], Any], tasks: list[Any],
+          workers: int) -> Generator[Any, None, tuple[list[Any], list[Any]]]:
+    """Yield `fn(task)` from a process pool until done or until a worker dies; return the
+    tasks not started and those started but unfinished when it died (both empty if none did).
+    Workers mark the tasks they start in a shared byte array, which a kill cannot corrupt."""
+    started = multiprocessing.RawArray("b", len(tasks))
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                               initializer=_exit_with_parent, initargs=(os.getpid(),))
-    futures = [pool.submit(one_numba_thread, fn, task) for task in tasks]
+                               initializer=_worker_init, initargs=(os.getpid(), started))
+    futures = {pool.submit(_run_marked, fn, task, i): i for i, task in enumerate(tasks)}
+    finished = set()
     try:
         for fut in as_completed(futures):
-            yield fut.result()
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                left = [i for i in range(len(tasks)) if i not in finished]
+                return ([tasks[i] for i in left if not started[i]],
+                        [tasks[i] for i in left if started[i]])
+            finished.add(futures[fut])
+            yield result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    return [], []
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """Worker start-up: end the worker when the sweep process dies (e.g. SIGKILL), instead of
-    leaving it to finish a point nobody will store."""
+_started: Any = None  # the worker's view of `_pool`'s shared array
+
+
+def _run_marked(fn: Callable[[Any], Any], task: Any, index: int) -> Any:
+    _started[index] = 1
+    return one_numba_thread(fn, task)
+
+
+def _worker_init(parent_pid: int, started: Any) -> None:
+    """Worker start-up: keep the shared started-tasks array, and end the worker when the
+    sweep process dies (e.g. SIGKILL), instead of leaving it to finish a point nobody will
+    store."""
+    global _started
+    _started = started
+
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(0.5)

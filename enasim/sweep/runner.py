@@ -85,7 +85,7 @@ def run(spec: SweepSpec | str | Path, backend: str = "local", workers: int | Non
             if p.hw is None:
                 record(p, _failed(p.key, p.error or "", 0.0))
         if backend == "local":
-            results = backends.local(run_point, runnable, workers or _cpus())
+            results = backends.local(run_point, runnable, workers or _cpus(), _crashed)
         else:
             results = backends.dask(run_point, runnable, scheduler, workers or _cpus(), _crashed)
         for result in results:

@@ -8,6 +8,7 @@ checked per point when the grid is expanded, so one invalid point fails alone.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 from collections.abc import Iterable
@@ -21,13 +22,23 @@ from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
 from enasim.sweep.store import FIXED
-from enasim.validate import check_keys, expect_choice, expect_int, type_name
+from enasim.validate import (
+    SEED_LIMIT,
+    check_keys,
+    expect_choice,
+    expect_int,
+    expect_seed,
+    type_name,
+)
 from enasim.workload import Network, load_workload, zoo_names
 
 BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
 ENGINES = ("sim", "analytical")
 SAMPLERS = ("densenet_flash",)
 SPEC_KEYS = ("name", "hw", "axes", "workloads", "engine", "repeats", "seed")
+# A point runs for a second or more and is a row of the store: 100,000 points is days of work
+# on a workstation, far more than any sweep we ship; a larger grid is refused before it starts.
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -110,8 +121,11 @@ def spec_from_dict(data: Any, source: str = "<spec>", base_dir: str | Path = "."
     if not isinstance(name, str) or not name:
         raise ConfigError(source, "name", f"expected a non-empty string, got {type_name(name)}")
     engine = expect_choice(data.get("engine", "sim"), ENGINES, source, "engine")
-    repeats = expect_int(data.get("repeats", 1), source, "repeats", 1)
-    seed = expect_int(data.get("seed", 0), source, "seed", 0)
+    repeats = expect_int(data.get("repeats", 1), source, "repeats", 1, MAX_POINTS)
+    seed = expect_seed(data.get("seed", 0), source, "seed")
+    if seed + repeats > SEED_LIMIT:
+        raise ConfigError(source, "seed", f"repeat r runs with seed + r, so expected seed + "
+                          f"repeats <= 2**32, got {seed} + {repeats}")
     base_overrides = tuple(base_overrides)
     if not isinstance(data["hw"], str):
         raise ConfigError(source, "hw", f"expected a hwconfig file or bundled name, got "
@@ -120,6 +134,11 @@ def spec_from_dict(data: Any, source: str = "<spec>", base_dir: str | Path = "."
     load(hw, base_overrides)  # the base itself must be valid; axes are checked per point
     axes = _axes(data.get("axes") or {}, source)
     workloads = _workloads(data["workloads"], source, base_dir, seed)
+    points = repeats * len(workloads) * math.prod(len(values) for _, values in axes)
+    if points > MAX_POINTS:
+        raise ConfigError(source, "", f"the grid has {points:,} points (axis values x "
+                          f"{len(workloads)} workloads x {repeats} repeats), more than the "
+                          f"{MAX_POINTS:,} a sweep may have; split it into several sweeps")
     return SweepSpec(name, source, hw.resolve(), axes, workloads, engine, repeats, seed,
                      base_overrides)
 
@@ -191,8 +210,8 @@ def _sampled(entry: dict, source: str, where: str, seed: int) -> list[WorkloadRe
     """`count` networks drawn from the sampler's space with `random.Random(seed)`."""
     check_keys(entry, ("sampler", "count", "seed"), source, where, required=("sampler", "count"))
     sampler = expect_choice(entry["sampler"], SAMPLERS, source, f"{where}.sampler")
-    count = expect_int(entry["count"], source, f"{where}.count", 1)
-    s = expect_int(entry.get("seed", seed), source, f"{where}.seed", 0)
+    count = expect_int(entry["count"], source, f"{where}.count", 1, MAX_POINTS)
+    s = expect_seed(entry.get("seed", seed), source, f"{where}.seed")
     rng = random.Random(s)
     refs = []
     for k in range(count):

@@ -49,6 +49,9 @@ TYPE_OF = {v: k for k, v in LETTER.items()}
 INPUT_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
 MAX_POOLS_32 = 5  # 32 -> 1 after five 2x2 poolings
+# Block slots: 64 blocks is deeper than ResNet-110's 54 on CIFAR; each slot is a dimension of
+# the sampler's search space, and a million of them would never finish a trial.
+MAX_BLOCKS = 64
 
 
 class Block(NamedTuple):
@@ -70,8 +73,8 @@ class BlocksCnnSpace:
     def __post_init__(self):
         src = "blocks_cnn"
         if isinstance(self.max_blocks, bool) or not isinstance(self.max_blocks, int) \
-                or self.max_blocks < 1:
-            raise ConfigError(src, "max_blocks", f"expected an integer >= 1, "
+                or not 1 <= self.max_blocks <= MAX_BLOCKS:
+            raise ConfigError(src, "max_blocks", f"expected an integer 1..{MAX_BLOCKS}, "
                               f"got {self.max_blocks!r}")
         if not self.channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1
                                     for c in self.channels):
