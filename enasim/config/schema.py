@@ -13,6 +13,16 @@ from typing import Any
 
 COMPILED_MAX_VCS = 12  # kernels/noc.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
+# Upper bounds that no chip reaches, so that a typo (1e12 rows) is an error, not hours of work:
+ARRAY_MAX = 4096         # rows/columns: IR drop limits real ReRAM arrays to about 1k x 1k
+UNITS_MAX = 256          # PEs per CE, CEs per tile
+MESH_MAX = 128           # 16k tiles of >= 1 mm^2: a wafer-scale chip
+VCS_MAX = 64             # virtual channels per port (BookSim configs use <= 16)
+WIDTH_MAX = 65536        # bits or elements per cycle, flits per buffer, scheduler entries
+BUFFER_BITS_MAX = 2**32  # 512 MiB in one tile buffer
+CYCLES_MAX = 1024        # pipeline and channel latencies of one block
+NODE_NM_MAX = 1000       # technology node
+
 
 def _f(help: str, *, min: float | None = 0, max: float | None = None, strict: bool = False,
        choices: tuple[str, ...] = (), auto: bool = False) -> Any:
@@ -31,7 +41,7 @@ def _section(cls: type) -> Any:
 class Technology:
     """Process technology."""
 
-    node_nm: int = _f("technology node", min=1)
+    node_nm: int = _f("technology node", min=1, max=NODE_NM_MAX)
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,11 @@ class Clock:
 class Crossbar:
     """One ReRAM crossbar array (the PE's memory) and its cells."""
 
-    rows: int = _f("rows (word lines)", min=1)
-    cols: int = _f("columns (bit lines)", min=1)
+    rows: int = _f("rows (word lines)", min=1, max=ARRAY_MAX)
+    cols: int = _f("columns (bit lines)", min=1, max=ARRAY_MAX)
     cell_bits: int = _f("bits stored per cell", min=1, max=8)
-    rows_parallel: int = _f("rows read at once; fewer than `rows` adds read phases", min=1)
+    rows_parallel: int = _f("rows read at once; fewer than `rows` adds read phases", min=1,
+                            max=ARRAY_MAX)
     r_on_ohm: float = _f("low-resistance state", strict=True)
     r_off_ohm: float = _f("high-resistance state", strict=True)
     read_voltage_v: float = _f("read voltage", strict=True)
@@ -78,8 +89,8 @@ class Adc:
     """Column ADCs, shared by `cols_per_adc` columns through a mux."""
 
     bits: int = _f("resolution", min=1, max=16)
-    cols_per_adc: int = _f("columns sharing one ADC", min=1)
-    cycles_per_conversion: int = _f("clock cycles per conversion", min=1)
+    cols_per_adc: int = _f("columns sharing one ADC", min=1, max=ARRAY_MAX)
+    cycles_per_conversion: int = _f("clock cycles per conversion", min=1, max=CYCLES_MAX)
     energy_model: str = _f("energy model", choices=("neurosim", "table"))
     area_um2: float = _f("area of one ADC", strict=True)
     comparator_power_uw_per_level: float = _f("neurosim model: sense-amp power per "
@@ -107,7 +118,7 @@ class Pe:
     shift_add_area_um2: float = _f("shift-and-add area per PE")
     periphery_area_um2: float = _f("switch matrices, mux, level shifters per PE")
     leakage_uw: float = _f("leakage power per PE")
-    shift_add_cycles: int = _f("pipeline latency of shift-and-add", min=0)
+    shift_add_cycles: int = _f("pipeline latency of shift-and-add", min=0, max=CYCLES_MAX)
 
 
 @dataclass(frozen=True)
@@ -115,15 +126,15 @@ class Ce:
     """Compute element: a group of PEs."""
 
     pes_per_ce: int | str = _f("PEs per CE ('auto' with mapping.scheme neurosim)",
-                               min=1, auto=True)
+                               min=1, max=UNITS_MAX, auto=True)
 
 
 @dataclass(frozen=True)
 class Buffer:
     """An SRAM/register-file buffer with one read and one write port."""
 
-    capacity_bits: int = _f("capacity", min=1)
-    port_bits: int = _f("bits per cycle through each port", min=1)
+    capacity_bits: int = _f("capacity", min=1, max=BUFFER_BITS_MAX)
+    port_bits: int = _f("bits per cycle through each port", min=1, max=WIDTH_MAX)
     read_energy_pj_per_bit: float = _f("read energy per bit")
     write_energy_pj_per_bit: float = _f("write energy per bit")
     area_um2: float = _f("area")
@@ -136,8 +147,8 @@ class DigitalUnit:
 
     energy_pj_per_op: float = _f("energy per operation (one element)")
     area_um2: float = _f("area")
-    cycles: int = _f("pipeline latency", min=0)
-    ops_per_cycle: int = _f("throughput in elements per cycle", min=1)
+    cycles: int = _f("pipeline latency", min=0, max=CYCLES_MAX)
+    ops_per_cycle: int = _f("throughput in elements per cycle", min=1, max=WIDTH_MAX)
     leakage_uw: float = _f("leakage power")
 
 
@@ -146,7 +157,7 @@ class Tile:
     """A tile: CEs, I/O buffers, accumulator, activation and pooling units, one router."""
 
     ces_per_tile: int | str = _f("CEs per tile ('auto' with mapping.scheme neurosim)",
-                                 min=1, auto=True)
+                                 min=1, max=UNITS_MAX, auto=True)
     input_buffer: Buffer = _section(Buffer)
     output_buffer: Buffer = _section(Buffer)
     accumulator: DigitalUnit = _section(DigitalUnit)
@@ -159,17 +170,18 @@ class Noc:
     """2-D mesh network-on-chip, X-Y routing, BookSim2-style input-queued routers."""
 
     mesh_rows: int | str = _f("mesh rows; 'auto' sizes a square mesh to the workload",
-                              min=1, auto=True)
-    mesh_cols: int | str = _f("mesh columns; 'auto' as mesh_rows", min=1, auto=True)
-    flit_bits: int = _f("link width", min=1)
-    num_vcs: int = _f("virtual channels per input port", min=1)
-    vc_buf_flits: int = _f("buffer depth per VC", min=1)
-    routing_delay: int = _f("route computation cycles", min=0)
-    va_delay: int = _f("VC allocation cycles", min=0)
-    sa_delay: int = _f("switch allocation cycles", min=0)
-    st_delay: int = _f("switch traversal cycles", min=0)
-    link_delay: int = _f("cycles per link", min=1)
-    io_cycles: int = _f("injection + ejection channel cycles", min=0)
+                              min=1, max=MESH_MAX, auto=True)
+    mesh_cols: int | str = _f("mesh columns; 'auto' as mesh_rows", min=1, max=MESH_MAX,
+                              auto=True)
+    flit_bits: int = _f("link width", min=1, max=WIDTH_MAX)
+    num_vcs: int = _f("virtual channels per input port", min=1, max=VCS_MAX)
+    vc_buf_flits: int = _f("buffer depth per VC", min=1, max=WIDTH_MAX)
+    routing_delay: int = _f("route computation cycles", min=0, max=CYCLES_MAX)
+    va_delay: int = _f("VC allocation cycles", min=0, max=CYCLES_MAX)
+    sa_delay: int = _f("switch allocation cycles", min=0, max=CYCLES_MAX)
+    st_delay: int = _f("switch traversal cycles", min=0, max=CYCLES_MAX)
+    link_delay: int = _f("cycles per link", min=1, max=CYCLES_MAX)
+    io_cycles: int = _f("injection + ejection channel cycles", min=0, max=CYCLES_MAX)
     model: str = _f("how the engine moves data: the cycle-level mesh (Numba "
                     "'compiled' or SimPy 'process', identical results) or 'ideal' (zero-load "
                     "latency, no contention)", choices=("compiled", "process", "ideal"))
@@ -242,15 +254,16 @@ class Enasa:
                                 "crossbars (floor(rows / k^2) channels per array) or 'digital' "
                                 "on the depthwise units of the tiles of the pw conv reading them",
                                 choices=("packed", "digital"))
-    dw_macs_per_cycle: int = _f("digital depthwise unit: MACs per cycle per tile", min=1)
+    dw_macs_per_cycle: int = _f("digital depthwise unit: MACs per cycle per tile", min=1,
+                                max=WIDTH_MAX)
     dw_energy_pj_per_mac: float = _f("digital depthwise unit: energy per 8-bit MAC")
     dw_area_um2: float = _f("digital depthwise unit: area per tile")
-    dw_cycles: int = _f("digital depthwise unit: pipeline latency", min=0)
+    dw_cycles: int = _f("digital depthwise unit: pipeline latency", min=0, max=CYCLES_MAX)
     ops_decision_cycles: int = _f("OPS unit: cycles per dispatched operator (rank, check "
-                                  "crossbars, issue)", min=0)
+                                  "crossbars, issue)", min=0, max=CYCLES_MAX)
     ops_energy_pj_per_decision: float = _f("OPS unit: energy per dispatched operator")
     ops_buffer_entries: int = _f("OPS scheduling buffer: ready operators ranked at once",
-                                 min=1)
+                                 min=1, max=WIDTH_MAX)
     ops_area_um2: float = _f("OPS unit area (status register, buffer, scorer)")
     parallel_weight: float = _f("rank score weight of the parallel score (sub-nets that "
                                 "need the operator on that input)")
