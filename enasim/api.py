@@ -19,6 +19,7 @@ from enasim.config import HardwareConfig
 from enasim.config.loader import SET_SOURCE, load, resolve_path
 from enasim.errors import ConfigError
 from enasim.fileio import check_result_dir
+from enasim.validate import expect_seed
 from enasim.workload import Network, load_workload
 
 ENGINES = ("sim", "analytical")
@@ -61,6 +62,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
     _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces)
+    expect_seed(seed, "", "--seed")
     sets = list(overrides.items() if isinstance(overrides, Mapping) else overrides or ())
     if isinstance(hw, HardwareConfig):
         if sets:

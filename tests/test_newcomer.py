@@ -208,6 +208,11 @@ def test_load_results_of_a_directory_that_is_not_one(tmp_path):
         enasim.load_results(tmp_path)
 
 
+def test_api_checks_the_seed(tiny):
+    with pytest.raises(ConfigError, match="--seed"):
+        enasim.run("flash_imc", tiny, engine="analytical", seed=-1)
+
+
 def test_measured_activity_is_recorded(tmp_path, tiny):
     r = enasim.run("flash_imc", tiny, engine="analytical", activity="measured", images=2)
     assert r.summary["activity"] == {"mode": "measured", "weights": "random",
