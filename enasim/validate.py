@@ -66,6 +66,8 @@ def expect_choice(value: Any, choices: Iterable[str], source: str, field: str) -
     return value
 
 
+WORKERS_MAX = 256         # worker processes of one command (a fork bomb is not a sweep)
+NETWORKS_MAX = 100_000    # networks simulated by one command (as a sweep grid's points)
 SEED_LIMIT = 2**32  # every seed fits numpy's legacy 32-bit seeders (optuna's samplers use them)
 
 

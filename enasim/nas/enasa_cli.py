@@ -34,7 +34,7 @@ from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
 from enasim.report.timeline import timeline_json
 from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
-from enasim.validate import expect_int, seed_arg
+from enasim.validate import expect_int, int_arg, seed_arg
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
     r.add_argument("--search", choices=SEARCHES, default="stagewise",
                    help="candidate generator (default: stagewise)")
     r.add_argument("--group", type=int, help="sub-nets per group (default: 4 SPOS, 6 FairNAS)")
-    r.add_argument("--images", type=int, default=1,
+    r.add_argument("--images", type=int_arg(1, 10_000), default=1,
                    help="images per sub-net evaluation (default: 1)")
     r.add_argument("--hw", default="enasa", metavar="FILE",
                    help="hwconfig file or bundled name (default: enasa)")
@@ -59,9 +59,9 @@ def add_parser(sub) -> None:
                    "(default: results/enasa-SPACE-SEARCH)")
     r.add_argument("--depthwise", choices=("packed", "digital"),
                    help="depthwise mapping, overriding the hwconfig's enasa.depthwise_mapping")
-    r.add_argument("--generations", type=int, default=20,
+    r.add_argument("--generations", type=int_arg(1, 10_000), default=20,
                    help="generations after the initial population (default: 20)")
-    r.add_argument("--population", type=int, default=50,
+    r.add_argument("--population", type=int_arg(1, 100_000), default=50,
                    help="candidates per generation (default: 50)")
     r.add_argument("--flops-limit", type=int, metavar="MACS",
                    help=f"MACs limit of a candidate (default: {FLOPS_LIMIT_MACS} for SPOS, "

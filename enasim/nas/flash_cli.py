@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from enasim.validate import seed_arg
+from enasim.validate import NETWORKS_MAX, WORKERS_MAX, int_arg, seed_arg
 
 FIT_NOC = "ideal"  # interconnect of `flash fit` and `flash search --simulate` runs
 TRAINING_FREE = {"samples": 20_000, "seed": 0}  # options of the training-free search only
@@ -27,10 +27,10 @@ def add_parser(sub) -> None:
                          "models, report their error (Tables 7 and 8)")
     hw.add_argument("--hw", default="flash_imc",
                     help="hwconfig file or bundled name (default: flash_imc)")
-    hw.add_argument("--train", type=int, default=180,
+    hw.add_argument("--train", type=int_arg(1, NETWORKS_MAX), default=180,
                     help="networks to fit on, more than the largest model's parameters "
                          "(default: 180)")
-    hw.add_argument("--test", type=int, default=540,
+    hw.add_argument("--test", type=int_arg(1, NETWORKS_MAX), default=540,
                     help="held-out networks to check on (default: 540)")
     hw.add_argument("--seed", type=seed_arg, default=0,
                     help="seed of the sampled networks (default: 0)")
@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
                     help=f"with --engine sim: interconnect of the simulations (default: "
                          f"{FIT_NOC}; the cycle-level mesh takes minutes per network, see "
                          f"README)")
-    hw.add_argument("--workers", type=int, default=None,
+    hw.add_argument("--workers", type=int_arg(1, WORKERS_MAX), default=None,
                     help="parallel simulations (default: the CPUs available)")
     hw.set_defaults(func=cmd_fit)
 
@@ -64,7 +64,7 @@ def add_parser(sub) -> None:
     se.add_argument("--max-area-mm2", type=float, default=None, help="area bound, mm^2")
     se.add_argument("--max-latency-ms", type=float, default=None, help="latency bound, ms")
     se.add_argument("--max-energy-mj", type=float, default=None, help="energy bound, mJ")
-    se.add_argument("--samples", type=int,
+    se.add_argument("--samples", type=int_arg(1, 10_000_000),
                     help=f"training-free samples (default: {TRAINING_FREE['samples']:,})")
     se.add_argument("--seed", type=seed_arg,
                     help=f"seed of the training-free samples (default: "
@@ -72,7 +72,7 @@ def add_parser(sub) -> None:
     se.add_argument("--wm", default="1,3", metavar="LO,HI", help="w_m range (default: 1,3)")
     se.add_argument("--depth", default="5,30", metavar="LO,HI",
                     help="d_c range (default: 5,30)")
-    se.add_argument("--t-step", type=int, default=1,
+    se.add_argument("--t-step", type=int_arg(1, 1000), default=1,
                     help="grid of t_c (reduced spaces; default: 1)")
     se.add_argument("--simulate", action="store_true",
                     help="simulate the best architecture to confirm its predicted numbers")

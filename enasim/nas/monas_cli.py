@@ -43,7 +43,7 @@ from enasim.nas.monas import (  # noqa: E402
 from enasim.nas.spaces.blocks_cnn import MAX_BLOCKS, TYPES, BlocksCnnSpace  # noqa: E402
 from enasim.report.files import csv_text  # noqa: E402
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
-from enasim.validate import expect_int, seed_arg  # noqa: E402
+from enasim.validate import expect_int, int_arg, seed_arg  # noqa: E402
 
 RESULT_FILES = ("trials.csv", "pareto.csv", "summary.json", "plots")
 STUDY = ("study.sqlite*",)  # the study and SQLite's journal files
@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
                         "weighted score acc^a / (latency^l * energy^e) (default: acc/latency)")
     r.add_argument("--weights", metavar="A,L,E",
                    help="with --objective weighted: exponents a,l,e (default: 1,1,1)")
-    r.add_argument("--trials", type=int, default=100,
+    r.add_argument("--trials", type=int_arg(1, 1_000_000), default=100,
                    help="evaluated trials in total (default: 100)")
     r.add_argument("--hw", default="flash_imc", metavar="FILE", help="hwconfig file or bundled "
                    "name (default: flash_imc)")

@@ -13,6 +13,7 @@ from enasim.config.options import add_set_option
 from enasim.errors import ConfigError
 from enasim.fileio import check_output_file
 from enasim.sweep.backends import BACKENDS
+from enasim.validate import WORKERS_MAX, int_arg
 
 ACTIONS = ("run", "plot", "export")
 
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
     add_set_option(r)
     r.add_argument("-o", "--out", metavar="OUT",
                    help="sweep directory holding results.sqlite (default: results/sweep-NAME)")
-    r.add_argument("--workers", type=int, metavar="N",
+    r.add_argument("--workers", type=int_arg(1, WORKERS_MAX), metavar="N",
                    help="worker processes of the local backend or of --scheduler local "
                         "(default: the CPUs available)")
     r.add_argument("--backend", choices=BACKENDS, default="local",
