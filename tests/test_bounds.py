@@ -111,3 +111,19 @@ def test_the_event_engine_refuses_runs_of_too_many_steps(tmp_path, capsys):
     wl = _workload(tmp_path, (3, 100000, 100000), 16)
     _fails(["run", "--workload", wl, "-o", str(tmp_path / "o")], capsys, "6.25e+08 steps",
            "--engine analytical")
+
+
+@pytest.mark.parametrize("argv, field, expected", [
+    (["sweep", "example", "--workers", "100000"], "--workers", "<= 256"),
+    (["flash", "fit", "--workers", "1000"], "--workers", "<= 256"),
+    (["flash", "fit", "--train", "1000000"], "--train", "<= 100000"),
+    (["flash", "fit", "--test", "0"], "--test", ">= 1"),
+    (["flash", "search", "--models", "m.json", "--samples", "100000000"], "--samples",
+     "<= 10000000"),
+    (["enasa", "run", "--generations", "99999999"], "--generations", "<= 10000"),
+    (["enasa", "run", "--population", "1000000"], "--population", "<= 100000"),
+    (["enasa", "run", "--images", "1000000"], "--images", "<= 10000"),
+    (["monas", "run", "--trials", "100000000"], "--trials", "<= 1000000"),
+])
+def test_count_flags_have_upper_bounds(argv, field, expected, capsys):
+    _fails(argv, capsys, f"field '{field}'", expected)
