@@ -137,3 +137,77 @@ def test_cli_exits_2_with_one_line_and_no_traceback(argv, capsys, tmp_path):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().startswith("enasim: error") or "error" in err.lower()
+
+
+# --- every input file: text, size, nesting, aliases, duplicate keys, non-finite numbers -----
+
+
+def _write(tmp_path, name: str, data: str | bytes):
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+def _one_line_error(argv, capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_non_utf8_hwconfig_names_the_byte(tmp_path, capsys):
+    path = _write(tmp_path, "hw.yaml", b"extends: flash_imc\nname: caf\xe9\n")
+    err = _one_line_error(["config", "check", str(path)], capsys)
+    assert f"{path}: not UTF-8 text (byte 28, line 2: 0xe9)" in err
+
+
+def test_byte_order_mark_is_dropped(tmp_path):
+    assert load(_write(tmp_path, "hw.yaml", "\ufeffextends: flash_imc\n")).name == "hw"
+
+
+def test_oversized_hwconfig_is_refused_at_once(tmp_path):
+    path = _write(tmp_path, "big.yaml", "extends: flash_imc\n" + "#" * (1 << 20))
+    with pytest.raises(ConfigError, match="larger than 1 MB, the limit for a hwconfig"):
+        load(path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[" * 100_000, "line 1, column 65: nested deeper than 64 levels"),
+    ("a: &x [1, 2]\nb: [*x, *x]\n", "line 2, column 5: alias *x: aliases are not supported"),
+    ("crossbar: {rows: 64}\ncrossbar: {cols: 64}\n",
+     "line 2, column 1: duplicate key 'crossbar' (first at line 1)"),
+    ("crossbar:\n  rows: 64\n  rows: 128\n", "line 3, column 3: duplicate key 'rows'"),
+    ("a: 2024-13-01\n", "month must be in 1..12"),
+    ("a: " + "9" * 5000 + "\n", "Exceeds the limit (4300 digits)"),
+])
+def test_yaml_structure_limits(tmp_path, text, expected):
+    err = _hw_error(tmp_path, text, base="")
+    assert err.message.startswith("malformed YAML") and expected in err.message, err
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    lol = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    assert "aliases are not supported" in _hw_error(tmp_path, lol, base="").message
+
+
+def test_yaml_merge_of_an_inline_mapping_still_works(tmp_path):
+    path = _write(tmp_path, "hw.yaml", "extends: flash_imc\nadc: {<<: {bits: 5}, mode: x}\n")
+    with pytest.raises(ConfigError) as exc:
+        load(path)
+    assert exc.value.field == "adc.mode"  # the merge itself was read
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1e999"])
+@pytest.mark.parametrize("field", ["clock.period_ns", "activity.input_bit_density",
+                                   "crossbar.r_on_ohm", "device.variation_sigma"])
+def test_hwconfig_numbers_must_be_finite(tmp_path, field, value):
+    section, key = field.split(".")
+    err = _hw_error(tmp_path, f"{section}: {{{key}: {value}}}\n")
+    assert err.field == field and "expected a finite number" in err.message
+
+
+def test_set_nan_names_the_flag(capsys):
+    err = _one_line_error(["config", "show", "flash_imc", "--set", "clock.period_ns=.nan"],
+                          capsys)
+    assert "--set: field 'clock.period_ns': expected a finite number, got nan" in err

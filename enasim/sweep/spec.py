@@ -95,7 +95,7 @@ def load_spec(path: str | Path, sets: Iterable[str] = ()) -> SweepSpec:
     """Read and check a sweep spec YAML (a file, or a bundled spec's name); relative paths in
     it are relative to the file. `sets` are `--set` items for its base hwconfig."""
     path = resolve_spec(path)
-    data = read_yaml(path)
+    data = read_yaml(path, "sweep spec")
     return spec_from_dict(data, str(path), path.parent, default_name=path.stem,
                           base_overrides=parse_set(sets))
 

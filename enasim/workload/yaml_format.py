@@ -55,7 +55,7 @@ _REQUIRED = {"conv2d": ("out_channels", "kernel"), "linear": ("out_features",),
 def load_network_yaml(path: str | Path) -> Network:
     """Read a workload YAML file into a Network, checking every field and shape."""
     src = str(path)
-    data = check_keys(read_yaml(path), ("name", "input", "layers"), src, "",
+    data = check_keys(read_yaml(path, "workload"), ("name", "input", "layers"), src, "",
                       required=("input", "layers"))
     name = data.get("name", Path(path).stem)
     if not isinstance(name, str):
