@@ -187,7 +187,8 @@ def test_yaml_structure_limits(tmp_path, text, expected):
 
 def test_billion_laughs_is_refused_quickly(tmp_path):
     lol = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     assert "aliases are not supported" in _hw_error(tmp_path, lol, base="").message
 
 
@@ -211,3 +212,123 @@ def test_set_nan_names_the_flag(capsys):
     err = _one_line_error(["config", "show", "flash_imc", "--set", "clock.period_ns=.nan"],
                           capsys)
     assert "--set: field 'clock.period_ns': expected a finite number, got nan" in err
+
+
+# --- JSON inputs: NoC traces and FLASH models.json ------------------------------------------
+
+
+@pytest.mark.parametrize("name, text, field, expected", [
+    ("t.json", '[\n {"id": 0, "cycle": 1, "src": 0, "dst": 1, "num_flits": 1,\n  "id": 2}]',
+     "line 3", "column 3: duplicate key 'id'"),
+    ("t.json", "[" * 100_000, "line 1", "column 66: nested deeper than 64 levels"),
+    ("t.json", '[{"id": 0, "cycle": NaN}]', "line 1", "NaN: expected a finite number"),
+    ("t.json", '[{"id": 0, "cycle": 1e999}]', "line 1", "number 1e999 out of range"),
+    ("t.json", '[{"id": 0, "cycle": ' + "9" * 5000 + "}]", "line 1", "out of range"),
+    ("t.jsonl", '{"cycle": 1, "src": 0, "dst": 1, "flits": 1}\n{"cycle": 1, "cycle": 2}\n',
+     "line 2", "duplicate key 'cycle'"),
+    ("t.jsonl", '{"cycle": -Infinity}\n', "line 1", "-Infinity: expected a finite number"),
+    ("t.jsonl", '{"cycle": 1, "src": 0, "dst": 1, "flits": 1} {}\n', "line 1",
+     "one JSON object per line"),
+    ("t.csv", "cycle,src,dst,flits\n" + "9" * 5000 + ",0,1,1\n", "line 2: cycle",
+     "expected an integer"),
+])
+def test_bad_trace_content(tmp_path, name, text, field, expected):
+    from enasim.noc.traces import read_trace
+
+    with pytest.raises(ConfigError) as exc:
+        read_trace(_write(tmp_path, name, text))
+    assert exc.value.field == field and expected in exc.value.message, exc.value
+
+
+def test_non_utf8_trace(tmp_path, capsys):
+    path = _write(tmp_path, "t.csv", b"cycle,src,dst,flits\n1,0,1,1\xff\n")
+    err = _one_line_error(["noc", "--trace", str(path)], capsys)
+    assert "not UTF-8 text (byte 27, line 2: 0xff)" in err
+
+
+@pytest.fixture
+def models_file(tmp_path):
+    """A models.json as `flash fit` writes it, with made-up coefficients."""
+    import json
+
+    from enasim.analytical.fitted import FEATURE_SETS, TARGETS, HardwareModels, LinearModel
+
+    path = tmp_path / "models.json"
+    HardwareModels("flash_imc", {t: LinearModel(t, FEATURE_SETS["enasim"][t],
+                                                (1e-3,) * len(FEATURE_SETS["enasim"][t]), 0.5)
+                                 for t in TARGETS}).save(path)
+    return path, json.loads(path.read_text())
+
+
+def _edit_models(models_file, edit) -> tuple[str, str]:
+    import json
+
+    path, data = models_file
+    text = edit(data) if callable(edit) else edit
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text if isinstance(text, str) else json.dumps(text, indent=1))
+    from enasim.analytical.fitted import HardwareModels
+
+    with pytest.raises(ConfigError) as exc:
+        HardwareModels.load(path)
+    assert exc.value.source == str(path)
+    return exc.value.field, exc.value.message
+
+
+def _set(data, keys, value):
+    node = data
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize("edit, field, expected", [
+    (lambda d: _set(d, ["models", "area_mm2", "coef", 0], float("nan")),
+     "line 10", "NaN: expected a finite number"),
+    (lambda d: _set(d, ["models", "latency_ns", "coef"], [1.0]), "models.latency_ns.coef",
+     "expected a list of 7 numbers (one per feature), got a list of 1"),
+    (lambda d: _set(d, ["models", "energy_uj", "intercept"], "1"), "models.energy_uj.intercept",
+     "expected a number"),
+    (lambda d: _set(d, ["models", "area_mm2", "coef", 0], 1e308 * 10), "line 10",
+     "Infinity: expected a finite number"),
+    (lambda d: _set(d, ["models", "area_mm2", "target"], "energy_uj"), "models.area_mm2.target",
+     "expected 'area_mm2'"),
+    (lambda d: _set(d, ["models", "area_mm2", "features"], "tiles"),
+     "models.area_mm2.features", "expected a list of feature names"),
+    (lambda d: d["models"].pop("energy_uj") and d, "models.energy_uj", "required key missing"),
+    (lambda d: [d], "(top level)", "expected a mapping"),
+    ('{"hw": "a", "hw": "b", "models": {}}', "line 1", "duplicate key 'hw'"),
+    (b"\xff{}", "", "not UTF-8 text (byte 0, line 1: 0xff)"),
+])
+def test_bad_models_file(models_file, edit, field, expected):
+    got_field, message = _edit_models(models_file, edit)
+    assert got_field == field and expected in message, (got_field, message)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--predictor", "nan,1,2"], "--predictor': expected a finite number, got nan"),
+    (["--predictor", "1,2"], "--predictor': expected 3 numbers separated by commas"),
+    (["--max-area-mm2", "nan"], "--max-area-mm2': expected a finite number"),
+    (["--max-latency-ms", "-1"], "--max-latency-ms': expected a number > 0.0, got -1.0"),
+    (["--max-energy-mj", "inf"], "--max-energy-mj': expected a finite number"),
+    (["--min-quality", "-0.5"], "--min-quality': expected a value >= 0.0"),
+])
+def test_flash_search_bad_numbers(models_file, args, expected, capsys):
+    err = _one_line_error(["flash", "search", "--models", str(models_file[0]), "--methods",
+                           "exhaustive", "--wm", "1,1", "--depth", "5,5", *args], capsys)
+    assert expected in err
+
+
+def test_flash_search_model_with_unknown_feature_names_the_file(models_file, capsys):
+    import json
+
+    path, data = models_file
+    data["models"]["area_mm2"]["features"] = ["tilez"]
+    data["models"]["area_mm2"]["coef"] = [1.0]
+    path.write_text(json.dumps(data))
+    err = _one_line_error(["flash", "search", "--models", str(path), "--methods",
+                           "exhaustive", "--wm", "1,1", "--depth", "5,5"], capsys)
+    assert f"{path}: field 'features': unknown features ['tilez']" in err
