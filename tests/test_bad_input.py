@@ -332,3 +332,74 @@ def test_flash_search_model_with_unknown_feature_names_the_file(models_file, cap
     err = _one_line_error(["flash", "search", "--models", str(path), "--methods",
                            "exhaustive", "--wm", "1,1", "--depth", "5,5"], capsys)
     assert f"{path}: field 'features': unknown features ['tilez']" in err
+
+
+# --- CSV tables, workload nulls, flags -------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, field, expected", [
+    ("g,accuracy\n1,nan\n2,0.5\n3,0.6\n", "line 2: accuracy", "expected a finite number"),
+    ("g,accuracy\ninf,0.4\n2,0.5\n3,0.6\n", "line 2: g", "expected a finite number"),
+    ("wm,depths,tcs,accuracy\n" + "9" * 30 + ",5;5;5,8;16;32,0.5\n", "line 2: wm",
+     "expected a value <= 64"),
+    ("wm,depths,tcs,accuracy\n1,0;5;5,8;16;32,0.5\n", "line 2: depths", ">= 3"),
+    ("g,accuracy\n1," + "5" * 200_000 + "\n", "", "malformed CSV: field larger than"),
+])
+def test_bad_predictor_csv(tmp_path, text, field, expected):
+    from enasim.nas.predictor import read_accuracy_csv
+
+    with pytest.raises(ConfigError) as exc:
+        read_accuracy_csv(_write(tmp_path, "acc.csv", text))
+    assert exc.value.field == field and expected in exc.value.message, exc.value
+
+
+def test_non_utf8_predictor_csv(tmp_path, capsys):
+    path = _write(tmp_path, "acc.csv", b"g,accuracy\n1,0.5\xa0\n")
+    assert "not UTF-8 text" in _one_line_error(["flash", "predictor", "fit", str(path)], capsys)
+
+
+@pytest.mark.parametrize("text, field, expected", [
+    ("label,accuracy\na,nan\n", "line 2: accuracy", "expected a finite number, got nan"),
+    ("label,accuracy\na,1.5\n", "line 2: accuracy", "expected a value <= 1.0"),
+    ("label,accuracy\na,0.5\na,0.6\n", "line 3: label", "'a' listed twice"),
+    ("label,accuracy\na\n", "line 2", "expected a label and an accuracy"),
+    ("label,accuracy\na," + "5" * 200_000 + "\n", "", "malformed CSV: field larger"),
+    (b"label,accuracy\n\xffa,0.5\n", "--accuracy", "not UTF-8 text (byte 15"),
+])
+def test_bad_monas_accuracy_csv(tmp_path, text, field, expected):
+    from enasim.nas.monas import load_accuracy
+
+    with pytest.raises(ConfigError) as exc:
+        load_accuracy(str(_write(tmp_path, "acc.csv", text)))
+    assert exc.value.field == field and expected in exc.value.message, exc.value
+
+
+@pytest.mark.parametrize("layer, field", [
+    ("{name: c, op: conv2d, out_channels: 4, kernel: 3, stride: null}", "stride"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: 3, padding: null}", "padding"),
+    ("{name: c, op: conv2d, out_channels: null, kernel: 3}", "out_channels"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: null}", "kernel"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: 3, bias: null}", "bias"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: 3, in_channels: null}", "in_channels"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: 3, inputs: null}", "inputs"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: 3, groups: 2.0}", "groups"),
+    ("{name: c, op: conv2d, out_channels: 4, kernel: [3, .nan]}", "kernel"),
+    ("{name: p, op: pool, mode: max, stride: null}", "stride"),
+    ("{name: s, op: select, channels: null}", "channels"),
+])
+def test_workload_null_and_wrong_types_name_the_layer_and_field(tmp_path, layer, field):
+    err = _wl_error(tmp_path, f"  - {layer}\n")
+    assert err.field == f"layers[0] ({layer.split(',')[0][7:]}).{field}", err
+    assert "expected" in err.message
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["noc", "--latency-threshold", "nan"], "--latency-threshold': expected a finite number"),
+    (["noc", "--rate", "inf"], "--rate': expected 0 < rate <= 1"),
+    (["monas", "run", "--objective", "weighted", "--weights", "1,nan,1"],
+     "--weights': expected a finite number"),
+    (["monas", "run", "--objective", "weighted", "--weights", "1,-1,1"],
+     "--weights': expected a value >= 0.0"),
+])
+def test_flags_refuse_non_finite_numbers(argv, expected, capsys):
+    assert expected in _one_line_error(argv, capsys)

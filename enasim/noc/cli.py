@@ -13,7 +13,7 @@ from enasim.fileio import atomic_write
 from enasim.hw.router import RouterParams
 from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, throughput_mode
 from enasim.noc.traffic import PATTERNS, SyntheticSource
-from enasim.validate import expect_int
+from enasim.validate import expect_int, expect_number
 
 # Options of synthetic traffic only (a trace brings its packets and runs until all arrive), with
 # their defaults; the parser leaves them None so that one given with --trace is an error.
@@ -119,6 +119,7 @@ def cmd_noc(args) -> int:
     if not args.trace:
         _check_ints(args, "measure_cycles", "sample_cycles")
         _check_ints(args, "warmup_cycles", minimum=0)
+        expect_number(args.latency_threshold, "", "--latency-threshold", 0.0, strict_min=True)
     if args.model == "compiled" and args.vcs > COMPILED_MAX_VCS:
         raise ConfigError("", "--vcs", f"expected at most {COMPILED_MAX_VCS} with --model "
                           f"compiled, got {args.vcs}; use --model process for more")
