@@ -403,3 +403,64 @@ def test_workload_null_and_wrong_types_name_the_layer_and_field(tmp_path, layer,
 ])
 def test_flags_refuse_non_finite_numbers(argv, expected, capsys):
     assert expected in _one_line_error(argv, capsys)
+
+
+def _npz_cases(tmp_path):
+    import pickle
+    import zipfile
+
+    import numpy as np
+
+    np.save(tmp_path / "lone.npy", np.zeros(3))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "pickle.npz").write_bytes(pickle.dumps([1]))
+    np.savez(tmp_path / "objects.npz", input=np.array([1, None], dtype=object))
+    with zipfile.ZipFile(tmp_path / "member.npz", "w") as z:
+        z.writestr("input.npy", b"junk")
+    with zipfile.ZipFile(tmp_path / "crc.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("input.npy", b"\x00" * 1000)
+    data = bytearray((tmp_path / "crc.npz").read_bytes())
+    data[40:44] = b"\xff\xff\xff\xff"  # inside the compressed member
+    (tmp_path / "crc.npz").write_bytes(bytes(data))
+    return [
+        (tmp_path / "lone.npy", "", "not an .npz file"),
+        (tmp_path / "empty.npz", "", "not an .npz file"),
+        (tmp_path / "pickle.npz", "", "not an .npz file"),
+        (tmp_path / "objects.npz", "", "Object arrays cannot be loaded"),
+        (tmp_path / "member.npz", "input", "not a .npy array"),
+        (tmp_path / "crc.npz", "", "cannot read .npz file"),
+        (tmp_path / "absent.npz", "", "cannot read file"),
+    ]
+
+
+def test_odd_npz_files(tmp_path, capsys):
+    for path, field, expected in _npz_cases(tmp_path):
+        for flag in ("--inputs", "--weights"):
+            err = _one_line_error(["infer", "--workload", "vgg8", flag, str(path),
+                                   "-o", str(tmp_path / "out")], capsys)
+            at = f"field '{field}': " if field else ""
+            assert f"{path}: {at}" in err and expected in err, err
+
+
+@pytest.mark.parametrize("values, expected", [
+    ("[.nan, .nan]", "axes.clock.period_ns[0]': expected a finite number, got nan"),
+    ("[1, .inf]", "axes.clock.period_ns[1]': expected a finite number, got inf"),
+])
+def test_sweep_axis_values_must_be_finite(tmp_path, values, expected):
+    from enasim.sweep.spec import load_spec
+
+    path = _write(tmp_path, "s.yaml", f"hw: flash_imc\nworkloads: [vgg8]\n"
+                  f"axes: {{clock.period_ns: {values}}}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_spec(path)
+    assert expected in str(exc.value)
+
+
+def test_oversized_and_non_utf8_specs_and_workloads(tmp_path):
+    from enasim.sweep.spec import load_spec
+
+    big = _write(tmp_path, "s.yaml", "hw: flash_imc\n" + "#" * (1 << 20))
+    with pytest.raises(ConfigError, match="limit for a sweep spec"):
+        load_spec(big)
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_network_yaml(_write(tmp_path, "w.yaml", b"name: \x80\n"))

@@ -21,7 +21,7 @@ from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
 from enasim.sweep.store import FIXED
-from enasim.validate import check_keys, expect_choice, expect_int, type_name
+from enasim.validate import check_keys, expect_choice, expect_int, expect_number, type_name
 from enasim.workload import Network, load_workload, zoo_names
 
 BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
@@ -143,6 +143,8 @@ def _axes(data: Any, source: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
             if not isinstance(v, bool | int | float | str):
                 raise ConfigError(source, f"{where}[{i}]", f"expected a number, string or "
                                   f"boolean, got {type_name(v)}")
+            if isinstance(v, float):  # NaN would also slip past the duplicate check
+                expect_number(v, source, f"{where}[{i}]", None)
             if any(type(v) is type(w) and v == w for w in values[:i]):
                 raise ConfigError(source, f"{where}[{i}]", f"duplicate value {v!r}")
         axes.append((name, tuple(values)))
