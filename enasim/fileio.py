@@ -104,9 +104,10 @@ def read_yaml(path: str | Path, kind: str = "input file") -> Any:
 
 def parse_yaml_text(text: str, source: str, field: str = "") -> Any:
     """Parse YAML text (a file's, or a command-line value); errors name `source` and `field`."""
-    loader = _Loader(text)
-    loader.source, loader.field = source, field
+    loader = None
     try:
+        loader = _Loader(text)  # reads the text: a NUL byte fails here
+        loader.source, loader.field = source, field
         return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -116,7 +117,8 @@ def parse_yaml_text(text: str, source: str, field: str = "") -> Any:
     except ValueError as exc:  # a date such as 2024-13-01, an integer of 5000 digits
         raise ConfigError(source, field, f"malformed YAML: {str(exc).split(';')[0]}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _JsonProblem(ValueError):

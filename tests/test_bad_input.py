@@ -464,3 +464,12 @@ def test_oversized_and_non_utf8_specs_and_workloads(tmp_path):
         load_spec(big)
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_network_yaml(_write(tmp_path, "w.yaml", b"name: \x80\n"))
+
+
+def test_control_characters_in_input_stay_on_one_line(tmp_path, capsys):
+    path = _write(tmp_path, "hw.yaml", 'extends: flash_imc\n"cross\\nbar": 1\n')
+    assert "field 'cross\\nbar': unknown key" in _one_line_error(["config", "check", str(path)],
+                                                                 capsys)
+    path = _write(tmp_path, "nul.yaml", "extends: flash_imc\x00\n")
+    assert "special characters are not allowed" in _one_line_error(
+        ["config", "check", str(path)], capsys)
