@@ -18,9 +18,17 @@ class ConfigError(EnasimError):
 
     def __init__(self, source: str, field: str, message: str):
         self.source, self.field, self.message = source, field, message
-        where = f"{source}: " if source else ""
-        at = f"field '{field}': " if field else ""
-        super().__init__(f"{where}{at}{message}")
+        where = f"{_one_line(source)}: " if source else ""
+        at = f"field '{_one_line(field)}': " if field else ""
+        super().__init__(f"{where}{at}{_one_line(message)}")
+
+
+def _one_line(text: str) -> str:
+    """`text` with newlines and other unprintable characters (from a key or value of the
+    input) escaped, so that every error stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def suggest(name: str, valid: Iterable[str]) -> str:

@@ -1,4 +1,10 @@
-"""Reading YAML inputs with precise errors, and writing outputs atomically.
+"""Reading text inputs (YAML, JSON, CSV) with precise errors, and writing outputs atomically.
+
+Every input file goes through `read_text`: UTF-8 only, and at most a size no real input reaches,
+so a wrong or hostile file fails at once instead of after minutes and gigabytes. The YAML and
+JSON parsers refuse what no enasim input needs and what makes parsing explode: YAML aliases
+(billion laughs), nesting deeper than `MAX_DEPTH`, duplicate keys (silently last-wins
+otherwise) and, in JSON, NaN, Infinity and numbers beyond the float range.
 
 Outputs: `check_output_dir` / `check_output_file` refuse a path that cannot be written before
 any work; `atomic_write` replaces one file (temp file + rename); `result_set` replaces a whole
@@ -12,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import fnmatch
+import json
+import math
 import os
 import re
 import shutil
@@ -25,9 +33,72 @@ import yaml
 
 from enasim.errors import ConfigError
 
+MB = 1 << 20
+CONFIG_LIMIT = 1 * MB     # hwconfigs, workloads, sweep specs, models.json: a few kB in practice
+TABLE_LIMIT = 16 * MB     # CSV tables of (architecture, accuracy) rows
+TRACE_LIMIT = 256 * MB    # NoC traces: millions of packets
+MAX_DEPTH = 64            # nesting of YAML/JSON collections; enasim's inputs use at most 4
+
+
+def read_text(path: str | Path, limit: int = CONFIG_LIMIT, kind: str = "input file") -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped) of at most `limit` bytes;
+    a missing, unreadable, larger or non-UTF-8 file raises ConfigError naming it."""
+    src = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ConfigError(src, "", f"larger than {limit // MB} MB, the limit for a {kind} "
+                          f"(no real one comes close)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(src, "", f"not UTF-8 text (byte {exc.start}, line {line}: "
+                          f"0x{data[exc.start]:02x})") from None
+    return text.removeprefix("\ufeff")
+
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e6` and `2E-3` as floats (YAML 1.2), as users write them."""
+    """SafeLoader that also reads `1e6` and `2E-3` as floats (YAML 1.2), as users write them,
+    and refuses aliases, nesting deeper than MAX_DEPTH and duplicate keys."""
+
+    source, field, depth = "", "", 0
+
+    def _fail(self, mark, message: str):
+        raise ConfigError(self.source, self.field, f"malformed YAML at line {mark.line + 1}, "
+                          f"column {mark.column + 1}: {message}")
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._fail(event.start_mark, f"alias *{event.anchor}: aliases are not supported "
+                       "(write the value out)")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self._fail(event.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if (type(key), key) in seen:
+                        self._fail(key_node.start_mark, f"duplicate key {key!r} (first at line "
+                                   f"{seen[(type(key), key)]})")
+                    seen[(type(key), key)] = key_node.start_mark.line + 1
+                except TypeError:
+                    continue  # an unhashable key: the constructor reports it
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -37,25 +108,121 @@ _Loader.add_implicit_resolver(
 )
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing or malformed file raises ConfigError naming the line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read file: {exc.strerror}") from None
-    return parse_yaml_text(text, str(path))
+def read_yaml(path: str | Path, kind: str = "input file") -> Any:
+    """Parse a YAML file (see `read_text`); a malformed file raises ConfigError naming the
+    line."""
+    return parse_yaml_text(read_text(path, CONFIG_LIMIT, kind), str(path))
 
 
 def parse_yaml_text(text: str, source: str, field: str = "") -> Any:
     """Parse YAML text (a file's, or a command-line value); errors name `source` and `field`."""
+    loader = None
     try:
-        return yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)  # reads the text: a NUL byte fails here
+        loader.source, loader.field = source, field
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, field, f"malformed YAML{where}: {problem}") from None
+    except ValueError as exc:  # a date such as 2024-13-01, an integer of 5000 digits
+        raise ConfigError(source, field, f"malformed YAML: {str(exc).split(';')[0]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+class _JsonProblem(ValueError):
+    """Raised by the JSON decoder's hooks; `find_json_problem` then says where."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        raise _JsonProblem("duplicate key")
+    return out
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _JsonProblem("number out of range")
+    return value
+
+
+def _constant(text: str) -> float:
+    raise _JsonProblem(text)
+
+
+JSON_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=_finite,
+                                parse_constant=_constant)
+_JSON_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[][{}:]|-?Infinity|NaN'
+                         r"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def find_json_problem(text: str, start: int = 0) -> tuple[int, str] | None:
+    """(offset, message) of the first duplicate key, NaN, Infinity, out-of-range number or
+    nesting deeper than MAX_DEPTH in the JSON value at `start`, or None."""
+    stack: list[set[str] | None] = []
+    prev = ""
+    for m in _JSON_TOKEN.finditer(text, start):
+        tok = m.group()
+        if tok in ("{", "["):
+            stack.append(set() if tok == "{" else None)
+            if len(stack) > MAX_DEPTH:
+                return m.start(), f"nested deeper than {MAX_DEPTH} levels"
+        elif tok in ("}", "]"):
+            if stack:
+                stack.pop()
+            if not stack:
+                return None
+        elif tok == ":":
+            if prev.startswith('"') and stack and stack[-1] is not None:
+                key = json.loads(prev)
+                if key in stack[-1]:
+                    return m.start() - len(prev), f"duplicate key {key!r}"
+                stack[-1].add(key)
+        elif tok in ("NaN", "Infinity", "-Infinity"):
+            return m.start(), f"{tok}: expected a finite number"
+        elif not tok.startswith('"') and not math.isfinite(float(tok)):
+            return m.start(), f"number {tok[:20]}{'...' if len(tok) > 20 else ''} out of range"
+        prev = tok
+    return None
+
+
+def decode_json(text: str, source: str, start: int = 0, first_line: int = 1) -> tuple[Any, int]:
+    """The JSON value at offset `start` of `text` and the offset after it, decoded strictly
+    (see the module docstring); a problem raises ConfigError naming its line (`text` starting
+    on line `first_line` of the file) and column."""
+    try:
+        return JSON_DECODER.raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        json_error(text, source, exc.pos, exc.msg, first_line)
+    except (RecursionError, ValueError) as exc:  # _JsonProblem, or a 5000-digit integer
+        pos, message = find_json_problem(text, start) or (start, str(exc))
+        json_error(text, source, pos, message, first_line)
+
+
+def json_error(text: str, source: str, pos: int, message: str, first_line: int = 1):
+    """Raise ConfigError for the problem at offset `pos` of JSON `text`: field 'line N'."""
+    line = text.count("\n", 0, pos) + first_line
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    raise ConfigError(source, f"line {line}", f"malformed JSON at column {column}: {message}")
+
+
+def parse_json_text(text: str, source: str) -> Any:
+    """A whole JSON document, decoded strictly (see `decode_json`)."""
+    start = len(text) - len(text.lstrip())
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # else it cannot nest too deeply
+        problem = find_json_problem(text, start)
+        if problem and problem[1].startswith("nested"):
+            json_error(text, source, *problem)
+    value, end = decode_json(text, source, start)
+    if text[end:].strip():
+        json_error(text, source, len(text) - len(text[end:].lstrip()), "extra data after the "
+                   "JSON value")
+    return value
 
 
 def _umask() -> int:

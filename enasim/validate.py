@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -42,12 +43,43 @@ def expect_int(value: Any, source: str, field: str, minimum: int | None = 1,
 
 def expect_number(value: Any, source: str, field: str, minimum: float | None = 0.0,
                   maximum: float | None = None, strict_min: bool = False) -> float:
+    """A finite int or float in range: NaN and infinities are never numbers of an input."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(source, field, f"expected a number, got {type_name(value)} {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        finite = False
+    if not finite:
+        raise ConfigError(source, field, f"expected a finite number, got {_short(value)}")
     if strict_min and minimum is not None and value <= minimum:
         raise ConfigError(source, field, f"expected a number > {minimum}, got {value}")
     _check_range(value, source, field, minimum, maximum)
     return float(value)
+
+
+def parse_numbers(text: str, count: int | None, source: str, field: str,
+                  minimum: float | None = None) -> tuple[float, ...]:
+    """Comma-separated finite numbers (`count` of them, if given) from a command-line value."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        n = f"{count} " if count else ""
+        raise ConfigError(source, field, f"expected {n}numbers separated by commas, got {text!r}")
+    for v in values:
+        expect_number(v, source, field, minimum)
+    return values
+
+
+def _short(value: Any) -> str:
+    """repr(value), cut to 40 characters (an integer of thousands of digits has none)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "an integer too long to print"
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def expect_bool(value: Any, source: str, field: str) -> bool:

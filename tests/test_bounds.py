@@ -45,7 +45,8 @@ def test_argparse_errors_are_one_line(capsys):
     (["--link-delay", "100000000000"], "--mesh", "link delay 100000000000"),
     (["--measure-cycles", "1000000000000"], "--measure-cycles", "1.6e+13 router-cycles"),
     (["--warmup-cycles", "99999999999"], "--warmup-cycles", "router-cycles"),
-    (["--latency-threshold", "nan"], "--latency-threshold", "> 0"),
+    (["--latency-threshold", "nan"], "--latency-threshold", "finite"),
+    (["--latency-threshold", "-5"], "--latency-threshold", "> 0"),
 ])
 def test_noc_refuses_runs_that_would_not_fit_or_finish(argv, field, estimate, capsys):
     _fails(["noc", *argv], capsys, f"field '{field}'", estimate)

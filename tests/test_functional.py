@@ -237,7 +237,7 @@ def test_infer_bad_npz(tmp_path):
     assert e.field == "--images"
     (tmp_path / "junk.npz").write_text("not a zip")
     e = error(weights=str(tmp_path / "junk.npz"))
-    assert "cannot read" in e.message and "junk.npz" in str(e)
+    assert "not an .npz file" in e.message and "junk.npz" in str(e)
 
 
 def test_infer_parser_flags():

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from enasim.errors import ConfigError
-from enasim.fileio import atomic_write
+from enasim.fileio import CONFIG_LIMIT, atomic_write, parse_json_text, read_text
+from enasim.validate import check_keys, expect_number, type_name
 
 TARGETS = ("area_mm2", "latency_ns", "energy_uj")
 
@@ -107,6 +108,7 @@ class HardwareModels:
 
     hw: str
     models: dict[str, LinearModel]
+    source: str = ""  # the file it was loaded from, for error messages
 
     def predict(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {t: m.predict(feats) for t, m in self.models.items()}
@@ -119,18 +121,36 @@ class HardwareModels:
 
     @classmethod
     def load(cls, path: str | Path) -> HardwareModels:
-        try:
-            data = json.loads(Path(path).read_text())
-            models = {t: LinearModel(m["target"], tuple(m["features"]), tuple(m["coef"]),
-                                     float(m["intercept"]), float(m.get("fit_s", 0.0)))
-                      for t, m in data["models"].items()}
-        except FileNotFoundError:
-            raise ConfigError(str(path), "", "no such models file (write one with "
-                              "`enasim flash fit`)") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(str(path), "models", f"not a models file written by "
-                              f"`enasim flash fit`: {exc}") from None
-        if set(models) != set(TARGETS):
-            raise ConfigError(str(path), "models", f"expected models for {', '.join(TARGETS)}, "
-                              f"got {', '.join(models)}")
-        return cls(str(data.get("hw", "")), models)
+        """Read models written by `save`, checking every field (finite coefficients, one per
+        feature, a model per target)."""
+        src = str(path)
+        if not Path(path).exists():
+            raise ConfigError(src, "", "no such models file (write one with `enasim flash fit`)")
+        data = check_keys(parse_json_text(read_text(path, CONFIG_LIMIT, "models file"), src),
+                          ("hw", "models"), src, "", required=("models",))
+        hw = data.get("hw", "")
+        if not isinstance(hw, str):
+            raise ConfigError(src, "hw", f"expected a string, got {type_name(hw)}")
+        check_keys(data["models"], TARGETS, src, "models", required=TARGETS)
+        return cls(hw, {t: _load_model(data["models"][t], t, src) for t in TARGETS}, src)
+
+
+def _load_model(data, target: str, src: str) -> LinearModel:
+    where = f"models.{target}"
+    check_keys(data, ("target", "features", "coef", "intercept", "fit_s"), src, where,
+               required=("target", "features", "coef", "intercept"))
+    if data["target"] != target:
+        raise ConfigError(src, f"{where}.target", f"expected {target!r}, got {data['target']!r}")
+    features, coef = data["features"], data["coef"]
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise ConfigError(src, f"{where}.features", f"expected a list of feature names, got "
+                          f"{type_name(features)}")
+    if not isinstance(coef, list) or len(coef) != len(features):
+        raise ConfigError(src, f"{where}.coef", f"expected a list of {len(features)} numbers "
+                          f"(one per feature), got {type_name(coef)}"
+                          f"{f' of {len(coef)}' if isinstance(coef, list) else ''}")
+    return LinearModel(target, tuple(features),
+                       tuple(expect_number(c, src, f"{where}.coef[{i}]", None)
+                             for i, c in enumerate(coef)),
+                       expect_number(data["intercept"], src, f"{where}.intercept", None),
+                       expect_number(data.get("fit_s", 0.0), src, f"{where}.fit_s"))

@@ -47,7 +47,7 @@ def load_data(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A hwconfig file's plain data with its `extends:` base merged under it (unvalidated).
 
     A file without `name` is named after itself, not after its base."""
-    data = read_yaml(path)
+    data = read_yaml(path, "hwconfig")
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(str(path), "(top level)", f"expected a mapping of hwconfig sections, "

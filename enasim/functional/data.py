@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,24 @@ def random_inputs(net: Network, spec: MacSpec, images: int, seed: int) -> np.nda
 
 
 def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of an `.npz` archive; a lone `.npy`, a pickle, object arrays or a member that
+    is no array raise ConfigError (np.load alone would return some of them)."""
+    src = str(path)
     try:
+        zipfile.ZipFile(path).close()
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ConfigError(str(path), "", f"cannot read .npz file: {exc}") from None
+            arrays = {k: f[k] for k in f.files}
+    except OSError as exc:
+        raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
+    except zipfile.BadZipFile:
+        raise ConfigError(src, "", "not an .npz file (a zip archive of .npy arrays, as "
+                          "numpy.savez writes)") from None
+    except (ValueError, EOFError, zlib.error) as exc:
+        raise ConfigError(src, "", f"cannot read .npz file: {str(exc).split('. ')[0]}") from None
+    for key, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise ConfigError(src, key, "not a .npy array")
+    return arrays
 
 
 def _check_array(a: np.ndarray, shape: tuple[int, ...], lo: int, hi: int, source: str,

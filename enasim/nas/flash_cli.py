@@ -139,18 +139,16 @@ def cmd_search(args) -> int:
     from enasim.nas import flash_search as fs
     from enasim.nas.spaces.densenet_flash import FlashSpace
     from enasim.report.tables import format_table
+    from enasim.validate import expect_number, parse_numbers
 
     space = FlashSpace(wm=_pair(args.wm, "--wm"), depth=_pair(args.depth, "--depth"),
                        t_step=args.t_step)
-    predictor = None
-    if args.predictor:
-        try:
-            predictor = tuple(float(v) for v in args.predictor.split(","))
-        except ValueError:
-            predictor = ()
-        if len(predictor) != 3:
-            raise ConfigError("", "--predictor", f"expected A,B,C numbers, got "
-                              f"{args.predictor!r}")
+    predictor = parse_numbers(args.predictor, 3, "", "--predictor") if args.predictor else None
+    for flag, value in (("--min-quality", args.min_quality), ("--max-area-mm2", args.max_area_mm2),
+                        ("--max-latency-ms", args.max_latency_ms),
+                        ("--max-energy-mj", args.max_energy_mj)):
+        if value is not None:
+            expect_number(value, "", flag, 0.0, strict_min=flag != "--min-quality")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in fs.SEARCHES]
     if bad or not methods:

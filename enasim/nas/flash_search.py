@@ -86,7 +86,7 @@ class Evaluator:
         terms = [models.models[t] for t in ("area_mm2", "latency_ns", "energy_uj")]
         missing = sorted({f for m in terms for f in m.features} - set(names))
         if missing:
-            raise ConfigError("", "features", f"unknown features {missing}; known: "
+            raise ConfigError(models.source, "features", f"unknown features {missing}; known: "
                               f"{', '.join(names)}")
         # each model as rows of the feature matrix and coefficients, in the model's own order
         width = max(len(m.features) for m in terms)

@@ -29,6 +29,7 @@ seeded from (seed, k), so a resumed run draws the same trials as an uninterrupte
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import numbers
@@ -43,6 +44,7 @@ from enasim.analytical import run_analytical
 from enasim.config import config_hash
 from enasim.config.schema import HardwareConfig
 from enasim.errors import ConfigError, EnasimError
+from enasim.fileio import TABLE_LIMIT, read_text
 from enasim.mapping import map_network
 from enasim.nas.spaces.blocks_cnn import (
     TYPES,
@@ -56,7 +58,7 @@ from enasim.nas.spaces.blocks_cnn import (
 )
 from enasim.report.files import summary_dict
 from enasim.sim import Simulator
-from enasim.validate import expect_seed, import_callable
+from enasim.validate import expect_number, expect_seed, import_callable
 
 STUDY_NAME = "monas"
 SAMPLERS = ("tpe", "random")
@@ -149,21 +151,35 @@ def load_accuracy(spec: str) -> Accuracy:
 
 
 def _csv_accuracy(path: Path) -> Accuracy:
+    """The accuracies of a CSV with columns label,accuracy: one row per label, each a number
+    in [0, 1]."""
+    src = str(path)
     try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not {"label", "accuracy"} <= set(reader.fieldnames or ()):
-                raise ConfigError(str(path), "", f"expected columns label,accuracy, got "
-                                  f"{reader.fieldnames}")
-            table = {}
-            for line, row in enumerate(reader, start=2):
-                try:
-                    table[row["label"].strip()] = float(row["accuracy"])
-                except (TypeError, ValueError):
-                    raise ConfigError(str(path), f"line {line}", f"accuracy must be a number, "
-                                      f"got {row['accuracy']!r}") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "--accuracy", f"cannot read file: {exc.strerror}") from None
+        text = read_text(path, TABLE_LIMIT, "CSV table")
+    except ConfigError as exc:  # name the flag that gave the file
+        raise ConfigError(src, "--accuracy", exc.message) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    table: dict[str, float] = {}
+    try:
+        if not {"label", "accuracy"} <= set(reader.fieldnames or ()):
+            raise ConfigError(src, "", f"expected columns label,accuracy, got "
+                              f"{reader.fieldnames}")
+        for row in reader:
+            where = f"line {reader.line_num}"
+            name, text = row["label"], row["accuracy"]
+            if name is None or text is None:
+                raise ConfigError(src, where, "expected a label and an accuracy")
+            try:
+                acc = float(text)
+            except ValueError:
+                raise ConfigError(src, f"{where}: accuracy", f"expected a number, got "
+                                  f"{text!r}") from None
+            expect_number(acc, src, f"{where}: accuracy", 0.0, 1.0)
+            if name.strip() in table:
+                raise ConfigError(src, f"{where}: label", f"{name.strip()!r} listed twice")
+            table[name.strip()] = acc
+    except csv.Error as exc:
+        raise ConfigError(src, "", f"malformed CSV: {exc}") from None
 
     def accuracy(config: Config) -> float:
         name = label(config)

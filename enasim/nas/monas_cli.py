@@ -43,7 +43,7 @@ from enasim.nas.monas import (  # noqa: E402
 from enasim.nas.spaces.blocks_cnn import MAX_BLOCKS, TYPES, BlocksCnnSpace  # noqa: E402
 from enasim.report.files import csv_text  # noqa: E402
 from enasim.report.plots import legend_outside, save_png  # noqa: E402
-from enasim.validate import expect_int, int_arg, seed_arg  # noqa: E402
+from enasim.validate import expect_int, int_arg, parse_numbers, seed_arg  # noqa: E402
 
 RESULT_FILES = ("trials.csv", "pareto.csv", "summary.json", "plots")
 STUDY = ("study.sqlite*",)  # the study and SQLite's journal files
@@ -94,15 +94,6 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
-def _weights(text: str) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or any(not v >= 0 for v in values):
-        raise ConfigError("", "--weights", f"expected three numbers >= 0 separated by commas "
-                          f"(accuracy, latency, energy), got {text!r}")
-    return values
 
 
 def cmd_run(args) -> int:
@@ -116,7 +107,8 @@ def cmd_run(args) -> int:
                           f"{args.objective!r}")
     settings = Settings(objective=args.objective, sampler=args.sampler, seed=args.seed,
                         evaluator=args.evaluator, accuracy=args.accuracy,
-                        weights=_weights(args.weights or "1,1,1"),
+                        weights=parse_numbers(args.weights or "1,1,1", 3, "", "--weights",
+                                              0.0),
                         space=BlocksCnnSpace(args.max_blocks, channels))
     hw = load(hw_path)
     out = check_result_dir(args.out or f"results/monas-{args.objective.replace('/', '-')}-"

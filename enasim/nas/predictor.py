@@ -17,7 +17,9 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from enasim.errors import ConfigError
+from enasim.fileio import TABLE_LIMIT, read_text
 from enasim.nas.degree import nn_degree
+from enasim.validate import expect_int, expect_number
 
 
 def theta(g, a: float, b: float, c: float):
@@ -70,31 +72,36 @@ def fit_predictor(g, accuracy, source: str = "data") -> Predictor:
 
 def read_accuracy_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(g, accuracy) from a CSV with columns `g,accuracy`, or `wm,depths,tcs,accuracy` with
-    per-cell depths and t_c separated by ';' (g is then computed). Accuracy may be a fraction
-    or a percentage (values above 1 are divided by 100)."""
+    per-cell depths and t_c separated by ';' (g is then computed; w_m <= 64, d_c <= 1024, at
+    most 8 cells, so that it cannot overflow). Accuracy may be a fraction or a percentage (values
+    above 1 are divided by 100)."""
     src = str(path)
     try:
-        rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(src, "", f"cannot read file: {exc}") from None
+        rows = list(csv.DictReader(io.StringIO(read_text(path, TABLE_LIMIT, "CSV table"))))
+    except csv.Error as exc:
+        raise ConfigError(src, "", f"malformed CSV: {exc}") from None
     if not rows:
         raise ConfigError(src, "", "expected a header and at least one row")
     cols = set(rows[0])
     if "accuracy" not in cols or not ({"g"} <= cols or {"wm", "depths", "tcs"} <= cols):
         raise ConfigError(src, "header", f"expected columns g,accuracy or "
-                          f"wm,depths,tcs,accuracy, got {','.join(rows[0])}")
+                          f"wm,depths,tcs,accuracy, got {','.join(map(str, rows[0]))}")
     g, acc = [], []
     for i, r in enumerate(rows, start=2):
         try:
-            acc.append(float(r["accuracy"]))
+            acc.append(expect_number(float(r["accuracy"]), src, f"line {i}: accuracy", None))
             if "g" in cols:
-                g.append(float(r["g"]))
+                g.append(expect_number(float(r["g"]), src, f"line {i}: g", None))
             else:
-                depths = [int(v) for v in r["depths"].split(";")]
-                tcs = [int(v) for v in r["tcs"].split(";")]
-                if len(depths) != len(tcs):
-                    raise ValueError("depths and tcs need one value per cell each")
-                g.append(float(nn_degree([int(r["wm"])], [depths], [tcs])[0]))
+                where = f"line {i}: "
+                wm = expect_int(int(r["wm"]), src, f"{where}wm", 1, 64)
+                depths = [expect_int(int(v), src, f"{where}depths", 3, 1024)
+                          for v in r["depths"].split(";")]
+                tcs = [expect_int(int(v), src, f"{where}tcs", 0, 1 << 20)
+                       for v in r["tcs"].split(";")]
+                if len(depths) != len(tcs) or len(depths) > 8:
+                    raise ValueError("depths and tcs need one value per cell each, at most 8")
+                g.append(float(nn_degree([wm], [depths], [tcs])[0]))
         except (ValueError, TypeError, AttributeError) as exc:
             raise ConfigError(src, f"line {i}", f"expected numbers: {exc}") from None
     acc_arr = np.asarray(acc)

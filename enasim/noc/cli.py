@@ -13,7 +13,7 @@ from enasim.fileio import atomic_write, check_output_file
 from enasim.hw.router import RouterParams, check_mesh_memory
 from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, throughput_mode
 from enasim.noc.traffic import CHUNK_CYCLES, PATTERNS, SyntheticSource
-from enasim.validate import expect_int, seed_arg
+from enasim.validate import expect_int, expect_number, seed_arg
 
 # Options of synthetic traffic only (a trace brings its packets and runs until all arrive), with
 # their defaults; the parser leaves them None so that one given with --trace is an error.
@@ -131,9 +131,7 @@ def cmd_noc(args) -> int:
     if not args.trace:
         _check_ints(args, "measure_cycles", "sample_cycles")
         _check_ints(args, "warmup_cycles", minimum=0)
-        if not args.latency_threshold > 0:
-            raise ConfigError("", "--latency-threshold", f"expected a number of cycles > 0, "
-                              f"got {args.latency_threshold}")
+        expect_number(args.latency_threshold, "", "--latency-threshold", 0.0, strict_min=True)
     if args.model == "compiled" and args.vcs > COMPILED_MAX_VCS:
         raise ConfigError("", "--vcs", f"expected at most {COMPILED_MAX_VCS} with --model "
                           f"compiled, got {args.vcs}; use --model process for more")

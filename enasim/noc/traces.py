@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from enasim.errors import ConfigError, suggest
-from enasim.fileio import atomic_write
+from enasim.fileio import TRACE_LIMIT, atomic_write, decode_json, json_error, read_text
 from enasim.noc.packets import Packets
 from enasim.validate import type_name
 
@@ -33,7 +33,7 @@ _SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".json": "booksim-json"}
 _COLUMNS = ("cycle", "src", "dst", "flits", "id", "deps")
 _REQUIRED = ("cycle", "src", "dst", "flits")
 _BOOKSIM_KEYS = ("id", "cycle", "src", "dst", "num_flits", "num_deps", "rev_deps")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")  # longer ones are out of range anyway
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _INT32_MAX, _INT64_MAX = 2**31 - 1, 2**63 - 1
 # Creation cycles: the kernels add latencies and delays to cycles in int64 and use -2**40 as
@@ -56,11 +56,7 @@ def read_trace(path: str | Path, fmt: str | None = None, rows: int | None = None
                cols: int | None = None) -> Packets:
     """Read and check a trace; nodes must lie in the rows x cols mesh when both are given."""
     fmt, src = trace_format(path, fmt), str(path)
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(src, "", f"cannot read file: {reason}") from None
+    text = read_text(path, TRACE_LIMIT, "trace")
     reader = {"csv": _csv_records, "jsonl": _jsonl_records, "booksim-json": _booksim_records}
     return _packets(reader[fmt](text, src), fmt, src, rows, cols)
 
@@ -105,28 +101,23 @@ def _csv_int(text: str) -> int | str:
 
 def _jsonl_records(text: str, src: str) -> list[Record]:
     records = []
-    for i, line in enumerate(text.splitlines(), start=1):
+    for i, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        obj, end = decode_json(line, src, len(line) - len(line.lstrip()), first_line=i)
+        if line[end:].strip():
+            json_error(line, src, end, "expected one JSON object per line", first_line=i)
         where = f"line {i}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(src, where, f"malformed JSON at column {exc.colno}: "
-                              f"{exc.msg}") from None
         records.append((where, _check_object(obj, _COLUMNS, _REQUIRED, src, where)))
     return records
 
 
 def _booksim_records(text: str, src: str) -> list[Record]:
     """Parse the JSON list element by element to know the line each packet starts on."""
-    decoder, records = json.JSONDecoder(), []
-    line, counted = 1, 0
+    records, line, counted = [], 1, 0
 
     def fail(pos: int, message: str):
-        n = text.count("\n", 0, pos)
-        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        raise ConfigError(src, f"line {n + 1}", f"malformed JSON at column {column}: {message}")
+        json_error(text, src, pos, message)
 
     def skip(pos: int) -> int:
         return _JSON_SPACE.match(text, pos).end()
@@ -140,10 +131,7 @@ def _booksim_records(text: str, src: str) -> list[Record]:
     else:
         while True:
             line, counted = line + text.count("\n", counted, pos), pos
-            try:
-                obj, pos = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                fail(exc.pos, exc.msg)
+            obj, pos = decode_json(text, src, pos)
             where = f"line {line}"
             records.append((where, _check_object(obj, _BOOKSIM_KEYS, _BOOKSIM_KEYS, src, where)))
             pos = skip(pos)

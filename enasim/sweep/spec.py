@@ -27,6 +27,7 @@ from enasim.validate import (
     check_keys,
     expect_choice,
     expect_int,
+    expect_number,
     expect_seed,
     type_name,
 )
@@ -106,7 +107,7 @@ def load_spec(path: str | Path, sets: Iterable[str] = ()) -> SweepSpec:
     """Read and check a sweep spec YAML (a file, or a bundled spec's name); relative paths in
     it are relative to the file. `sets` are `--set` items for its base hwconfig."""
     path = resolve_spec(path)
-    data = read_yaml(path)
+    data = read_yaml(path, "sweep spec")
     return spec_from_dict(data, str(path), path.parent, default_name=path.stem,
                           base_overrides=parse_set(sets))
 
@@ -162,6 +163,8 @@ def _axes(data: Any, source: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
             if not isinstance(v, bool | int | float | str):
                 raise ConfigError(source, f"{where}[{i}]", f"expected a number, string or "
                                   f"boolean, got {type_name(v)}")
+            if isinstance(v, float):  # NaN would also slip past the duplicate check
+                expect_number(v, source, f"{where}[{i}]", None)
             if any(type(v) is type(w) and v == w for w in values[:i]):
                 raise ConfigError(source, f"{where}[{i}]", f"duplicate value {v!r}")
         axes.append((name, tuple(values)))

@@ -55,7 +55,7 @@ _REQUIRED = {"conv2d": ("out_channels", "kernel"), "linear": ("out_features",),
 def load_network_yaml(path: str | Path) -> Network:
     """Read a workload YAML file into a Network, checking every field and shape."""
     src = str(path)
-    data = check_keys(read_yaml(path), ("name", "input", "layers"), src, "",
+    data = check_keys(read_yaml(path, "workload"), ("name", "input", "layers"), src, "",
                       required=("input", "layers"))
     name = data.get("name", Path(path).stem)
     if not isinstance(name, str):
@@ -77,7 +77,7 @@ def load_network_yaml(path: str | Path) -> Network:
         check_keys(spec, _COMMON + _FIELDS[kind], src, field,
                    required=_REQUIRED.get(kind, ()))
         inputs = spec.get("inputs")
-        if inputs is not None:
+        if "inputs" in spec:
             inputs = [inputs] if isinstance(inputs, str) else inputs
             if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
                 raise ConfigError(src, f"{field}.inputs", "expected a layer name or a list of "
@@ -105,8 +105,10 @@ def _kernel(value: Any, src: str, field: str) -> tuple[int, int]:
 
 def _op(kind: str, spec: dict, src: str, field: str) -> Op:
     def get_int(key, default, minimum=1):
-        v = spec.get(key, default)
-        return None if v is None else expect_int(v, src, f"{field}.{key}", minimum)
+        """The key's integer, or `default` when the key is absent (null is no integer)."""
+        if key not in spec:
+            return default
+        return expect_int(spec[key], src, f"{field}.{key}", minimum)
 
     def get_bool(key, default):
         return expect_bool(spec.get(key, default), src, f"{field}.{key}")
