@@ -484,3 +484,18 @@ def test_a_killed_worker_fails_its_point_and_the_sweep_goes_on(tmp_path, monkeyp
     assert sorted(rows) == [3, 4, 5, 6]
     assert rows[4]["status"] == "failed" and "worker crashed" in rows[4]["error"]
     assert all(rows[b]["status"] == "done" for b in (3, 5, 6))
+
+
+def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path, capsys):
+    import sqlite3
+
+    (tmp_path / "db").mkdir()
+    path = tmp_path / "db" / "results.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    for argv in (["sweep", "export", str(tmp_path / "db"), "--csv", str(tmp_path / "x.csv")],
+                 ["sweep", "example", "-o", str(tmp_path / "db"), "--workers", "1"]):
+        assert main(argv) == 2
+        assert "not a sweep result store" in capsys.readouterr().err
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["t"]

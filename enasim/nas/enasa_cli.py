@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
                    "(default: results/enasa-SPACE-SEARCH)")
     r.add_argument("--depthwise", choices=("packed", "digital"),
                    help="depthwise mapping, overriding the hwconfig's enasa.depthwise_mapping")
-    r.add_argument("--generations", type=int_arg(1, 10_000), default=20,
+    r.add_argument("--generations", type=int_arg(0, 10_000), default=20,
                    help="generations after the initial population (default: 20)")
     r.add_argument("--population", type=int_arg(1, 100_000), default=50,
                    help="candidates per generation (default: 50)")
@@ -80,10 +80,7 @@ def add_parser(sub) -> None:
 def cmd_run(args) -> int:
     net = SPACES[args.space]
     group = DEFAULT_GROUP[args.space] if args.group is None else args.group
-    for name, value, lo in (("--group", group, 1), ("--images", args.images, 1),
-                            ("--generations", args.generations, 0),
-                            ("--population", args.population, 1)):
-        expect_int(value, "", name, lo)
+    expect_int(group, "", "--group", 1)  # the other counts are checked by their parsers
     if args.search != "fair" and group > args.population:
         raise ConfigError("", "--group", f"expected at most --population ({args.population}): "
                           f"a generation's {args.population} candidates run in groups of "

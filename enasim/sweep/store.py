@@ -48,6 +48,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30)
+            self._check_foreign()
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             cols = ID_COLUMNS + TOTAL_COLUMNS + RUN_COLUMNS
@@ -59,6 +60,16 @@ class Store:
                               f"{exc.strerror}") from None
         except sqlite3.DatabaseError as exc:
             raise EnasimError(f"{self.path}: not a sweep result store ({exc})") from None
+
+    def _check_foreign(self) -> None:
+        """Refuse a database that is not an enasim store, rather than add a table to it."""
+        tables = {row[0] for row in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        names = {row[1] for row in self.conn.execute("PRAGMA table_info(results)")}
+        if tables and not {n for n, _ in ID_COLUMNS + TOTAL_COLUMNS} <= names:
+            self.conn.close()
+            raise EnasimError(f"{self.path}: not a sweep result store (an SQLite database "
+                              f"without enasim's 'results' table); choose another directory")
 
     def close(self) -> None:
         self.conn.close()
