@@ -126,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(sweep_cli.default_action(argv))
+    try:
+        args = build_parser().parse_args(sweep_cli.default_action(argv))
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args) or 0
     except EnasimError as exc:

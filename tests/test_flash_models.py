@@ -224,8 +224,8 @@ def test_missing_models_file_exits_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, field, expected", [
     (["--train", "10", "--test", "10"], "--train", "expected at least 20 networks: the flash"),
-    (["--train", "30", "--test", "0"], "--test", "expected at least 1 network, got 0"),
-    (["--workers", "0"], "--workers", "expected at least 1, got 0")])
+    (["--train", "30", "--test", "0"], "--test", "expected a value >= 1, got 0"),
+    (["--workers", "0"], "--workers", "expected a value >= 1, got 0")])
 def test_fit_arguments_are_checked_before_simulating(tmp_path, capsys, monkeypatch, args,
                                                      field, expected):
     from enasim.nas import flash_fit

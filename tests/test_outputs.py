@@ -25,7 +25,8 @@ DEAD_PID = 99_999_999  # above Linux's pid_max: no such process
 DIR_COMMANDS = {
     "run": ["run", "--engine", "analytical", "-o", "OUT"],
     "infer": ["infer", "--images", "1", "-o", "OUT"],
-    "enasa run": ["enasa", "run", "--generations", "0", "--population", "2", "-o", "OUT"],
+    "enasa run": ["enasa", "run", "--generations", "0", "--population", "2", "--group", "2",
+                  "-o", "OUT"],
     "monas run": ["monas", "run", "--trials", "1", "-o", "OUT"],
     "flash fit": ["flash", "fit", "--train", "20", "--test", "1", "--engine", "analytical",
                   "-o", "OUT"],

@@ -160,8 +160,6 @@ def cmd_search(args) -> int:
         elif "training-free" not in methods:
             raise ConfigError("", f"--{name}", "applies to the training-free method (add it to "
                               "--methods)")
-    if args.samples < 1:
-        raise ConfigError("", "--samples", f"expected at least 1, got {args.samples}")
     if args.noc is not None and not args.simulate:
         raise ConfigError("", "--noc", "applies with --simulate")
     hw = load(args.hw)
