@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from enasim.config import HardwareConfig
-from enasim.config.loader import SET_SOURCE, load, resolve_path
+from enasim.config.loader import SET_SOURCE, load, parse_set, resolve_path
 from enasim.errors import ConfigError
-from enasim.fileio import check_result_dir
+from enasim.fileio import TRACE_LIMIT, check_result_dir, parse_json_text, read_text
 from enasim.validate import expect_seed
 from enasim.workload import Network, load_workload
 
@@ -61,9 +60,13 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     from enasim.mapping import map_network
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
-    _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces)
+    _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces,
+                   progress)
     expect_seed(seed, "", "--seed")
+    if isinstance(overrides, str):
+        overrides = [overrides]
     sets = list(overrides.items() if isinstance(overrides, Mapping) else overrides or ())
+    sets = [parse_set([item])[0] if isinstance(item, str) else item for item in sets]
     if isinstance(hw, HardwareConfig):
         if sets:
             raise ConfigError(SET_SOURCE, "", "overrides apply to a hwconfig file or bundled "
@@ -96,24 +99,26 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         stats = run_analytical(mapping, measured)
     info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
             "activity": act}
+    texts = result_tables(stats, mapping)
     if out is None:
         summary = summary_dict(stats, mapping, **info)
     else:
-        summary = write_results(out, stats, mapping, **info, plots=plots)
-    tables = {name: _parse_csv(text) for name, text in result_tables(stats, mapping).items()}
+        summary = write_results(out, stats, mapping, **info, plots=plots, tables=texts)
+    tables = {name: _parse_csv(text) for name, text in texts.items()}
     return Result(summary, tables["layers"], tables["components"], tables.get("noc"),
                   tables.get("links"), None if out is None else Path(out), stats, mapping)
 
 
-def _check_options(engine, noc, activity, weights, inputs, images, out, plots,
-                   trace_ces) -> None:
+def _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces,
+                   progress) -> None:
     """Refuse unknown values and flags that would be ignored."""
     for flag, value, choices in (("--engine", engine, ENGINES), ("--noc", noc, NOC_MODELS),
                                  ("--activity", activity, ACTIVITIES)):
         if value is not None and value not in choices:
             raise ConfigError("", flag, f"expected one of {', '.join(choices)}, got {value!r}")
     if engine == "analytical":
-        for flag, given in (("--noc", noc is not None), ("--trace-ces", trace_ces)):
+        for flag, given in (("--noc", noc is not None), ("--trace-ces", trace_ces),
+                            ("progress", progress is not None)):
             if given:
                 raise ConfigError("", flag, "applies to the event engine (--engine sim); the "
                                   "analytical engine has no interconnect model or timeline")
@@ -129,23 +134,25 @@ def _check_options(engine, noc, activity, weights, inputs, images, out, plots,
 def load_results(out_dir: str | Path) -> Result:
     """Read a results directory written by `enasim run` (or `run(..., out=DIR)`)."""
     out = Path(out_dir)
-    try:
-        summary = json.loads((out / "summary.json").read_text())
-    except OSError as exc:
-        raise ConfigError(str(out), "", f"not a results directory: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(out / "summary.json"), "", f"malformed JSON: {exc}") from None
+    if not (out / "summary.json").is_file():
+        raise ConfigError(str(out), "", "not a results directory: no summary.json")
+    summary = parse_json_text(read_text(out / "summary.json", kind="summary.json"),
+                              str(out / "summary.json"))
+    if not isinstance(summary, dict) or "engine" not in summary:
+        raise ConfigError(str(out / "summary.json"), "", "expected the summary of a run")
+    needed = ["layers", "components"] + (["noc", "links"] if summary["engine"] == "sim" else [])
     tables = {name: _read_csv(out / f"{name}.csv") for name in
               ("layers", "components", "noc", "links")}
-    for name in ("layers", "components"):
-        if tables[name] is None:
-            raise ConfigError(str(out / f"{name}.csv"), "", "missing from the results directory")
+    for name in needed:
+        if not tables[name]:
+            raise ConfigError(str(out / f"{name}.csv"), "", "missing or empty: the results "
+                              "directory is incomplete")
     return Result(summary, tables["layers"], tables["components"], tables["noc"],
                   tables["links"], out)
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]] | None:
-    return _parse_csv(path.read_text()) if path.is_file() else None
+    return _parse_csv(read_text(path, TRACE_LIMIT, path.name)) if path.is_file() else None
 
 
 def _parse_csv(text: str) -> list[dict[str, Any]]:

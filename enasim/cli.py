@@ -156,7 +156,7 @@ def cmd_run(args) -> int:
                      noc=args.noc, activity=args.activity, weights=args.weights,
                      inputs=args.inputs, images=args.images, seed=args.seed, out=out,
                      plots=args.plots, trace_ces=args.trace_ces,
-                     progress=_progress if show else None)
+                     progress=_progress if show and args.engine == "sim" else None)
     summary, stats = result.summary, result.stats
     plots = sorted((out / "plots").glob("*.png")) if args.plots else []
     if args.quiet:

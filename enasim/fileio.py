@@ -225,10 +225,13 @@ def parse_json_text(text: str, source: str) -> Any:
     return value
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once, at import: setting it later would race with other threads
 
 
 def _writable_ancestor(path: Path, source: Path, flag: str) -> None:
@@ -296,12 +299,13 @@ def _alive(pid: int) -> bool:
 
 def _stale(directory: Path, name: str) -> list[Path]:
     """Temp files and directories for `name` in `directory` whose writer is gone: a killed run's
-    (`.NAME.[new|old]PID.*`, or `.NAME.*` of enasim versions without the pid)."""
-    pattern = re.compile(rf"\.{re.escape(name)}\.(new|old)?(?:(\d+)\.)?[^.]*")
+    `.NAME.[new|old]PID.XXXXXXXX` (tempfile's 8-character suffix) or `.NAME.oldPID.aside`;
+    nothing else, so that a user's `.NAME.backup` or editor swap file is never touched."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(new|old)?(\d+)\.(?:aside|[a-z0-9_]{{8}})")
     found = []
     for entry in directory.iterdir() if directory.is_dir() else ():
         m = pattern.fullmatch(entry.name)
-        if m and not (m.group(2) and _alive(int(m.group(2)))):
+        if m and not _alive(int(m.group(2))):
             found.append(entry)
     return found
 
@@ -324,7 +328,7 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
         mode = "wb" if isinstance(data, bytes) else "w"
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), dir=path.parent)
         try:
-            os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
+            os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it, not mkstemp's 0600
             with os.fdopen(fd, mode) as fh:
                 fh.write(data)
                 fh.flush()
@@ -357,7 +361,7 @@ def result_set(out: str | Path, names: Iterable[str], keep: Iterable[str] = (),
             for entry in out.iterdir() if out.is_dir() else ():
                 if any(fnmatch.fnmatchcase(entry.name, k) for k in keep):
                     _link(entry, stage / entry.name)
-            os.chmod(stage, 0o777 & ~_umask())  # as mkdir would create it, not mkdtemp's 0700
+            os.chmod(stage, 0o777 & ~_UMASK)  # as mkdir would create it, not mkdtemp's 0700
             _swap(stage, out)
     finally:
         _remove(stage)
@@ -367,7 +371,13 @@ def check_result_dir(out: str | Path, names: Iterable[str], flag: str = "--out")
     """`check_output_dir`, after removing what killed runs left, and refuse a directory that
     holds files other than `names` (fnmatch patterns): commands call it before any work, with
     the names they give `result_set`."""
+    out = Path(out)
+    if out.is_symlink():  # the set replaces the link's target, beside the target
+        out = Path(os.path.realpath(out))
     out = check_output_dir(out, flag)
+    if os.path.ismount(out):
+        raise ConfigError(str(out), flag, "expected a directory that can be replaced, but it is "
+                          "a mount point; give a directory inside it")
     with writing(out, flag):
         _recover(out)
     _check_ours(out, tuple(names), flag)

@@ -249,3 +249,74 @@ def test_a_closed_pipe_ends_quietly():
                            executable="/bin/bash")
     assert shown.stdout.startswith("#") and shown.stdout.count("\n") == 1
     assert shown.stderr == ""
+
+
+# --- review fixes ----------------------------------------------------------------------------
+
+def test_an_empty_section_keeps_the_base(tmp_path):
+    (tmp_path / "c.yaml").write_text("extends: flash_imc\nadc:\n  # bits: 5\n")
+    assert load(tmp_path / "c.yaml").adc == load("flash_imc").adc
+
+
+def test_errors_say_which_files_and_sets_were_combined(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text("extends: flash_imc\nadc: {bits: 99}\n")
+    (tmp_path / "kid.yaml").write_text("extends: base.yaml\n")
+    assert main(["config", "check", str(tmp_path / "kid.yaml")]) == 2
+    assert "(extends: kid.yaml -> base.yaml -> flash_imc.yaml): field 'adc.bits'" in (
+        capsys.readouterr().err)
+    assert main(["config", "check", "flash_imc", "--set", "crossbar.cols=4"]) == 2
+    err = capsys.readouterr().err
+    assert "field 'adc.cols_per_adc'" in err and "(with --set crossbar.cols=4)" in err
+
+
+def test_bundled_names_with_yml(capsys):
+    assert main(["config", "check", "flash_imc.yml"]) == 0
+    assert "flash_imc.yaml: OK" in capsys.readouterr().out
+
+
+def test_set_into_a_section_that_the_file_gives_as_a_value(tmp_path):
+    (tmp_path / "s.yaml").write_text("extends: flash_imc\nadc: 5\n")
+    with pytest.raises(ConfigError, match="expected a mapping") as exc:
+        load(tmp_path / "s.yaml", [("adc.bits", 4)])
+    assert exc.value.field == "adc"
+
+
+def test_api_takes_set_strings_and_refuses_progress_without_the_event_engine(tiny):
+    r = enasim.run("flash_imc", tiny, engine="analytical", overrides=["adc.bits=5"])
+    assert r.summary["hwconfig"]["overrides"] == ["adc.bits=5"]
+    with pytest.raises(ConfigError, match="progress"):
+        enasim.run("flash_imc", tiny, engine="analytical", progress=lambda done, total: None)
+
+
+def test_load_results_refuses_an_incomplete_or_broken_directory(tmp_path, tiny):
+    enasim.run("flash_imc", tiny, overrides={"noc.model": "ideal"}, out=tmp_path / "r")
+    (tmp_path / "r" / "links.csv").unlink()
+    with pytest.raises(ConfigError, match="links.csv.*incomplete"):
+        enasim.load_results(tmp_path / "r")
+    (tmp_path / "r" / "summary.json").write_text('{"engine": NaN}')
+    with pytest.raises(ConfigError, match="summary.json"):
+        enasim.load_results(tmp_path / "r")
+
+
+def test_a_symlinked_results_directory_keeps_its_link(tmp_path, tiny):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    enasim.run("flash_imc", tiny, engine="analytical", out=tmp_path / "link")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "summary.json").is_file()
+
+
+def test_a_users_hidden_files_beside_the_output_are_left_alone(tmp_path, tiny):
+    keep = [tmp_path / ".r.backup", tmp_path / ".r.old", tmp_path / ".r.swp"]
+    for path in keep:
+        path.write_text("mine")
+    enasim.run("flash_imc", tiny, engine="analytical", out=tmp_path / "r")
+    enasim.run("flash_imc", tiny, engine="analytical", out=tmp_path / "r")
+    assert all(path.read_text() == "mine" for path in keep)
+
+
+def test_sweep_set_on_an_axis_is_refused(tmp_path, tiny, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"hw: flash_imc\nengine: analytical\naxes: {{adc.bits: [4, 5]}}\n"
+                    f"workloads: [{tiny.name}]\n")
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "o"), "--set", "adc.bits=6"]) == 2
+    assert "--set: field 'adc.bits': is an axis" in capsys.readouterr().err

@@ -499,3 +499,13 @@ def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path, capsys):
         assert "not a sweep result store" in capsys.readouterr().err
     with sqlite3.connect(path) as conn:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["t"]
+
+
+def test_a_database_holding_only_a_view_is_refused(tmp_path, capsys):
+    import sqlite3
+
+    (tmp_path / "db").mkdir()
+    with sqlite3.connect(tmp_path / "db" / "results.sqlite") as conn:
+        conn.execute("CREATE VIEW v AS SELECT 1")
+    assert main(["sweep", "export", str(tmp_path / "db"), "--csv", str(tmp_path / "x.csv")]) == 2
+    assert "not a sweep result store" in capsys.readouterr().err

@@ -34,33 +34,47 @@ def load(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> Hardwar
     """Read and validate a hwconfig YAML file (a path, or the name of a bundled config), with
     `extends:` resolved and each (dotted field, value) of `overrides` applied on top."""
     path, overrides = resolve_path(path), list(overrides)
-    data = with_overrides(load_data(path), overrides, SET_SOURCE)
+    data, files = _load_chain(path, ())
+    data = with_overrides(data, overrides, SET_SOURCE)
     try:
         return from_dict(data, str(path))
     except ConfigError as exc:
         if exc.field in {key for key, _ in overrides}:
             raise ConfigError(SET_SOURCE, exc.field, exc.message) from None
-        raise
+        if exc.source != str(path) or (len(files) == 1 and not overrides):
+            raise
+        # the value may come from a base file or a --set item: say what was combined
+        where = " -> ".join(f.name for f in files) if len(files) > 1 else str(path)
+        sets = f" (with --set {', '.join(f'{k}={v}' for k, v in overrides)})" if overrides else ""
+        raise ConfigError(where if len(files) == 1 else f"{path} (extends: {where})",
+                          exc.field, exc.message + sets) from None
 
 
-def load_data(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def load_data(path: Path) -> dict[str, Any]:
     """A hwconfig file's plain data with its `extends:` base merged under it (unvalidated).
 
     A file without `name` is named after itself, not after its base."""
+    return _load_chain(path, ())[0]
+
+
+def _load_chain(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], tuple[Path, ...]]:
+    """`load_data`, and the files it merged: `path`, its base, the base's base..."""
     data = read_yaml(path, "hwconfig")
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(str(path), "(top level)", f"expected a mapping of hwconfig sections, "
                           f"got {type_name(data)}")
-    return _extend({"name": path.stem, **data}, str(path), path.parent,
-                   (*_chain, path.resolve()))
+    merged, bases = _extend({"name": path.stem, **data}, str(path), path.parent,
+                            (*chain, path.resolve()))
+    return merged, (path, *bases)
 
 
 def _extend(data: dict[str, Any], source: str, base_dir: Path,
-            chain: tuple[Path, ...]) -> dict[str, Any]:
-    """`data` merged over the base its `extends:` names (relative to `base_dir`), if any."""
+            chain: tuple[Path, ...]) -> tuple[dict[str, Any], tuple[Path, ...]]:
+    """`data` merged over the base its `extends:` names (relative to `base_dir`), if any, and
+    the base files merged."""
     if "extends" not in data:
-        return data
+        return data, ()
     top = {k: v for k, v in data.items() if k != "extends"}
     base = data["extends"]
     if not isinstance(base, str) or not base:
@@ -70,13 +84,17 @@ def _extend(data: dict[str, Any], source: str, base_dir: Path,
     if base_path.resolve() in chain:
         raise ConfigError(source, "extends", "circular: " + " -> ".join(
             p.name for p in (*chain, base_path)))
-    return _merge(load_data(base_path, chain), top)
+    base_data, files = _load_chain(base_path, chain)
+    return _merge(base_data, top), files
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """`top` over `base`, section by section."""
+    """`top` over `base`, section by section (an empty section, `adc:` with every field
+    commented out, keeps the base's)."""
     out = dict(base)
     for key, value in top.items():
+        if value is None and isinstance(out.get(key), dict):
+            continue
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
@@ -95,7 +113,8 @@ def resolve_path(path: str | Path, base_dir: Path | None = None, source: str | N
     if local.is_file():
         return local
     if len(p.parts) == 1:
-        bundled = BUNDLED_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+        bundled = BUNDLED_DIR / (f"{p.stem}.yaml" if p.suffix in (".yaml", ".yml")
+                                 else f"{p.name}.yaml")
         if bundled.is_file():
             return bundled
         what = (f"no file '{local}' and no bundled hwconfig '{p.stem}' "
@@ -154,8 +173,11 @@ def with_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]], s
             if last:
                 node[part] = value
             else:
-                if not isinstance(node.get(part), dict):
+                if node.get(part) is None:
                     node[part] = {}
+                elif not isinstance(node[part], dict):
+                    raise ConfigError(source, where, f"expected a mapping of the section's "
+                                      f"fields, got {type_name(node[part])} in the hwconfig")
                 node, cls = node[part], typ
     return data
 
@@ -164,7 +186,7 @@ def from_dict(data: Any, source: str = "", base_dir: str | Path = ".") -> Hardwa
     """Build a HardwareConfig from plain data, checking every key, type and range. Every field
     must be given, or taken from a base named by `extends:` (resolved from `base_dir`)."""
     if isinstance(data, dict):
-        data = _extend(data, source, Path(base_dir), ())
+        data = _extend(data, source, Path(base_dir), ())[0]
     cfg = _build(HardwareConfig, data, source, "")
     _check_consistency(cfg, source)
     return cfg

@@ -247,7 +247,7 @@ class Device:
 class Enasa:
     """ENASA supernet chip (enasim.sim.supernet): depthwise mapping and the OPS unit.
 
-    No ENASA numbers are public (nas-workloads.md 4.1, 7); the defaults are enasim's.
+    No ENASA numbers are public (nas-workloads.md 4.1, 7); the bundled values are enasim's.
     """
 
     depthwise_mapping: str = _f("depthwise convs: 'packed' block-diagonally on "

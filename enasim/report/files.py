@@ -131,14 +131,15 @@ RESULT_FILES = ("summary.json", "layers.csv", "components.csv", "noc.csv", "link
 
 def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
                   seed: int, overrides: list[str] | None = None,
-                  activity: dict[str, Any] | None = None, plots: bool = False) -> dict[str, Any]:
+                  activity: dict[str, Any] | None = None, plots: bool = False,
+                  tables: dict[str, str] | None = None) -> dict[str, Any]:
     """Replace `out_dir` with the run's files as one set (noc.csv, links.csv and timeline.json
     when the engine recorded traffic and spans; with `plots`, plots/ drawn from them); return
-    the summary."""
+    the summary. `tables` are the CSV texts if the caller has already made them."""
     summary = summary_dict(stats, mapping, hw_source, seed, overrides, activity)
     with result_set(out_dir, RESULT_FILES) as out:
         atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        for name, text in result_tables(stats, mapping).items():
+        for name, text in (tables or result_tables(stats, mapping)).items():
             atomic_write(out / f"{name}.csv", text)
         if stats.spans:
             atomic_write(out / "timeline.json", timeline_json(stats, {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from enasim.config import load, parse_set
-from enasim.config.loader import resolve_path
+from enasim.config.loader import SET_SOURCE, resolve_path
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
@@ -134,6 +134,10 @@ def spec_from_dict(data: Any, source: str = "<spec>", base_dir: str | Path = "."
     hw = resolve_path(data["hw"], base_dir, source, "hw")
     load(hw, base_overrides)  # the base itself must be valid; axes are checked per point
     axes = _axes(data.get("axes") or {}, source)
+    for key, _ in base_overrides:
+        if key in dict(axes):
+            raise ConfigError(SET_SOURCE, key, f"is an axis of the sweep {source}; a --set "
+                              "value would be replaced by the axis values")
     workloads = _workloads(data["workloads"], source, base_dir, seed)
     points = repeats * len(workloads) * math.prod(len(values) for _, values in axes)
     if points > MAX_POINTS:

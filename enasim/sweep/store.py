@@ -45,6 +45,7 @@ class Store:
                               f"-o {out_dir}' first)")
         if create:
             check_output_dir(out_dir)
+        self.conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30)
@@ -59,14 +60,15 @@ class Store:
             raise EnasimError(f"{self.path}: cannot create the result store: "
                               f"{exc.strerror}") from None
         except sqlite3.DatabaseError as exc:
+            if self.conn is not None:
+                self.conn.close()
             raise EnasimError(f"{self.path}: not a sweep result store ({exc})") from None
 
     def _check_foreign(self) -> None:
         """Refuse a database that is not an enasim store, rather than add a table to it."""
-        tables = {row[0] for row in self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        objects = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master")}
         names = {row[1] for row in self.conn.execute("PRAGMA table_info(results)")}
-        if tables and not {n for n, _ in ID_COLUMNS + TOTAL_COLUMNS} <= names:
+        if objects and not {n for n, _ in ID_COLUMNS + TOTAL_COLUMNS} <= names:
             self.conn.close()
             raise EnasimError(f"{self.path}: not a sweep result store (an SQLite database "
                               f"without enasim's 'results' table); choose another directory")
