@@ -178,12 +178,14 @@ def test_a_set_renamed_aside_by_a_killed_swap_is_put_back(tmp_path):
 
 
 def test_atomic_write_removes_temp_files_of_killed_writers_only(tmp_path):
-    dead = [tmp_path / f".summary.json.{DEAD_PID}.abcdefgh", tmp_path / ".summary.json.k2j3_x9a"]
+    dead = tmp_path / f".summary.json.{DEAD_PID}.abcdefgh"
     live = tmp_path / f".summary.json.{os.getpid()}.abcdefgh"  # a writer still at work
-    for p in [*dead, live]:
+    mine = [tmp_path / ".summary.json.k2j3_x9a", tmp_path / ".summary.json.swp"]  # not ours
+    for p in [dead, live, *mine]:
         p.write_text("partial")
     fileio.atomic_write(tmp_path / "summary.json", "{}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "summary.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, "summary.json", *(p.name for p in mine)])
 
 
 def test_enasa_keeps_its_checkpoint_across_sets(tmp_path, capsys):
