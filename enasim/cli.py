@@ -12,6 +12,7 @@ from enasim import __version__, api
 from enasim.config import config_hash, parse_set, to_yaml
 from enasim.config.loader import load_option
 from enasim.config.options import add_hw_options, add_set_option
+from enasim.config.schema import NOC_MODELS
 from enasim.errors import EnasimError
 from enasim.fileio import check_output_file
 from enasim.functional import cli as infer_cli
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plots", action="store_true", help="also write plots/ (PNG figures)")
     run.add_argument("--trace-ces", action="store_true",
                      help="timeline: add a track per compute element (sim engine)")
-    run.add_argument("--noc", choices=["compiled", "process", "ideal"],
+    run.add_argument("--noc", choices=NOC_MODELS,
                      help="interconnect model (sim engine), overriding the hwconfig's noc.model: "
                           "the cycle-level mesh compiled with Numba or as SimPy processes "
                           "(identical results), or ideal (zero-load latency, no contention)")
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="trace file (.csv, .jsonl or .json for the BookSim2-fork format)")
     ex.add_argument("--format", choices=list(TRACE_FORMATS),
                     help="trace format (default: from the file suffix)")
-    ex.add_argument("--noc", choices=["compiled", "process", "ideal"],
+    ex.add_argument("--noc", choices=NOC_MODELS,
                     help="interconnect model of the run (default: the hwconfig's noc.model)")
     ex.set_defaults(func=cmd_trace_export)
     noc_cli.add_parser(sub)

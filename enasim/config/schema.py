@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+NOC_MODELS = ("compiled", "process", "ideal")  # how the engine moves data (noc.model, --noc)
 COMPILED_MAX_VCS = 12  # kernels/noc.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
 # Upper bounds that no chip reaches, so that a typo (1e12 rows) is an error, not hours of work:
@@ -184,7 +185,7 @@ class Noc:
     io_cycles: int = _f("injection + ejection channel cycles", min=0, max=CYCLES_MAX)
     model: str = _f("how the engine moves data: the cycle-level mesh (Numba "
                     "'compiled' or SimPy 'process', identical results) or 'ideal' (zero-load "
-                    "latency, no contention)", choices=("compiled", "process", "ideal"))
+                    "latency, no contention)", choices=NOC_MODELS)
     router_energy_pj_per_flit: float = _f("energy per flit per router traversal")
     link_energy_pj_per_flit: float = _f("energy per flit per link traversal")
     router_area_um2: float = _f("area of one router")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from enasim.config.schema import NOC_MODELS
 from enasim.validate import NETWORKS_MAX, WORKERS_MAX, int_arg, seed_arg
 
 FIT_NOC = "ideal"  # interconnect of `flash fit` and `flash search --simulate` runs
@@ -39,7 +40,7 @@ def add_parser(sub) -> None:
                          "(default: results/flash-fit)")
     hw.add_argument("--engine", choices=("sim", "analytical"), default="sim",
                     help="ground truth: the event engine (default) or the closed-form model")
-    hw.add_argument("--noc", choices=("compiled", "process", "ideal"),
+    hw.add_argument("--noc", choices=NOC_MODELS,
                     help=f"with --engine sim: interconnect of the simulations (default: "
                          f"{FIT_NOC}; the cycle-level mesh takes minutes per network, see "
                          f"README)")
@@ -76,7 +77,7 @@ def add_parser(sub) -> None:
                     help="grid of t_c (reduced spaces; default: 1)")
     se.add_argument("--simulate", action="store_true",
                     help="simulate the best architecture to confirm its predicted numbers")
-    se.add_argument("--noc", choices=("compiled", "process", "ideal"),
+    se.add_argument("--noc", choices=NOC_MODELS,
                     help=f"with --simulate: interconnect of the simulation (default: {FIT_NOC}, "
                          f"as `flash fit`)")
     se.add_argument("--json", action="store_true", help="print one JSON object")

@@ -37,6 +37,7 @@ from enasim.analytical.fitted import (
 from enasim.analytical.flash_features import FeatureModel
 from enasim.config import load
 from enasim.config.loader import resolve_path
+from enasim.config.schema import NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.spaces.densenet_flash import FlashSpace
@@ -45,7 +46,6 @@ from enasim.sweep.points import expand
 from enasim.sweep.spec import ENGINES, SweepSpec, WorkloadRef
 from enasim.sweep.store import Store
 
-NOC_MODELS = ("compiled", "process", "ideal")
 RESULT_FILES = ("models.json", "models_flash.json", "networks.csv", "report.json", "timing.json",
                 "plots")
 SIMS = "sims"  # the sweep store: kept from run to run

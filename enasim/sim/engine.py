@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import simpy
 
+from enasim.config.schema import NOC_MODELS
 from enasim.errors import EnasimError
 from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
 from enasim.hw.mesh import MeshInterconnect
@@ -110,7 +111,7 @@ class Simulator:
                               "no CEs)")
         self.noc_model = noc_model or self.hw.noc.model
         self.activity = activity or {}
-        if self.noc_model not in ("compiled", "process", "ideal"):
+        if self.noc_model not in NOC_MODELS:
             raise EnasimError(f"noc model: expected compiled, process or ideal, got "
                               f"{self.noc_model!r}")
         self.progress = progress
