@@ -100,10 +100,11 @@ layers:
 
 
 def test_uncontended_transfers_take_the_zero_load_latency(tmp_path):
-    """A chain of one-tile layers with deep buffers: each transfer is one packet on an
-    otherwise empty mesh, so the mesh and the ideal interconnect agree cycle for cycle."""
+    """A chain of one-tile layers with deep buffers and packets as long as the messages: each
+    transfer is one packet on an otherwise empty mesh, so the mesh and the ideal interconnect
+    agree cycle for cycle."""
     (tmp_path / "chain.yaml").write_text(CHAIN)
-    hw = hw_with(noc={"num_vcs": 4, "vc_buf_flits": 8})
+    hw = hw_with(noc={"num_vcs": 4, "vc_buf_flits": 8, "max_packet_flits": 4096})
     m = map_network(load_workload(str(tmp_path / "chain.yaml")), hw)
     assert all(lm.tiles == 1 for lm in m.layers)
     mesh, ideal = (Simulator(m, noc_model=k).run() for k in ("compiled", "ideal"))

@@ -18,7 +18,7 @@ Energy is event count x per-event energy, plus chip leakage for the layer's time
 from __future__ import annotations
 
 from enasim.errors import EnasimError
-from enasim.hw.interconnect import messages, zero_load_cycles
+from enasim.hw.interconnect import pairs, zero_load_cycles
 from enasim.kernels.mac_spec import MacActivity
 from enasim.mapping import Mapping
 from enasim.plan import (
@@ -93,7 +93,7 @@ def noc_phases(mapping: Mapping) -> dict[str, dict[str, NocPhase]]:
     """Per consumer layer and purpose ('input', 'add'): its receive phase on the ideal mesh."""
     out: dict[str, dict[str, NocPhase]] = {}
     for tr in mapping.transfers:
-        ms = messages(mapping, tr)
+        ms = pairs(mapping, tr)
         ph = out.setdefault(tr.dst, {}).setdefault(tr.purpose, NocPhase())
         ph.cycles = max(ph.cycles, int(zero_load_cycles(mapping.hw.noc, ms.hops, ms.flits).max()))
         ph.router_flits += float(ms.flits * (ms.hops + 1).sum())

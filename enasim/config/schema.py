@@ -177,6 +177,8 @@ class Noc:
     flit_bits: int = _f("link width", min=1, max=WIDTH_MAX)
     num_vcs: int = _f("virtual channels per input port", min=1, max=VCS_MAX)
     vc_buf_flits: int = _f("buffer depth per VC", min=1, max=WIDTH_MAX)
+    max_packet_flits: int = _f("largest packet: a tile's message to another tile is split into "
+                               "packets of at most this many flits", min=1, max=WIDTH_MAX)
     routing_delay: int = _f("route computation cycles", min=0, max=CYCLES_MAX)
     va_delay: int = _f("VC allocation cycles", min=0, max=CYCLES_MAX)
     sa_delay: int = _f("switch allocation cycles", min=0, max=CYCLES_MAX)

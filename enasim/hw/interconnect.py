@@ -1,7 +1,8 @@
 """Tile-to-tile interconnect: the interface the compute side uses, and the ideal mesh.
 
 The engine only calls `Interconnect.send_all(messages, transfer)`, which returns a SimPy event
-that fires when the tail of the last message has reached its destination; the mesh NoC
+that fires when the tail of the last message has reached its destination; messages travel as
+packets of at most `noc.max_packet_flits` flits; the mesh NoC
 (`enasim.hw.mesh`) replaces `IdealInterconnect` without touching the compute side. Either keeps
 every packet it carried, so a run can report its traffic and export it as a trace.
 """
@@ -9,7 +10,7 @@ every packet it carried, so a run can report its traffic and export it as a trac
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from math import ceil
 
 import numpy as np
@@ -32,29 +33,63 @@ def zero_load_cycles(noc: Noc, hops, flits):
 
 
 @dataclass(frozen=True)
-class MessageSet:
-    """The messages of one transfer: every producer tile sends an equal share to every
-    consumer tile (SIAM's traffic model), as arrays over (producer tile, consumer tile) pairs."""
+class Pairs:
+    """The (producer tile, consumer tile) pairs of one transfer: every producer tile sends an
+    equal share of every output vector to every consumer tile (SIAM's traffic model), so each
+    pair carries `flits` flits (the transfer's bits split evenly, rounded up to whole flits)."""
 
     src: np.ndarray  # mesh node of the sender
     dst: np.ndarray  # mesh node of the receiver
     hops: np.ndarray
-    bits: float  # carried by each message when the whole transfer is sent
-    flit_bits: int
+    flits: int  # per pair, for the whole transfer
+    vectors: int  # output vectors of the producer the transfer carries
     layer: int = -1  # the producing layer's index, recorded with the packets
-    share: float = 1.0  # fraction of the transfer these messages carry
 
-    @property
-    def flits(self) -> int:
-        return max(1, ceil(self.share * self.bits / self.flit_bits))
+    def flits_after(self, vectors: int) -> int:
+        """Flits per pair sent once the producer has written `vectors` of its output: a
+        network interface sends only full flits and carries the rest of a flit's data to the
+        next step, flushing the last (part-filled) flit at the end, so streaming a transfer in
+        steps sends exactly the flits of sending it whole."""
+        if vectors >= self.vectors:
+            return self.flits
+        return vectors * self.flits // self.vectors
 
-    def part(self, share: float) -> MessageSet:
-        """The same pairs carrying `share` of the transfer."""
-        return replace(self, share=share)
+    def vectors_carried(self, flits: int) -> int:
+        """Vectors whose data the first `flits` flits of every pair carry in full."""
+        if flits >= self.flits:
+            return self.vectors
+        return flits * self.vectors // self.flits
+
+    def messages(self, flits: int) -> MessageSet:
+        """The messages of `flits` flits per pair."""
+        return MessageSet(self, flits)
 
 
-def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
-    """The messages carrying transfer `tr`."""
+@dataclass(frozen=True)
+class MessageSet:
+    """One message of `flits` flits from every producer tile to every consumer tile of a
+    transfer, sent together."""
+
+    pairs: Pairs
+    flits: int
+
+    def packets(self, max_flits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The packets of the messages, in the order the network interfaces send them: each
+        message is cut into packets of `max_flits` flits (the last may be shorter) and a
+        sender's interface takes its messages round robin, one packet each in turn (the
+        simplest fair policy: every consumer tile's data advances at the same pace). Returns
+        per packet its pair (index into the pairs), its flits, and the flits of its message
+        sent up to and including it."""
+        n, f = len(self.pairs.src), self.flits
+        k = -(-f // max_flits)
+        pair = np.tile(np.arange(n, dtype=np.int64), k)
+        start = np.repeat(np.arange(k, dtype=np.int64) * max_flits, n)
+        end = np.minimum(start + max_flits, f)
+        return pair, end - start, end
+
+
+def pairs(mapping: Mapping, tr: Transfer) -> Pairs:
+    """The tile pairs carrying transfer `tr`."""
     nodes = mapping.tile_nodes
     src = np.array([nodes[t] for t in mapping.layer(tr.src).tile_ids], dtype=np.int64)
     dst = np.array([nodes[t] for t in mapping.layer(tr.dst).tile_ids], dtype=np.int64)
@@ -62,8 +97,10 @@ def messages(mapping: Mapping, tr: Transfer) -> MessageSet:
     sy, sx = np.divmod(s, mapping.mesh_cols)
     dy, dx = np.divmod(d, mapping.mesh_cols)
     bits = tr.elements * mapping.hw.precision.output_bits / (len(src) * len(dst))
-    return MessageSet(s, d, np.abs(sx - dx) + np.abs(sy - dy), bits, mapping.hw.noc.flit_bits,
-                      mapping.layer(tr.src).index)
+    producer = mapping.layer(tr.src)
+    return Pairs(s, d, np.abs(sx - dx) + np.abs(sy - dy),
+                 max(1, ceil(bits / mapping.hw.noc.flit_bits)), producer.vectors,
+                 producer.index)
 
 
 def xy_link_flits(rows: int, cols: int, src: np.ndarray, dst: np.ndarray,
@@ -100,6 +137,27 @@ def xy_link_flits(rows: int, cols: int, src: np.ndarray, dst: np.ndarray,
     return out
 
 
+def to_packets(sets: list[tuple[int, int, MessageSet]], max_flits: int
+               ) -> tuple[Packets, np.ndarray, np.ndarray]:
+    """The packets of message sets given as (entry cycle, group, messages), in order: the
+    Packets (`group` = the set's group), and per packet its message's flits sent up to and
+    including it (`MessageSet.packets`) and its pair's hops."""
+    cols: dict[str, list[np.ndarray]] = {k: [np.zeros(0, np.int64)] for k in
+                                         ("src", "dst", "flits", "cycle", "layer", "group",
+                                          "end", "hops")}
+    for cycle, group, ms in sets:
+        pair, flits, end = ms.packets(max_flits)
+        p = ms.pairs
+        for key, values in (("src", p.src[pair]), ("dst", p.dst[pair]), ("flits", flits),
+                            ("end", end), ("hops", p.hops[pair])):
+            cols[key].append(values)
+        for key, value in (("cycle", cycle), ("layer", p.layer), ("group", group)):
+            cols[key].append(np.full(len(pair), value, dtype=np.int64))
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    return (Packets(c["src"], c["dst"], c["flits"], c["cycle"], layer=c["layer"],
+                    group=c["group"]), c["end"], c["hops"])
+
+
 class Interconnect(ABC):
     """Carries message sets between mesh nodes and keeps a log of the packets it carried."""
 
@@ -108,8 +166,9 @@ class Interconnect(ABC):
         self._log: list[tuple[int, int, MessageSet]] = []  # (send cycle, transfer, messages)
 
     def send_all(self, ms: MessageSet, transfer: int = -1) -> simpy.Event:
-        """Inject every message of a set now; the event fires when all have arrived.
-        `transfer` (an index into the mapping's transfers) labels the packets in reports."""
+        """Inject every message of a set now, as packets of at most `noc.max_packet_flits`
+        flits; the event fires when all have arrived. `transfer` (an index into the mapping's
+        transfers) labels the packets in reports."""
         self._log.append((self._entry_cycle(), transfer, ms))
         return self._carry(ms, len(self._log) - 1)
 
@@ -122,7 +181,7 @@ class Interconnect(ABC):
         """Move the messages of set number `group`; an event for the last arrival."""
 
     @abstractmethod
-    def _arrivals(self, packets: Packets) -> np.ndarray:
+    def _arrivals(self, packets: Packets, end: np.ndarray, hops: np.ndarray) -> np.ndarray:
         """Cycle each logged packet's tail arrived."""
 
     @abstractmethod
@@ -131,33 +190,25 @@ class Interconnect(ABC):
 
     def traffic(self) -> Traffic:
         """Every packet carried so far, when it arrived, and the load on every link."""
-        sizes = [len(ms.src) for _, _, ms in self._log]
-
-        def per_packet(values) -> np.ndarray:
-            return np.repeat(np.asarray(values, dtype=np.int64), sizes)
-
-        nodes = [np.zeros(0, np.int64)]
-        packets = Packets(np.concatenate(nodes + [ms.src for _, _, ms in self._log]),
-                          np.concatenate(nodes + [ms.dst for _, _, ms in self._log]),
-                          per_packet([ms.flits for _, _, ms in self._log]),
-                          per_packet([t for t, _, _ in self._log]),
-                          layer=per_packet([ms.layer for _, _, ms in self._log]),
-                          group=per_packet(range(len(self._log))))
-        return Traffic(packets, per_packet([tr for _, tr, _ in self._log]),
-                       self._arrivals(packets), self._link_flits(packets), self.rows, self.cols)
+        packets, end, hops = to_packets([(t, g, ms) for g, (t, _, ms) in enumerate(self._log)],
+                                        self.noc.max_packet_flits)
+        transfer = np.repeat(np.array([tr for _, tr, _ in self._log], dtype=np.int64),
+                             np.bincount(packets.group, minlength=len(self._log)))
+        return Traffic(packets, transfer, self._arrivals(packets, end, hops),
+                       self._link_flits(packets), self.rows, self.cols)
 
 
 class IdealInterconnect(Interconnect):
-    """Each message takes its zero-load latency; messages never contend (infinite bandwidth)."""
+    """Each message takes its zero-load latency; messages never contend (infinite bandwidth).
+    A message's packets follow one another at one flit per cycle, so a packet arrives at the
+    zero-load latency of the message's flits up to and including it."""
 
     def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
         """Without contention the set takes as long as its slowest message: one event."""
-        return self.env.timeout(int(zero_load_cycles(self.noc, ms.hops, ms.flits).max()))
+        return self.env.timeout(int(zero_load_cycles(self.noc, ms.pairs.hops, ms.flits).max()))
 
-    def _arrivals(self, packets: Packets) -> np.ndarray:
-        hops = (np.abs(packets.src % self.cols - packets.dst % self.cols)
-                + np.abs(packets.src // self.cols - packets.dst // self.cols))
-        return packets.cycle + zero_load_cycles(self.noc, hops, packets.flits).astype(np.int64)
+    def _arrivals(self, packets: Packets, end: np.ndarray, hops: np.ndarray) -> np.ndarray:
+        return packets.cycle + zero_load_cycles(self.noc, hops, end).astype(np.int64)
 
     def _link_flits(self, packets: Packets) -> np.ndarray:
         return xy_link_flits(self.rows, self.cols, packets.src, packets.dst, packets.flits)

@@ -18,7 +18,7 @@ import numpy as np
 import simpy
 
 from enasim.config.schema import Noc
-from enasim.hw.interconnect import Interconnect, MessageSet
+from enasim.hw.interconnect import Interconnect, MessageSet, to_packets
 from enasim.hw.router import ProcessMesh, RouterParams, check_mesh_memory
 from enasim.noc.packets import Packets
 
@@ -76,20 +76,14 @@ class MeshInterconnect(Interconnect):
                 yield env.timeout(mesh.now - env.now)
 
     def _inject(self) -> None:
-        """Hand the message sets sent so far to the mesh."""
+        """Hand the message sets sent so far to the mesh, as packets."""
         if not self._new:
             return
         sets, self._new = self._new, []
-        sizes = [len(ms.src) for ms, _, _ in sets]
-        rep = np.repeat
-        self.mesh.extend(Packets(
-            np.concatenate([ms.src for ms, _, _ in sets]),
-            np.concatenate([ms.dst for ms, _, _ in sets]),
-            rep([ms.flits for ms, _, _ in sets], sizes), rep([t for _, _, t in sets], sizes),
-            layer=rep([ms.layer for ms, _, _ in sets], sizes),
-            group=rep([g for _, g, _ in sets], sizes)))
+        self.mesh.extend(to_packets([(t, g, ms) for ms, g, t in sets],
+                                    self.noc.max_packet_flits)[0])
 
-    def _arrivals(self, packets: Packets) -> np.ndarray:
+    def _arrivals(self, packets: Packets, end: np.ndarray, hops: np.ndarray) -> np.ndarray:
         return self.mesh.records.tail_ejected.copy()
 
     def _link_flits(self, packets: Packets) -> np.ndarray:

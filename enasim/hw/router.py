@@ -40,7 +40,7 @@ import numpy as np
 import simpy
 
 from enasim.errors import ConfigError
-from enasim.noc.packets import Packets, Records, group_counts
+from enasim.noc.packets import PacketLog, Packets, Records, group_counts
 
 LOCAL = 4
 PORTS = 5
@@ -559,7 +559,7 @@ class Terminals(_Sleeper):
 
     def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams,
                  packets: Packets):
-        self.p, self.pk = params, packets
+        self.p = params
         n, V = params.nodes, params.num_vcs
         # per packet, as in `Records` (Python lists: quicker per item)
         self.created, self.head_injected, self.tail_ejected = [], [], []
@@ -585,7 +585,7 @@ class Terminals(_Sleeper):
         self.pending = [(self.ready[i], i) for i in range(len(packets)) if not self.waiting[i]]
         heapq.heapify(self.pending)
         self.in_flight = self.ejected = 0
-        self.group_left = group_counts(packets.group, None, 0)
+        self.group_left = group_counts(packets.group, None)
         self.done: list[int] = []  # groups completed during the current run
         self.stop: Callable[[int], None] | None = None  # called when a group completes
         # not ahead: a run may stop, and packets be added, at any cycle
@@ -679,16 +679,15 @@ class Terminals(_Sleeper):
 
     def add(self, more: Packets) -> None:
         """Offer more dependency-free packets, appended after the existing ones."""
-        first = len(self.pk)
-        self.pk = Packets.concat([self.pk, more])
+        first = len(self.src)
         self._grow(len(more))
-        self.group_left = group_counts(self.pk.group, self.group_left, first)
-        for i in range(first, len(self.pk)):
-            self.ready.append(int(self.pk.cycle[i]))
+        self.group_left = group_counts(more.group, self.group_left)
+        self._columns(more)
+        for i, t in enumerate(more.cycle.tolist(), first):
+            self.ready.append(t)
             self.waiting.append(0)
             self.rev.append([])
-            heapq.heappush(self.pending, (self.ready[i], i))
-        self._columns(more)
+            heapq.heappush(self.pending, (t, i))
         self.inbox.setdefault(self.env.now, [])  # step this cycle, even if idle
         self.wake(self.env.now)
 
@@ -714,7 +713,7 @@ class ProcessMesh:
 
     def __init__(self, params: RouterParams, packets: Packets,
                  env: simpy.Environment | None = None):
-        self.params, self.packets = params, packets
+        self.params, self._log = params, PacketLog(packets)
         self.env = env or simpy.Environment()
         self.counters = NocCounters(params.nodes)
         clock = self.clock = Clock(self.env)
@@ -768,8 +767,13 @@ class ProcessMesh:
 
     def extend(self, more: Packets) -> None:
         """Offer more dependency-free packets (appended after the existing ones)."""
+        self._log.append(more)
         self.terminals.add(more)
-        self.packets = self.terminals.pk
+
+    @property
+    def packets(self) -> Packets:
+        """Every packet offered so far."""
+        return self._log.packets
 
     @property
     def records(self) -> Records:

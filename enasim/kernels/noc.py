@@ -54,7 +54,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from enasim.config.schema import COMPILED_MAX_VCS
 from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
-from enasim.noc.packets import Packets, Records, group_counts
+from enasim.noc.packets import PacketLog, Packets, Records, group_counts
 
 # fields of a VC in `vcs` (VF apart); OUT_VC: the index of a VC within its router (the VC
 # allocation result until the VC is ACTIVE); VA_OUT, VA_IN: the VC allocator's round-robin
@@ -680,66 +680,114 @@ class CompiledMesh:
         self.scratch = (np.zeros(PORTS, np.int64), np.zeros(PV, np.int64),
                         *np.zeros((3, PORTS), np.int64), np.zeros(PORTS * PORTS, np.int64),
                         np.zeros(PORTS, np.int64), np.arange(PV, dtype=np.int64) // V)
-        self._set_packets(packets)
+        self._log = PacketLog(packets)
+        self._first(packets)
 
-    def _set_packets(self, pk: Packets, old: int = 0) -> None:
-        """Packet arrays for `pk`; the first `old` packets keep their run state."""
+    # per-packet columns, grown by doubling as packets are appended: (name, dtype, fill)
+    _COLUMNS = (("src", np.int32, 0), ("dst", np.int32, 0), ("flits", np.int32, 1),
+                ("cycle", np.int64, 0), ("group", np.int32, -1), ("hops", np.int32, 0),
+                ("waiting", np.int64, 0), ("ready", np.int64, 0), ("nxt_in_q", np.int64, -1),
+                ("order", np.int64, 0))
+
+    def _first(self, pk: Packets) -> None:
+        """Packet arrays for the first batch, which may have dependencies (a trace)."""
         n = len(pk)
+        self.n = self.n_order = 0
+        self._cap = 0
+        self._grow(max(n, 16))
         counts = np.diff(pk.dep_ptr)
-        free = np.flatnonzero(counts == 0)  # released in (cycle, index) order; others via heap
-        order = free[np.lexsort((free, pk.cycle[free]))].astype(np.int64)
-        pos = int(self.order_pos[0])
-        if old and not np.array_equal(order[:pos], self.order[:pos]):
-            raise ValueError("appended packets must not be created before released ones")
-        self.packets, self.order = pk, order
-        self.src, self.dst, self.flits, self.cycle = pk.src, pk.dst, pk.flits, pk.cycle
-        self.group_left = group_counts(pk.group, getattr(self, "group_left", None), old)
-        cols = self.params.cols
-        self.hops = (np.abs(pk.src % cols - pk.dst % cols)
-                     + np.abs(pk.src // cols - pk.dst // cols)).astype(np.int32)
+        self.waiting[:n] = counts
         self.rev_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(pk.dep_idx, minlength=n), out=self.rev_ptr[1:])
         owners = np.repeat(np.arange(n), counts)
         self.rev_idx = owners[np.argsort(pk.dep_idx, kind="stable")].astype(np.int64)
-        rec = np.full((n, 4), -1, dtype=np.int64)
+        self.hr = np.zeros(n + 1, dtype=np.int64)  # the dependents' heap (only these)
+        self.hi = np.zeros(n + 1, dtype=np.int64)
+        self.group_left = group_counts(pk.group, None)
+        self.done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
+        self._put(pk, free=np.flatnonzero(counts == 0))
+
+    def _grow(self, need: int) -> None:
+        """Room for `need` packets in every per-packet column (doubling)."""
+        if need <= self._cap:
+            return
+        cap = max(need, 2 * self._cap)
+        for name, dtype, fill in self._COLUMNS:
+            col = np.full(cap, fill, dtype=dtype)
+            if self._cap:
+                col[:self._cap] = getattr(self, name)
+            setattr(self, name, col)
+        rec = np.full((cap, 4), -1, dtype=np.int64)
         rec[:, 3] = 0
-        fresh = {"waiting": counts.astype(np.int64), "ready": pk.cycle.astype(np.int64),
-                 "nxt_in_q": np.full(n, -1, dtype=np.int64), "rec": rec,
-                 "hr": np.zeros(n + 1, dtype=np.int64), "hi": np.zeros(n + 1, dtype=np.int64)}
-        for name, arr in fresh.items():
-            if old:  # run state of the packets offered before
-                prev = getattr(self, name)
-                arr[:len(prev)] = prev[:len(arr)]
-            setattr(self, name, arr)
+        if self._cap:
+            rec[:self._cap] = self.rec
+        self.rec = rec
+        self._cap = cap
+
+    def _put(self, pk: Packets, free: np.ndarray) -> None:
+        """Store the columns of `pk` after the packets held; queue its `free` packets (local
+        indices, no dependencies) for release in (cycle, index) order."""
+        first, n = self.n, self.n + len(pk)
+        self._grow(n)
+        for name in ("src", "dst", "flits", "cycle", "group"):
+            getattr(self, name)[first:n] = getattr(pk, name)
+        self.ready[first:n] = pk.cycle
+        cols = self.params.cols
+        self.hops[first:n] = (np.abs(pk.src % cols - pk.dst % cols)
+                              + np.abs(pk.src // cols - pk.dst // cols))
+        self.n = n
+        new = (first + free[np.lexsort((free, pk.cycle[free]))]).astype(np.int64)
+        pos, k, order, cycle = int(self.order_pos[0]), self.n_order, self.order, self.cycle
+        if len(new) and pos and cycle[new[0]] < cycle[order[pos - 1]]:
+            raise ValueError("appended packets must not be created before released ones")
+        if len(new) and k > pos and cycle[order[k - 1]] > cycle[new[0]]:
+            new = np.concatenate([order[pos:k], new])  # merge with the unreleased ones
+            new = new[np.lexsort((new, cycle[new]))]
+            k = pos
+        order[k:k + len(new)] = new
+        self.n_order = k + len(new)
+        self.group_left = group_counts(pk.group, self.group_left)
+        if len(self.done) < len(self.group_left) + 1:
+            self.done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
+
+    @property
+    def packets(self) -> Packets:
+        """Every packet offered so far."""
+        return self._log.packets
 
     def run(self, until: int, stop: bool = False) -> np.ndarray:
         """Simulate every cycle before `until`; with `stop`, only up to the end of the first
         cycle in which a packet group completes. Returns the groups completed."""
         if until <= self.now:
             return np.zeros(0, dtype=np.int64)
-        done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
-        self.now = _run(self.now, until, stop, self.prm, self.xy, self.src, self.dst,
-                        self.flits,
-                        self.cycle, self.packets.group, self.group_left, done, self.order,
-                        self.order_pos, self.rev_ptr, self.rev_idx, self.waiting, self.ready,
-                        self.nxt_in_q, self.rec.reshape(-1), self.trm.reshape(-1), self.hr,
-                        self.hi, self.hm,
-                        self.vcs.reshape(-1), self.buf.reshape(-1), self.rtr.reshape(-1),
-                        self.due.reshape(-1), self.fch.reshape(-1), self.cch.reshape(-1),
-                        self.ob.reshape(-1), self.totals, self.scratch)
-        return done[1:done[0] + 1]
+        n, done = self.n, self.done
+        done[0] = 0
+        rev_ptr = self.rev_ptr
+        if len(rev_ptr) < n + 1:  # appended packets have no dependents
+            rev_ptr = self.rev_ptr = np.concatenate(
+                [rev_ptr, np.full(max(n + 1, 2 * len(rev_ptr)) - len(rev_ptr), rev_ptr[-1])])
+        self.now = _run(self.now, until, stop, self.prm, self.xy, self.src[:n], self.dst[:n],
+                        self.flits[:n], self.cycle[:n], self.group[:n], self.group_left, done,
+                        self.order[:self.n_order], self.order_pos, rev_ptr, self.rev_idx,
+                        self.waiting[:n], self.ready[:n], self.nxt_in_q[:n],
+                        self.rec[:n].reshape(-1), self.trm.reshape(-1), self.hr, self.hi,
+                        self.hm, self.vcs.reshape(-1), self.buf.reshape(-1),
+                        self.rtr.reshape(-1), self.due.reshape(-1), self.fch.reshape(-1),
+                        self.cch.reshape(-1), self.ob.reshape(-1), self.totals, self.scratch)
+        return done[1:done[0] + 1].copy()
 
     @property
     def records(self) -> Records:
         """Per-packet outcome so far (a copy)."""
-        rec = self.rec
-        return Records(rec[:, 0].copy(), rec[:, 1].copy(), rec[:, 2].copy(),
-                               rec[:, 3].copy(), np.where(rec[:, 2] >= 0, self.hops, 0)
-                               .astype(np.int32))
+        rec, n = self.rec, self.n
+        return Records(rec[:n, 0].copy(), rec[:n, 1].copy(), rec[:n, 2].copy(),
+                       rec[:n, 3].copy(), np.where(rec[:n, 2] >= 0, self.hops[:n], 0)
+                       .astype(np.int32))
 
     def extend(self, more: Packets) -> None:
-        """Offer more dependency-free packets, created no earlier than the ones offered."""
-        self._set_packets(Packets.concat([self.packets, more]), old=len(self.packets))
+        """Offer more dependency-free packets, created no earlier than the ones released."""
+        self._log.append(more)
+        self._put(more, free=np.arange(len(more)))
 
     @property
     def link_flits(self) -> np.ndarray:

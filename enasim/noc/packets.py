@@ -83,17 +83,45 @@ class Records:
                        np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int32))
 
 
-def group_counts(group: np.ndarray, left: np.ndarray | None, old: int) -> np.ndarray:
-    """Packets still to arrive per group, after appending `group[old:]` to the counts `left`
-    of the first `old` packets."""
-    new = group[old:]
-    new = new[new >= 0]
-    size = max(len(left) if left is not None else 0, int(new.max()) + 1 if len(new) else 0)
-    out = np.zeros(size, dtype=np.int64)
-    if left is not None and old:
-        out[:len(left)] = left
-    out += np.bincount(new, minlength=size)
-    return out
+def group_counts(group: np.ndarray, left: np.ndarray | None) -> np.ndarray:
+    """Packets still to arrive per group: `left` (or none) plus the packets of `group` (new
+    packets; -1: no group); grown in place when `left` has room, else to twice the size."""
+    new = group[group >= 0]
+    size = int(new.max()) + 1 if len(new) else 0
+    if left is None or size > len(left):
+        grown = np.zeros(max(size, 2 * len(left) if left is not None else 0), dtype=np.int64)
+        if left is not None:
+            grown[:len(left)] = left
+        left = grown
+    if len(new):
+        left += np.bincount(new, minlength=len(left))
+    return left
+
+
+class PacketLog:
+    """The packets offered to a mesh: the first batch (which may have dependencies) and the
+    dependency-free batches appended since. Appending is O(batch); `packets` joins them on
+    demand (cached), so an engine that offers a few packets at a time stays linear."""
+
+    def __init__(self, first: Packets):
+        self._batches, self._joined = [first], first
+        self.count = len(first)
+
+    def append(self, more: Packets) -> None:
+        if len(more.dep_idx) or len(self._batches[0].dep_idx):
+            raise ValueError("only dependency-free packets can be appended, to "
+                             "dependency-free packets")
+        self._batches.append(more)
+        self._joined = None
+        self.count += len(more)
+
+    @property
+    def packets(self) -> Packets:
+        """All packets offered so far (appended ones renumbered as by `Packets.concat`)."""
+        if self._joined is None:
+            self._joined = Packets.concat(self._batches)
+            self._batches = [self._joined]
+        return self._joined
 
 
 @dataclass

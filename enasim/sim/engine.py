@@ -25,7 +25,7 @@ import simpy
 
 from enasim.config.schema import NOC_MODELS
 from enasim.errors import EnasimError
-from enasim.hw.interconnect import IdealInterconnect, Interconnect, messages
+from enasim.hw.interconnect import IdealInterconnect, Interconnect, pairs
 from enasim.hw.mesh import MeshInterconnect
 from enasim.hw.tile import LayerTiles
 from enasim.kernels.mac_spec import MacActivity
@@ -135,7 +135,7 @@ class Simulator:
             self.outbound[tr.src].append(tr)
         self.plans = [plan_layer(lm, self.hw, self.activity.get(lm.name))
                       for lm in self.mapping.layers]
-        self.message_sets = {tr: messages(self.mapping, tr) for tr in self.mapping.transfers}
+        self.pairs = {tr: pairs(self.mapping, tr) for tr in self.mapping.transfers}
         self.windows = Windows(self.mapping)
         self.layer_stats = {p.lm.name: new_layer_stats(p) for p in self.plans}
         self._done = 0
@@ -183,7 +183,7 @@ class Simulator:
         if not transfers:
             return
         t0 = self.env.now
-        yield self.env.all_of([self._send(tr, 1.0) for tr in transfers])
+        yield self.env.all_of([self._send(tr, self.pairs[tr].flits) for tr in transfers])
         ls.noc_cycles += self.env.now - t0
         self.stats.spans.append(Span("interconnect", "interconnect", f"{ls.name} {purpose}",
                                      t0, self.env.now, ls.index))
@@ -197,6 +197,7 @@ class Simulator:
         self.arrivals = {k: Arrivals(env) for k in keys}
         self.last_delivery: dict[tuple[str, str, str], simpy.Process] = {}
         self.transfer_window: dict[tuple[str, str, str], list[int]] = {}
+        self.sent = {k: [0, 0, 0] for k in keys}
         yield env.all_of([env.process(self._pipelined_layer(p)) for p in self.plans])
         for (src, dst, purpose), (start, end) in self.transfer_window.items():
             self.stats.spans.append(Span("interconnect", f"{src}->{dst} {purpose}",
@@ -250,15 +251,29 @@ class Simulator:
                 yield ready
             yield self.env.process(tiles.digital(v / lm.vectors))
             for tr in self.outbound[lm.name]:
-                self.env.process(self._deliver(tr, v))
+                self._stream(tr, v)
 
-    def _deliver(self, tr: Transfer, vectors: int):
-        """Process: carry `vectors` of the producer's output to the consumer, in order."""
+    def _stream(self, tr: Transfer, vectors: int) -> None:
+        """Send the flits that `vectors` more of the producer's output fill. Only whole flits
+        leave (`Pairs.flits_after`) and the consumer counts the vectors whose data has
+        arrived in full, so a step too small to fill a flit is delivered with a later one."""
         key = (tr.src, tr.dst, tr.purpose)
+        sent = self.sent[key]  # vectors written, flits sent per pair, vectors carried
+        sent[0] += vectors
+        p = self.pairs[tr]
+        flits = p.flits_after(sent[0])
+        if flits > sent[1]:
+            carried = p.vectors_carried(flits)
+            self.env.process(self._deliver(tr, key, flits - sent[1], carried - sent[2]))
+            sent[1], sent[2] = flits, carried
+
+    def _deliver(self, tr: Transfer, key: tuple[str, str, str], flits: int, vectors: int):
+        """Process: carry `flits` flits per tile pair, then count `vectors` more as arrived,
+        in order."""
         previous = self.last_delivery.get(key)
         self.last_delivery[key] = self.env.active_process
         window = self.transfer_window.setdefault(key, [self.env.now, self.env.now])
-        yield self._send(tr, vectors / self.mapping.layer(tr.src).vectors)
+        yield self._send(tr, flits)
         if previous is not None and previous.is_alive:
             yield previous
         self.arrivals[key].add(vectors)
@@ -266,12 +281,13 @@ class Simulator:
 
     # -- shared -----------------------------------------------------------------------------
 
-    def _send(self, tr: Transfer, share: float) -> simpy.Event:
-        """Inject the messages of `share` of a transfer; charge their flits to the consumer."""
-        ms = self.message_sets[tr].part(share)
-        charge_noc(self.layer_stats[tr.dst], self.hw, float(ms.flits * (ms.hops + 1).sum()),
-                   float(ms.flits * ms.hops.sum()))
-        return self.net.send_all(ms, self.transfer_index[tr])
+    def _send(self, tr: Transfer, flits: int) -> simpy.Event:
+        """Inject a message of `flits` flits per tile pair of a transfer; charge their flits
+        to the consumer."""
+        p = self.pairs[tr]
+        charge_noc(self.layer_stats[tr.dst], self.hw, float(flits * (p.hops + 1).sum()),
+                   float(flits * p.hops.sum()))
+        return self.net.send_all(p.messages(flits), self.transfer_index[tr])
 
     def _interconnect(self, env: simpy.Environment) -> Interconnect:
         m = self.mapping
