@@ -73,8 +73,8 @@ IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
 # on side o (< LOCAL) at NB + o
 RQ, VQ, SQ = 0, 4, 8
 NEW, CUR, WIN, DUE = range(4)
-FREE, XLAST, PO, OB_HEAD, OB_CNT, LINK, SA_OUT, SA_IN, SA_VC, NB = \
-    12, 13, 14, 16, 17, 26, 32, 37, 42, 48
+FREE, XLAST, PO, STALL, OB_HEAD, OB_CNT, LINK, SA_OUT, SA_IN, SA_VC, NB = \
+    12, 13, 14, 15, 16, 17, 26, 32, 37, 42, 48
 RF = 64
 CR = 8  # bit of port 0's credit in `due`
 # fields of a terminal in `trm` (TF apart): its source queue (a linked list through
@@ -493,15 +493,44 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
         else:
             _send_credit(cch, due, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + par[P_LINK] + 1,
                          credit[_u(ip)])
+    rtr[_u(rb + STALL)] = _stalled(V, B, vcs, vb, rtr, rb)
 
 
 @_kernel
 def _busy(r, rtr):
     """Router r has work this cycle besides arrivals: VCs in a stage, flits at its outputs."""
     rb = r * RF
+    if rtr[_u(rb + STALL)]:
+        return 0
     return rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)] | \
         rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)] | \
         rtr[_u(rb + PO)]
+
+
+@_kernel
+def _stalled(V, B, vcs, vb, rtr, rb):
+    """After its step, router r (VCs at vcs[vb * VF:], fields at rtr[rb:]) can do nothing until
+    a flit or a credit arrives: no group in a stage, no flit at an output, and every VC queued
+    for VC allocation finds no free output VC at its port and every VC queued for switch
+    allocation has no credit. Its steps until then would change nothing (allocators move their
+    pointers only for winners), so they are skipped; an arrival steps it again (exact)."""
+    if rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + CUR)] | \
+            rtr[_u(rb + SQ + CUR)] | rtr[_u(rb + PO)]:
+        return 0
+    free, vmask = rtr[_u(rb + FREE)], (1 << V) - 1
+    m = rtr[_u(rb + VQ + NEW)]
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        if free >> (vcs[_u((vb + c) * VF + OUT_PORT)] * V) & vmask:
+            return 0
+    m = rtr[_u(rb + SQ + NEW)]
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        if vcs[_u((vb + vcs[_u((vb + c) * VF + OUT_VC)]) * VF + OCC)] < B:
+            return 0
+    return 1
 
 
 @_kernel
