@@ -126,10 +126,106 @@ def test_models_agree_on_a_trace_with_dependencies():
         mesh.run(20000)
     np.testing.assert_array_equal(a.records.tail_ejected, b.records.tail_ejected)
     np.testing.assert_array_equal(a.records.created, b.records.created)
-    rec = a.records
-    for i in range(n):  # a packet is created only after its dependencies have arrived
-        for d in pk.deps_of(i):
-            assert rec.created[i] > rec.tail_ejected[d]
+    _created_as_booksim(pk, a.records)
+
+
+def _created_as_booksim(pk: Packets, rec) -> None:
+    """Every packet is created at its cycle or in the cycle the last tail it waits for is
+    ejected, whichever is later (BookSim2 trace fork), and never injected before that."""
+    assert (rec.tail_ejected >= 0).all()
+    for i in range(len(pk)):
+        deps = pk.deps_of(i)
+        last = int(rec.tail_ejected[deps].max()) if len(deps) else -1
+        assert rec.created[i] == max(int(pk.cycle[i]), last), i
+    assert (rec.head_injected >= rec.created).all()
+
+
+def _dependent(src, dst, flits, cycle, deps) -> Packets:
+    """Packets with the dependency lists `deps` (indices)."""
+    ptr = np.cumsum([0] + [len(d) for d in deps])
+    idx = np.concatenate([np.asarray(d, dtype=np.int32) for d in deps]) if ptr[-1] else \
+        np.zeros(0, np.int32)
+    return Packets(src, dst, flits, cycle, dep_ptr=ptr, dep_idx=idx)
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("params, flits", [(RouterParams(4, 4), 1), (RouterParams(4, 4), 4),
+                                           (RouterParams(3, 4, **SLOW_STAGES), 1)])
+def test_dependency_chain_takes_the_sum_of_zero_load_latencies(model, params, flits):
+    """Packet k + 1 waits for packet k on an empty mesh: it is created, and injected, in the
+    cycle k's tail is ejected (BookSim2 trace fork), then takes its zero-load latency; so the
+    chain's last ejection is exact. Hops 0 (a self-packet) included."""
+    rng = np.random.default_rng(7)
+    n = 25
+    src, dst = rng.integers(0, params.nodes, n), rng.integers(0, params.nodes, n)
+    src[3] = dst[3]
+    pk = _dependent(src, dst, [flits] * n, [5] * n, [[]] + [[k] for k in range(n - 1)])
+    mesh = MODELS[model](params, pk)
+    mesh.run(20000)
+    rec = mesh.records
+    np.testing.assert_array_equal(rec.created[1:], rec.tail_ejected[:-1])
+    np.testing.assert_array_equal(rec.head_injected, rec.created)
+    zero = np.array([zero_load(params, h, flits) for h in _hops(params, pk)])
+    np.testing.assert_array_equal(rec.tail_ejected - rec.created, zero)
+    assert rec.tail_ejected[-1] == 5 + zero.sum()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_dependency_fan_in_and_fan_out(model):
+    """A packet waiting for several is created when the last of them arrives (or at its own
+    cycle if later); packets waiting for one are all created in its ejection cycle, and inject
+    then, one flit per cycle from a shared source."""
+    p = RouterParams(4, 4)
+    # 0..2: from three corners to node 5 at different distances; 3 waits for all three;
+    # 4 waits for 0 and 1 but has a later cycle of its own; 5, 6 (same source) and 7 wait for 3
+    pk = _dependent([0, 3, 15, 5, 9, 6, 6, 12], [5, 5, 5, 10, 2, 0, 15, 12], [1] * 8,
+                    [10, 10, 10, 0, 200, 0, 0, 0],
+                    [[], [], [], [0, 1, 2], [0, 1], [3], [3], [3]])
+    mesh = MODELS[model](p, pk)
+    mesh.run(1000)
+    rec = mesh.records
+    zero = np.array([zero_load(p, h, 1) for h in _hops(p, pk)])
+    np.testing.assert_array_equal(rec.tail_ejected[:3], 10 + zero[:3])
+    assert rec.created[3] == rec.tail_ejected[:3].max() == 10 + zero[:3].max()
+    assert rec.created[4] == 200  # its own cycle is later than its dependencies' arrival
+    np.testing.assert_array_equal(rec.created[5:], rec.tail_ejected[3])
+    assert rec.head_injected[5] == rec.head_injected[7] == rec.tail_ejected[3]
+    assert rec.head_injected[6] == rec.tail_ejected[3] + 1  # behind 5 in node 6's queue
+    np.testing.assert_array_equal((rec.tail_ejected - rec.head_injected)[[3, 4, 5, 6, 7]],
+                                  zero[[3, 4, 5, 6, 7]])
+    _created_as_booksim(pk, rec)
+
+
+def test_models_agree_on_a_dependency_heavy_trace():
+    """Differential: on a loaded 4x4 mesh where most packets wait for up to four others (some
+    of them later ids), both models give the same records and link counts, also when runs
+    stop mid-traffic."""
+    rng = np.random.default_rng(11)
+    n = 800
+    src, dst = rng.integers(0, 16, n), rng.integers(0, 16, n)
+    order = rng.permutation(n)  # dependencies follow a random topological order
+    rank = np.empty(n, int)
+    rank[order] = np.arange(n)
+    deps = []
+    for i in range(n):
+        r = rank[i]
+        k = min(r, int(rng.integers(0, 5)))
+        deps.append(np.sort(order[rng.choice(r, size=k, replace=False)]) if k else [])
+    pk = _dependent(src, dst, rng.integers(1, 5, n), np.sort(rng.integers(0, 1500, n)), deps)
+    assert np.mean([len(d) > 0 for d in deps]) > 0.7
+    p = RouterParams(4, 4, vc_buf=4)
+    a, b = ProcessMesh(p, pk), CompiledMesh(p, pk)
+    for until in (1, 2, 97, 98, 500, 1333, 4000, 30000):
+        for mesh in (a, b):
+            mesh.run(until)
+        for field in ("created", "head_injected", "tail_ejected", "flit_latency_sum", "hops"):
+            np.testing.assert_array_equal(getattr(a.records, field), getattr(b.records, field),
+                                          err_msg=f"{field} at {until}")
+        np.testing.assert_array_equal(np.asarray(a.link_flits), b.link_flits)
+    _created_as_booksim(pk, a.records)
+    # contention: some packets wait in their source queue or the network
+    zero = np.array([zero_load(p, h, f) for h, f in zip(_hops(p, pk), pk.flits, strict=True)])
+    assert (a.records.tail_ejected - a.records.created > zero).any()
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -195,6 +291,23 @@ def test_trace_a_agrees_with_booksim():
     last = max(int(r["tail_eject_cycle"]) for r in ref)
     assert res["last_ejection_cycle"] == pytest.approx(last, rel=0.02)
 
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_trace_a_matches_booksim_packet_by_packet(model):
+    """Without dependencies the terminals' order within a cycle changes nothing: every packet of
+    the fork's trace A is created, injected and ejected in the same cycle as in BookSim2."""
+    from enasim.noc.traces import read_trace
+
+    pk = read_trace(reference_file("booksim", "trace_A_light_1flit.json"), rows=4, cols=4)
+    mesh = MODELS[model](RouterParams(4, 4), pk)
+    mesh.run(2000)
+    ref = {int(r["packet_id"]): r for r in read_reference_csv("booksim", "trace_A_per_packet.csv")}
+    rec = mesh.records
+    for name, field in (("gen_cycle", "created"), ("head_inject_cycle", "head_injected"),
+                        ("tail_eject_cycle", "tail_ejected")):
+        np.testing.assert_array_equal(getattr(rec, field),
+                                      [int(ref[int(i)][name]) for i in pk.ids], err_msg=name)
 
 def test_noc_cli_json(capsys):
     assert main(["noc", "--mesh", "4x4", "--traffic", "uniform", "--rate", "0.2",

@@ -210,3 +210,26 @@ def test_unknown_format_and_missing_file(tmp_path):
         read_trace(tmp_path / "t.txt")
     with pytest.raises(ConfigError, match="cannot read file"):
         read_trace(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize("model", ["compiled", "process"])
+def test_booksim_json_dependency_chain_replays_at_zero_load(tmp_path, model):
+    """A BookSim2-fork trace where each packet lists the next in `rev_deps`: each one is created
+    in the cycle its predecessor's tail is ejected, as in the fork, so on an empty 4x4 mesh the
+    last ejection is the first cycle plus the zero-load latencies 7 + 5D + (L - 1)."""
+    from enasim.hw.router import RouterParams
+    from enasim.noc.measure import run_trace
+
+    hops = [(0, 15, 1), (15, 5, 2), (5, 5, 1), (5, 6, 3), (6, 0, 1), (0, 12, 4)]
+    data = [{"id": k, "cycle": 20 if k == 0 else 0, "src": s, "dst": d, "num_flits": fl,
+             "num_deps": int(k > 0), "rev_deps": [k + 1] if k + 1 < len(hops) else []}
+            for k, (s, d, fl) in enumerate(hops)]
+    path = tmp_path / "chain.json"
+    path.write_text(json.dumps(data))
+    pk = read_trace(path, rows=4, cols=4)
+    res, rec = run_trace(RouterParams(4, 4), pk, model)
+    dist = np.abs(pk.src % 4 - pk.dst % 4) + np.abs(pk.src // 4 - pk.dst // 4)
+    zero = 7 + 5 * dist + pk.flits - 1
+    np.testing.assert_array_equal(rec.created[1:], rec.tail_ejected[:-1])
+    np.testing.assert_array_equal(rec.tail_ejected - rec.created, zero)
+    assert res["last_ejection_cycle"] == 20 + zero.sum()

@@ -555,7 +555,8 @@ class NocCounters:
 
 class Terminals(_Sleeper):
     """The network interfaces of all nodes: source queues, injection, ejection (BookSim's
-    traffic manager). Unbounded source queues; one flit in and one out per node per cycle."""
+    traffic manager). Unbounded source queues; one flit in and one out per node per cycle.
+    Each cycle: retire the flits ejected, create the packets due, inject (see `step`)."""
 
     def __init__(self, env: simpy.Environment, clock: Clock, params: RouterParams,
                  packets: Packets):
@@ -592,6 +593,12 @@ class Terminals(_Sleeper):
         super().__init__(env, clock, ahead=False)
 
     def step(self, now: int) -> bool:
+        # the flits ejected now first: BookSim's _Step reads them (ReadFlit) before it creates
+        # and injects packets, and the trace fork releases a packet in the cycle the last tail
+        # it waits for is read; so such a packet is created, and may inject, now
+        arrived = self.inbox.pop(now, None)
+        if arrived:
+            self._eject(now, arrived)
         pending = self.pending
         while pending and pending[0][0] <= now:  # created: into its source queue
             t, i = heapq.heappop(pending)
@@ -601,9 +608,6 @@ class Terminals(_Sleeper):
             self.sources.add(n)
         if self.sources:
             self._inject(now)
-        arrived = self.inbox.pop(now, None)
-        if arrived:
-            self._eject(now, arrived)
         if self.sources or pending and pending[0][0] == now + 1:
             return True
         if pending:  # wake when the next packet is created, as if something arrived
@@ -672,7 +676,7 @@ class Terminals(_Sleeper):
                     if self.stop is not None:
                         self.stop(now + 1)
             for d in self.rev[p]:
-                self.ready[d] = max(self.ready[d], now + 1)
+                self.ready[d] = max(self.ready[d], now)
                 self.waiting[d] -= 1
                 if not self.waiting[d]:
                     heapq.heappush(self.pending, (self.ready[d], d))

@@ -559,6 +559,44 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
             if nxt > now:
                 now = nxt
                 continue
+        # the terminals first read what arrived: credits, and the flits ejected, which they
+        # retire (BookSim's _Step reads the ejected flits before it creates and injects
+        # packets, and the trace fork releases a packet in the cycle the last tail it waits for
+        # is read); so a packet whose last dependency arrives now is created, and may inject, now
+        s = now & (ccap - 1)
+        for n in range(R):
+            tb = n * TF
+            # the terminal reads a credit (terminal channels live at rows R.. of the channels)
+            ta = due[_u((R + n) * ccap + s)]
+            if not ta:
+                continue
+            due[_u((R + n) * ccap + s)] = 0
+            if ta >> (CR + LOCAL) & 1:
+                trm[_u(tb + TV_CNT + 2 * cch[_u(((R + n) * PORTS + LOCAL) * ccap + s)])] -= 1
+            # an ejected flit: retire it
+            if ta >> LOCAL & 1:
+                j = (((R + n) * PORTS + LOCAL) * ccap + s) * FF
+                i, seq, itime = fch[_u(j)], fch[_u(j + 1)], fch[_u(j + 2)]
+                rec[_u(4 * i + 3)] += now - itime
+                totals[T_EJECTED] += 1
+                totals[T_LAST_BUSY] = now  # its credit is on its way (see the idle skip)
+                _send_credit(cch, due, ccap, n, LOCAL, now + 2, fch[_u(j + 3)])
+                if seq == flits[_u(i)] - 1:
+                    rec[_u(4 * i + 2)] = now
+                    totals[T_IN_FLIGHT] -= 1
+                    g = group[_u(i)]
+                    if g >= 0:
+                        group_left[g] -= 1
+                        if group_left[g] == 0:
+                            done[0] += 1
+                            done[done[0]] = g
+                    for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
+                        d = rev_idx[k]
+                        if now > ready[d]:
+                            ready[d] = now
+                        waiting[d] -= 1
+                        if waiting[d] == 0:
+                            _heap_push(hr, hi, hm, ready[d], d)
         # release packets whose creation cycle has come, in (cycle, index) order
         while True:
             a = order[order_pos[0]] if order_pos[0] < len(order) else -1
@@ -582,16 +620,10 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
             trm[_u(tb + Q_TAIL)] = i
             totals[T_RELEASED] += 1
             totals[T_QUEUED] += 1
-        # each node: its terminal, then its router (nothing sent in this cycle arrives in it)
-        s = now & (ccap - 1)
+        # each node: its terminal injects, then its router steps (nothing sent in this cycle
+        # arrives in it)
         for n in range(R):
             tb = n * TF
-            # the terminal reads a credit (terminal channels live at rows R.. of the channels)
-            ta = due[_u((R + n) * ccap + s)]
-            if ta:
-                due[_u((R + n) * ccap + s)] = 0
-            if ta >> (CR + LOCAL) & 1:
-                trm[_u(tb + TV_CNT + 2 * cch[_u(((R + n) * PORTS + LOCAL) * ccap + s)])] -= 1
             # injects a flit
             i = trm[_u(tb + Q_HEAD)]
             if i >= 0:
@@ -626,30 +658,6 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
                         trm[_u(tb + NEXT_SEQ)] = seq + 1
                     totals[T_INJECTED] += 1
                     _send_flit(fch, due, ccap, n, LOCAL, now + 2, i, seq, now, vc)
-            # retires an ejected flit
-            if ta >> LOCAL & 1:
-                j = (((R + n) * PORTS + LOCAL) * ccap + s) * FF
-                i, seq, itime = fch[_u(j)], fch[_u(j + 1)], fch[_u(j + 2)]
-                rec[_u(4 * i + 3)] += now - itime
-                totals[T_EJECTED] += 1
-                totals[T_LAST_BUSY] = now  # its credit is on its way (see the idle skip)
-                _send_credit(cch, due, ccap, n, LOCAL, now + 2, fch[_u(j + 3)])
-                if seq == flits[_u(i)] - 1:
-                    rec[_u(4 * i + 2)] = now
-                    totals[T_IN_FLIGHT] -= 1
-                    g = group[_u(i)]
-                    if g >= 0:
-                        group_left[g] -= 1
-                        if group_left[g] == 0:
-                            done[0] += 1
-                            done[done[0]] = g
-                    for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
-                        d = rev_idx[k]
-                        if now + 1 > ready[d]:
-                            ready[d] = now + 1
-                        waiting[d] -= 1
-                        if waiting[d] == 0:
-                            _heap_push(hr, hi, hm, ready[d], d)
             a = due[_u(n * ccap + s)]
             if a | _busy(n, rtr):
                 if a:

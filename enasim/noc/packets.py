@@ -1,8 +1,10 @@
 """Packets offered to the NoC and what happened to them, as flat numpy arrays.
 
 Packet i has `flits[i]` flits from node `src[i]` to node `dst[i]`; it is created at cycle
-`cycle[i]`, or one cycle after the last tail ejection of the packets it depends on
-(`deps_of(i)`), whichever is later. Nodes are numbered x + cols * y (BookSim2's numbering).
+`cycle[i]`, or in the cycle the last tail of the packets it depends on (`deps_of(i)`) is
+ejected, whichever is later, and its head may be injected in that same cycle: each cycle the
+terminals retire the flits ejected before they create and inject packets, as in the BookSim2
+trace fork. Nodes are numbered x + cols * y (BookSim2's numbering).
 Packets may belong to a completion *group* (the engine's message sets): a run can stop right
 after the cycle in which the last packet of a group arrives, so the engine sees it in time.
 """

@@ -7,8 +7,9 @@
   `num_deps` how many this one waits for.
 
 Ids must increase strictly in file order (without ids: 0..n-1). A packet may depend on any
-other, a later one included, as long as the dependencies form no cycle; it is created one cycle
-after the last of them arrives, or at its own cycle if later (see `Packets`).
+other, a later one included, as long as the dependencies form no cycle; it is created in the
+cycle the last of them arrives (and may be injected in it), or at its own cycle if later (see
+`Packets`).
 """
 
 from __future__ import annotations
