@@ -217,10 +217,23 @@ def _start_packet(rd, xy, dst, vcs, buf, rtr, r, rb, x, bx, c):
 
 
 @_kernel
-def _send_flit(fch, due, ccap, n, p, t, pkt, seq, itime, vc):
+def _mark(ds, R, W, n, s):
+    """Note in the due sets that row n (a router, or at n >= R the terminal n - R) has
+    something due in the cycles of slot s: `ds` holds per slot a bit set of the routers, then
+    one of the terminals, W 32-bit words each, so a cycle visits only the nodes with work."""
+    half = 0
+    if n >= R:
+        n -= R
+        half = 1
+    ds[_u((2 * s + half) * W + (n >> 5))] |= 1 << (n & 31)
+
+
+@_kernel
+def _send_flit(fch, due, ds, R, W, ccap, n, p, t, pkt, seq, itime, vc):
     """Send a flit to input port p of node n (a router, or at n >= R a terminal), due at t."""
     s = t & (ccap - 1)
     due[_u(n * ccap + s)] |= 1 << p
+    _mark(ds, R, W, n, s)
     i = ((n * PORTS + p) * ccap + s) * FF
     fch[_u(i)] = pkt
     fch[_u(i + 1)] = seq
@@ -229,10 +242,11 @@ def _send_flit(fch, due, ccap, n, p, t, pkt, seq, itime, vc):
 
 
 @_kernel
-def _send_credit(cch, due, ccap, n, p, t, vc):
+def _send_credit(cch, due, ds, R, W, ccap, n, p, t, vc):
     """Send a credit for VC vc to port p of node n, due at t."""
     s = t & (ccap - 1)
     due[_u(n * ccap + s)] |= 1 << (CR + p)
+    _mark(ds, R, W, n, s)
     cch[_u((n * PORTS + p) * ccap + s)] = vc
 
 
@@ -356,8 +370,9 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
     """Router r's cycle `now`; `arrived`: its `due` entry of the cycle; `par`: the params as a
     tuple, whose values stay in registers (loads from `prm` would be repeated after every store
     to an array, as LLVM must assume that any two arrays may alias)."""
-    reqm, gm, sreq, sin, sgnt, svc, credit, port_of = scratch
+    reqm, gm, sreq, sin, sgnt, svc, credit, port_of, ds, _ = scratch
     R, V, B = par[P_ROWS] * par[P_COLS], par[P_V], par[P_B]
+    W = (R + 31) >> 5
     bcap, ccap, ocap = par[P_BCAP], par[P_CCAP], par[P_OCAP]
     vb, rb = r * PORTS * V, r * RF  # r's first VC, its `rtr` fields
     s = now & (ccap - 1)
@@ -483,17 +498,17 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
             dest_n, dest_p, lat = R + r, LOCAL, 1
         else:
             dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, par[P_LINK]
-        _send_flit(fch, due, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
+        _send_flit(fch, due, ds, R, W, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
                    ob[_u(j + 3)], ob[_u(j + 4)])
     while credits:
         ip = trailing_zeros(credits)
         credits &= credits - 1
         if ip == LOCAL:
-            _send_credit(cch, due, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
+            _send_credit(cch, due, ds, R, W, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
         else:
-            _send_credit(cch, due, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + par[P_LINK] + 1,
+            _send_credit(cch, due, ds, R, W, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + par[P_LINK] + 1,
                          credit[_u(ip)])
-    rtr[_u(rb + STALL)] = _stalled(V, B, vcs, vb, rtr, rb)
+    rtr[_u(rb + STALL)] = _stalled(V, B, par[P_VA], par[P_SA], vcs, vb, rtr, rb)
 
 
 @_kernel
@@ -508,14 +523,18 @@ def _busy(r, rtr):
 
 
 @_kernel
-def _stalled(V, B, vcs, vb, rtr, rb):
+def _stalled(V, B, va, sa, vcs, vb, rtr, rb):
     """After its step, router r (VCs at vcs[vb * VF:], fields at rtr[rb:]) can do nothing until
     a flit or a credit arrives: no group in a stage, no flit at an output, and every VC queued
     for VC allocation finds no free output VC at its port and every VC queued for switch
     allocation has no credit. Its steps until then would change nothing (allocators move their
-    pointers only for winners), so they are skipped; an arrival steps it again (exact)."""
+    pointers only for winners), so they are skipped; an arrival steps it again (exact). Only
+    with 1-cycle allocation stages (va, sa: their delays): a longer stage holds a group for
+    several cycles, and when an arrival comes, where the skipped groups would be matters."""
     if rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + CUR)] | \
             rtr[_u(rb + SQ + CUR)] | rtr[_u(rb + PO)]:
+        return 0
+    if rtr[_u(rb + VQ + NEW)] and va > 1 or rtr[_u(rb + SQ + NEW)] and sa > 1:
         return 0
     free, vmask = rtr[_u(rb + FREE)], (1 << V) - 1
     m = rtr[_u(rb + VQ + NEW)]
@@ -534,6 +553,84 @@ def _stalled(V, B, vcs, vb, rtr, rb):
 
 
 @_kernel
+def _terminal_read(n, now, s, R, W, ccap, flits, group, group_left, done, rev_ptr, rev_idx,
+                   waiting, ready, rec, trm, hr, hi, hm, due, ds, fch, cch, totals):
+    """Terminal n reads what is due now: a credit, and an ejected flit, which it retires
+    (recording a tail's packet, completing its group, readying its dependents now)."""
+    tb = n * TF
+    ta = due[_u((R + n) * ccap + s)]  # terminal channels live at rows R.. of the channels
+    due[_u((R + n) * ccap + s)] = 0
+    if ta >> (CR + LOCAL) & 1:
+        trm[_u(tb + TV_CNT + 2 * cch[_u(((R + n) * PORTS + LOCAL) * ccap + s)])] -= 1
+    if ta >> LOCAL & 1:
+        j = (((R + n) * PORTS + LOCAL) * ccap + s) * FF
+        i, seq, itime = fch[_u(j)], fch[_u(j + 1)], fch[_u(j + 2)]
+        rec[_u(4 * i + 3)] += now - itime
+        totals[T_EJECTED] += 1
+        totals[T_LAST_BUSY] = now  # its credit is on its way (see the idle skip)
+        _send_credit(cch, due, ds, R, W, ccap, n, LOCAL, now + 2, fch[_u(j + 3)])
+        if seq == flits[_u(i)] - 1:
+            rec[_u(4 * i + 2)] = now
+            totals[T_IN_FLIGHT] -= 1
+            g = group[_u(i)]
+            if g >= 0:
+                group_left[g] -= 1
+                if group_left[g] == 0:
+                    done[0] += 1
+                    done[done[0]] = g
+            for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
+                d = rev_idx[k]
+                if now > ready[d]:
+                    ready[d] = now
+                waiting[d] -= 1
+                if waiting[d] == 0:
+                    _heap_push(hr, hi, hm, ready[d], d)
+
+
+@_kernel
+def _inject(n, now, V, B, R, W, ccap, flits, nxt_in_q, rec, trm, due, ds, fch, totals):
+    """Terminal n injects the next flit of the packet at the front of its source queue, if its
+    VC has a credit (a head flit takes the first VC after the last one used that is free and
+    has one). Returns whether the queue is now empty."""
+    tb = n * TF
+    i = trm[_u(tb + Q_HEAD)]
+    seq = trm[_u(tb + NEXT_SEQ)]
+    vc = -1
+    if seq == 0:
+        last = trm[_u(tb + LAST_VC)]
+        for k in range(1, V + 1):
+            c = 0 if last < 0 else _wrap(last + k, V)
+            if trm[_u(tb + TV_BUSY + 2 * c)] == 0 and trm[_u(tb + TV_CNT + 2 * c)] < B:
+                vc = c
+                break
+        if vc >= 0:
+            trm[_u(tb + TV_BUSY + 2 * vc)] = 1
+            trm[_u(tb + LAST_VC)] = vc
+            trm[_u(tb + CUR_VC)] = vc
+            rec[_u(4 * i + 1)] = now
+            totals[T_IN_FLIGHT] += 1
+    elif trm[_u(tb + TV_CNT + 2 * trm[_u(tb + CUR_VC)])] < B:
+        vc = trm[_u(tb + CUR_VC)]
+    if vc < 0:
+        return False
+    trm[_u(tb + TV_CNT + 2 * vc)] += 1
+    empty = False
+    if seq == flits[_u(i)] - 1:  # tail
+        trm[_u(tb + TV_BUSY + 2 * vc)] = 0
+        trm[_u(tb + Q_HEAD)] = nxt_in_q[_u(i)]
+        if nxt_in_q[_u(i)] < 0:
+            trm[_u(tb + Q_TAIL)] = -1
+            empty = True
+        trm[_u(tb + NEXT_SEQ)] = 0
+        totals[T_QUEUED] -= 1
+    else:
+        trm[_u(tb + NEXT_SEQ)] = seq + 1
+    totals[T_INJECTED] += 1
+    _send_flit(fch, due, ds, R, W, ccap, n, LOCAL, now + 2, i, seq, now, vc)
+    return empty
+
+
+@_kernel
 def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, done, order,
          order_pos, rev_ptr, rev_idx, waiting, ready, nxt_in_q, rec, trm, hr, hi, hm, vcs,
          buf, rtr, due, fch, cch, ob, totals, scratch):
@@ -546,6 +643,9 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
     # a flit or credit sent in cycle s is read by cycle s + drain; T_LAST_BUSY: the last cycle
     # a router or an ejecting terminal sent one
     drain = max(prm[P_LINK] + 1, 2)
+    # the nodes to visit: the due sets (see _mark), and `live`: the routers with work besides
+    # arrivals (W words of bits), then the terminals with packets queued (W words)
+    ds, live, W = scratch[8], scratch[9], (R + 31) >> 5
     now = t0
     while now < until:
         if totals[T_IN_FLIGHT] == 0 and totals[T_QUEUED] == 0 and \
@@ -564,39 +664,16 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
         # packets, and the trace fork releases a packet in the cycle the last tail it waits for
         # is read); so a packet whose last dependency arrives now is created, and may inject, now
         s = now & (ccap - 1)
-        for n in range(R):
-            tb = n * TF
-            # the terminal reads a credit (terminal channels live at rows R.. of the channels)
-            ta = due[_u((R + n) * ccap + s)]
-            if not ta:
-                continue
-            due[_u((R + n) * ccap + s)] = 0
-            if ta >> (CR + LOCAL) & 1:
-                trm[_u(tb + TV_CNT + 2 * cch[_u(((R + n) * PORTS + LOCAL) * ccap + s)])] -= 1
-            # an ejected flit: retire it
-            if ta >> LOCAL & 1:
-                j = (((R + n) * PORTS + LOCAL) * ccap + s) * FF
-                i, seq, itime = fch[_u(j)], fch[_u(j + 1)], fch[_u(j + 2)]
-                rec[_u(4 * i + 3)] += now - itime
-                totals[T_EJECTED] += 1
-                totals[T_LAST_BUSY] = now  # its credit is on its way (see the idle skip)
-                _send_credit(cch, due, ccap, n, LOCAL, now + 2, fch[_u(j + 3)])
-                if seq == flits[_u(i)] - 1:
-                    rec[_u(4 * i + 2)] = now
-                    totals[T_IN_FLIGHT] -= 1
-                    g = group[_u(i)]
-                    if g >= 0:
-                        group_left[g] -= 1
-                        if group_left[g] == 0:
-                            done[0] += 1
-                            done[done[0]] = g
-                    for k in range(rev_ptr[_u(i)], rev_ptr[_u(i + 1)]):
-                        d = rev_idx[k]
-                        if now > ready[d]:
-                            ready[d] = now
-                        waiting[d] -= 1
-                        if waiting[d] == 0:
-                            _heap_push(hr, hi, hm, ready[d], d)
+        for w in range(W):
+            k = (2 * s + 1) * W + w
+            m = ds[_u(k)]
+            ds[_u(k)] = 0
+            while m:
+                n = (w << 5) + trailing_zeros(m)
+                m &= m - 1
+                _terminal_read(n, now, s, R, W, ccap, flits, group, group_left, done, rev_ptr,
+                               rev_idx, waiting, ready, rec, trm, hr, hi, hm, due, ds, fch, cch,
+                               totals)
         # release packets whose creation cycle has come, in (cycle, index) order
         while True:
             a = order[order_pos[0]] if order_pos[0] < len(order) else -1
@@ -611,60 +688,42 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
             else:
                 break
             rec[_u(4 * i)] = t
-            tb = src[_u(i)] * TF
+            n = src[_u(i)]
+            tb = n * TF
             nxt_in_q[_u(i)] = -1
             if trm[_u(tb + Q_TAIL)] >= 0:
                 nxt_in_q[_u(trm[_u(tb + Q_TAIL)])] = i
             else:
                 trm[_u(tb + Q_HEAD)] = i
+                live[_u(W + (n >> 5))] |= 1 << (n & 31)
             trm[_u(tb + Q_TAIL)] = i
             totals[T_RELEASED] += 1
             totals[T_QUEUED] += 1
-        # each node: its terminal injects, then its router steps (nothing sent in this cycle
-        # arrives in it)
-        for n in range(R):
-            tb = n * TF
-            # injects a flit
-            i = trm[_u(tb + Q_HEAD)]
-            if i >= 0:
-                seq = trm[_u(tb + NEXT_SEQ)]
-                vc = -1
-                if seq == 0:
-                    last = trm[_u(tb + LAST_VC)]
-                    for k in range(1, V + 1):
-                        c = 0 if last < 0 else _wrap(last + k, V)
-                        if trm[_u(tb + TV_BUSY + 2 * c)] == 0 and \
-                                trm[_u(tb + TV_CNT + 2 * c)] < B:
-                            vc = c
-                            break
-                    if vc >= 0:
-                        trm[_u(tb + TV_BUSY + 2 * vc)] = 1
-                        trm[_u(tb + LAST_VC)] = vc
-                        trm[_u(tb + CUR_VC)] = vc
-                        rec[_u(4 * i + 1)] = now
-                        totals[T_IN_FLIGHT] += 1
-                elif trm[_u(tb + TV_CNT + 2 * trm[_u(tb + CUR_VC)])] < B:
-                    vc = trm[_u(tb + CUR_VC)]
-                if vc >= 0:
-                    trm[_u(tb + TV_CNT + 2 * vc)] += 1
-                    if seq == flits[_u(i)] - 1:  # tail
-                        trm[_u(tb + TV_BUSY + 2 * vc)] = 0
-                        trm[_u(tb + Q_HEAD)] = nxt_in_q[_u(i)]
-                        if nxt_in_q[_u(i)] < 0:
-                            trm[_u(tb + Q_TAIL)] = -1
-                        trm[_u(tb + NEXT_SEQ)] = 0
-                        totals[T_QUEUED] -= 1
+        # each node with work, in order: its terminal injects, then its router steps (nothing
+        # sent in this cycle arrives in it, so no other node's work changes this cycle's sets)
+        for w in range(W):
+            k = 2 * s * W + w
+            m = ds[_u(k)] | live[_u(w)] | live[_u(W + w)]
+            ds[_u(k)] = 0
+            while m:
+                b = trailing_zeros(m)
+                m &= m - 1
+                n = (w << 5) + b
+                if live[_u(W + w)] >> b & 1 and _inject(n, now, V, B, R, W, ccap, flits,
+                                                        nxt_in_q, rec, trm, due, ds, fch,
+                                                        totals):
+                    live[_u(W + w)] ^= 1 << b  # its queue is empty
+                a = due[_u(n * ccap + s)]
+                if a | _busy(n, rtr):
+                    if a:
+                        due[_u(n * ccap + s)] = 0
+                    _router_step(n, now, a, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch,
+                                 ob, scratch)
+                    totals[T_LAST_BUSY] = now
+                    if _busy(n, rtr):
+                        live[_u(w)] |= 1 << b
                     else:
-                        trm[_u(tb + NEXT_SEQ)] = seq + 1
-                    totals[T_INJECTED] += 1
-                    _send_flit(fch, due, ccap, n, LOCAL, now + 2, i, seq, now, vc)
-            a = due[_u(n * ccap + s)]
-            if a | _busy(n, rtr):
-                if a:
-                    due[_u(n * ccap + s)] = 0
-                _router_step(n, now, a, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
-                             scratch)
-                totals[T_LAST_BUSY] = now
+                        live[_u(w)] &= ~(1 << b)
         now += 1
         if stop and done[0] > 0:
             return now
@@ -713,10 +772,13 @@ class CompiledMesh:
         self.hm = np.zeros(1, dtype=np.int64)
         # router step scratch (bitmasks): VC allocation requests per port and grants per input
         # VC; switch allocation requests per input, per output, grants per input and VC
-        # requests per (input, output); the VC of each input's credit; the port of each VC
+        # requests per (input, output); the VC of each input's credit; the port of each VC;
+        # the due sets and the live set of `_run`
+        W = (R + 31) >> 5
         self.scratch = (np.zeros(PORTS, np.int64), np.zeros(PV, np.int64),
                         *np.zeros((3, PORTS), np.int64), np.zeros(PORTS * PORTS, np.int64),
-                        np.zeros(PORTS, np.int64), np.arange(PV, dtype=np.int64) // V)
+                        np.zeros(PORTS, np.int64), np.arange(PV, dtype=np.int64) // V,
+                        np.zeros(ccap * 2 * W, np.int64), np.zeros(2 * W, np.int64))
         self._log = PacketLog(packets)
         self._first(packets)
 
