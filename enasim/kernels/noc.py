@@ -498,16 +498,16 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
             dest_n, dest_p, lat = R + r, LOCAL, 1
         else:
             dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, par[P_LINK]
-        _send_flit(fch, due, ds, R, W, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)], ob[_u(j + 2)],
-                   ob[_u(j + 3)], ob[_u(j + 4)])
+        _send_flit(fch, due, ds, R, W, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)],
+                   ob[_u(j + 2)], ob[_u(j + 3)], ob[_u(j + 4)])
     while credits:
         ip = trailing_zeros(credits)
         credits &= credits - 1
         if ip == LOCAL:
             _send_credit(cch, due, ds, R, W, ccap, R + r, LOCAL, now + 2, credit[_u(ip)])
         else:
-            _send_credit(cch, due, ds, R, W, ccap, rtr[_u(rb + NB + ip)], ip ^ 1, now + par[P_LINK] + 1,
-                         credit[_u(ip)])
+            _send_credit(cch, due, ds, R, W, ccap, rtr[_u(rb + NB + ip)], ip ^ 1,
+                         now + par[P_LINK] + 1, credit[_u(ip)])
     rtr[_u(rb + STALL)] = _stalled(V, B, par[P_VA], par[P_SA], vcs, vb, rtr, rb)
 
 
