@@ -28,6 +28,11 @@ of router r by its global index r * PORTS * V + c; the field names are the const
   wheel;
 - `due[node, slot]`: bitmasks of the ports with a flit (bit p) or a credit (bit CR + p) due in
   the cycles of that slot, so a node visits only those ports, and only when due.
+- the due sets (`_mark`): per slot, bit sets of the routers and of the terminals with something
+  due, and the live set: the routers with work besides arrivals (a stage or an output not
+  empty, unless stalled: `_stalled`) and the terminals with packets queued. A cycle visits
+  only the nodes in these sets, in node order, so its cost follows the traffic, not the mesh
+  (the engine's meshes are large and mostly idle: vgg8 on flash_imc is 14 x 15 nodes).
 
 The kernel gets these arrays flattened, with the field strides as constants, and indexes them
 with unsigned indices (`_u`): Numba then skips its negative-index wraparound and LLVM folds the
