@@ -807,7 +807,7 @@ class CompiledMesh:
         self.rev_idx = owners[np.argsort(pk.dep_idx, kind="stable")].astype(np.int64)
         self.hr = np.zeros(n + 1, dtype=np.int64)  # the dependents' heap (only these)
         self.hi = np.zeros(n + 1, dtype=np.int64)
-        self.group_left = group_counts(pk.group, None)
+        self.group_left = np.zeros(0, dtype=np.int64)  # counted by _put
         self.done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
         self._put(pk, free=np.flatnonzero(counts == 0))
 
