@@ -514,9 +514,6 @@ def test_compiled_mesh_refuses_packets_created_before_released_ones():
         mesh.extend(Packets([2], [7], [1], [11], group=[2]))
 
 
-@pytest.mark.xfail(strict=True, reason="suspected bug: CompiledMesh._put stores the packets "
-                   "(and PacketLog keeps them) before checking their creation cycles, so a "
-                   "refused batch stays in `packets`/`records`, never to be released")
 def test_a_refused_batch_leaves_the_compiled_mesh_unchanged():
     mesh = CompiledMesh(_params(), _empty())
     mesh.extend(Packets([0, 1], [5, 6], [2, 1], [10, 12], group=[0, 0]))
@@ -526,9 +523,6 @@ def test_a_refused_batch_leaves_the_compiled_mesh_unchanged():
     assert len(mesh.packets) == 2 and len(mesh.records.tail_ejected) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="suspected discrepancy: ProcessMesh.extend accepts "
-                   "packets created before released ones (records them created in the past) "
-                   "where CompiledMesh raises ValueError")
 def test_process_mesh_refuses_packets_created_before_released_ones():
     mesh = ProcessMesh(_params(), _empty())
     mesh.extend(Packets([0, 1], [5, 6], [2, 1], [10, 12], group=[0, 0]))

@@ -586,6 +586,7 @@ class Terminals(_Sleeper):
         self.pending = [(self.ready[i], i) for i in range(len(packets)) if not self.waiting[i]]
         heapq.heapify(self.pending)
         self.in_flight = self.ejected = 0
+        self.last_created = -1  # creation cycle of the last packet released
         self.group_left = group_counts(packets.group, None)
         self.done: list[int] = []  # groups completed during the current run
         self.stop: Callable[[int], None] | None = None  # called when a group completes
@@ -602,7 +603,7 @@ class Terminals(_Sleeper):
         pending = self.pending
         while pending and pending[0][0] <= now:  # created: into its source queue
             t, i = heapq.heappop(pending)
-            self.created[i] = t
+            self.created[i] = self.last_created = t
             n = self.src[i]
             self.queue[n].append(i)
             self.sources.add(n)
@@ -770,7 +771,10 @@ class ProcessMesh:
         return event
 
     def extend(self, more: Packets) -> None:
-        """Offer more dependency-free packets (appended after the existing ones)."""
+        """Offer more dependency-free packets (appended after the existing ones), created no
+        earlier than the ones released."""
+        if len(more) and more.cycle.min() < self.terminals.last_created:
+            raise ValueError("appended packets must not be created before released ones")
         self._log.append(more)
         self.terminals.add(more)
 

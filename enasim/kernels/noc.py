@@ -842,8 +842,6 @@ class CompiledMesh:
         self.n = n
         new = (first + free[np.lexsort((free, pk.cycle[free]))]).astype(np.int64)
         pos, k, order, cycle = int(self.order_pos[0]), self.n_order, self.order, self.cycle
-        if len(new) and pos and cycle[new[0]] < cycle[order[pos - 1]]:
-            raise ValueError("appended packets must not be created before released ones")
         if len(new) and k > pos and cycle[order[k - 1]] > cycle[new[0]]:
             new = np.concatenate([order[pos:k], new])  # merge with the unreleased ones
             new = new[np.lexsort((new, cycle[new]))]
@@ -890,6 +888,9 @@ class CompiledMesh:
 
     def extend(self, more: Packets) -> None:
         """Offer more dependency-free packets, created no earlier than the ones released."""
+        pos = int(self.order_pos[0])
+        if len(more) and pos and more.cycle.min() < self.cycle[self.order[pos - 1]]:
+            raise ValueError("appended packets must not be created before released ones")
         self._log.append(more)
         self._put(more, free=np.arange(len(more)))
 
