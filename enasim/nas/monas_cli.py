@@ -85,6 +85,8 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
 
 
 def cmd_run(args) -> int:
+    from enasim.report.plots import save_png
+
     if args.trials < 1:
         raise ConfigError("", "--trials", f"expected an integer >= 1, got {args.trials}")
     expect_int(args.max_blocks, "", "--max-blocks", 1, MAX_BLOCKS)
@@ -130,8 +132,6 @@ def cmd_run(args) -> int:
         **result,
         "failed": search.failed,
     }
-    from enasim.report.plots import save_png
-
     plots = [Path("plots/objectives.png"), Path("plots/front_blocks.png")]
     with result_set(out, RESULT_FILES, keep=STUDY) as stage:
         atomic_write(stage / "trials.csv", _dict_csv(trials))
