@@ -56,7 +56,6 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     `overrides` sets hwconfig fields by dotted name ({"adc.bits": 5}), as `--set` does. The
     other arguments are those of `enasim run`; combinations that would do nothing are refused
     with a ConfigError naming the flag."""
-    from enasim.analytical import run_analytical
     from enasim.mapping import map_network
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
@@ -96,6 +95,8 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         stats = Simulator(mapping, progress=progress, trace_ces=trace_ces, noc_model=noc,
                           activity=measured).run()
     else:
+        from enasim.analytical import run_analytical
+
         stats = run_analytical(mapping, measured)
     info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
             "activity": act}

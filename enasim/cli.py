@@ -1,4 +1,10 @@
-"""`enasim` command line: parses arguments, calls the library, prints. Exit 2 on bad input."""
+"""`enasim` command line: parses arguments, calls the library, prints. Exit 2 on bad input.
+
+The parsers are built from light modules only: numpy, numba, SimPy, matplotlib and the engines
+load when a command runs (each subcommand's module imports what it needs in its command
+function), so that `enasim --help` and every subcommand's `--help` answer at once
+(tests/test_cli_help.py checks what they import).
+"""
 
 from __future__ import annotations
 
@@ -16,15 +22,9 @@ from enasim.config.schema import NOC_MODELS
 from enasim.errors import EnasimError
 from enasim.fileio import check_output_file
 from enasim.functional import cli as infer_cli
-from enasim.mapping import map_network
 from enasim.nas import enasa_cli, flash_cli, monas_cli
 from enasim.noc import cli as noc_cli
-from enasim.noc.traces import FORMATS as TRACE_FORMATS
-from enasim.noc.traces import trace_format, write_trace
-from enasim.report import format_table, layers_table
-from enasim.report.plots import plot_results
-from enasim.report.tables import shape_str
-from enasim.sim import Simulator
+from enasim.noc.settings import FORMATS as TRACE_FORMATS
 from enasim.sweep import cli as sweep_cli
 from enasim.validate import seed_arg
 from enasim.workload import load_workload, zoo_names
@@ -149,6 +149,8 @@ def _load_inputs(args):
 
 
 def cmd_run(args) -> int:
+    from enasim.report.tables import layers_table
+
     show = not args.quiet and sys.stderr.isatty()
     hw, path = load_option(args.hw, args.set)
     net = load_workload(args.workload)
@@ -195,6 +197,10 @@ def _progress(done: int, total: int) -> None:
 
 
 def cmd_trace_export(args) -> int:
+    from enasim.mapping import map_network
+    from enasim.noc.traces import trace_format, write_trace
+    from enasim.sim import Simulator
+
     hw, net = _load_inputs(args)
     fmt = trace_format(args.out, args.format)
     check_output_file(args.out)
@@ -212,12 +218,17 @@ def cmd_trace_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    from enasim.report.plots import plot_results
+
     for path in plot_results(args.results):
         print(path)
     return 0
 
 
 def cmd_map(args) -> int:
+    from enasim.mapping import map_network
+    from enasim.report.tables import format_table
+
     hw, net = _load_inputs(args)
     m = map_network(net, hw)
     rows = []
@@ -248,6 +259,8 @@ def cmd_config_check(args) -> int:
 
 
 def cmd_workload_show(args) -> int:
+    from enasim.report.tables import format_table, shape_str
+
     net = load_workload(args.workload)
     rows = [[i, n.name, n.kind, ",".join(n.inputs), shape_str(n.out_shape), n.macs, n.params]
             for i, n in enumerate(net.nodes)]

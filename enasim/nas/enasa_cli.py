@@ -14,27 +14,22 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from typing import TYPE_CHECKING, Any
 
 from enasim import __version__
-from enasim.config import config_hash, load  # noqa: E402
+from enasim.config import config_hash, load
 from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
-from enasim.report.plots import legend_outside, save_png  # noqa: E402
-from enasim.report.timeline import timeline_json
-from enasim.sim.supernet import MODES, GroupRun, SupernetChip, run_group
 from enasim.validate import expect_int, int_arg, seed_arg
+
+if TYPE_CHECKING:  # the simulator and matplotlib load when the command runs, not for its --help
+    from matplotlib.figure import Figure
+
+    from enasim.sim.supernet import GroupRun, SupernetChip
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
@@ -78,6 +73,10 @@ def add_parser(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    from enasim.report.plots import save_png
+    from enasim.report.timeline import timeline_json
+    from enasim.sim.supernet import MODES, SupernetChip, run_group
+
     net = SPACES[args.space]
     group = DEFAULT_GROUP[args.space] if args.group is None else args.group
     expect_int(group, "", "--group", 1)  # the other counts are checked by their parsers
@@ -162,6 +161,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
              runs: dict[str, GroupRun]) -> dict[str, Any]:
+    from enasim.sim.supernet import SupernetChip
+
     rows, cfg = search.state.rows, search.cfg
     subnets = sum(r["candidates"] for r in rows)
     cycles = sum(r["chip_cycles"] for r in rows)
@@ -207,6 +208,10 @@ def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
 
 def _plot_utilization(runs: dict[str, GroupRun]) -> Figure:
     """Share of the crossbars busy over time, one line per execution mode."""
+    import matplotlib.pyplot as plt
+
+    from enasim.report.plots import legend_outside  # (switches pyplot to the Agg backend)
+
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for mode, run in runs.items():
         x, y = run.utilization_curve(200)
@@ -221,6 +226,11 @@ def _plot_utilization(runs: dict[str, GroupRun]) -> Figure:
 
 def _plot_gains(rows: list[dict[str, Any]]) -> Figure:
     """OPS speed-up and energy saving over the baselines, per generation."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from enasim.report.plots import legend_outside  # (switches pyplot to the Agg backend)
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"wspace": 0.3})
     gens = [r["generation"] for r in rows]
     for m in ("sequential", "concurrent"):

@@ -34,16 +34,18 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.nas.groups import fix_half, fixed_layers, strict_fair_group
 from enasim.nas.spaces.supernet import Arch, Supernet
-from enasim.sim.supernet import SupernetChip, run_group
 from enasim.validate import import_callable
+
+if TYPE_CHECKING:  # numpy and the simulator load when a search runs, not with SEARCHES
+    import numpy as np
+
+    from enasim.sim.supernet import SupernetChip
 
 SEARCHES = ("stagewise", "evolution", "random", "fair")
 Fitness = Callable[[str, Arch], float]
@@ -96,6 +98,8 @@ class SearchConfig:
 
 def synthetic_fitness(seed: int = 0) -> Fitness:
     """The default deterministic fitness (see the module docstring)."""
+    import numpy as np
+
     tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def fitness(space: str, arch: Arch) -> float:
@@ -277,6 +281,8 @@ class EnasaSearch:
 
     def evaluate_generation(self, gen: int, archs: list[Arch]) -> dict[str, Any]:
         """Simulate the generation's groups (in order) on the chip; per-generation totals."""
+        from enasim.sim.supernet import run_group
+
         cfg = self.cfg
         modes = ("ops", "concurrent", "sequential") if cfg.baselines else ("ops",)
         tot = {m: {"cycles": 0, "energy_pj": 0.0, "busy": 0.0, "busy_dw": 0.0} for m in modes}

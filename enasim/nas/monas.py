@@ -40,12 +40,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enasim.analytical import run_analytical
 from enasim.config import config_hash
 from enasim.config.schema import HardwareConfig
 from enasim.errors import ConfigError, EnasimError
 from enasim.fileio import TABLE_LIMIT, read_text
-from enasim.mapping import map_network
 from enasim.nas.spaces.blocks_cnn import (
     TYPES,
     Block,
@@ -56,8 +54,6 @@ from enasim.nas.spaces.blocks_cnn import (
     label,
     pools,
 )
-from enasim.report.files import summary_dict
-from enasim.sim import Simulator
 from enasim.validate import expect_number, expect_seed, import_callable
 
 STUDY_NAME = "monas"
@@ -210,6 +206,12 @@ class HardwareCost:
         self.cache: dict[str, dict[str, float]] = {}
 
     def __call__(self, config: Config) -> dict[str, float]:
+        # The engines load here, not with the module: `enasim monas --help` reads OBJECTIVES.
+        from enasim.analytical import run_analytical
+        from enasim.mapping import map_network
+        from enasim.report.files import summary_dict
+        from enasim.sim import Simulator
+
         key = label(config)
         if key not in self.cache:
             mapping = map_network(build(config), self.hw)

@@ -12,27 +12,14 @@ from __future__ import annotations
 import json
 from math import inf
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import (  # noqa: E402
-    FuncFormatter,
-    LogFormatterSciNotation,
-    LogLocator,
-    MaxNLocator,
-    NullFormatter,
-)
-
-from enasim import __version__  # noqa: E402
-from enasim.config import load  # noqa: E402
-from enasim.config.loader import resolve_path  # noqa: E402
-from enasim.errors import ConfigError  # noqa: E402
-from enasim.fileio import atomic_write, check_result_dir, result_set  # noqa: E402
-from enasim.nas.monas import (  # noqa: E402
+from enasim import __version__
+from enasim.config import load
+from enasim.config.loader import resolve_path
+from enasim.errors import ConfigError
+from enasim.fileio import atomic_write, check_result_dir, result_set
+from enasim.nas.monas import (
     OBJECTIVES,
     HardwareCost,
     Settings,
@@ -40,10 +27,11 @@ from enasim.nas.monas import (  # noqa: E402
     hw_record,
     run_search,
 )
-from enasim.nas.spaces.blocks_cnn import MAX_BLOCKS, TYPES, BlocksCnnSpace  # noqa: E402
-from enasim.report.files import csv_text  # noqa: E402
-from enasim.report.plots import legend_outside, save_png  # noqa: E402
-from enasim.validate import expect_int, int_arg, parse_numbers, seed_arg  # noqa: E402
+from enasim.nas.spaces.blocks_cnn import MAX_BLOCKS, TYPES, BlocksCnnSpace
+from enasim.validate import expect_int, int_arg, parse_numbers, seed_arg
+
+if TYPE_CHECKING:  # matplotlib loads when the command plots, not for its --help
+    from matplotlib.figure import Figure
 
 RESULT_FILES = ("trials.csv", "pareto.csv", "summary.json", "plots")
 STUDY = ("study.sqlite*",)  # the study and SQLite's journal files
@@ -97,6 +85,8 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
 
 
 def cmd_run(args) -> int:
+    from enasim.report.plots import save_png
+
     if args.trials < 1:
         raise ConfigError("", "--trials", f"expected an integer >= 1, got {args.trials}")
     expect_int(args.max_blocks, "", "--max-blocks", 1, MAX_BLOCKS)
@@ -170,12 +160,18 @@ def cmd_run(args) -> int:
 
 def _dict_csv(rows: list[dict[str, Any]]) -> str:
     """Rows of one key order as CSV (empty text for no rows)."""
+    from enasim.report.files import csv_text
+
     return csv_text(list(rows[0]), [[r.get(k, "") for k in rows[0]] for r in rows]) if rows \
         else ""
 
 
 def _plot_objectives(rows: list[dict[str, Any]], result: dict[str, Any]) -> Figure:
     """Accuracy against each cost of the objective: all trials, the front highlighted."""
+    import matplotlib.pyplot as plt
+
+    from enasim.report.plots import legend_outside  # (switches pyplot to the Agg backend)
+
     costs = [m for m in result["metrics"] if m != "accuracy"]
     fig, axes = plt.subplots(1, len(costs), figsize=(5.5 * len(costs), 4), squeeze=False)
     front = result["front"]
@@ -200,6 +196,8 @@ def _cost_axis(ax, values: list[float]) -> None:
     """A log x axis over a decade or more, labelled at 1, 2, 5 x 10^n below two decades; a
     linear one over less (a log axis inside one decade has no labelled tick). Large values in
     powers of ten, so that the labels do not run into each other."""
+    from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
+
     lo, hi = min(values), max(values)
     if lo <= 0 or hi < 10 * lo:
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
@@ -214,6 +212,11 @@ def _cost_axis(ax, values: list[float]) -> None:
 
 def _plot_blocks(stats: dict[str, Any]) -> Figure:
     """Block types and mean channels of the front's networks, per block position."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from enasim.report.plots import legend_outside  # (switches pyplot to the Agg backend)
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"wspace": 0.45})
     per = stats["per_position"]
     x = [p["position"] for p in per]

@@ -1,18 +1,17 @@
-"""`enasim noc`: run the mesh NoC alone on synthetic traffic or a trace (BookSim2-style)."""
+"""`enasim noc`: run the mesh NoC alone on synthetic traffic or a trace (BookSim2-style).
+
+Kept free of heavy imports: numpy, the router models and numba load when the command runs.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 
-import numpy as np
-
 from enasim.config.schema import COMPILED_MAX_VCS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_output_file
-from enasim.hw.router import RouterParams, check_mesh_memory
-from enasim.noc.measure import MODELS, Measurement, run_synthetic, run_trace, throughput_mode
-from enasim.noc.traffic import CHUNK_CYCLES, PATTERNS, SyntheticSource
+from enasim.noc.settings import MODELS, PATTERNS, Measurement, throughput_mode
 from enasim.validate import expect_int, expect_number, seed_arg
 
 # Options of synthetic traffic only (a trace brings its packets and runs until all arrive), with
@@ -124,6 +123,10 @@ def _check_ints(args, *names: str, minimum: int = 1) -> None:
 
 
 def cmd_noc(args) -> int:
+    from enasim.hw.router import RouterParams, check_mesh_memory
+    from enasim.noc.measure import run_synthetic, run_trace
+    from enasim.noc.traffic import CHUNK_CYCLES, SyntheticSource
+
     rows, cols = parse_mesh(args.mesh)
     synthetic_options(args)
     _check_ints(args, "vcs", "vc_buf", "va_delay", "sa_delay", "st_delay", "link_delay")
@@ -176,6 +179,8 @@ def cmd_noc(args) -> int:
 
 def packets_csv(packets, rec) -> str:
     """Per-packet records as CSV (cycles; latency = tail ejection - creation)."""
+    import numpy as np
+
     buf = io.StringIO()
     buf.write("id,src,dst,flits,created,head_injected,tail_ejected,latency,hops\n")
     lat = np.where(rec.tail_ejected >= 0, rec.tail_ejected - rec.created, -1)

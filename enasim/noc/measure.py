@@ -9,31 +9,14 @@ latency, counting packets still in flight at their current age, is compared with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from enasim.hw.router import PORTS, ProcessMesh, RouterParams
 from enasim.noc.packets import Packets, Records
-
-MODELS = ("compiled", "process")
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """Phases of a latency-mode run, in cycles."""
-
-    warmup_cycles: int = 10000
-    measure_cycles: int = 30000
-    sample_cycles: int = 10000
-    latency_threshold: float = 500.0
-    max_drain_cycles: int = 200000
-    drain: bool = True  # False: throughput mode, stop at the end of the window
-
-
-def throughput_mode(warmup_cycles: int = 10000, measure_cycles: int = 30000) -> Measurement:
-    """Accepted throughput at an offered load past saturation: no abort, no drain."""
-    return Measurement(warmup_cycles, measure_cycles, measure_cycles, float("inf"), 0, False)
+from enasim.noc.settings import MODELS as MODELS  # defined there for the CLI's parser, also here
+from enasim.noc.settings import Measurement
+from enasim.noc.settings import throughput_mode as throughput_mode
 
 
 def make_mesh(params: RouterParams, packets: Packets, model: str = "compiled"):

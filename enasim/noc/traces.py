@@ -27,9 +27,9 @@ import numpy as np
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import TRACE_LIMIT, atomic_write, decode_json, json_error, read_text
 from enasim.noc.packets import Packets
+from enasim.noc.settings import FORMATS
 from enasim.validate import type_name
 
-FORMATS = ("csv", "jsonl", "booksim-json")
 _SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".json": "booksim-json"}
 _COLUMNS = ("cycle", "src", "dst", "flits", "id", "deps")
 _REQUIRED = ("cycle", "src", "dst", "flits")

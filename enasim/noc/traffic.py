@@ -25,9 +25,9 @@ import numpy as np
 
 from enasim.errors import ConfigError
 from enasim.noc.packets import Packets
+from enasim.noc.settings import PATTERNS
 
 CHUNK_CYCLES = 1024
-PATTERNS = ("uniform", "transpose", "bitcomp", "hotspot")
 HOTSPOT_FRACTION = 0.2
 
 

@@ -3,19 +3,17 @@
 Each backend is a generator of results in completion order; the caller (the runner, in the
 parent process) writes them to the store as they arrive, so workers never touch the store.
 Every point runs with one Numba thread: the workers already occupy the cores, and extra kernel
-threads on a busy core slow the MAC kernel down instead of up.
+threads on a busy core slow the MAC kernel down instead of up. The process-pool modules are
+imported where a pool starts, so that the command line reads BACKENDS without them.
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from enasim.errors import ConfigError
@@ -69,6 +67,8 @@ def local(fn: Callable[[Any], Any], tasks: list[Any], workers: int,
         for task in tasks:
             yield fn(task)
         return
+    from concurrent.futures.process import BrokenProcessPool
+
     todo = list(tasks)
     while todo:
         todo, suspects = yield from _pool(fn, todo, workers)
@@ -83,6 +83,10 @@ def _pool(fn: Callable[[Any], Any], tasks: list[Any],
     """Yield `fn(task)` from a process pool until done or until a worker dies; return the
     tasks not started and those started but unfinished when it died (both empty if none did).
     Workers mark the tasks they start in a shared byte array, which a kill cannot corrupt."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     started = multiprocessing.RawArray("b", len(tasks))
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
                                initializer=_worker_init, initargs=(os.getpid(), started))

@@ -1,4 +1,5 @@
-"""Network IR: layers on a networkx DiGraph, with shapes inferred and checked as layers are added.
+"""Network IR: a DAG of layers (a networkx DiGraph on demand), with shapes inferred and checked
+as layers are added.
 
 Shapes are (channels, height, width). A `Network` is immutable once built; build one with
 `NetworkBuilder` (code) or `enasim.workload.load_workload` (YAML file or zoo name).
@@ -7,11 +8,13 @@ Shapes are (channels, height, width). A `Network` is immutable once built; build
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import networkx as nx
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar
 
 from enasim.errors import ConfigError, suggest
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Shape = tuple[int, int, int]
 
@@ -283,17 +286,28 @@ class Node:
 
 
 class Network:
-    """An immutable DNN: nodes in topological order on a networkx DiGraph."""
+    """An immutable DNN: nodes in topological order; `graph` is the same as a networkx DiGraph
+    (built on first use, so that loading and simulating a network does not import networkx)."""
 
     def __init__(self, name: str, nodes: list[Node]):
         self.name = name
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self._by_name = {n.name: n for n in nodes}
-        self.graph = nx.DiGraph()
+        self._consumers: dict[str, list[str]] = {n.name: [] for n in nodes}
         for n in nodes:
-            self.graph.add_node(n.name, node=n)
+            for src in dict.fromkeys(n.inputs):
+                self._consumers.setdefault(src, []).append(n.name)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        for n in self.nodes:
+            graph.add_node(n.name, node=n)
             for src in n.inputs:
-                self.graph.add_edge(src, n.name)
+                graph.add_edge(src, n.name)
+        return graph
 
     def __getitem__(self, name: str) -> Node:
         return self._by_name[name]
@@ -319,10 +333,7 @@ class Network:
 
     def consumers(self, name: str) -> list[str]:
         """Names of the nodes reading `name`'s output, in network order."""
-        return sorted(self.graph.successors(name), key=self._order)
-
-    def _order(self, name: str) -> int:
-        return self.nodes.index(self._by_name[name])
+        return list(self._consumers[name])
 
 
 class NetworkBuilder:
