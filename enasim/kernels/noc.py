@@ -596,7 +596,8 @@ def _terminal_read(n, now, s, R, W, ccap, flits, group, group_left, done, rev_pt
 def _inject(n, now, V, B, R, W, ccap, flits, nxt_in_q, rec, trm, due, ds, fch, totals):
     """Terminal n injects the next flit of the packet at the front of its source queue, if its
     VC has a credit (a head flit takes the first VC after the last one used that is free and
-    has one). Returns whether the queue is now empty."""
+    has one). Returns whether it is idle until a credit arrives or a packet is queued: its
+    queue is now empty, or it found no credit (only a credit changes that)."""
     tb = n * TF
     i = trm[_u(tb + Q_HEAD)]
     seq = trm[_u(tb + NEXT_SEQ)]
@@ -617,7 +618,7 @@ def _inject(n, now, V, B, R, W, ccap, flits, nxt_in_q, rec, trm, due, ds, fch, t
     elif trm[_u(tb + TV_CNT + 2 * trm[_u(tb + CUR_VC)])] < B:
         vc = trm[_u(tb + CUR_VC)]
     if vc < 0:
-        return False
+        return True
     trm[_u(tb + TV_CNT + 2 * vc)] += 1
     empty = False
     if seq == flits[_u(i)] - 1:  # tail
@@ -679,6 +680,8 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
                 _terminal_read(n, now, s, R, W, ccap, flits, group, group_left, done, rev_ptr,
                                rev_idx, waiting, ready, rec, trm, hr, hi, hm, due, ds, fch, cch,
                                totals)
+                if trm[_u(n * TF + Q_HEAD)] >= 0:  # a credit may let it inject again
+                    live[_u(W + w)] |= 1 << (n & 31)
         # release packets whose creation cycle has come, in (cycle, index) order
         while True:
             a = order[order_pos[0]] if order_pos[0] < len(order) else -1
@@ -717,7 +720,7 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
                 if live[_u(W + w)] >> b & 1 and _inject(n, now, V, B, R, W, ccap, flits,
                                                         nxt_in_q, rec, trm, due, ds, fch,
                                                         totals):
-                    live[_u(W + w)] ^= 1 << b  # its queue is empty
+                    live[_u(W + w)] ^= 1 << b  # until a packet or a credit comes
                 a = due[_u(n * ccap + s)]
                 if a | _busy(n, rtr):
                     if a:
