@@ -722,7 +722,7 @@ def _run(t0, until, stop, prm, xy, src, dst, flits, cycle, group, group_left, do
                                                         totals):
                     live[_u(W + w)] ^= 1 << b  # until a packet or a credit comes
                 a = due[_u(n * ccap + s)]
-                if a | _busy(n, rtr):
+                if a or live[_u(w)] >> b & 1:  # its live bit is `_busy` as of its last step
                     if a:
                         due[_u(n * ccap + s)] = 0
                     _router_step(n, now, a, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch,
