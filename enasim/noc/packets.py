@@ -95,8 +95,10 @@ def group_counts(group: np.ndarray, left: np.ndarray | None) -> np.ndarray:
         if left is not None:
             grown[:len(left)] = left
         left = grown
-    if len(new):
-        left += np.bincount(new, minlength=len(left))
+    if len(new):  # over the groups of the batch only: appending stays O(batch)
+        lo = int(new.min())
+        counts = np.bincount(new - lo)
+        left[lo:lo + len(counts)] += counts
     return left
 
 
