@@ -10,7 +10,7 @@ every packet it carried, so a run can report its traffic and export it as a trac
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil
 
 import numpy as np
@@ -32,7 +32,7 @@ def zero_load_cycles(noc: Noc, hops, flits):
     return (hops + 1) * per_router + hops * noc.link_delay + noc.io_cycles + flits - 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Pairs:
     """The (producer tile, consumer tile) pairs of one transfer: every producer tile sends an
     equal share of every output vector to every consumer tile (SIAM's traffic model), so each
@@ -44,6 +44,7 @@ class Pairs:
     flits: int  # per pair, for the whole transfer
     vectors: int  # output vectors of the producer the transfer carries
     layer: int = -1  # the producing layer's index, recorded with the packets
+    cache: dict = field(default_factory=dict, repr=False)  # MessageSet.columns
 
     def flits_after(self, vectors: int) -> int:
         """Flits per pair sent once the producer has written `vectors` of its output: a
@@ -86,6 +87,18 @@ class MessageSet:
         start = np.repeat(np.arange(k, dtype=np.int64) * max_flits, n)
         end = np.minimum(start + max_flits, f)
         return pair, end - start, end
+
+    def columns(self, max_flits: int) -> tuple[np.ndarray, ...]:
+        """Per packet (as `packets`): source, destination, flits, flits of the message up to
+        and including it, hops; kept with the pairs, since a streaming transfer sends the same
+        message sizes again and again."""
+        key = (self.flits, max_flits)
+        cols = self.pairs.cache.get(key)
+        if cols is None:
+            pair, flits, end = self.packets(max_flits)
+            p = self.pairs
+            cols = self.pairs.cache[key] = (p.src[pair], p.dst[pair], flits, end, p.hops[pair])
+        return cols
 
 
 def pairs(mapping: Mapping, tr: Transfer) -> Pairs:
@@ -142,20 +155,19 @@ def to_packets(sets: list[tuple[int, int, MessageSet]], max_flits: int
     """The packets of message sets given as (entry cycle, group, messages), in order: the
     Packets (`group` = the set's group), and per packet its message's flits sent up to and
     including it (`MessageSet.packets`) and its pair's hops."""
-    cols: dict[str, list[np.ndarray]] = {k: [np.zeros(0, np.int64)] for k in
-                                         ("src", "dst", "flits", "cycle", "layer", "group",
-                                          "end", "hops")}
-    for cycle, group, ms in sets:
-        pair, flits, end = ms.packets(max_flits)
-        p = ms.pairs
-        for key, values in (("src", p.src[pair]), ("dst", p.dst[pair]), ("flits", flits),
-                            ("end", end), ("hops", p.hops[pair])):
-            cols[key].append(values)
-        for key, value in (("cycle", cycle), ("layer", p.layer), ("group", group)):
-            cols[key].append(np.full(len(pair), value, dtype=np.int64))
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    return (Packets(c["src"], c["dst"], c["flits"], c["cycle"], layer=c["layer"],
-                    group=c["group"]), c["end"], c["hops"])
+    cols = [ms.columns(max_flits) for _, _, ms in sets]
+    sizes = [len(c[0]) for c in cols]
+
+    def joined(i: int) -> np.ndarray:
+        return np.concatenate([c[i] for c in cols]) if cols else np.zeros(0, np.int64)
+
+    def per_set(values) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=np.int64), sizes)
+
+    packets = Packets(joined(0), joined(1), joined(2), per_set([t for t, _, _ in sets]),
+                      layer=per_set([ms.pairs.layer for _, _, ms in sets]),
+                      group=per_set([g for _, g, _ in sets]))
+    return packets, joined(3), joined(4)
 
 
 class Interconnect(ABC):
