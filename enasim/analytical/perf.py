@@ -95,7 +95,8 @@ def noc_phases(mapping: Mapping) -> dict[str, dict[str, NocPhase]]:
     for tr in mapping.transfers:
         ms = pairs(mapping, tr)
         ph = out.setdefault(tr.dst, {}).setdefault(tr.purpose, NocPhase())
-        ph.cycles = max(ph.cycles, int(zero_load_cycles(mapping.hw.noc, ms.hops, ms.flits).max()))
-        ph.router_flits += float(ms.flits * (ms.hops + 1).sum())
-        ph.link_flits += float(ms.flits * ms.hops.sum())
+        routers, links, longest = ms.hop_sums
+        ph.cycles = max(ph.cycles, int(zero_load_cycles(mapping.hw.noc, longest, ms.flits)))
+        ph.router_flits += float(ms.flits * routers)
+        ph.link_flits += float(ms.flits * links)
     return out

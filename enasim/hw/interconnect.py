@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import ceil
 
 import numpy as np
@@ -45,6 +46,13 @@ class Pairs:
     vectors: int  # output vectors of the producer the transfer carries
     layer: int = -1  # the producing layer's index, recorded with the packets
     cache: dict = field(default_factory=dict, repr=False)  # MessageSet.columns
+
+    @cached_property
+    def hop_sums(self) -> tuple[int, int, int]:
+        """Routers (hops + 1) and links (hops) the pairs' messages traverse, summed over the
+        pairs, and the longest route's links: what a message set's energy and zero-load time
+        need, computed once per transfer instead of once per send."""
+        return int((self.hops + 1).sum()), int(self.hops.sum()), int(self.hops.max())
 
     def flits_after(self, vectors: int) -> int:
         """Flits per pair sent once the producer has written `vectors` of its output: a
@@ -217,7 +225,7 @@ class IdealInterconnect(Interconnect):
 
     def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
         """Without contention the set takes as long as its slowest message: one event."""
-        return self.env.timeout(int(zero_load_cycles(self.noc, ms.pairs.hops, ms.flits).max()))
+        return self.env.timeout(int(zero_load_cycles(self.noc, ms.pairs.hop_sums[2], ms.flits)))
 
     def _arrivals(self, packets: Packets, end: np.ndarray, hops: np.ndarray) -> np.ndarray:
         return packets.cycle + zero_load_cycles(self.noc, hops, end).astype(np.int64)

@@ -285,8 +285,8 @@ class Simulator:
         """Inject a message of `flits` flits per tile pair of a transfer; charge their flits
         to the consumer."""
         p = self.pairs[tr]
-        charge_noc(self.layer_stats[tr.dst], self.hw, float(flits * (p.hops + 1).sum()),
-                   float(flits * p.hops.sum()))
+        routers, links, _ = p.hop_sums
+        charge_noc(self.layer_stats[tr.dst], self.hw, float(flits * routers), float(flits * links))
         return self.net.send_all(p.messages(flits), self.transfer_index[tr])
 
     def _interconnect(self, env: simpy.Environment) -> Interconnect:
