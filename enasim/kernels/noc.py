@@ -804,14 +804,15 @@ class CompiledMesh:
         self._grow(max(n, 16))
         counts = np.diff(pk.dep_ptr)
         self.waiting[:n] = counts
-        self.rev_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pk.dep_idx, minlength=n), out=self.rev_ptr[1:])
+        self.rev_ptr = np.zeros(self._cap + 1, dtype=np.int64)  # grown by _grow
+        np.cumsum(np.bincount(pk.dep_idx, minlength=n), out=self.rev_ptr[1:n + 1])
+        self.rev_ptr[n + 1:] = self.rev_ptr[n]  # appended packets have no dependents
         owners = np.repeat(np.arange(n), counts)
         self.rev_idx = owners[np.argsort(pk.dep_idx, kind="stable")].astype(np.int64)
         self.hr = np.zeros(n + 1, dtype=np.int64)  # the dependents' heap (only these)
         self.hi = np.zeros(n + 1, dtype=np.int64)
         self.group_left = np.zeros(0, dtype=np.int64)  # counted by _put
-        self.done = np.zeros(len(self.group_left) + 1, dtype=np.int64)
+        self.done = np.zeros(1, dtype=np.int64)  # grown by _put with the groups
         self._put(pk, free=np.flatnonzero(counts == 0))
 
     def _grow(self, need: int) -> None:
@@ -829,6 +830,9 @@ class CompiledMesh:
         if self._cap:
             rec[:self._cap] = self.rec
         self.rec = rec
+        if self._cap:  # the dependents' index: appended packets have none
+            self.rev_ptr = np.concatenate(
+                [self.rev_ptr, np.full(cap - self._cap, self.rev_ptr[-1], dtype=np.int64)])
         self._cap = cap
 
     def _put(self, pk: Packets, free: np.ndarray) -> None:
@@ -867,13 +871,9 @@ class CompiledMesh:
             return np.zeros(0, dtype=np.int64)
         n, done = self.n, self.done
         done[0] = 0
-        rev_ptr = self.rev_ptr
-        if len(rev_ptr) < n + 1:  # appended packets have no dependents
-            rev_ptr = self.rev_ptr = np.concatenate(
-                [rev_ptr, np.full(max(n + 1, 2 * len(rev_ptr)) - len(rev_ptr), rev_ptr[-1])])
         self.now = _run(self.now, until, stop, self.prm, self.xy, self.src[:n], self.dst[:n],
                         self.flits[:n], self.cycle[:n], self.group[:n], self.group_left, done,
-                        self.order[:self.n_order], self.order_pos, rev_ptr, self.rev_idx,
+                        self.order[:self.n_order], self.order_pos, self.rev_ptr, self.rev_idx,
                         self.waiting[:n], self.ready[:n], self.nxt_in_q[:n],
                         self.rec[:n].reshape(-1), self.trm.reshape(-1), self.hr, self.hi,
                         self.hm, self.vcs.reshape(-1), self.buf.reshape(-1),
