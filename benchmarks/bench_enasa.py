@@ -14,7 +14,7 @@ import random
 import time
 
 from enasim.config import load
-from enasim.nas.groups import random_group, stagewise_group
+from enasim.nas.enasa.groups import random_group, stagewise_group
 from enasim.nas.spaces.spos import SPOS
 from enasim.report import format_table
 from enasim.sim.supernet import MODES, SupernetChip, run_group

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from enasim.analytical.fitted import HardwareModels
 from enasim.config import load
-from enasim.nas import flash_search as fs
-from enasim.nas.flash_fit import fit_run
+from enasim.nas.flash import search as fs
+from enasim.nas.flash.fit import fit_run
 from enasim.nas.spaces.densenet_flash import FlashSpace
 from enasim.report.tables import format_table
 

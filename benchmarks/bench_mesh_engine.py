@@ -19,7 +19,7 @@ import time
 
 from enasim.config import load
 from enasim.mapping import map_network
-from enasim.nas.flash_fit import sample_networks
+from enasim.nas.flash.fit import sample_networks
 from enasim.nas.spaces.densenet_flash import FlashSpace, build_from_spec
 from enasim.report import format_table
 from enasim.sim import Simulator

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from enasim.hw.router import RouterParams
 from enasim.noc.measure import Measurement, make_mesh, run_synthetic, throughput_mode
+from enasim.noc.router import RouterParams
 from enasim.noc.traffic import SyntheticSource, generate
 from enasim.report.tables import format_table
 
@@ -48,7 +48,7 @@ def speed(k: int, rate: float, model: str, cycles: int, repeat: int = 3) -> tupl
 
 PROCESS = """
 import sys
-from enasim.hw.router import RouterParams
+from enasim.noc.router import RouterParams
 from enasim.noc.measure import make_mesh
 from enasim.noc.traffic import generate
 k, rate, cycles = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])

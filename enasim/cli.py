@@ -23,7 +23,9 @@ from enasim.config.schema import NOC_MODELS
 from enasim.errors import EnasimError
 from enasim.fileio import check_output_file
 from enasim.functional import cli as infer_cli
-from enasim.nas import enasa_cli, flash_cli, monas_cli
+from enasim.nas.enasa import cli as enasa_cli
+from enasim.nas.flash import cli as flash_cli
+from enasim.nas.monas import cli as monas_cli
 from enasim.noc import cli as noc_cli
 from enasim.noc.settings import FORMATS as TRACE_FORMATS
 from enasim.sweep import cli as sweep_cli

@@ -350,7 +350,7 @@ def test_flash_search_model_with_unknown_feature_names_the_file(models_file, cap
     ("g,accuracy\n1," + "5" * 200_000 + "\n", "", "malformed CSV: field larger than"),
 ])
 def test_bad_predictor_csv(tmp_path, text, field, expected):
-    from enasim.nas.predictor import read_accuracy_csv
+    from enasim.nas.flash.predictor import read_accuracy_csv
 
     with pytest.raises(ConfigError) as exc:
         read_accuracy_csv(_write(tmp_path, "acc.csv", text))
@@ -371,7 +371,7 @@ def test_non_utf8_predictor_csv(tmp_path, capsys):
     (b"label,accuracy\n\xffa,0.5\n", "--accuracy", "not UTF-8 text (byte 15"),
 ])
 def test_bad_monas_accuracy_csv(tmp_path, text, field, expected):
-    from enasim.nas.monas import load_accuracy
+    from enasim.nas.monas.search import load_accuracy
 
     with pytest.raises(ConfigError) as exc:
         load_accuracy(str(_write(tmp_path, "acc.csv", text)))

@@ -81,7 +81,7 @@ def test_bad_arch_is_a_config_error(bad):
 # -- groups and sharing -----------------------------------------------------------------------
 
 def test_closed_forms_from_notes():
-    from enasim.nas.groups import expected_distinct_total, expected_distinct_weights
+    from enasim.nas.enasa.groups import expected_distinct_total, expected_distinct_weights
 
     assert expected_distinct_total(4, 20, 4) == pytest.approx(78.25, abs=0.005)
     assert expected_distinct_total(4, 20, 16) == pytest.approx(299.9, abs=0.05)
@@ -96,7 +96,7 @@ def test_random_group_sharing_matches_closed_form(net, size):
     import random
     import statistics
 
-    from enasim.nas.groups import analyse, expected_distinct, random_group
+    from enasim.nas.enasa.groups import analyse, expected_distinct, random_group
 
     rng = random.Random(7)
     samples = [analyse(random_group(rng, net, size)) for _ in range(3000)]
@@ -115,7 +115,7 @@ def test_random_group_sharing_matches_closed_form(net, size):
 def test_stagewise_groups_share_the_fixed_half_exactly():
     import random
 
-    from enasim.nas.groups import analyse, fixed_layers, random_group, stagewise_group
+    from enasim.nas.enasa.groups import analyse, fixed_layers, random_group, stagewise_group
 
     rng = random.Random(3)
     for net in (SPOS, FAIRNAS):
@@ -136,7 +136,7 @@ def test_strict_fair_group_uses_every_operator_once(net):
     import random
     from collections import Counter
 
-    from enasim.nas.groups import analyse, strict_fair_group
+    from enasim.nas.enasa.groups import analyse, strict_fair_group
 
     group = strict_fair_group(random.Random(11), net)
     assert len(group) == net.num_choices
@@ -152,7 +152,7 @@ def test_strict_fair_group_uses_every_operator_once(net):
 def test_groups_are_deterministic():
     import random
 
-    from enasim.nas.groups import random_group
+    from enasim.nas.enasa.groups import random_group
 
     assert random_group(random.Random(5), SPOS, 4) == random_group(random.Random(5), SPOS, 4)
 
@@ -215,7 +215,7 @@ def test_sequential_is_the_sum_of_operator_times(spos_chip):
 def test_ops_shares_exactly_the_common_prefix(spos_chip):
     import random
 
-    from enasim.nas.groups import fixed_layers, stagewise_group
+    from enasim.nas.enasa.groups import fixed_layers, stagewise_group
     from enasim.sim.supernet import run_group
 
     best = (1, 2, 0, 3) * 5
@@ -236,7 +236,7 @@ def test_ops_shares_exactly_the_common_prefix(spos_chip):
 def test_strict_fair_group_computes_every_operator_once(enasa_hw):
     import random
 
-    from enasim.nas.groups import strict_fair_group
+    from enasim.nas.enasa.groups import strict_fair_group
     from enasim.sim.supernet import SupernetChip, build_computations
 
     chip = SupernetChip(FAIRNAS, enasa_hw)
@@ -252,7 +252,7 @@ def test_strict_fair_group_computes_every_operator_once(enasa_hw):
 def test_runs_are_deterministic_and_spans_do_not_overlap(spos_chip):
     import random
 
-    from enasim.nas.groups import random_group
+    from enasim.nas.enasa.groups import random_group
     from enasim.sim.supernet import run_group
 
     group = random_group(random.Random(9), SPOS, 4)
@@ -300,7 +300,7 @@ def test_bad_run_inputs(spos_chip):
 # -- search ------------------------------------------------------------------------------------
 
 def test_spos_evolution_evaluates_1050_legal_distinct_candidates(spos_chip):
-    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+    from enasim.nas.enasa.search import EnasaSearch, SearchConfig
 
     search = EnasaSearch(spos_chip, SearchConfig(search="evolution", baselines=False))
     state = search.run()
@@ -313,8 +313,8 @@ def test_spos_evolution_evaluates_1050_legal_distinct_candidates(spos_chip):
 
 
 def test_stagewise_generations_fix_alternate_halves_of_the_best(spos_chip):
-    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
-    from enasim.nas.groups import fixed_layers
+    from enasim.nas.enasa.groups import fixed_layers
+    from enasim.nas.enasa.search import EnasaSearch, SearchConfig
 
     search = EnasaSearch(spos_chip, SearchConfig(search="stagewise", generations=2,
                                                  baselines=False))
@@ -331,7 +331,7 @@ def test_stagewise_generations_fix_alternate_halves_of_the_best(spos_chip):
 
 
 def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
-    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+    from enasim.nas.enasa.search import EnasaSearch, SearchConfig
 
     cfg = SearchConfig(search="stagewise", generations=4, baselines=False, population=12,
                        mutations=5, crossovers=5, top_k=4)
@@ -351,7 +351,7 @@ def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
 def test_fair_search_groups_use_every_operator_once(enasa_hw):
     from collections import Counter
 
-    from enasim.nas.enasa_search import EnasaSearch, SearchConfig
+    from enasim.nas.enasa.search import EnasaSearch, SearchConfig
     from enasim.sim.supernet import SupernetChip
 
     chip = SupernetChip(FAIRNAS, enasa_hw, "digital")
@@ -366,7 +366,7 @@ def test_fair_search_groups_use_every_operator_once(enasa_hw):
 
 
 def test_fitness_plugins():
-    from enasim.nas.enasa_search import load_fitness
+    from enasim.nas.enasa.search import load_fitness
 
     f = load_fitness("synthetic", 3)
     assert f("spos", (0,) * 20) == load_fitness("synthetic", 3)("spos", (0,) * 20)

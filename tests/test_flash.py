@@ -9,7 +9,7 @@ from conftest import read_reference_csv
 from enasim.cli import main
 from enasim.errors import ConfigError
 from enasim.nas.degree import nn_degree
-from enasim.nas.predictor import fit_predictor, read_accuracy_csv, theta
+from enasim.nas.flash.predictor import fit_predictor, read_accuracy_csv, theta
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, sample
 
 

@@ -15,10 +15,10 @@ from enasim.analytical.flash_features import FeatureModel
 from enasim.cli import main
 from enasim.config import load
 from enasim.mapping import map_network
-from enasim.nas import flash_search as fs
 from enasim.nas.degree import nn_degree
-from enasim.nas.flash_fit import fit_run, sample_networks
-from enasim.nas.predictor import theta
+from enasim.nas.flash import search as fs
+from enasim.nas.flash.fit import fit_run, sample_networks
+from enasim.nas.flash.predictor import theta
 from enasim.nas.spaces.densenet_flash import FlashSpace, build_from_spec, sample
 from enasim.plan import plan_layer
 
@@ -228,7 +228,7 @@ def test_missing_models_file_exits_2(tmp_path, capsys):
     (["--workers", "0"], "--workers", "expected a value >= 1, got 0")])
 def test_fit_arguments_are_checked_before_simulating(tmp_path, capsys, monkeypatch, args,
                                                      field, expected):
-    from enasim.nas import flash_fit
+    from enasim.nas.flash import fit as flash_fit
 
     def no_simulation(*a, **k):
         raise AssertionError("simulated before checking the arguments")

@@ -24,8 +24,8 @@ from enasim.config import load
 from enasim.errors import EnasimError
 from enasim.functional.data import load_inputs, load_weights
 from enasim.kernels.mac_spec import MacSpec
-from enasim.nas.monas import load_accuracy
-from enasim.nas.predictor import fit_predictor, read_accuracy_csv
+from enasim.nas.flash.predictor import fit_predictor, read_accuracy_csv
+from enasim.nas.monas.search import load_accuracy
 from enasim.noc.traces import read_trace
 from enasim.sweep.spec import load_spec
 from enasim.workload import load_workload

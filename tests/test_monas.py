@@ -17,7 +17,7 @@ from enasim.cli import main
 from enasim.config import load
 from enasim.errors import ConfigError
 from enasim.mapping import map_network
-from enasim.nas.monas import (
+from enasim.nas.monas.search import (
     HardwareCost,
     Settings,
     analyse,

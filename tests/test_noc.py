@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from enasim.cli import main
 from enasim.config import load
-from enasim.hw.interconnect import zero_load_cycles
-from enasim.hw.router import ProcessMesh, RouterParams
-from enasim.kernels.noc import BUF_CNT, OCC, CompiledMesh
+from enasim.noc.compiled import BUF_CNT, OCC, CompiledMesh
+from enasim.noc.interconnect import zero_load_cycles
 from enasim.noc.measure import Measurement, run_synthetic, run_trace, throughput_mode
 from enasim.noc.packets import Packets
+from enasim.noc.router import ProcessMesh, RouterParams
 from enasim.noc.traffic import SyntheticSource, generate
 
 MODELS = {"process": ProcessMesh, "compiled": CompiledMesh}

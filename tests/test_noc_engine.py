@@ -10,11 +10,11 @@ from conftest import hw_with
 from enasim.cli import main
 from enasim.config import DEFAULT_HW, load
 from enasim.errors import ConfigError
-from enasim.hw.interconnect import xy_link_flits, zero_load_cycles
-from enasim.hw.router import LOCAL, RouterParams
 from enasim.mapping import map_network
 from enasim.nas.spaces.densenet_flash import build_densenet_flash
+from enasim.noc.interconnect import xy_link_flits, zero_load_cycles
 from enasim.noc.measure import run_trace
+from enasim.noc.router import LOCAL, RouterParams
 from enasim.noc.traces import read_trace
 from enasim.report.noc import noc_rows
 from enasim.sim import Simulator

@@ -217,8 +217,8 @@ def test_booksim_json_dependency_chain_replays_at_zero_load(tmp_path, model):
     """A BookSim2-fork trace where each packet lists the next in `rev_deps`: each one is created
     in the cycle its predecessor's tail is ejected, as in the fork, so on an empty 4x4 mesh the
     last ejection is the first cycle plus the zero-load latencies 7 + 5D + (L - 1)."""
-    from enasim.hw.router import RouterParams
     from enasim.noc.measure import run_trace
+    from enasim.noc.router import RouterParams
 
     hops = [(0, 15, 1), (15, 5, 2), (5, 5, 1), (5, 6, 3), (6, 0, 1), (0, 12, 4)]
     data = [{"id": k, "cycle": 20 if k == 0 else 0, "src": s, "dst": d, "num_flits": fl,

@@ -205,7 +205,7 @@ DETERMINISTIC = ["models.json", "models_flash.json", "networks.csv", "report.jso
 
 
 def test_flash_fit_reuses_only_identical_simulations_and_is_reproducible(tmp_path):
-    from enasim.nas.flash_fit import fit_run
+    from enasim.nas.flash.fit import fit_run
 
     def fit(seed: int, out: Path, hw: str = "flash_imc"):
         return fit_run(hw, 20, 6, seed, out, engine="analytical", noc=None, workers=1,

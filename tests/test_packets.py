@@ -18,12 +18,12 @@ from enasim.analytical.perf import noc_phases
 from enasim.cli import main
 from enasim.config import BUNDLED_DIR, DEFAULT_HW, load
 from enasim.errors import ConfigError
-from enasim.hw.interconnect import MessageSet, Pairs, pairs, to_packets, zero_load_cycles
-from enasim.hw.router import LOCAL, ProcessMesh, RouterParams
-from enasim.kernels.noc import CompiledMesh
 from enasim.mapping import map_network
 from enasim.nas.spaces.densenet_flash import build_densenet_flash
+from enasim.noc.compiled import CompiledMesh
+from enasim.noc.interconnect import MessageSet, Pairs, pairs, to_packets, zero_load_cycles
 from enasim.noc.packets import Packets
+from enasim.noc.router import LOCAL, ProcessMesh, RouterParams
 from enasim.sim import Simulator
 from enasim.workload import load_workload
 

@@ -20,8 +20,8 @@ from test_sweep import TINY
 from enasim import sweep
 from enasim.cli import main
 from enasim.config import DEFAULT_HW
-from enasim.nas.enasa_cli import _plot_gains, _plot_utilization
-from enasim.nas.monas_cli import _plot_blocks, _plot_objectives
+from enasim.nas.enasa.cli import _plot_gains, _plot_utilization
+from enasim.nas.monas.cli import _plot_blocks, _plot_objectives
 from enasim.report.plots import figures
 from enasim.sweep.plot import sweep_figure
 

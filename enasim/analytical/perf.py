@@ -4,7 +4,7 @@ This is the fast path (`--engine analytical`) and the reference the event engine
 against. Per weight layer, in `layer_by_layer` mode:
 
 1. **Receive** its input (and later its residual operands) over an ideal mesh: every message
-   takes its own zero-load latency (`enasim.hw.interconnect.zero_load_cycles`), with no
+   takes its own zero-load latency (`enasim.noc.interconnect.zero_load_cycles`), with no
    contention; the phase lasts as long as its slowest message.
 2. **Compute** in steps (`enasim.plan`): read, convert, shift-add/accumulate (lag d), write,
    overlapped across steps: n identical steps take r + c + d + w + (n - 1) max(r, c, w).
@@ -18,9 +18,9 @@ Energy is event count x per-event energy, plus chip leakage for the layer's time
 from __future__ import annotations
 
 from enasim.errors import EnasimError
-from enasim.hw.interconnect import pairs, zero_load_cycles
 from enasim.kernels.mac_spec import MacActivity
 from enasim.mapping import Mapping
+from enasim.noc.interconnect import pairs, zero_load_cycles
 from enasim.plan import (
     charge_leakage,
     charge_noc,

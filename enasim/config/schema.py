@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NOC_MODELS = ("compiled", "process", "ideal")  # how the engine moves data (noc.model, --noc)
-COMPILED_MAX_VCS = 12  # kernels/noc.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
+COMPILED_MAX_VCS = 12  # noc/compiled.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
 # Upper bounds that no chip reaches, so that a typo (1e12 rows) is an error, not hours of work:
 ARRAY_MAX = 4096         # rows/columns: IR drop limits real ReRAM arrays to about 1k x 1k

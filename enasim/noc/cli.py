@@ -123,8 +123,8 @@ def _check_ints(args, *names: str, minimum: int = 1) -> None:
 
 
 def cmd_noc(args) -> int:
-    from enasim.hw.router import RouterParams, check_mesh_memory
     from enasim.noc.measure import run_synthetic, run_trace
+    from enasim.noc.router import RouterParams, check_mesh_memory
     from enasim.noc.traffic import CHUNK_CYCLES, SyntheticSource
 
     rows, cols = parse_mesh(args.mesh)

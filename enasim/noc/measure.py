@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from enasim.hw.router import PORTS, ProcessMesh, RouterParams
 from enasim.noc.packets import Packets, Records
+from enasim.noc.router import PORTS, ProcessMesh, RouterParams
 from enasim.noc.settings import MODELS as MODELS  # defined there for the CLI's parser, also here
 from enasim.noc.settings import Measurement
 from enasim.noc.settings import throughput_mode as throughput_mode
@@ -22,14 +22,14 @@ from enasim.noc.settings import throughput_mode as throughput_mode
 def make_mesh(params: RouterParams, packets: Packets, model: str = "compiled"):
     if model == "process":
         return ProcessMesh(params, packets)
-    from enasim.kernels.noc import CompiledMesh
+    from enasim.noc.compiled import CompiledMesh
 
     return CompiledMesh(params, packets)
 
 
 def _link_utilisation(params: RouterParams, link_flits: np.ndarray, cycles: int) -> list[dict]:
     """Flits per cycle on every router output that has a link (edge ports have none)."""
-    from enasim.hw.router import neighbour
+    from enasim.noc.router import neighbour
 
     rows = []
     for r in range(params.nodes):

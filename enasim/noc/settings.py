@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODELS = ("compiled", "process")  # router models: kernels/noc.py (Numba), hw/router.py (SimPy)
+MODELS = ("compiled", "process")  # router models: noc/compiled.py (Numba), noc/router.py (SimPy)
 PATTERNS = ("uniform", "transpose", "bitcomp", "hotspot")  # synthetic destinations (traffic.py)
 FORMATS = ("csv", "jsonl", "booksim-json")  # trace files (traces.py)
 

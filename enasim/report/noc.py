@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from enasim.hw.interconnect import zero_load_cycles
-from enasim.hw.router import PORTS, RouterParams, neighbour
 from enasim.mapping import Mapping
+from enasim.noc.interconnect import zero_load_cycles
 from enasim.noc.packets import Traffic
+from enasim.noc.router import PORTS, RouterParams, neighbour
 
 NOC_COLUMNS = ["transfer", "producer", "consumer", "purpose", "packets", "flits",
                "first_sent_cycle", "last_arrived_cycle", "avg_latency_cycles",

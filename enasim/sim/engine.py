@@ -25,11 +25,11 @@ import simpy
 
 from enasim.config.schema import NOC_MODELS
 from enasim.errors import EnasimError
-from enasim.hw.interconnect import IdealInterconnect, Interconnect, pairs
-from enasim.hw.mesh import MeshInterconnect
 from enasim.hw.tile import LayerTiles
 from enasim.kernels.mac_spec import MacActivity
 from enasim.mapping import LayerMap, Mapping, Transfer
+from enasim.noc.interconnect import IdealInterconnect, Interconnect, pairs
+from enasim.noc.mesh import MeshInterconnect
 from enasim.plan import (
     LayerPlan,
     charge_leakage,

@@ -43,11 +43,11 @@ from enasim.config.schema import HardwareConfig
 from enasim.cost import chip_area_um2, leakage_uw
 from enasim.cost.area import COMPONENTS
 from enasim.errors import ConfigError
-from enasim.hw.interconnect import zero_load_cycles
 from enasim.hw.ops import Computation, OpsUnit
 from enasim.mapping import LayerMap, LayerTiling, MappingError
 from enasim.mapping.placement import mesh_shape, place
 from enasim.nas.spaces.supernet import Arch, Supernet, SupernetOp
+from enasim.noc.interconnect import zero_load_cycles
 from enasim.plan import LayerPlan, plan_layer
 from enasim.stats import Span
 from enasim.workload.ir import Conv2d, Linear, Node

@@ -21,7 +21,7 @@ from enasim.config import config_hash, load
 from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
-from enasim.nas.enasa_search import SEARCHES, EnasaSearch, SearchConfig
+from enasim.nas.enasa.search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
 from enasim.validate import expect_int, int_arg, seed_arg

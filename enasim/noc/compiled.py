@@ -1,4 +1,4 @@
-"""Compiled mesh NoC: the process model of `enasim.hw.router`, cycle by cycle in Numba.
+"""Compiled mesh NoC: the process model of `enasim.noc.router`, cycle by cycle in Numba.
 
 Same semantics, same arbitration order, same packets: the two models give identical per-packet
 records (tested). State lives in flat integer arrays so the kernel can run long stretches
@@ -58,8 +58,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from enasim.config.schema import COMPILED_MAX_VCS
-from enasim.hw.router import LOCAL, PORTS, RouterParams, neighbour
 from enasim.noc.packets import PacketLog, Packets, Records, group_counts
+from enasim.noc.router import LOCAL, PORTS, RouterParams, neighbour
 
 # fields of a VC in `vcs` (VF apart); OUT_VC: the index of a VC within its router (the VC
 # allocation result until the VC is ACTIVE); VA_OUT, VA_IN: the VC allocator's round-robin
@@ -744,7 +744,7 @@ def _ring(n: int) -> int:
 
 
 class CompiledMesh:
-    """The mesh as one Numba kernel; API of `enasim.hw.router.ProcessMesh`."""
+    """The mesh as one Numba kernel; API of `enasim.noc.router.ProcessMesh`."""
 
     def __init__(self, params: RouterParams, packets: Packets):
         self.params = params

@@ -3,7 +3,7 @@
 The engine only calls `Interconnect.send_all(messages, transfer)`, which returns a SimPy event
 that fires when the tail of the last message has reached its destination; messages travel as
 packets of at most `noc.max_packet_flits` flits; the mesh NoC
-(`enasim.hw.mesh`) replaces `IdealInterconnect` without touching the compute side. Either keeps
+(`enasim.noc.mesh`) replaces `IdealInterconnect` without touching the compute side. Either keeps
 every packet it carried, so a run can report its traffic and export it as a trace.
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 import simpy
 
 from enasim.config.schema import Noc
-from enasim.hw.router import LOCAL, PORTS
 from enasim.mapping import Mapping, Transfer
 from enasim.noc.packets import Packets, Traffic
+from enasim.noc.router import LOCAL, PORTS
 
 
 def zero_load_cycles(noc: Noc, hops, flits):

@@ -19,7 +19,7 @@ from enasim.config import load
 from enasim.config.loader import resolve_path
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
-from enasim.nas.monas import (
+from enasim.nas.monas.search import (
     OBJECTIVES,
     HardwareCost,
     Settings,

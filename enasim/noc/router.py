@@ -1,6 +1,6 @@
 """Process model of the mesh NoC: BookSim2's input-queued router as SimPy processes.
 
-This is the readable reference; `enasim.kernels.noc` is the same model compiled with Numba, and
+This is the readable reference; `enasim.noc.compiled` is the same model compiled with Numba, and
 the two must agree packet by packet. The semantics follow BookSim2's `IQRouter` (non-speculative,
 iSLIP VC and switch allocators with one iteration, no switch hold, credit delay 0):
 

@@ -85,7 +85,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_predictor_fit(args) -> int:
-    from enasim.nas.predictor import fit_predictor, read_accuracy_csv
+    from enasim.nas.flash.predictor import fit_predictor, read_accuracy_csv
 
     g, acc = read_accuracy_csv(args.data)
     p = fit_predictor(g, acc, args.data)
@@ -111,7 +111,7 @@ def _pair(text: str, flag: str) -> tuple[int, int]:
 
 def cmd_fit(args) -> int:
     from enasim.errors import ConfigError
-    from enasim.nas.flash_fit import fit_run
+    from enasim.nas.flash.fit import fit_run
     from enasim.report.tables import format_table
 
     if args.noc is not None and args.engine != "sim":
@@ -137,7 +137,7 @@ def cmd_search(args) -> int:
     from enasim.analytical.fitted import HardwareModels
     from enasim.config import load
     from enasim.errors import ConfigError
-    from enasim.nas import flash_search as fs
+    from enasim.nas.flash import search as fs
     from enasim.nas.spaces.densenet_flash import FlashSpace
     from enasim.report.tables import format_table
     from enasim.validate import expect_number, parse_numbers

@@ -18,9 +18,9 @@ import numpy as np
 import simpy
 
 from enasim.config.schema import Noc
-from enasim.hw.interconnect import Interconnect, MessageSet, to_packets
-from enasim.hw.router import ProcessMesh, RouterParams, check_mesh_memory
+from enasim.noc.interconnect import Interconnect, MessageSet, to_packets
 from enasim.noc.packets import Packets
+from enasim.noc.router import ProcessMesh, RouterParams, check_mesh_memory
 
 _FOREVER = 2**62
 
@@ -35,7 +35,7 @@ class MeshInterconnect(Interconnect):
         check_mesh_memory(params, model, "noc")
         empty = Packets(*(np.zeros(0),) * 4)
         if model == "compiled":
-            from enasim.kernels.noc import CompiledMesh
+            from enasim.noc.compiled import CompiledMesh
 
             self.mesh = CompiledMesh(params, empty)
         else:

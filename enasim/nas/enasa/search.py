@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
-from enasim.nas.groups import fix_half, fixed_layers, strict_fair_group
+from enasim.nas.enasa.groups import fix_half, fixed_layers, strict_fair_group
 from enasim.nas.spaces.supernet import Arch, Supernet
 from enasim.validate import import_callable
 

@@ -1,0 +1,1 @@
+"""Multi-objective Bayesian NAS for CIM (`search`, optuna) and `enasim monas`."""
