@@ -14,10 +14,12 @@ import random
 import time
 
 from enasim.config import load
+from enasim.mapping.supernet import SupernetChip
 from enasim.nas.enasa.groups import random_group, stagewise_group
 from enasim.nas.spaces.spos import SPOS
 from enasim.report import format_table
-from enasim.sim.supernet import MODES, SupernetChip, run_group
+from enasim.sim.ops import GROUP_SCHEDULES as MODES
+from enasim.sim.ops import run_group
 
 TARGET_SUBNETS_PER_S = 50.0
 SEARCH_EVALUATIONS = 1050

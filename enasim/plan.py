@@ -64,6 +64,7 @@ class LayerPlan:
     input_write_energy_pj: float
     digital: tuple[DigitalStage, ...]
     hw: HardwareConfig
+    images: int = 1  # inputs run back to back as one stream of vectors (a batch)
 
     def step_cycles(self, v: int) -> tuple[int, int, int]:
         """(read, compute, write) cycles of a step of v vectors."""
@@ -82,9 +83,10 @@ class LayerPlan:
         return (self.copies,) * self.n_full + ((self.rem,) if self.rem else ())
 
 
-def plan_layer(lm: LayerMap, hw: HardwareConfig,
-               activity: MacActivity | None = None) -> LayerPlan:
-    """The layer's static work. With `activity` (what its crossbars measured on real data,
+def plan_layer(lm: LayerMap, hw: HardwareConfig, activity: MacActivity | None = None,
+               images: int = 1) -> LayerPlan:
+    """The layer's static work on `images` inputs (their vectors stream through the crossbars
+    as one sequence of steps). With `activity` (what its crossbars measured on real data,
     `enasim.functional.measure_activity`), each conversion's ADC / cell-read energy uses the
     measured mean rows driven in its row block instead of `activity.input_bit_density`."""
     node, t = lm.node, lm.tiling
@@ -126,19 +128,19 @@ def plan_layer(lm: LayerMap, hw: HardwareConfig,
         "accumulator": counts["accumulator_ops"] * hw.tile.accumulator.energy_pj_per_op,
     }
     c, h, w = node.in_shapes[0]
-    in_bits = float(c * h * w * prec.input_bits)
+    in_bits = float(c * h * w * prec.input_bits * images)
     digital = []
     for owned in lm.owned:
         work = _digital_work(owned)
         if work is not None:
             unit_name, n = work
+            n *= images
             unit = getattr(hw.tile, unit_name)
             digital.append(DigitalStage(owned.name, unit_name, n, unit.ops_per_cycle * lm.tiles,
                                         unit.cycles, n * unit.energy_pj_per_op))
-    n_full, rem = divmod(lm.vectors, t.copies)
+    n_full, rem = divmod(lm.vectors * images, t.copies)
     return LayerPlan(lm, t.copies, n_full, rem, lag, t.rows, c_out, counts, energy, at_once,
-                     in_bits,
-                     in_bits * ib.write_energy_pj_per_bit, tuple(digital), hw)
+                     in_bits, in_bits * ib.write_energy_pj_per_bit, tuple(digital), hw, images)
 
 
 def _check_activity(lm: LayerMap, hw: HardwareConfig, act: MacActivity) -> None:
@@ -187,9 +189,10 @@ def new_layer_stats(plan: LayerPlan) -> LayerStats:
     node = lm.node
     counts = dict.fromkeys(("input_buffer_write_bits", *plan.per_vector_counts,
                             "activation_ops", "pooling_ops", "router_flits", "link_flits"), 0.0)
+    n = plan.images
     return LayerStats(lm.index, lm.name, node.kind, node.in_shapes[0], node.out_shape,
-                      node.macs, layer_ops(node, hw), lm.tiles,
-                      lm.tiling.arrays * lm.tiling.copies, lm.tiling.copies, lm.vectors,
+                      node.macs * n, layer_ops(node, hw) * n, lm.tiles,
+                      lm.tiling.arrays * lm.tiling.copies, lm.tiling.copies, lm.vectors * n,
                       lm.utilization(hw), counts=counts)
 
 

@@ -66,6 +66,10 @@ class Stats:
     area_um2: dict[str, float]
     leakage_uw: float
     spans: list[Span] = field(default_factory=list)
+    # energy of blocks shared by the whole run rather than one layer (the OPS unit; leakage
+    # when computations overlap, as in the ops schedule), by component
+    chip_energy_pj: dict[str, float] = field(default_factory=dict)
+    transfers: tuple = ()  # the `Transfer`s the traffic's transfer numbers index
     noc_model: str = "ideal"  # the interconnect: compiled | process (cycle-level mesh) | ideal
     traffic_source: Callable[[], Traffic] | None = field(default=None, repr=False,
                                                          compare=False)
@@ -85,10 +89,14 @@ class Stats:
         return self.latency_cycles * self.clock_period_ns
 
     def energy_by_component_pj(self) -> dict[str, float]:
+        """Energy per component: `COMPONENTS` in order, then any block only some chips have
+        (ENASA's depthwise and OPS units)."""
         out = dict.fromkeys(COMPONENTS, 0.0)
         for ls in self.layers:
             for k, v in ls.energy_pj.items():
-                out[k] += v
+                out[k] = out.get(k, 0.0) + v
+        for k, v in self.chip_energy_pj.items():
+            out[k] = out.get(k, 0.0) + v
         return out
 
     @property

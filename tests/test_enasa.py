@@ -168,13 +168,13 @@ def enasa_hw():
 
 @pytest.fixture(scope="module")
 def spos_chip(enasa_hw):
-    from enasim.sim.supernet import SupernetChip
+    from enasim.mapping.supernet import SupernetChip
 
     return SupernetChip(SPOS, enasa_hw)
 
 
 def test_chip_holds_each_supernet_on_enasa_yaml(enasa_hw):
-    from enasim.sim.supernet import SupernetChip
+    from enasim.mapping.supernet import SupernetChip
 
     for net in (SPOS, FAIRNAS):
         for dw in ("packed", "digital"):
@@ -190,37 +190,61 @@ def test_chip_holds_each_supernet_on_enasa_yaml(enasa_hw):
 
 
 def test_packed_depthwise_channels_per_array(enasa_hw):
-    from enasim.sim.supernet import SupernetChip
+    from enasim.mapping.supernet import SupernetChip
 
     chip = SupernetChip(SPOS, enasa_hw, "packed")
     for key, per_array in (("L1.c0.branch_main.3", 14), ("L1.c1.branch_main.3", 5),
                            ("L1.c2.branch_main.3", 2)):
         p = chip.placements[key]
-        assert p.arrays == -(-p.op.c_out // per_array), key
+        assert p.lm.tiling.arrays == -(-p.op.c_out // per_array), key
 
 
 def test_sequential_is_the_sum_of_operator_times(spos_chip):
-    from enasim.sim.supernet import build_computations, run_group
+    """Closed form: on the ideal interconnect one operator at a time takes, per operator,
+    the zero-load time of its input's slowest message plus its step pipeline (or its
+    depthwise unit's time); energy adds up over the computations."""
+    from math import ceil
+
+    from enasim.analytical.perf import step_pipeline
+    from enasim.noc.interconnect import zero_load_cycles
+    from enasim.plan import plan_layer
+    from enasim.sim.ops import build_computations, run_group
 
     group = ((0,) * 20, (3,) * 20)
-    run = run_group(spos_chip, group, "sequential", images=2)
+    run = run_group(spos_chip, group, "sequential", images=2, noc_model="ideal")
     comps, _ = build_computations(spos_chip, group, False, 2)
-    expected = sum(spos_chip.op_cost(c.key, 2)[0]
-                   + spos_chip.transfer(c.sources, c.key, c.input_bits)[0] for c in comps)
+    hw, cols = spos_chip.hw, spos_chip.mesh_cols
+    expected = 0
+    for c in comps:
+        p = spos_chip.placements[c.key]
+        plan = plan_layer(p.lm, hw, images=2)
+        last = plan.step_cycles(plan.rem) if plan.rem else None
+        expected += step_pipeline(*plan.step_cycles(plan.copies), plan.lag, plan.n_full, last)
+        if c.sources:
+            src = {n for s in c.sources for n in spos_chip.placements[s].nodes}
+            hops = max(abs(a % cols - b % cols) + abs(a // cols - b // cols)
+                       for a in src for b in p.nodes)
+            flits = ceil(c.input_bits / (len(src) * len(set(p.nodes)) * hw.noc.flit_bits))
+            expected += int(zero_load_cycles(hw.noc, hops, flits))
     assert run.latency_cycles == expected
-    assert run.computations == run.op_instances == len(comps)
+    assert run.computations == run.op_instances == len(comps) == len(run.stats.layers)
     assert run.decisions == 0 and run.shared_ops == 0
+    layers = sum(ls.total_energy_pj for ls in run.stats.layers)
+    chip = sum(run.stats.chip_energy_pj.values())
+    assert layers + chip == pytest.approx(run.total_energy_pj, rel=1e-12)
+    assert run.stats.chip_energy_pj["leakage"] == pytest.approx(
+        spos_chip.leakage_uw * run.latency_ns * 1e-3)
 
 
 def test_ops_shares_exactly_the_common_prefix(spos_chip):
     import random
 
     from enasim.nas.enasa.groups import fixed_layers, stagewise_group
-    from enasim.sim.supernet import run_group
+    from enasim.sim.ops import run_group
 
     best = (1, 2, 0, 3) * 5
     group = stagewise_group(random.Random(2), SPOS, 4, best, "bottom")
-    run = run_group(spos_chip, group, "ops")
+    run = run_group(spos_chip, group, "ops", noc_model="ideal")
     fixed_ops = sum(len(SPOS.layers[i][best[i]].ops) for i in fixed_layers(SPOS, "bottom"))
     prefix_extra = 0  # sub-nets may also agree beyond the fixed half by chance
     for lay in range(10, 20):
@@ -228,7 +252,7 @@ def test_ops_shares_exactly_the_common_prefix(spos_chip):
             users = sum(1 for a in group if a[:lay + 1] == c)
             prefix_extra += (users - 1) * len(SPOS.layers[lay][c[-1]].ops)
     assert run.shared_ops == 3 * (1 + fixed_ops) + prefix_extra  # stem + fixed half
-    concurrent = run_group(spos_chip, group, "concurrent")
+    concurrent = run_group(spos_chip, group, "concurrent", noc_model="ideal")
     assert concurrent.shared_ops == 0 and concurrent.computations == run.op_instances
     assert run.total_energy_pj < concurrent.total_energy_pj
 
@@ -236,8 +260,9 @@ def test_ops_shares_exactly_the_common_prefix(spos_chip):
 def test_strict_fair_group_computes_every_operator_once(enasa_hw):
     import random
 
+    from enasim.mapping.supernet import SupernetChip
     from enasim.nas.enasa.groups import strict_fair_group
-    from enasim.sim.supernet import SupernetChip, build_computations
+    from enasim.sim.ops import build_computations
 
     chip = SupernetChip(FAIRNAS, enasa_hw)
     group = strict_fair_group(random.Random(4), FAIRNAS)
@@ -253,11 +278,11 @@ def test_runs_are_deterministic_and_spans_do_not_overlap(spos_chip):
     import random
 
     from enasim.nas.enasa.groups import random_group
-    from enasim.sim.supernet import run_group
+    from enasim.sim.ops import run_group
 
     group = random_group(random.Random(9), SPOS, 4)
-    a = run_group(spos_chip, group, "ops", trace=True)
-    b = run_group(spos_chip, group, "ops", trace=True)
+    a = run_group(spos_chip, group, "ops", noc_model="ideal")
+    b = run_group(spos_chip, group, "ops", noc_model="ideal")
     assert a.latency_cycles == b.latency_cycles and a.energy_pj == b.energy_pj
     assert a.spans == b.spans and any(s.group == "ops" for s in a.spans)
     tracks: dict[str, list] = {}
@@ -273,13 +298,13 @@ def test_runs_are_deterministic_and_spans_do_not_overlap(spos_chip):
 
 
 def test_same_weights_conflict_and_are_serialised(spos_chip):
-    from enasim.sim.supernet import run_group
+    from enasim.sim.ops import run_group
 
     group = ((0,) * 10 + (1,) * 10, (1,) * 10 + (1,) * 10)  # top half identical, inputs differ
-    run = run_group(spos_chip, group, "concurrent")
+    run = run_group(spos_chip, group, "concurrent", noc_model="ideal")
     assert run.conflicts > 0
     busy: dict[str, list] = {}
-    run = run_group(spos_chip, group, "concurrent", trace=True)
+    run = run_group(spos_chip, group, "concurrent", noc_model="ideal")
     for s in run.spans:
         if s.group == "tiles":
             busy.setdefault(s.track, []).append(s)
@@ -287,14 +312,14 @@ def test_same_weights_conflict_and_are_serialised(spos_chip):
 
 
 def test_bad_run_inputs(spos_chip):
-    from enasim.sim.supernet import run_group
+    from enasim.sim.ops import run_group
 
     with pytest.raises(ConfigError, match="mode"):
-        run_group(spos_chip, [(0,) * 20], "parallel")
+        run_group(spos_chip, [(0,) * 20], "parallel", noc_model="ideal")
     with pytest.raises(ConfigError, match="images"):
-        run_group(spos_chip, [(0,) * 20], "ops", images=0)
+        run_group(spos_chip, [(0,) * 20], "ops", images=0, noc_model="ideal")
     with pytest.raises(ConfigError, match="arch"):
-        run_group(spos_chip, [(0,) * 19], "ops")
+        run_group(spos_chip, [(0,) * 19], "ops", noc_model="ideal")
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -302,7 +327,7 @@ def test_bad_run_inputs(spos_chip):
 def test_spos_evolution_evaluates_1050_legal_distinct_candidates(spos_chip):
     from enasim.nas.enasa.search import EnasaSearch, SearchConfig
 
-    search = EnasaSearch(spos_chip, SearchConfig(search="evolution", baselines=False))
+    search = EnasaSearch(spos_chip, SearchConfig(noc="ideal", search="evolution", baselines=False))
     state = search.run()
     assert len(state.rows) == 21 and sum(r["candidates"] for r in state.rows) == 1050
     assert len(state.evaluated) == len(state.order) == 1050  # never the same arch twice
@@ -316,7 +341,7 @@ def test_stagewise_generations_fix_alternate_halves_of_the_best(spos_chip):
     from enasim.nas.enasa.groups import fixed_layers
     from enasim.nas.enasa.search import EnasaSearch, SearchConfig
 
-    search = EnasaSearch(spos_chip, SearchConfig(search="stagewise", generations=2,
+    search = EnasaSearch(spos_chip, SearchConfig(noc="ideal", search="stagewise", generations=2,
                                                  baselines=False))
     search.step()
     for gen, half in ((1, "bottom"), (2, "top")):
@@ -333,8 +358,8 @@ def test_stagewise_generations_fix_alternate_halves_of_the_best(spos_chip):
 def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
     from enasim.nas.enasa.search import EnasaSearch, SearchConfig
 
-    cfg = SearchConfig(search="stagewise", generations=4, baselines=False, population=12,
-                       mutations=5, crossovers=5, top_k=4)
+    cfg = SearchConfig(noc="ideal", search="stagewise", generations=4, baselines=False,
+                       population=12, mutations=5, crossovers=5, top_k=4)
     whole = EnasaSearch(spos_chip, cfg).run()
     first = EnasaSearch(spos_chip, cfg, checkpoint=tmp_path / "ck.json")
     first.step()
@@ -343,7 +368,7 @@ def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
     assert again.resumed_from == 1
     resumed = again.run()
     assert resumed.order == whole.order and resumed.rows == whole.rows
-    other = SearchConfig(search="evolution", generations=4, baselines=False)
+    other = SearchConfig(noc="ideal", search="evolution", generations=4, baselines=False)
     with pytest.raises(ConfigError, match="different search"):
         EnasaSearch(spos_chip, other, checkpoint=tmp_path / "ck.json")
 
@@ -351,18 +376,18 @@ def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
 def test_fair_search_groups_use_every_operator_once(enasa_hw):
     from collections import Counter
 
+    from enasim.mapping.supernet import SupernetChip
     from enasim.nas.enasa.search import EnasaSearch, SearchConfig
-    from enasim.sim.supernet import SupernetChip
 
     chip = SupernetChip(FAIRNAS, enasa_hw, "digital")
-    search = EnasaSearch(chip, SearchConfig(search="fair", group=6, population=12,
+    search = EnasaSearch(chip, SearchConfig(noc="ideal", search="fair", group=6, population=12,
                                             baselines=False))
     archs = search.candidates(0)
     for w in range(0, 12, 6):
         used = Counter((i, c) for a in archs[w:w + 6] for i, c in enumerate(a))
         assert len(used) == 19 * 6 and set(used.values()) == {1}
     with pytest.raises(ConfigError, match="multiple of 6"):
-        EnasaSearch(chip, SearchConfig(search="fair", group=4))
+        EnasaSearch(chip, SearchConfig(noc="ideal", search="fair", group=4))
 
 
 def test_fitness_plugins():
@@ -458,16 +483,17 @@ def test_ops_ranking_parallel_then_reuse_then_depth():
 
 
 def test_utilisation_split_dense_and_depthwise(enasa_hw):
-    from enasim.sim.supernet import SupernetChip, run_group
+    from enasim.mapping.supernet import SupernetChip
+    from enasim.sim.ops import run_group
 
     group = ((0,) * 20, (3,) * 20)
-    packed = run_group(SupernetChip(SPOS, enasa_hw, "packed"), group, "ops")
+    packed = run_group(SupernetChip(SPOS, enasa_hw, "packed"), group, "ops", 1, "ideal")
     assert packed.depthwise_arrays > 0 and packed.utilization_depthwise > 0
     total = packed.total_arrays * packed.utilization
     parts = ((packed.total_arrays - packed.depthwise_arrays) * packed.utilization_dense
              + packed.depthwise_arrays * packed.utilization_depthwise)
     assert parts == pytest.approx(total)
-    digital = run_group(SupernetChip(SPOS, enasa_hw, "digital"), group, "ops")
+    digital = run_group(SupernetChip(SPOS, enasa_hw, "digital"), group, "ops", 1, "ideal")
     assert digital.depthwise_arrays == 0 and digital.utilization_depthwise == 0.0
     assert digital.utilization_dense == pytest.approx(digital.utilization)
     assert digital.energy_pj["depthwise_unit"] > 0 == packed.energy_pj["depthwise_unit"]

@@ -248,7 +248,8 @@ class Device:
 
 @dataclass(frozen=True)
 class Enasa:
-    """ENASA supernet chip (enasim.sim.supernet): depthwise mapping and the OPS unit.
+    """ENASA supernet chip (enasim.mapping.supernet; the ops schedule): depthwise mapping and
+    the OPS unit.
 
     No ENASA numbers are public (nas-workloads.md 4.1, 7); the bundled values are enasim's.
     """

@@ -1,15 +1,21 @@
-"""Simulator: builds the chip's processes for a Mapping, runs them, returns Stats.
+"""Simulator: builds the chip's processes for a mapped workload, runs them under a schedule,
+returns Stats.
 
 Time is integer clock cycles (`env.now`). Events happen only where blocks hand off or contend
 (DESIGN section 3): a step entering a buffer port or the ADCs, a message entering the
-interconnect, a consumer waiting for its producer.
+interconnect, a consumer waiting for its producer. Every schedule uses the same tile blocks
+(`LayerTiles`), plans (`enasim.plan`), Stats and interconnect (ideal, or the cycle-level mesh,
+compiled or as processes).
 
-* `layer_by_layer`: a layer starts when the previous one has finished: it receives its inputs,
-  streams its steps through its tiles, runs the digital layers it owns, then receives the
-  operands of residual adds it owns.
-* `pipelined`: every layer runs at once. A layer reads a step as soon as its producers have
-  delivered the input rows that step needs (`enasim.sim.windows`); after writing a step it
-  runs its digital layers on that step and streams the step's outputs to its consumers.
+* `layer_by_layer` (a `Mapping`): a layer starts when the previous one has finished: it
+  receives its inputs, streams its steps through its tiles, runs the digital layers it owns,
+  then receives the operands of residual adds it owns.
+* `pipelined` (a `Mapping`): every layer runs at once. A layer reads a step as soon as its
+  producers have delivered the input rows that step needs (`enasim.sim.windows`); after
+  writing a step it runs its digital layers on that step and streams the step's outputs to
+  its consumers.
+* `ops`, `concurrent`, `sequential` (a `SupernetChip` and a group of sub-nets): ENASA's NAS
+  iteration, the OPS unit scheduling the group's operators (`enasim.sim.ops`).
 
 Per-layer time is attributed from the converter's point of view: converting (`adc_cycles`),
 idle while inputs were missing (`noc_cycles`), idle otherwise or writing out
@@ -28,7 +34,8 @@ from enasim.errors import EnasimError
 from enasim.hw.tile import LayerTiles
 from enasim.kernels.mac_spec import MacActivity
 from enasim.mapping import LayerMap, Mapping, Transfer
-from enasim.noc.interconnect import IdealInterconnect, Interconnect, pairs
+from enasim.mapping.supernet import SupernetChip
+from enasim.noc.interconnect import IdealInterconnect, Interconnect, Pairs, pairs
 from enasim.noc.mesh import MeshInterconnect
 from enasim.plan import (
     LayerPlan,
@@ -39,6 +46,7 @@ from enasim.plan import (
     new_stats,
     plan_layer,
 )
+from enasim.sim.ops import GROUP_SCHEDULES, GroupMetrics, GroupSchedule, check_group
 from enasim.sim.windows import Windows
 from enasim.stats import LayerStats, Span, Stats
 
@@ -96,16 +104,33 @@ def ces_holding_weights(lm: LayerMap, pes_per_ce: int) -> list[tuple[int, int]]:
     return out
 
 
-class Simulator:
-    """`Simulator(mapping).run()` simulates one inference of the mapped workload."""
+NETWORK_SCHEDULES = ("layer_by_layer", "pipelined")
 
-    def __init__(self, mapping: Mapping, progress: Progress | None = None,
+
+class Simulator:
+    """`Simulator(mapping).run()` simulates one inference of the mapped workload;
+    `Simulator(chip, group=archs).run()` one NAS iteration of ENASA's supernet chip."""
+
+    def __init__(self, mapping: Mapping | SupernetChip, progress: Progress | None = None,
                  trace_ces: bool = False, noc_model: str | None = None,
-                 activity: dict[str, MacActivity] | None = None):
+                 activity: dict[str, MacActivity] | None = None, schedule: str | None = None,
+                 group=(), images: int = 1):
         """`trace_ces` adds a timeline track per CE that holds weights (flash mapping);
         `noc_model` (compiled|process|ideal) overrides the hwconfig's `noc.model`; `activity`
-        (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`)."""
+        (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`).
+        `schedule` defaults to the hwconfig's `execution.mode` for a `Mapping` and to `ops`
+        for a `SupernetChip`, which runs `group` (choice vectors) on `images` images."""
         self.mapping, self.hw = mapping, mapping.hw
+        supernet = isinstance(mapping, SupernetChip)
+        self.schedule = schedule or ("ops" if supernet else self.hw.execution.mode)
+        if supernet:
+            self.group = check_group(mapping, group, self.schedule, images)
+            self.images = images
+        elif group or self.schedule not in NETWORK_SCHEDULES:
+            raise EnasimError(f"a mapped network runs under {', '.join(NETWORK_SCHEDULES)} "
+                              f"(a group of sub-nets under {', '.join(GROUP_SCHEDULES)} needs "
+                              f"a SupernetChip), not {self.schedule!r}")
+        self.metrics: GroupMetrics | None = None  # the group schedules' own figures
         if trace_ces and mapping.hw.mapping.scheme != "flash":
             raise EnasimError("CE tracks need mapping.scheme 'flash' (NeuroSim's floorplan has "
                               "no CEs)")
@@ -119,13 +144,22 @@ class Simulator:
         self.events_processed = 0
 
     def run(self) -> Stats:
+        env = self.env = _CountingEnvironment()
+        self._done = 0
+        if self.schedule in GROUP_SCHEDULES:
+            self.net = self._interconnect(env)
+            group = GroupSchedule(self, self.mapping, self.group, self.schedule, self.images)
+            self.stats, self.metrics = group.stats, group.metrics
+            env.process(group.run())
+            env.run()
+            return self._finish()
         steps = sum(-(-lm.vectors // lm.copies) for lm in self.mapping.layers)
         if steps > MAX_STEPS:
             raise EnasimError(f"the event engine would simulate about {steps:.3g} steps (input "
                               f"vectors / weight copies, summed over the layers), more than "
                               f"{MAX_STEPS:.0e}; use --engine analytical or a smaller input")
-        env = _CountingEnvironment()
-        self.env, self.stats = env, new_stats("sim", self.mapping)
+        self.stats = new_stats("sim", self.mapping)
+        self.stats.transfers = self.mapping.transfers
         self.net = self._interconnect(env)
         self.transfer_index = {tr: i for i, tr in enumerate(self.mapping.transfers)}
         self.inbound: dict[str, dict[str, list[Transfer]]] = defaultdict(lambda: defaultdict(list))
@@ -138,8 +172,7 @@ class Simulator:
         self.pairs = {tr: pairs(self.mapping, tr) for tr in self.mapping.transfers}
         self.windows = Windows(self.mapping)
         self.layer_stats = {p.lm.name: new_layer_stats(p) for p in self.plans}
-        self._done = 0
-        if self.hw.execution.mode == "pipelined":
+        if self.schedule == "pipelined":
             env.process(self._pipelined())
         else:
             env.process(self._layer_by_layer())
@@ -147,9 +180,12 @@ class Simulator:
         self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
         for ls in self.stats.layers:
             charge_leakage(ls, self.stats)
+        return self._finish()
+
+    def _finish(self) -> Stats:
         self.stats.traffic_source = self.net.traffic
         self.stats.noc_model = self.noc_model
-        self.events_processed = env.events_processed
+        self.events_processed = self.env.events_processed
         return self.stats
 
     # -- layer by layer ---------------------------------------------------------------------
@@ -282,12 +318,15 @@ class Simulator:
     # -- shared -----------------------------------------------------------------------------
 
     def _send(self, tr: Transfer, flits: int) -> simpy.Event:
-        """Inject a message of `flits` flits per tile pair of a transfer; charge their flits
-        to the consumer."""
-        p = self.pairs[tr]
+        """Inject a message of `flits` flits per tile pair of a transfer."""
+        return self.send(self.pairs[tr], flits, self.layer_stats[tr.dst], self.transfer_index[tr])
+
+    def send(self, p: Pairs, flits: int, consumer: LayerStats, transfer: int) -> simpy.Event:
+        """Inject a message of `flits` flits per tile pair; charge their flits to `consumer`.
+        `transfer` indexes `Stats.transfers`; the event fires when all have arrived."""
         routers, links, _ = p.hop_sums
-        charge_noc(self.layer_stats[tr.dst], self.hw, float(flits * routers), float(flits * links))
-        return self.net.send_all(p.messages(flits), self.transfer_index[tr])
+        charge_noc(consumer, self.hw, float(flits * routers), float(flits * links))
+        return self.net.send_all(p.messages(flits), transfer)
 
     def _interconnect(self, env: simpy.Environment) -> Interconnect:
         m = self.mapping
@@ -315,6 +354,10 @@ class Simulator:
                                          ls.index))
 
     def _layer_done(self) -> None:
+        self.layer_done(len(self.plans))
+
+    def layer_done(self, total: int) -> None:
+        """Progress: one more of `total` layers (or a group's computations) finished."""
         self._done += 1
         if self.progress:
-            self.progress(self._done, len(self.plans))
+            self.progress(self._done, total)

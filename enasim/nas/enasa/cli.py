@@ -29,7 +29,8 @@ from enasim.validate import expect_int, int_arg, seed_arg
 if TYPE_CHECKING:  # the simulator and matplotlib load when the command runs, not for its --help
     from matplotlib.figure import Figure
 
-    from enasim.sim.supernet import GroupRun, SupernetChip
+    from enasim.mapping.supernet import SupernetChip
+    from enasim.sim.ops import GroupRun
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
@@ -73,9 +74,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    from enasim.mapping.supernet import SupernetChip
     from enasim.report.plots import save_png
     from enasim.report.timeline import timeline_json
-    from enasim.sim.supernet import MODES, SupernetChip, run_group
+    from enasim.sim.ops import GROUP_SCHEDULES as MODES
+    from enasim.sim.ops import run_group
 
     net = SPACES[args.space]
     group = DEFAULT_GROUP[args.space] if args.group is None else args.group
@@ -161,7 +164,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
              runs: dict[str, GroupRun]) -> dict[str, Any]:
-    from enasim.sim.supernet import SupernetChip
+    from enasim.mapping.supernet import SupernetChip
 
     rows, cfg = search.state.rows, search.cfg
     subnets = sum(r["candidates"] for r in rows)

@@ -32,10 +32,11 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from enasim.config.schema import NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.nas.enasa.groups import fix_half, fixed_layers, strict_fair_group
@@ -45,7 +46,7 @@ from enasim.validate import import_callable
 if TYPE_CHECKING:  # numpy and the simulator load when a search runs, not with SEARCHES
     import numpy as np
 
-    from enasim.sim.supernet import SupernetChip
+    from enasim.mapping.supernet import SupernetChip
 
 SEARCHES = ("stagewise", "evolution", "random", "fair")
 Fitness = Callable[[str, Arch], float]
@@ -69,12 +70,16 @@ class SearchConfig:
     seed: int = 0
     fitness: str = "synthetic"
     baselines: bool = True  # also simulate each group sequentially and without sharing
+    noc: str | None = None  # interconnect model of the group runs (None: the hwconfig's)
 
     def check(self, net: Supernet) -> None:
         src = "search"
         if self.search not in SEARCHES:
             raise ConfigError(src, "search", f"expected one of {', '.join(SEARCHES)}, got "
                               f"{self.search!r}")
+        if self.noc is not None and self.noc not in NOC_MODELS:
+            raise ConfigError(src, "noc", f"expected one of {', '.join(NOC_MODELS)}, got "
+                              f"{self.noc!r}")
         for name in ("group", "images", "population", "top_k"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -143,6 +148,7 @@ class EnasaSearch:
     def __init__(self, chip: SupernetChip, cfg: SearchConfig, fitness: Fitness | None = None,
                  checkpoint: str | Path | None = None, hw_hash: str = ""):
         cfg.check(chip.net)
+        cfg = replace(cfg, noc=cfg.noc or chip.hw.noc.model)  # the checkpoint names the model
         self.chip, self.net, self.cfg = chip, chip.net, cfg
         self.fitness = fitness or load_fitness(cfg.fitness, cfg.seed)
         self.checkpoint = Path(checkpoint) if checkpoint else None
@@ -281,7 +287,7 @@ class EnasaSearch:
 
     def evaluate_generation(self, gen: int, archs: list[Arch]) -> dict[str, Any]:
         """Simulate the generation's groups (in order) on the chip; per-generation totals."""
-        from enasim.sim.supernet import run_group
+        from enasim.sim.ops import run_group
 
         cfg = self.cfg
         modes = ("ops", "concurrent", "sequential") if cfg.baselines else ("ops",)
@@ -290,7 +296,7 @@ class EnasaSearch:
         for i in range(0, len(archs), cfg.group):
             group = tuple(archs[i:i + cfg.group])
             for m in modes:
-                r = run_group(self.chip, group, m, cfg.images)
+                r = run_group(self.chip, group, m, cfg.images, cfg.noc)
                 t = tot[m]
                 t["cycles"] += r.latency_cycles
                 t["energy_pj"] += r.total_energy_pj
