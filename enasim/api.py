@@ -100,7 +100,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         stats = run_analytical(mapping, measured)
     info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
             "activity": act}
-    texts = result_tables(stats, mapping)
+    texts = result_tables(stats, cfg)
     if out is None:
         summary = summary_dict(stats, mapping, **info)
     else:

@@ -412,7 +412,7 @@ def test_cli_enasa_run_writes_outputs_and_resumes(tmp_path, capsys):
     out = tmp_path / "r"
     args = ["enasa", "run", "--space", "spos", "--search", "stagewise", "--group", "4",
             "--images", "1", "--hw", "enasa", "--generations", "2", "--population", "8",
-            "-o", str(out)]
+            "--noc", "ideal", "-o", str(out)]
     assert main(args) == 0
     rows = list(csv.DictReader((out / "iterations.csv").open()))
     assert [int(r["generation"]) for r in rows] == [0, 1, 2]
@@ -422,15 +422,51 @@ def test_cli_enasa_run_writes_outputs_and_resumes(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["totals"]["subnets"] == 24 and summary["chip"]["supernet"] == "spos"
     assert summary["chip_other_depthwise"]["depthwise_mapping"] == "digital"
+    assert summary["noc_model"] == "ideal" == summary["search"]["noc"]
     trace = json.loads((out / "timeline.json").read_text())
     assert any(e.get("args", {}).get("name") == "OPS unit" for e in trace["traceEvents"])
-    assert (out / "plots" / "utilization_over_time.png").stat().st_size > 0
-    assert (out / "plots" / "speedup_energy.png").stat().st_size > 0
+    for name in ("utilization_over_time", "speedup_energy", "energy_breakdown",
+                 "link_utilisation"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 0
+    # the example group's files are those of `enasim run`: one layers.csv row per computation
+    ops = summary["example_group"]["ops"]
+    layers = list(csv.DictReader((out / "layers.csv").open()))
+    assert len(layers) == ops["computations"]
+    energy = sum(float(r["energy_pj"]) for r in layers)
+    chip = {r["component"]: float(r["energy_pj"]) for r in csv.DictReader(
+        (out / "components.csv").open())}
+    assert energy + chip["ops_unit"] + chip["leakage"] == pytest.approx(
+        ops["energy_uj"] * 1e6, rel=1e-9)
+    noc = list(csv.DictReader((out / "noc.csv").open()))
+    assert noc and all(float(r["avg_contention_cycles"]) == 0 for r in noc)  # ideal
+    assert sum(int(r["packets"]) for r in noc) == ops["noc"]["packets"]
     before = (out / "iterations.csv").read_text()
     capsys.readouterr()
     assert main(args) == 0  # everything done: resumes after the last generation
     assert "resuming after generation 2" in capsys.readouterr().out
     assert (out / "iterations.csv").read_text() == before
+    assert main([*args[:-4], "--noc", "compiled", "-o", str(out)]) == 2  # another search
+    assert "checkpoint belongs to a different search" in capsys.readouterr().err
+
+
+def test_cli_enasa_runs_on_the_hwconfigs_mesh_by_default(tmp_path):
+    """Without --noc the groups run on enasa's cycle-level mesh, where transfers contend."""
+    import csv
+    import json
+
+    from enasim.cli import main
+
+    out = tmp_path / "m"
+    assert main(["enasa", "run", "--generations", "0", "--population", "4", "--no-baselines",
+                 "-o", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["noc_model"] == "compiled"
+    noc = list(csv.DictReader((out / "noc.csv").open()))
+    assert max(float(r["avg_contention_cycles"]) for r in noc) > 0
+    assert min(float(r["avg_contention_cycles"]) for r in noc) >= 0
+    links = list(csv.DictReader((out / "links.csv").open()))
+    flits = sum(int(r["flits"]) for r in links)
+    assert flits == sum(int(r["link_flits"]) for r in noc)
 
 
 @pytest.mark.parametrize("extra,field", [

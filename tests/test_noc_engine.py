@@ -73,7 +73,7 @@ def test_noc_energy_per_layer_adds_up_to_the_transfers(runs):
     m, stats = runs
     s = stats["compiled"]
     by_consumer: dict[str, float] = {}
-    for row in noc_rows(s.traffic, m):
+    for row in noc_rows(s.traffic, m.transfers, m.hw.noc):
         by_consumer[row[2]] = by_consumer.get(row[2], 0.0) + row[-1]
     for ls in s.layers:
         assert ls.energy_pj["noc"] == pytest.approx(by_consumer.get(ls.name, 0.0))

@@ -191,11 +191,12 @@ def test_atomic_write_removes_temp_files_of_killed_writers_only(tmp_path):
 def test_enasa_keeps_its_checkpoint_across_sets(tmp_path, capsys):
     out = tmp_path / "e"
     args = ["enasa", "run", "--generations", "1", "--population", "4", "--no-baselines",
-            "-o", str(out), "--quiet"]
+            "--noc", "ideal", "-o", str(out), "--quiet"]
     assert main(args) == 0
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.json", "iterations.csv",
-                                                     "plots", "summary.json", "timeline.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.json", "components.csv", "iterations.csv", "layers.csv", "links.csv",
+        "noc.csv", "plots", "summary.json", "timeline.json"]
     assert _siblings(out) == []
 
 

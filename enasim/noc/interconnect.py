@@ -214,7 +214,7 @@ class Interconnect(ABC):
                                         self.noc.max_packet_flits)
         transfer = np.repeat(np.array([tr for _, tr, _ in self._log], dtype=np.int64),
                              np.bincount(packets.group, minlength=len(self._log)))
-        return Traffic(packets, transfer, self._arrivals(packets, end, hops),
+        return Traffic(packets, transfer, end, self._arrivals(packets, end, hops),
                        self._link_flits(packets), self.rows, self.cols)
 
 

@@ -131,11 +131,14 @@ class PacketLog:
 @dataclass
 class Traffic:
     """What an interconnect carried in a run: the packets (`cycle` = when sent, `group` = the
-    message set), the transfer each belongs to, when each tail arrived, and the flits each
-    router sent on each output port ([node, port], port 4 = ejection)."""
+    message set), the transfer each belongs to, the flits of its message sent up to and
+    including it (a packet's zero-load latency includes the earlier packets of its message
+    leaving the same source queue), when each tail arrived, and the flits each router sent on
+    each output port ([node, port], port 4 = ejection)."""
 
     packets: Packets
-    transfer: np.ndarray  # int64 index into the mapping's transfers (-1: none)
+    transfer: np.ndarray  # int64 index into the run's transfers (-1: none)
+    message_flits: np.ndarray  # int64
     arrived: np.ndarray  # int64 cycle
     link_flits: np.ndarray  # int64 [rows * cols, 5]
     rows: int

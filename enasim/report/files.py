@@ -89,37 +89,50 @@ def csv_text(header: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
+def _extra_components(stats: Stats) -> list[str]:
+    """Blocks beyond `COMPONENTS` that some layer charged (ENASA's depthwise units)."""
+    return list(dict.fromkeys(k for ls in stats.layers for k in ls.energy_pj
+                              if k not in COMPONENTS))
+
+
+def layer_columns(stats: Stats) -> list[str]:
+    """layers.csv's header: `LAYER_COLUMNS`, then a column per extra component."""
+    return LAYER_COLUMNS + [f"energy_{c}_pj" for c in _extra_components(stats)]
+
+
 def layer_rows(stats: Stats) -> list[list[Any]]:
+    parts = [*COMPONENTS, *_extra_components(stats)]
     rows = []
     for ls in stats.layers:
         rows.append([ls.index, ls.name, ls.kind, shape_str(ls.in_shape), shape_str(ls.out_shape),
                      ls.macs, ls.ops, ls.vectors, ls.tiles, ls.crossbars, ls.speedup,
                      ls.utilization, ls.start_cycle, ls.end_cycle, ls.adc_cycles,
                      ls.buffer_cycles, ls.digital_cycles, ls.noc_cycles, ls.latency_cycles,
-                     ls.total_energy_pj] + [ls.energy_pj[c] for c in COMPONENTS])
+                     ls.total_energy_pj] + [ls.energy_pj.get(c, 0.0) for c in parts])
     return rows
 
 
 def component_rows(stats: Stats) -> list[list[Any]]:
+    """Per component (`COMPONENTS`, then any other block of the chip): area and energy."""
     energy = stats.energy_by_component_pj()
     e_total, a_total = sum(energy.values()), sum(stats.area_um2.values())
     rows = []
-    for c in COMPONENTS:
-        area = stats.area_um2.get(c, 0.0)
-        rows.append([c, area, area / a_total if a_total else 0.0, energy[c],
-                     energy[c] / e_total if e_total else 0.0])
+    for c in dict.fromkeys([*energy, *stats.area_um2]):
+        area, e = stats.area_um2.get(c, 0.0), energy.get(c, 0.0)
+        rows.append([c, area, area / a_total if a_total else 0.0, e,
+                     e / e_total if e_total else 0.0])
     return rows
 
 
 COMPONENT_COLUMNS = ["component", "area_um2", "area_fraction", "energy_pj", "energy_fraction"]
 
 
-def result_tables(stats: Stats, mapping: Mapping) -> dict[str, str]:
+def result_tables(stats: Stats, hw: HardwareConfig) -> dict[str, str]:
     """The run's CSV files as text, by name (noc and links when the engine recorded traffic)."""
-    tables = {"layers": csv_text(LAYER_COLUMNS, layer_rows(stats)),
+    tables = {"layers": csv_text(layer_columns(stats), layer_rows(stats)),
               "components": csv_text(COMPONENT_COLUMNS, component_rows(stats))}
     if stats.traffic is not None:
-        tables["noc"] = csv_text(NOC_COLUMNS, noc_rows(stats.traffic, mapping))
+        tables["noc"] = csv_text(NOC_COLUMNS, noc_rows(stats.traffic, stats.transfers, hw.noc))
         tables["links"] = csv_text(LINK_COLUMNS, link_rows(stats.traffic, stats.latency_cycles))
     return tables
 
@@ -139,7 +152,7 @@ def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source
     summary = summary_dict(stats, mapping, hw_source, seed, overrides, activity)
     with result_set(out_dir, RESULT_FILES) as out:
         atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        for name, text in (tables or result_tables(stats, mapping)).items():
+        for name, text in (tables or result_tables(stats, mapping.hw)).items():
             atomic_write(out / f"{name}.csv", text)
         if stats.spans:
             atomic_write(out / "timeline.json", timeline_json(stats, {

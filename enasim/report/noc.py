@@ -8,11 +8,13 @@ ideal interconnect reports 0 there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from enasim.mapping import Mapping
+from enasim.config.schema import Noc
+from enasim.mapping import Transfer
 from enasim.noc.interconnect import zero_load_cycles
 from enasim.noc.packets import Traffic
 from enasim.noc.router import PORTS, RouterParams, neighbour
@@ -24,24 +26,42 @@ NOC_COLUMNS = ["transfer", "producer", "consumer", "purpose", "packets", "flits"
 LINK_COLUMNS = ["src", "dst", "src_x", "src_y", "dst_x", "dst_y", "flits", "utilization"]
 
 
-def noc_rows(traffic: Traffic, mapping: Mapping) -> list[list[Any]]:
-    """Per transfer: its packets, when they moved, latency against zero load, energy."""
-    noc, p = mapping.hw.noc, traffic.packets
-    hops, latency = traffic.hops, traffic.latency_cycles
-    zero = zero_load_cycles(noc, hops, p.flits)
+def noc_rows(traffic: Traffic, transfers: Sequence[Transfer], noc: Noc) -> list[list[Any]]:
+    """Per transfer (`transfers`, which the traffic's transfer numbers index): its packets,
+    when they moved, latency against zero load, energy. Zero load includes the earlier
+    packets of the packet's message leaving the same source queue, so an ideal interconnect
+    shows no contention. One pass over the packets (sums by transfer), not one per transfer."""
+    p, n = traffic.packets, len(transfers)
+    hops, latency = traffic.hops.astype(np.int64), traffic.latency_cycles
+    zero = zero_load_cycles(noc, hops, traffic.message_flits).astype(np.int64)
+    flits = p.flits.astype(np.int64)
+    tr = traffic.transfer
+    keep = (tr >= 0) & (tr < n)
+    tr = tr[keep]
+
+    def total(values: np.ndarray) -> np.ndarray:  # integer sums below 2^53: exact
+        return np.bincount(tr, values[keep].astype(np.float64), n)
+
+    count = np.bincount(tr, minlength=n)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, tr, p.cycle[keep])
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, tr, traffic.arrived[keep])
+    worst = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(worst, tr, latency[keep])
+    sums = {k: total(v) for k, v in (("flits", flits), ("latency", latency), ("zero", zero),
+                                      ("hops", hops), ("router", flits * (hops + 1)),
+                                      ("link", flits * hops))}
     rows = []
-    for i, tr in enumerate(mapping.transfers):
-        sel = traffic.transfer == i
-        if not sel.any():
+    for i, t in enumerate(transfers):
+        c = int(count[i])
+        if not c:
             continue
-        flits, h = p.flits[sel].astype(np.int64), hops[sel]
-        router, link = int((flits * (h + 1)).sum()), int((flits * h).sum())
-        rows.append([i, tr.src, tr.dst, tr.purpose, int(sel.sum()), int(flits.sum()),
-                     int(p.cycle[sel].min()), int(traffic.arrived[sel].max()),
-                     float(latency[sel].mean()), int(latency[sel].max()),
-                     float(zero[sel].mean()), float((latency[sel] - zero[sel]).mean()),
-                     float(h.mean()), router, link,
-                     router * noc.router_energy_pj_per_flit
+        router, link = int(sums["router"][i]), int(sums["link"][i])
+        rows.append([i, t.src, t.dst, t.purpose, c, int(sums["flits"][i]), int(first[i]),
+                     int(last[i]), sums["latency"][i] / c, int(worst[i]), sums["zero"][i] / c,
+                     (sums["latency"][i] - sums["zero"][i]) / c, sums["hops"][i] / c, router,
+                     link, router * noc.router_energy_pj_per_flit
                      + link * noc.link_energy_pj_per_flit])
     return rows
 

@@ -53,14 +53,14 @@ def figures(results_dir: str | Path) -> dict[str, Figure]:
         raise EnasimError(f"{d}: not a results directory of 'enasim run' ({exc})") from None
     figs = {"latency_breakdown.png": _latency(layers, summary),
             "energy_per_layer.png": _energy_layers(layers, summary),
-            "energy_breakdown.png": _energy_components(summary)}
+            "energy_breakdown.png": energy_components(summary)}
     if (d / "timeline.json").is_file():
         trace = json.loads((d / "timeline.json").read_text())
         figs["crossbar_utilisation.png"] = _utilisation(trace, layers, summary)
     if (d / "links.csv").is_file():
         with (d / "links.csv").open() as fh:
             links = list(csv.DictReader(fh))
-        figs["link_utilisation.png"] = _link_heatmap(links, summary)
+        figs["link_utilisation.png"] = link_heatmap(links, summary)
     return figs
 
 
@@ -142,7 +142,7 @@ def _energy_layers(layers, summary) -> Figure:
     return fig
 
 
-def _energy_components(summary) -> Figure:
+def energy_components(summary) -> Figure:
     e = {k: v for k, v in summary["energy_uj_by_component"].items() if v > 0}
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.barh(list(e), list(e.values()))
@@ -176,7 +176,7 @@ def _utilisation(trace, layers, summary) -> Figure:
     return fig
 
 
-def _link_heatmap(links, summary) -> Figure:
+def link_heatmap(links, summary) -> Figure:
     """Each directed mesh link as a segment beside its reverse, coloured by utilisation."""
     from matplotlib.collections import LineCollection
 

@@ -1,11 +1,15 @@
 """`enasim enasa run`: an ENASA search on the supernet chip, with the OPS unit and baselines.
 
-Writes into DIR: `checkpoint.json` (the search state after each generation; a rerun with the
-same arguments resumes from it), and at the end, as one set (`enasim.fileio.result_set`):
-`iterations.csv` (one row per generation), `summary.json`, `timeline.json` (one group of the
-last generation in `ops` mode, with the OPS unit's track) and `plots/` (crossbar utilisation
-over time of that group in the three modes; speed-up and energy saving of OPS over the
-baselines per generation).
+Every group runs in the engine's `ops` schedule (and, as baselines, `concurrent` and
+`sequential`) over the interconnect `--noc` names (default: the hwconfig's `noc.model`, the
+cycle-level mesh on `enasa`). Writes into DIR: `checkpoint.json` (the search state after each
+generation; a rerun with the same arguments resumes from it), and at the end, as one set
+(`enasim.fileio.result_set`): `iterations.csv` (one row per generation), `summary.json`, and
+for one group of the last generation in `ops` mode the files `enasim run` writes:
+`layers.csv` (one row per computation), `components.csv`, `noc.csv`, `links.csv`,
+`timeline.json` (with the OPS unit's track) and `plots/` (crossbar utilisation over time of
+that group in the three modes, its energy breakdown and link utilisation; speed-up and energy
+saving of OPS over the baselines per generation).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from enasim import __version__
 from enasim.config import config_hash, load
 from enasim.config.loader import resolve_path
+from enasim.config.schema import NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.enasa.search import SEARCHES, EnasaSearch, SearchConfig
@@ -34,7 +39,8 @@ if TYPE_CHECKING:  # the simulator and matplotlib load when the command runs, no
 
 SPACES = {"spos": SPOS, "fairnas": FAIRNAS}
 DEFAULT_GROUP = {"spos": 4, "fairnas": 6}  # nas-workloads.md 7
-RESULT_FILES = ("iterations.csv", "summary.json", "timeline.json", "plots")
+RESULT_FILES = ("iterations.csv", "summary.json", "layers.csv", "components.csv", "noc.csv",
+                "links.csv", "timeline.json", "plots")
 CHECKPOINT = "checkpoint.json"
 
 
@@ -67,6 +73,10 @@ def add_parser(sub) -> None:
                    help="'synthetic' (default) or module:function called as "
                         "f(space, arch) -> float")
     r.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    r.add_argument("--noc", choices=NOC_MODELS,
+                   help="interconnect of the group runs, overriding the hwconfig's noc.model: "
+                        "the cycle-level mesh compiled with Numba or as SimPy processes "
+                        "(identical results), or ideal (zero-load latency, no contention)")
     r.add_argument("--no-baselines", action="store_true",
                    help="simulate only the OPS mode (no sequential/concurrent baselines)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")
@@ -75,7 +85,8 @@ def add_parser(sub) -> None:
 
 def cmd_run(args) -> int:
     from enasim.mapping.supernet import SupernetChip
-    from enasim.report.plots import save_png
+    from enasim.report.files import result_tables
+    from enasim.report.plots import energy_components, link_heatmap, save_png
     from enasim.report.timeline import timeline_json
     from enasim.sim.ops import GROUP_SCHEDULES as MODES
     from enasim.sim.ops import run_group
@@ -98,7 +109,7 @@ def cmd_run(args) -> int:
     cfg = SearchConfig(search=args.search, group=group, images=args.images,
                        population=args.population, generations=args.generations,
                        flops_limit=limit, seed=args.seed, fitness=args.fitness,
-                       baselines=not args.no_baselines)
+                       baselines=not args.no_baselines, noc=args.noc or hw.noc.model)
     out = check_result_dir(args.out or f"results/enasa-{args.space}-{args.search}",
                            RESULT_FILES + (CHECKPOINT,))
     search = EnasaSearch(chip, cfg, checkpoint=out / CHECKPOINT,
@@ -118,24 +129,39 @@ def cmd_run(args) -> int:
 
     search.run(progress)
     example = tuple(net.check_arch(a) for a in search.state.last[:group])
-    runs = {m: run_group(chip, example, m, cfg.images, trace=(m == "ops")) for m in MODES}
+    modes = MODES if cfg.baselines else ("ops",)
+    runs = {m: run_group(chip, example, m, cfg.images, cfg.noc) for m in modes}
     summary = _summary(args, hw, chip, search, runs)
-    plots = [Path("plots/utilization_over_time.png")]
+    ops = runs["ops"]
+    tables = result_tables(ops.stats, hw)
+    figure_summary = {  # what the figures of `enasim run` put in their titles
+        "workload": {"name": f"{net.name} group"}, "hwconfig": {"name": hw.name},
+        "mesh": [chip.mesh_rows, chip.mesh_cols], "noc_model": cfg.noc,
+        "energy_uj": ops.total_energy_pj / 1e6,
+        "energy_uj_by_component": {k: v / 1e6 for k, v in ops.energy_pj.items()}}
+    figs = {"utilization_over_time.png": _plot_utilization(runs),
+            "energy_breakdown.png": energy_components(figure_summary),
+            "link_utilisation.png": link_heatmap(list(csv.DictReader(io.StringIO(
+                tables["links"]))), figure_summary)}
+    if cfg.baselines:
+        figs["speedup_energy.png"] = _plot_gains(search.state.rows)
+    plots = [Path("plots") / name for name in sorted(figs)]
     with result_set(out, RESULT_FILES, keep=(CHECKPOINT,)) as stage:
         atomic_write(stage / "iterations.csv", _csv(search.state.rows))
         atomic_write(stage / "summary.json", json.dumps(summary, indent=2) + "\n")
-        atomic_write(stage / "timeline.json", timeline_json(runs["ops"], {
+        for name, text in tables.items():
+            atomic_write(stage / f"{name}.csv", text)
+        atomic_write(stage / "timeline.json", timeline_json(ops.stats, {
             "supernet": net.name, "group": [net.arch_str(a) for a in example],
-            "hwconfig": hw.name, "mode": "ops"}))
-        save_png(_plot_utilization(runs), stage / plots[0])
-        if cfg.baselines:
-            plots.append(Path("plots/speedup_energy.png"))
-            save_png(_plot_gains(search.state.rows), stage / plots[1])
+            "hwconfig": hw.name, "mode": "ops", "noc_model": cfg.noc}))
+        for name, fig in figs.items():
+            save_png(fig, stage / "plots" / name)
     if args.quiet:
         print(out)
         return 0
     t = summary["totals"]
-    print(f"\n{net.name} on {hw.name} ({chip.depthwise} depthwise): {summary['chip']['tiles']} "
+    print(f"\n{net.name} on {hw.name} ({chip.depthwise} depthwise, {cfg.noc} NoC): "
+          f"{summary['chip']['tiles']} "
           f"tiles, {summary['chip']['arrays']} crossbars, {summary['chip']['area_mm2']:.4g} mm^2,"
           f" memory utilisation {summary['chip']['memory_utilization']:.1%}")
     print(f"{t['subnets']} sub-net evaluations: {t['subnets_per_s']:.4g} sub-nets/s, "
@@ -148,7 +174,7 @@ def cmd_run(args) -> int:
               f"x{t['speedup_vs_concurrent']:.3g} speed, x{t['energy_saving_vs_concurrent']:.3g}"
               f" energy")
     print(f"best {summary['best']['arch']} (fitness {summary['best']['fitness']:.4g})")
-    files = ["iterations.csv", "summary.json", "timeline.json", CHECKPOINT]
+    files = [f for f in RESULT_FILES if f != "plots"] + [CHECKPOINT]
     print(f"results in {out}/ ({', '.join(files + [str(p) for p in plots])})")
     return 0
 
@@ -165,6 +191,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
              runs: dict[str, GroupRun]) -> dict[str, Any]:
     from enasim.mapping.supernet import SupernetChip
+    from enasim.report.noc import noc_summary
 
     rows, cfg = search.state.rows, search.cfg
     subnets = sum(r["candidates"] for r in rows)
@@ -190,7 +217,8 @@ def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
         "enasim_version": __version__, "command": "enasa run",
         "hwconfig": {"name": hw.name, "source": str(resolve_path(args.hw)),
                      "hash": config_hash(hw)},
-        "clock_period_ns": period, "search": dict(cfg.__dict__), "space": chip.net.name,
+        "clock_period_ns": period, "noc_model": cfg.noc, "search": dict(cfg.__dict__),
+        "space": chip.net.name,
         "chip": chip.summary(),
         "chip_other_depthwise": SupernetChip(chip.net, hw, other).summary(),
         "totals": totals,
@@ -205,7 +233,9 @@ def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
                    "crossbar_utilization_depthwise": r.utilization_depthwise,
                    "computations": r.computations,
                    "shared_ops": r.shared_ops, "conflicts": r.conflicts,
-                   "ops_decisions": r.decisions} for m, r in runs.items()}},
+                   "ops_decisions": r.decisions,
+                   "noc": noc_summary(r.stats.traffic, r.latency_cycles)}
+               for m, r in runs.items()}},
     }
 
 
