@@ -790,11 +790,12 @@ class CompiledMesh:
         self._log = PacketLog(packets)
         self._first(packets)
 
-    # per-packet columns, grown by doubling as packets are appended: (name, dtype, fill)
+    # per-packet columns, grown by doubling as packets are appended: (name, dtype, value of a
+    # new packet where `_put` does not copy one from the batch)
     _COLUMNS = (("src", np.int32, 0), ("dst", np.int32, 0), ("flits", np.int32, 1),
                 ("cycle", np.int64, 0), ("group", np.int32, -1), ("hops", np.int32, 0),
                 ("waiting", np.int64, 0), ("ready", np.int64, 0), ("nxt_in_q", np.int64, -1),
-                ("order", np.int64, 0))
+                ("order", np.int64, None))  # (release order: written as packets queue)
 
     def _first(self, pk: Packets) -> None:
         """Packet arrays for the first batch, which may have dependencies (a trace)."""
@@ -803,7 +804,6 @@ class CompiledMesh:
         self._cap = 0
         self._grow(max(n, 16))
         counts = np.diff(pk.dep_ptr)
-        self.waiting[:n] = counts
         self.rev_ptr = np.zeros(self._cap + 1, dtype=np.int64)  # grown by _grow
         np.cumsum(np.bincount(pk.dep_idx, minlength=n), out=self.rev_ptr[1:n + 1])
         self.rev_ptr[n + 1:] = self.rev_ptr[n]  # appended packets have no dependents
@@ -814,25 +814,27 @@ class CompiledMesh:
         self.group_left = np.zeros(0, dtype=np.int64)  # counted by _put
         self.done = np.zeros(1, dtype=np.int64)  # grown by _put with the groups
         self._put(pk, free=np.flatnonzero(counts == 0))
+        self.waiting[:n] = counts
 
     def _grow(self, need: int) -> None:
         """Room for `need` packets in every per-packet column (doubling)."""
         if need <= self._cap:
             return
-        cap = max(need, 2 * self._cap)
-        for name, dtype, fill in self._COLUMNS:
-            col = np.full(cap, fill, dtype=dtype)
-            if self._cap:
-                col[:self._cap] = getattr(self, name)
+        cap, old = max(need, 2 * self._cap), self._cap
+        # np.empty: the room past the packets held is written only when `_put` fills it, so
+        # growing touches (and page-faults) no memory the run never uses
+        for name, dtype, _ in self._COLUMNS:
+            col = np.empty(cap, dtype=dtype)
+            if old:
+                col[:old] = getattr(self, name)
             setattr(self, name, col)
-        rec = np.full((cap, 4), -1, dtype=np.int64)
-        rec[:, 3] = 0
-        if self._cap:
-            rec[:self._cap] = self.rec
+        rec = np.empty((cap, 4), dtype=np.int64)
+        if old:
+            rec[:old] = self.rec
         self.rec = rec
-        if self._cap:  # the dependents' index: appended packets have none
+        if old:  # the dependents' index: appended packets have none
             self.rev_ptr = np.concatenate(
-                [self.rev_ptr, np.full(cap - self._cap, self.rev_ptr[-1], dtype=np.int64)])
+                [self.rev_ptr, np.full(cap - old, self.rev_ptr[-1], dtype=np.int64)])
         self._cap = cap
 
     def _put(self, pk: Packets, free: np.ndarray) -> None:
@@ -840,8 +842,13 @@ class CompiledMesh:
         indices, no dependencies) for release in (cycle, index) order."""
         first, n = self.n, self.n + len(pk)
         self._grow(n)
-        for name in ("src", "dst", "flits", "cycle", "group"):
-            getattr(self, name)[first:n] = getattr(pk, name)
+        for name, _, fill in self._COLUMNS:
+            if name in ("src", "dst", "flits", "cycle", "group"):
+                getattr(self, name)[first:n] = getattr(pk, name)
+            elif fill is not None:
+                getattr(self, name)[first:n] = fill
+        self.rec[first:n, :3] = -1  # created, head injected, tail ejected: not yet
+        self.rec[first:n, 3] = 0
         self.ready[first:n] = pk.cycle
         cols = self.params.cols
         self.hops[first:n] = (np.abs(pk.src % cols - pk.dst % cols)

@@ -47,6 +47,11 @@ def check(backend: str, workers: int | None, scheduler: str | None) -> None:
                           f"local; the cluster at {scheduler} has its own workers")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (the default number of workers)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def one_numba_thread(fn: Callable[[Any], Any], task: Any) -> Any:
     """`fn(task)` with one Numba thread in the calling thread (Numba's setting is per thread,
     so this also holds for Dask workers running several tasks at once)."""

@@ -10,7 +10,6 @@ points in flight.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -84,10 +83,11 @@ def run(spec: SweepSpec | str | Path, backend: str = "local", workers: int | Non
         for p in todo:
             if p.hw is None:
                 record(p, _failed(p.key, p.error or "", 0.0))
+        n = workers or backends.available_cpus()
         if backend == "local":
-            results = backends.local(run_point, runnable, workers or _cpus(), _crashed)
+            results = backends.local(run_point, runnable, n, _crashed)
         else:
-            results = backends.dask(run_point, runnable, scheduler, workers or _cpus(), _crashed)
+            results = backends.dask(run_point, runnable, scheduler, n, _crashed)
         for result in results:
             record(by_key[result["key"]], result)
         if bar:
@@ -127,10 +127,6 @@ def _row(p: Point, result: dict[str, Any], attempt: int) -> dict[str, Any]:
             "engine": p.engine, "config_hash": p.config_hash, **dict(p.overrides),
             **result, "attempt": attempt,
             "finished_at": datetime.now(UTC).isoformat(timespec="microseconds")}
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 class _Progress:

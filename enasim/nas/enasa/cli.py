@@ -29,7 +29,7 @@ from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.enasa.search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
-from enasim.validate import expect_int, int_arg, seed_arg
+from enasim.validate import WORKERS_MAX, expect_int, int_arg, seed_arg
 
 if TYPE_CHECKING:  # the simulator and matplotlib load when the command runs, not for its --help
     from matplotlib.figure import Figure
@@ -77,6 +77,9 @@ def add_parser(sub) -> None:
                    help="interconnect of the group runs, overriding the hwconfig's noc.model: "
                         "the cycle-level mesh compiled with Numba or as SimPy processes "
                         "(identical results), or ideal (zero-load latency, no contention)")
+    r.add_argument("--workers", type=int_arg(1, WORKERS_MAX), default=None,
+                   help="processes simulating a generation's groups in parallel (default: "
+                        "the CPUs available; results do not depend on it)")
     r.add_argument("--no-baselines", action="store_true",
                    help="simulate only the OPS mode (no sequential/concurrent baselines)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")
@@ -112,8 +115,10 @@ def cmd_run(args) -> int:
                        baselines=not args.no_baselines, noc=args.noc or hw.noc.model)
     out = check_result_dir(args.out or f"results/enasa-{args.space}-{args.search}",
                            RESULT_FILES + (CHECKPOINT,))
-    search = EnasaSearch(chip, cfg, checkpoint=out / CHECKPOINT,
-                         hw_hash=config_hash(hw))
+    from enasim.sweep.backends import available_cpus
+
+    search = EnasaSearch(chip, cfg, checkpoint=out / CHECKPOINT, hw_hash=config_hash(hw),
+                         workers=args.workers or available_cpus())
     say = (lambda *a: None) if args.quiet else print
     if search.resumed_from >= 0:
         say(f"resuming after generation {search.resumed_from} ({out}/checkpoint.json)")

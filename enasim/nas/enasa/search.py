@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enasim.config.schema import NOC_MODELS
-from enasim.errors import ConfigError
+from enasim.errors import ConfigError, EnasimError
 from enasim.fileio import atomic_write
 from enasim.nas.enasa.groups import fix_half, fixed_layers, strict_fair_group
 from enasim.nas.spaces.supernet import Arch, Supernet
@@ -146,8 +146,11 @@ class EnasaSearch:
     """A search on one supernet chip; `run()` runs (or continues) it to the end."""
 
     def __init__(self, chip: SupernetChip, cfg: SearchConfig, fitness: Fitness | None = None,
-                 checkpoint: str | Path | None = None, hw_hash: str = ""):
+                 checkpoint: str | Path | None = None, hw_hash: str = "", workers: int = 1):
+        """`workers` processes simulate a generation's groups in parallel (the results do not
+        depend on it)."""
         cfg.check(chip.net)
+        self.workers = workers
         cfg = replace(cfg, noc=cfg.noc or chip.hw.noc.model)  # the checkpoint names the model
         self.chip, self.net, self.cfg = chip, chip.net, cfg
         self.fitness = fitness or load_fitness(cfg.fitness, cfg.seed)
@@ -286,27 +289,39 @@ class EnasaSearch:
         return row
 
     def evaluate_generation(self, gen: int, archs: list[Arch]) -> dict[str, Any]:
-        """Simulate the generation's groups (in order) on the chip; per-generation totals."""
-        from enasim.sim.ops import run_group
+        """Simulate the generation's groups on the chip (on `workers` processes); totals
+        summed in group order, so they do not depend on the workers."""
+        from enasim.config import config_hash
+        from enasim.sweep.backends import local
 
-        cfg = self.cfg
+        cfg, chip = self.cfg, self.chip
         modes = ("ops", "concurrent", "sequential") if cfg.baselines else ("ops",)
+        groups = [tuple(archs[i:i + cfg.group]) for i in range(0, len(archs), cfg.group)]
+        _CHIPS[(chip.net.name, config_hash(chip.hw), chip.depthwise)] = chip  # in-process runs
+        tasks = [(g, m, chip.net, chip.hw, chip.depthwise, group, cfg.images, cfg.noc)
+                 for g, group in enumerate(groups) for m in modes]
+
+        def crashed(task, exc):
+            raise EnasimError(f"generation {gen}: the worker simulating group {task[0]} "
+                              f"({task[1]}) died ({exc}); rerun with fewer --workers or with "
+                              f"--noc ideal (the mesh keeps every packet in memory)")
+
+        figures = {(r["group"], r["mode"]): r
+                   for r in local(simulate_group, tasks, self.workers, crashed)}
         tot = {m: {"cycles": 0, "energy_pj": 0.0, "busy": 0.0, "busy_dw": 0.0} for m in modes}
         shared = conflicts = computations = instances = 0
-        for i in range(0, len(archs), cfg.group):
-            group = tuple(archs[i:i + cfg.group])
+        for g in range(len(groups)):
             for m in modes:
-                r = run_group(self.chip, group, m, cfg.images, cfg.noc)
-                t = tot[m]
-                t["cycles"] += r.latency_cycles
-                t["energy_pj"] += r.total_energy_pj
-                t["busy"] += r.busy_array_cycles
-                t["busy_dw"] += r.busy_depthwise_array_cycles
+                r, t = figures[(g, m)], tot[m]
+                t["cycles"] += r["latency_cycles"]
+                t["energy_pj"] += r["energy_pj"]
+                t["busy"] += r["busy_array_cycles"]
+                t["busy_dw"] += r["busy_depthwise_array_cycles"]
                 if m == "ops":
-                    shared += r.shared_ops
-                    conflicts += r.conflicts
-                    computations += r.computations
-                    instances += r.op_instances
+                    shared += r["shared_ops"]
+                    conflicts += r["conflicts"]
+                    computations += r["computations"]
+                    instances += r["op_instances"]
         period, dw_arrays = self.chip.hw.clock_period_ns, self.chip.depthwise_arrays
         ops = tot["ops"]
         row: dict[str, Any] = {
@@ -341,3 +356,25 @@ class EnasaSearch:
     @property
     def best(self) -> Arch:
         return tuple(int(c) for c in self.state.top[0])
+
+
+_CHIPS: dict[tuple, SupernetChip] = {}  # a worker's chips, built once per process
+
+
+def simulate_group(task: tuple) -> dict[str, Any]:
+    """One group in one mode (a worker's task): the figures a generation's row sums."""
+    from enasim.config import config_hash
+    from enasim.mapping.supernet import SupernetChip
+    from enasim.sim.ops import run_group
+
+    g, mode, net, hw, depthwise, group, images, noc = task
+    key = (net.name, config_hash(hw), depthwise)
+    chip = _CHIPS.get(key)
+    if chip is None or chip.net != net:
+        chip = _CHIPS[key] = SupernetChip(net, hw, depthwise)
+    r = run_group(chip, group, mode, images, noc)
+    return {"group": g, "mode": mode, "latency_cycles": r.latency_cycles,
+            "energy_pj": r.total_energy_pj, "busy_array_cycles": r.busy_array_cycles,
+            "busy_depthwise_array_cycles": r.busy_depthwise_array_cycles,
+            "shared_ops": r.shared_ops, "conflicts": r.conflicts,
+            "computations": r.computations, "op_instances": r.op_instances}
