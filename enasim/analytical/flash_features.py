@@ -13,6 +13,10 @@ The fitted hardware models (`enasim.analytical.fitted`) are linear in these. Two
 `FeatureModel(hw)(wm, depths, tcs)` returns a dict of (N,) arrays (`.matrix`: one (F, N)
 array); per-layer features come from tables of prefix sums, read by a compiled loop, so 20,000
 architectures take milliseconds and one a few microseconds.
+
+The one import from `enasim.nas` (`degree.cell_widths`) is the definition of the space's cell
+widths: the features describe FLASH's architectures, so they read the space's own geometry
+rather than a copy of it.
 """
 
 from __future__ import annotations

@@ -7,15 +7,22 @@ busy block is where contention shows up.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import simpy
 
 
 class Block:
     def __init__(self, env: simpy.Environment, name: str):
         self.env, self.name = env, name
-        self._res = simpy.Resource(env, capacity=1)
         self.busy_cycles = 0
         self.busy: list[list[int]] = []  # [start, end) intervals, back-to-back ones merged
+
+    @cached_property
+    def _res(self) -> simpy.Resource:
+        """The SimPy resource, made on first `hold`: a block whose timing is worked out
+        without events (`record` only) never needs one."""
+        return simpy.Resource(self.env, capacity=1)
 
     def hold(self, cycles: int):
         """Process: wait until the block is free, then occupy it for `cycles`."""

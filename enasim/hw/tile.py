@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import lru_cache
 from itertools import accumulate, repeat
 
 import simpy
@@ -130,4 +131,13 @@ def _charge_repeated(ls: LayerStats, plan: LayerPlan, vectors: int, n: int) -> N
     for totals, per_vector in ((ls.counts, plan.per_vector_counts),
                                (ls.energy_pj, plan.per_vector_energy_pj)):
         for k, x in per_vector.items():
-            totals[k] = deque(accumulate(repeat(x * vectors, n), initial=totals[k]), maxlen=1)[0]
+            start = totals[k]
+            totals[k] = (_added_up(x * vectors, n) if start == 0.0 else
+                         deque(accumulate(repeat(x * vectors, n), initial=start), maxlen=1)[0])
+
+
+@lru_cache(maxsize=4096)
+def _added_up(x: float, n: int) -> float:
+    """0 + x + x + ... (n additions, one by one): a layer's first charge, which an operator
+    computed again and again (ENASA's groups) repeats with the same x and n."""
+    return deque(accumulate(repeat(x, n), initial=0.0), maxlen=1)[0]

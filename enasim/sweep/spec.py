@@ -3,6 +3,10 @@
 A spec is checked as a whole when it is loaded (unknown keys, empty axes, missing workload files,
 bad engine name stop the sweep with the spec file and field). Override *paths and values* are
 checked per point when the grid is expanded, so one invalid point fails alone.
+
+A spec's workloads may be samples of FLASH's DenseNet space (`{sampler: densenet_flash, count,
+seed}`), which is why a sweep imports that space from `enasim.nas.spaces`: a search space is a
+workload generator.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Workloads by name: the bundled YAML files in `workloads/` plus parametric generators."""
+"""Workloads by name: the bundled YAML files in `workloads/` plus parametric generators.
+
+`densenet_flash` is FLASH's reference network, built by its search space
+(`enasim.nas.spaces`), imported when asked for: the space is the network's one definition.
+"""
 
 from __future__ import annotations
 
