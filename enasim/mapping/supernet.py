@@ -40,7 +40,8 @@ class OpPlacement:
     tile_ids: tuple[int, ...]
     nodes: tuple[int, ...]  # mesh node of each tile
     resource: str  # what one computation occupies: its crossbars or a depthwise unit
-    buffer_bits: float  # its share of its tiles' input buffers
+    buffers: str  # the operator whose share of the tile input buffers holds its inputs
+    buffer_bits: float  # that share
 
     @property
     def digital(self) -> bool:
@@ -109,7 +110,7 @@ class SupernetChip:
             lm = LayerMap(index, node, t, node.input_vectors(), tiles, ())
             out[op.key] = OpPlacement(op, node, lm, ces, tiles,
                                       tuple(self.tile_nodes[i] for i in tiles), op.key,
-                                      in_buf * ces / ces_per_tile)
+                                      op.key, in_buf * ces / ces_per_tile)
         if self.depthwise == "digital":
             for b in (*self.net.pre, *(b for layer in self.net.layers for b in layer),
                       *self.net.post):
@@ -123,7 +124,7 @@ class SupernetChip:
                                            f"it in its block; use depthwise_mapping 'packed'")
                     host = out[reader.key]
                     out[op.key] = OpPlacement(op, _node(op), None, 0, host.tile_ids, host.nodes,
-                                              f"dw@{reader.key}", host.buffer_bits)
+                                              f"dw@{reader.key}", reader.key, host.buffer_bits)
         return {op.key: out[op.key] for op in self.net.all_ops}
 
     def _tiling_shape(self, op: SupernetOp) -> tuple[tuple[int, ...], int, int]:

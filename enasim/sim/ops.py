@@ -6,7 +6,8 @@ sub-nets (choice vectors) runs on a batch of images. Each operator instance of t
 blocks and plan as any weight layer (`LayerTiles`, `plan_layer` on the batch), a depthwise conv
 on the tiles' digital units as a digital stage, and receives its input over the run's
 interconnect (ideal, or the cycle-level mesh where sub-nets' transfers contend), as messages
-from every tile of its source operators to every tile of its own. Three variants:
+from every tile of its source operators to every tile of its own; operators share tiles, and
+the share a tile sends to itself stays in its buffers, off the NoC. Three variants:
 
 * `ops`: the OPS unit (`enasim.hw.ops.OpsUnit`) schedules all sub-nets at once, and an operator
   whose choices agree with another sub-net's at every layer up to it (same prefix) is computed
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from math import ceil
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,10 +38,12 @@ from enasim.hw.ops import Computation, OpsUnit
 from enasim.hw.tile import LayerTiles
 from enasim.mapping import Transfer
 from enasim.mapping.supernet import SupernetChip
-from enasim.nas.spaces.supernet import Arch
 from enasim.noc.interconnect import Pairs
 from enasim.plan import DigitalStage, LayerPlan, charge_once, new_layer_stats, plan_layer
 from enasim.stats import LayerStats, Span, Stats
+
+if TYPE_CHECKING:
+    from enasim.nas.spaces.supernet import Arch
 
 GROUP_SCHEDULES = ("ops", "concurrent", "sequential")
 ENERGY_EXTRA = ("depthwise_unit", "ops_unit")
@@ -134,7 +138,8 @@ class GroupSchedule:
         self.transfers: list[Transfer] = []
         self.pairs: dict[tuple, Pairs] = {}
         self.layer_stats = [self._layer_stats(c) for c in self.comps]
-        # per resource: computation index -> input bits resident in its tile buffers (LRU)
+        # per tile buffer share (`OpPlacement.buffers`): computation index -> input bits
+        # resident there, least recently delivered first
         self.resident_bits: dict[str, OrderedDict[int, float]] = {}
         self.ops: OpsUnit | None = None
 
@@ -169,14 +174,18 @@ class GroupSchedule:
                                                   "link_flits"), 0.0))
             ls.energy_pj["depthwise_unit"] = 0.0
         ls.index, ls.name = c.index + 1, name
+        ls.counts["local_flits"] = 0.0
         return ls
 
-    def _pairs(self, sources: tuple[str, ...], key: str) -> Pairs:
-        """Every tile of the source operators to every tile of operator `key`. The node
-        arrays are kept with the chip; the Pairs (which cache packet columns per message
-        size) live only as long as this run."""
-        p = self.pairs.get((sources, key))
-        if p is None:
+    def _pairs(self, sources: tuple[str, ...], key: str) -> tuple[Pairs | None, int, int]:
+        """The tile pairs of `key`'s input: every tile of the source operators sends an equal
+        share to every tile of operator `key`. Operators share tiles (they get CEs, packed
+        tile after tile), and a share whose producer and consumer tile are the same stays in
+        that tile's buffers, off the NoC. Returns the Pairs crossing the NoC (None if none),
+        all pairs and the in-tile ones. Node arrays are kept with the chip; the Pairs (which
+        cache packet columns per message size) live only as long as this run."""
+        hit = self.pairs.get((sources, key))
+        if hit is None:
             cache_key = ("pairs", sources, key)
             arrays = self.chip.cache.get(cache_key)
             if arrays is None:
@@ -184,10 +193,15 @@ class GroupSchedule:
                 src = np.array(sorted({n for s in sources for n in place[s].nodes}), np.int64)
                 dst = np.array(sorted(set(place[key].nodes)), np.int64)
                 s, d = np.repeat(src, len(dst)), np.tile(dst, len(src))
+                off = s != d
+                s, d = s[off], d[off]
                 hops = np.abs(s % cols - d % cols) + np.abs(s // cols - d // cols)
-                arrays = self.chip.cache[cache_key] = (s, d, hops)
-            p = self.pairs[(sources, key)] = Pairs(*arrays, 1, 1)
-        return p
+                arrays = self.chip.cache[cache_key] = (s, d, hops, len(off),
+                                                       int(len(off) - off.sum()))
+            s, d, hops, n_all, n_local = arrays
+            hit = self.pairs[(sources, key)] = (Pairs(s, d, hops, 1, 1) if len(s) else None,
+                                                n_all, n_local)
+        return hit
 
     # -- running ----------------------------------------------------------------------------
 
@@ -217,14 +231,19 @@ class GroupSchedule:
         self.stats.transfers = tuple(self.transfers)
 
     def _send(self, c: Computation, bits: float, purpose: str):
-        """Event for `bits` of `c`'s input reaching its tiles (None: nothing to send)."""
+        """Event for `bits` of `c`'s input reaching its tiles (None: nothing crosses the
+        NoC). In-tile shares are counted as `local_flits`."""
         if not c.sources or bits <= 0:
             return None
-        p = self._pairs(c.sources, c.key)
-        flits = max(1, ceil(bits / (len(p.src) * self.hw.noc.flit_bits)))
-        self.transfers.append(Transfer("+".join(c.sources), self.layer_stats[c.index].name,
-                                       bits / self.hw.precision.output_bits, purpose))
-        return self.sim.send(p, flits, self.layer_stats[c.index], len(self.transfers) - 1)
+        p, n_all, n_local = self._pairs(c.sources, c.key)
+        flits = max(1, ceil(bits / (n_all * self.hw.noc.flit_bits)))
+        ls = self.layer_stats[c.index]
+        ls.counts["local_flits"] += flits * n_local
+        if p is None:
+            return None
+        self.transfers.append(Transfer("+".join(c.sources), ls.name,
+                                       bits / self.hw.precision.input_bits, purpose))
+        return self.sim.send(p, flits, ls, len(self.transfers) - 1)
 
     def _fetch(self, c: Computation, bits: float, purpose: str):
         """Process: receive `bits` of `c`'s input and wait for them."""
@@ -249,6 +268,7 @@ class GroupSchedule:
             ls.counts["depthwise_macs"] += stage.work
             ls.energy_pj["buffer"] += self._depthwise_buffer_pj(p)
             ls.digital_cycles = env.now - start
+            ls.end_cycle = env.now
         else:
             plan = self._plan(c.key)
             tiles = LayerTiles(env, plan)
@@ -256,8 +276,10 @@ class GroupSchedule:
             charge_once(ls, plan)
             ls.adc_cycles = tiles.adcs.busy_cycles
             ls.digital_cycles = plan.lag
-            ls.buffer_cycles = env.now - start - ls.adc_cycles - plan.lag
-        ls.end_cycle = env.now
+            ls.end_cycle = env.now
+        # idle for any other reason: exposed buffer time, and in the scheduled variants the
+        # wait for the OPS unit and for crossbars another computation holds
+        ls.buffer_cycles = ls.latency_cycles - ls.adc_cycles - ls.noc_cycles - ls.digital_cycles
         m = self.metrics
         if p.busy_arrays:
             m.busy_array_cycles += p.busy_arrays * (env.now - start)
@@ -281,7 +303,7 @@ class GroupSchedule:
     def _resident_fraction(self, c: Computation) -> float:
         if not c.sources:
             return 1.0
-        held = self.resident_bits.get(c.resource, {}).get(c.index, 0.0)
+        held = self.resident_bits.get(self.chip.placements[c.key].buffers, {}).get(c.index, 0.0)
         return held / c.input_bits
 
     def _deliver(self, c: Computation) -> None:
@@ -304,8 +326,9 @@ class GroupSchedule:
 
     def _arrived(self, c: Computation) -> None:
         if c.sources:
-            lru = self.resident_bits.setdefault(c.resource, OrderedDict())
-            capacity = self.chip.placements[c.key].buffer_bits
+            p = self.chip.placements[c.key]
+            lru = self.resident_bits.setdefault(p.buffers, OrderedDict())
+            capacity = p.buffer_bits
             lru[c.index] = min(c.input_bits, capacity)
             excess = sum(lru.values()) - capacity
             while excess > 0:
@@ -320,7 +343,7 @@ class GroupSchedule:
     def _execute(self, c: Computation):
         """Process: fetch the evicted part of the input, compute, hand the output on."""
         missing = c.input_bits * (1.0 - self._resident_fraction(c))
-        self.resident_bits.get(c.resource, {}).pop(c.index, None)
+        self.resident_bits.get(self.chip.placements[c.key].buffers, {}).pop(c.index, None)
         yield from self._fetch(c, missing, "fetch")
         yield from self._compute(c)
         self.ops.finished(c)
@@ -377,17 +400,8 @@ class GroupRun:
         return self.stats.energy_pj
 
     @property
-    def energy_per_subnet_pj(self) -> float:
-        return self.total_energy_pj / len(self.group)
-
-    @property
     def latency_ns(self) -> float:
         return self.latency_cycles * self.clock_period_ns
-
-    @property
-    def subnets_per_s(self) -> float:
-        """Sub-net evaluations (each on the whole batch) per second of chip time."""
-        return len(self.group) / (self.latency_ns * 1e-9) if self.latency_cycles else 0.0
 
     @property
     def utilization(self) -> float:

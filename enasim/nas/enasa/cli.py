@@ -238,7 +238,7 @@ def _summary(args, hw, chip: SupernetChip, search: EnasaSearch,
                    "crossbar_utilization_depthwise": r.utilization_depthwise,
                    "computations": r.computations,
                    "shared_ops": r.shared_ops, "conflicts": r.conflicts,
-                   "ops_decisions": r.decisions,
+                   "ops_decisions": r.decisions, "ops_busy_cycles": r.ops_busy_cycles,
                    "noc": noc_summary(r.stats.traffic, r.latency_cycles)}
                for m, r in runs.items()}},
     }
