@@ -136,7 +136,7 @@ class GroupSchedule:
         self.stats = Stats("sim", chip.hw.clock_period_ns, [], dict(chip.area_um2),
                            chip.leakage_uw)
         self.transfers: list[Transfer] = []
-        self.pairs: dict[tuple, Pairs] = {}
+        self.pairs: dict[tuple, tuple[Pairs | None, int, int]] = {}  # `_pairs`, this run
         self.layer_stats = [self._layer_stats(c) for c in self.comps]
         # per tile buffer share (`OpPlacement.buffers`): computation index -> input bits
         # resident there, least recently delivered first
