@@ -448,6 +448,8 @@ def test_cli_enasa_run_writes_outputs_and_resumes(tmp_path, capsys):
     assert (out / "iterations.csv").read_text() == before
     assert main([*args[:-4], "--noc", "compiled", "-o", str(out)]) == 2  # another search
     assert "checkpoint belongs to a different search" in capsys.readouterr().err
+    assert main(["plot", str(out)]) == 2  # `enasim plot` is for `enasim run` directories
+    assert "of 'enasim enasa run', which draws its own plots/" in capsys.readouterr().err
 
 
 def test_cli_enasa_runs_on_the_hwconfigs_mesh_by_default(tmp_path):

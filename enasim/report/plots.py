@@ -51,6 +51,11 @@ def figures(results_dir: str | Path) -> dict[str, Figure]:
             layers = list(csv.DictReader(fh))
     except (OSError, ValueError) as exc:
         raise EnasimError(f"{d}: not a results directory of 'enasim run' ({exc})") from None
+    if not isinstance(summary, dict) or not {"workload", "hwconfig", "mode"} <= summary.keys():
+        what = (" but of 'enasim enasa run', which draws its own plots/"
+                if isinstance(summary, dict) and summary.get("command") == "enasa run" else "")
+        raise EnasimError(f"{d}: not a results directory of 'enasim run'{what} (summary.json "
+                          f"has no workload, hwconfig and mode)")
     figs = {"latency_breakdown.png": _latency(layers, summary),
             "energy_per_layer.png": _energy_layers(layers, summary),
             "energy_breakdown.png": energy_components(summary)}
