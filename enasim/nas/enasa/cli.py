@@ -76,7 +76,8 @@ def add_parser(sub) -> None:
     r.add_argument("--noc", choices=NOC_MODELS,
                    help="interconnect of the group runs, overriding the hwconfig's noc.model: "
                         "the cycle-level mesh compiled with Numba or as SimPy processes "
-                        "(identical results), or ideal (zero-load latency, no contention)")
+                        "(identical results; process, for checking, is about 15x slower), "
+                        "or ideal (zero-load latency, no contention)")
     r.add_argument("--workers", type=int_arg(1, WORKERS_MAX), default=None,
                    help="processes simulating a generation's groups in parallel (default: "
                         "the CPUs available; results do not depend on it)")
