@@ -376,6 +376,25 @@ def test_ideal_runs_equal_the_former_engine_but_in_tile_data(golden_chips, case)
     assert r.energy_pj["leakage"] == pytest.approx(leak, rel=1e-9)
 
 
+def test_simulator_refuses_what_a_group_run_would_ignore(toy):
+    from enasim.errors import EnasimError
+
+    chip, _ = toy
+    for kwargs in ({"trace_ces": True}, {"activity": {"stem.0": object()}}):
+        with pytest.raises(EnasimError, match="neither CE tracks nor measured activity"):
+            Simulator(chip(), group=GROUP, **kwargs)
+    with pytest.raises(EnasimError, match="expected one of ops, concurrent, sequential"):
+        Simulator(chip(), schedule="pipelined", group=GROUP)  # a network's schedule
+    from enasim.mapping import map_network
+    from enasim.workload import load_workload
+
+    mapping = map_network(load_workload("vgg8"), load("flash_imc"))
+    for kwargs in ({"group": GROUP}, {"schedule": "ops"}):
+        with pytest.raises(EnasimError, match="a mapped network runs under layer_by_layer, "
+                                              "pipelined"):
+            Simulator(mapping, **kwargs)
+
+
 # -- 5. determinism -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", GROUP_SCHEDULES)

@@ -126,6 +126,9 @@ class Simulator:
         if supernet:
             self.group = check_group(mapping, group, self.schedule, images)
             self.images = images
+            if trace_ces or activity:
+                raise EnasimError("a group of sub-nets takes neither CE tracks nor measured "
+                                  "activity (the ops schedule charges the assumed activity)")
         elif group or self.schedule not in NETWORK_SCHEDULES:
             raise EnasimError(f"a mapped network runs under {', '.join(NETWORK_SCHEDULES)} "
                               f"(a group of sub-nets under {', '.join(GROUP_SCHEDULES)} needs "
