@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from enasim.config import load
+from enasim.errors import EnasimError
+from enasim.mapping import map_network
 from enasim.mapping.supernet import SupernetChip
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import SPOS
@@ -29,6 +31,7 @@ from enasim.noc.packets import Packets
 from enasim.noc.router import LOCAL, RouterParams
 from enasim.sim.engine import Simulator
 from enasim.sim.ops import GROUP_SCHEDULES, run_group
+from enasim.workload import load_workload
 
 GOLDEN = Path(__file__).parent / "golden" / "enasa_groups.json"
 MESHES = ("compiled", "process")
@@ -377,17 +380,12 @@ def test_ideal_runs_equal_the_former_engine_but_in_tile_data(golden_chips, case)
 
 
 def test_simulator_refuses_what_a_group_run_would_ignore(toy):
-    from enasim.errors import EnasimError
-
     chip, _ = toy
     for kwargs in ({"trace_ces": True}, {"activity": {"stem.0": object()}}):
         with pytest.raises(EnasimError, match="neither CE tracks nor measured activity"):
             Simulator(chip(), group=GROUP, **kwargs)
     with pytest.raises(EnasimError, match="expected one of ops, concurrent, sequential"):
         Simulator(chip(), schedule="pipelined", group=GROUP)  # a network's schedule
-    from enasim.mapping import map_network
-    from enasim.workload import load_workload
-
     mapping = map_network(load_workload("vgg8"), load("flash_imc"))
     for kwargs in ({"group": GROUP}, {"schedule": "ops"}):
         with pytest.raises(EnasimError, match="a mapped network runs under layer_by_layer, "
