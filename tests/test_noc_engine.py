@@ -79,6 +79,24 @@ def test_noc_energy_per_layer_adds_up_to_the_transfers(runs):
         assert ls.energy_pj["noc"] == pytest.approx(by_consumer.get(ls.name, 0.0))
 
 
+def test_noc_table_contention_is_zero_on_the_ideal_interconnect_only(runs):
+    """Zero load counts the earlier packets of a packet's message leaving the same source
+    queue (a 1-flit-packet message serialises), so the ideal interconnect shows none, and
+    the mesh its excess over that; per transfer, the mean of latency - zero load."""
+    m, stats = runs
+    for model, s in stats.items():
+        t = s.traffic
+        assert (t.message_flits > t.packets.flits).any()  # messages of several packets
+        rows = noc_rows(t, m.transfers, m.hw.noc)
+        contention = [r[11] for r in rows]
+        if model == "ideal":
+            assert contention == [0.0] * len(rows)
+        else:
+            assert min(contention) >= 0 and max(contention) > 0
+        for r in rows:
+            assert r[11] == pytest.approx(r[8] - r[10])
+
+
 def test_replaying_the_exported_traffic_reproduces_every_packet(runs):
     m, stats = runs
     t = stats["compiled"].traffic
