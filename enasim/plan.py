@@ -222,7 +222,8 @@ def charge_noc(ls: LayerStats, hw, router_flits: float, link_flits: float) -> No
                             + link_flits * hw.noc.link_energy_pj_per_flit)
 
 
-def charge_leakage(ls: LayerStats, stats: Stats) -> None:
-    """The whole chip leaks while the layer runs (every block stays powered)."""
-    ls.energy_pj["leakage"] = (stats.leakage_uw * ls.latency_cycles * stats.clock_period_ns
-                               * 1e-3)
+def charge_leakage(ls: LayerStats, stats: Stats, cycles: float | None = None) -> None:
+    """The whole chip leaks while the layer runs (every block stays powered): over its
+    latency, or over `cycles`, its share of the run when layers overlap (pipelined)."""
+    cycles = ls.latency_cycles if cycles is None else cycles
+    ls.energy_pj["leakage"] = stats.leakage_uw * cycles * stats.clock_period_ns * 1e-3

@@ -180,9 +180,13 @@ class Simulator:
         else:
             env.process(self._layer_by_layer())
         env.run()
-        self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
-        for ls in self.stats.layers:
-            charge_leakage(ls, self.stats)
+        layers = self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
+        # The chip leaks once over the run. Layer by layer, the layers' spans tile it; when
+        # pipelined they overlap, so each layer takes a share in proportion to its span.
+        busy = sum(ls.latency_cycles for ls in layers)
+        scale = self.stats.latency_cycles / busy if self.schedule == "pipelined" and busy else 1
+        for ls in layers:
+            charge_leakage(ls, self.stats, ls.latency_cycles * scale)
         return self._finish()
 
     def _finish(self) -> Stats:
