@@ -393,6 +393,28 @@ def test_simulator_refuses_what_a_group_run_would_ignore(toy):
             Simulator(mapping, **kwargs)
 
 
+@pytest.mark.parametrize("mode", GROUP_SCHEDULES)
+def test_a_finished_run_frees_its_mesh_without_a_garbage_collection(toy, mode):
+    """No reference cycle keeps a run's mesh (and its packets) alive once its results are
+    dropped: a search runs hundreds of groups in one process."""
+    import gc
+    import weakref
+
+    chip, _ = toy
+    gc.disable()
+    try:
+        for target, kwargs in ((chip(), {"schedule": mode, "group": GROUP}),
+                               (map_network(load_workload("vgg8"), load("flash_imc")), {})):
+            sim = Simulator(target, noc_model="compiled", **kwargs)
+            stats = sim.run()
+            assert stats.traffic is not None
+            mesh = weakref.ref(sim.net.mesh)
+            del sim, stats
+            assert mesh() is None
+    finally:
+        gc.enable()
+
+
 # -- 5. determinism -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", GROUP_SCHEDULES)

@@ -196,6 +196,9 @@ class Interconnect(ABC):
         """The cycle a message sent now enters its source queue."""
         return int(self.env.now)
 
+    def close(self) -> None:  # noqa: B027 (a hook: only the mesh runs a process)
+        """The run is over: release what only the running needed (the traffic stays)."""
+
     @abstractmethod
     def _carry(self, ms: MessageSet, group: int) -> simpy.Event:
         """Move the messages of set number `group`; an event for the last arrival."""

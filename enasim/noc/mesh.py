@@ -43,7 +43,15 @@ class MeshInterconnect(Interconnect):
         self._new: list[tuple[MessageSet, int, int]] = []  # (messages, group, entry cycle)
         self._waiting: dict[int, simpy.Event] = {}  # message set in flight -> its arrival event
         self._wake: simpy.Event | None = None
-        env.process(self._drive())
+        self._driver = self._drive()
+        env.process(self._driver)
+
+    def close(self) -> None:
+        """End the driver process (left waiting for more messages when the run ends): its
+        generator, event and process refer to one another, a cycle that would keep the mesh
+        and its packets in memory until a full garbage collection."""
+        self._driver.close()
+        self._wake = None
 
     def _entry_cycle(self) -> int:
         return max(int(self.env.now), self.mesh.now)

@@ -190,6 +190,7 @@ class Simulator:
         return self._finish()
 
     def _finish(self) -> Stats:
+        self.net.close()
         self.stats.traffic_source = self.net.traffic
         self.stats.noc_model = self.noc_model
         self.events_processed = self.env.events_processed

@@ -225,6 +225,7 @@ class GroupSchedule:
             m.decisions, m.ops_busy_cycles = ops.decisions, ops.busy_cycles
             self.stats.chip_energy_pj["ops_unit"] = (m.decisions
                                                      * self.hw.enasa.ops_energy_pj_per_decision)
+            self.ops = None  # it holds this schedule's methods: no cycle outlives the run
         self.stats.layers = self.layer_stats
         self.stats.chip_energy_pj["leakage"] = (self.stats.leakage_uw * self.env.now
                                                 * self.hw.clock_period_ns * 1e-3)
