@@ -372,6 +372,15 @@ def test_interrupted_search_resumes_to_the_same_result(spos_chip, tmp_path):
     other = SearchConfig(noc="ideal", search="evolution", generations=4, baselines=False)
     with pytest.raises(ConfigError, match="different search"):
         EnasaSearch(spos_chip, other, checkpoint=tmp_path / "ck.json")
+    import json
+
+    from enasim.nas.enasa.search import CHECKPOINT_VERSION
+
+    data = json.loads((tmp_path / "ck.json").read_text())
+    data["identity"]["version"] = CHECKPOINT_VERSION - 1  # an older enasim's checkpoint
+    (tmp_path / "ck.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="written by another enasim"):
+        EnasaSearch(spos_chip, cfg, checkpoint=tmp_path / "ck.json")
 
 
 def test_fair_search_groups_use_every_operator_once(enasa_hw):

@@ -415,6 +415,26 @@ def test_a_finished_run_frees_its_mesh_without_a_garbage_collection(toy, mode):
         gc.enable()
 
 
+def test_a_group_too_large_for_memory_is_refused_before_it_runs(toy, monkeypatch, capsys,
+                                                               tmp_path):
+    from enasim import sim
+    from enasim.cli import main
+
+    chip, run = toy
+    packets = len(run("ops", "compiled").stats.traffic.packets)
+    monkeypatch.setattr(sim.ops, "MAX_GROUP_PACKETS", packets // 2)  # deliveries exceed it
+    with pytest.raises(EnasimError, match=r"would put about .* packets on the NoC"):
+        Simulator(chip(), schedule="ops", group=GROUP, noc_model="ideal").run()
+    monkeypatch.undo()
+    # SPOS on 16 images: about 3e7 packets (8 images run); refused in one line, nothing written
+    out = tmp_path / "big"
+    assert main(["enasa", "run", "--generations", "0", "--population", "4", "--images", "16",
+                 "--workers", "1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use fewer --images or a smaller --group" in err
+    assert not out.exists()
+
+
 # -- 5. determinism -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", GROUP_SCHEDULES)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from enasim.errors import ConfigError
+from enasim.errors import ConfigError, EnasimError
 from enasim.hw.ops import Computation, OpsUnit
 from enasim.hw.tile import LayerTiles
 from enasim.mapping import Transfer
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from enasim.nas.spaces.supernet import Arch
 
 GROUP_SCHEDULES = ("ops", "concurrent", "sequential")
+# Packets a group may put on the NoC: the mesh keeps every one (about 300 bytes each), and so
+# do the traffic tables of any interconnect, so 2e7 is about 6 GB; a run above is refused.
+MAX_GROUP_PACKETS = 2 * 10**7
 ENERGY_EXTRA = ("depthwise_unit", "ops_unit")
 
 
@@ -138,6 +141,7 @@ class GroupSchedule:
         self.transfers: list[Transfer] = []
         self.pairs: dict[tuple, tuple[Pairs | None, int, int]] = {}  # `_pairs`, this run
         self.layer_stats = [self._layer_stats(c) for c in self.comps]
+        self._check_size(len(group))
         # per tile buffer share (`OpPlacement.buffers`): computation index -> input bits
         # resident there, least recently delivered first
         self.resident_bits: dict[str, OrderedDict[int, float]] = {}
@@ -202,6 +206,21 @@ class GroupSchedule:
             hit = self.pairs[(sources, key)] = (Pairs(s, d, hops, 1, 1) if len(s) else None,
                                                 n_all, n_local)
         return hit
+
+    def _check_size(self, subnets: int) -> None:
+        """Refuse a group whose input deliveries alone exceed `MAX_GROUP_PACKETS` packets."""
+        noc, packets = self.hw.noc, 0
+        for c in self.comps:
+            if c.sources:
+                p, n_all, _ = self._pairs(c.sources, c.key)
+                if p is not None:
+                    flits = max(1, ceil(c.input_bits / (n_all * noc.flit_bits)))
+                    packets += len(p.src) * -(-flits // noc.max_packet_flits)
+        if packets > MAX_GROUP_PACKETS:
+            raise EnasimError(f"a group of {subnets} sub-nets on {self.images} image(s) would "
+                              f"put about {packets:.3g} packets on the NoC, more than "
+                              f"{MAX_GROUP_PACKETS:.0e} (memory); use fewer --images or a "
+                              f"smaller --group")
 
     # -- running ----------------------------------------------------------------------------
 

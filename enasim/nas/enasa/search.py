@@ -23,8 +23,10 @@ Fitness is higher-is-better and pluggable: `module:function` called as
 stand-in (supernet training is out of scope): a seeded per-(layer, choice) table plus an
 interaction of neighbouring layers, scaled like a top-1 accuracy (%). It predicts nothing.
 
-State is checkpointed as JSON after every generation (atomically); `EnasaSearch.resume`
-continues from the last completed generation and gives the same result as an uninterrupted run.
+State is checkpointed as JSON after every generation (atomically); an `EnasaSearch` made with
+the same checkpoint path and parameters continues from the last completed generation and gives
+the same result as an uninterrupted run. A generation's groups are simulated on `workers`
+processes (`simulate_group`), their totals summed in group order.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ if TYPE_CHECKING:  # numpy and the simulator load when a search runs, not with S
 
 SEARCHES = ("stagewise", "evolution", "random", "fair")
 Fitness = Callable[[str, Arch], float]
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the NoC model is part of the search
 
 
 @dataclass(frozen=True)
@@ -172,11 +174,15 @@ class EnasaSearch:
             data = json.loads(self.checkpoint.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(path, "", f"unreadable checkpoint: {exc}") from None
-        if not isinstance(data, dict) or data.get("identity") != json.loads(
-                json.dumps(self.identity)):
+        found = data.get("identity") if isinstance(data, dict) else None
+        if isinstance(found, dict) and found.get("version") != CHECKPOINT_VERSION:
+            raise ConfigError(path, "identity", f"the checkpoint was written by another enasim "
+                              f"(format {found.get('version')}, this one reads "
+                              f"{CHECKPOINT_VERSION}); use another output directory or delete it")
+        if found != json.loads(json.dumps(self.identity)):
             raise ConfigError(path, "identity", "the checkpoint belongs to a different search "
-                              "(space, parameters, hwconfig or depthwise mapping); use another "
-                              "output directory or delete it")
+                              "(space, parameters, hwconfig, NoC model or depthwise mapping); use "
+                              "another output directory or delete it")
         s = data["state"]
         version, internal, gauss = s["rng_state"]
         self.rng.setstate((version, tuple(internal), gauss))
@@ -297,7 +303,8 @@ class EnasaSearch:
         cfg, chip = self.cfg, self.chip
         modes = ("ops", "concurrent", "sequential") if cfg.baselines else ("ops",)
         groups = [tuple(archs[i:i + cfg.group]) for i in range(0, len(archs), cfg.group)]
-        _CHIPS[(chip.net.name, config_hash(chip.hw), chip.depthwise)] = chip  # in-process runs
+        _CHIPS.clear()  # in-process runs use this chip (and its caches)
+        _CHIPS[(chip.net.name, config_hash(chip.hw), chip.depthwise)] = chip
         tasks = [(g, m, chip.net, chip.hw, chip.depthwise, group, cfg.images, cfg.noc)
                  for g, group in enumerate(groups) for m in modes]
 
@@ -358,7 +365,7 @@ class EnasaSearch:
         return tuple(int(c) for c in self.state.top[0])
 
 
-_CHIPS: dict[tuple, SupernetChip] = {}  # a worker's chips, built once per process
+_CHIPS: dict[tuple, SupernetChip] = {}  # the chip of the search a process serves
 
 
 def simulate_group(task: tuple) -> dict[str, Any]:
@@ -371,6 +378,7 @@ def simulate_group(task: tuple) -> dict[str, Any]:
     key = (net.name, config_hash(hw), depthwise)
     chip = _CHIPS.get(key)
     if chip is None or chip.net != net:
+        _CHIPS.clear()  # a worker serves one search: keep its chip only
         chip = _CHIPS[key] = SupernetChip(net, hw, depthwise)
     r = run_group(chip, group, mode, images, noc)
     return {"group": g, "mode": mode, "latency_cycles": r.latency_cycles,
