@@ -16,13 +16,12 @@ from typing import Any
 
 from enasim.config import HardwareConfig
 from enasim.config.loader import SET_SOURCE, load, parse_set, resolve_path
-from enasim.config.schema import NOC_MODELS
+from enasim.config.schema import ENGINES, NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import TRACE_LIMIT, check_result_dir, parse_json_text, read_text
 from enasim.validate import expect_seed
 from enasim.workload import Network, load_workload
 
-ENGINES = ("sim", "analytical")
 ACTIVITIES = ("assumed", "measured")
 
 

@@ -209,6 +209,82 @@ def test_infeasible_constraints_give_the_closest_candidates(fitted, capsys):
     assert "no feasible architecture" in out and "closest" in out
 
 
+def test_models_record_their_ground_truth_and_held_out_errors(fitted):
+    out, r = fitted
+    models = HardwareModels.load(out / "models.json")
+    assert models.ground_truth == {"engine": "analytical", "noc": None}
+    table = {(row[0], row[1]): row for row in r.rows7}
+    for target, m in models.models.items():
+        mean, worst = table[(target, "enasim")][3:5]
+        assert (m.test_mean_error_pct, m.test_max_error_pct) == (mean, worst)
+    flash = HardwareModels.load(out / "models_flash.json")
+    assert flash.models["latency_ns"].test_max_error_pct == table[("latency_ns", "flash")][4]
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d.update(ground_truth={"engine": "gpu", "noc": None}), "ground_truth.engine"),
+    (lambda d: d.update(ground_truth={"engine": "sim", "noc": "torus"}), "ground_truth.noc"),
+    (lambda d: d.update(ground_truth={"engine": "sim"}), "ground_truth"),
+    (lambda d: d["models"]["energy_uj"].update(test_max_error_pct=-1),
+     "models.energy_uj.test_max_error_pct"),
+    (lambda d: d["models"]["area_mm2"].update(test_mean_error_pct="x"),
+     "models.area_mm2.test_mean_error_pct")])
+def test_bad_ground_truth_or_held_out_error_is_named(fitted, tmp_path, edit, field):
+    import json
+
+    from enasim.errors import ConfigError
+
+    data = json.loads((fitted[0] / "models.json").read_text())
+    edit(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        HardwareModels.load(path)
+
+
+def _search_simulate(models_path, capsys, *extra):
+    import json
+
+    assert main(["flash", "search", "--models", str(models_path), "--methods", "hierarchical",
+                 "--wm", "1,2", "--depth", "5,7", "--t-step", "16", "--simulate", "--json",
+                 *extra]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)["results"][0]
+    return result, [ln for ln in captured.err.splitlines() if ln]
+
+
+def test_search_simulate_warns_beyond_the_held_out_max_error(fitted, tmp_path, capsys):
+    """`--simulate` checks each simulated metric against the model's held-out max error, on
+    the ground truth the models were fitted on (here the closed-form model)."""
+    import json
+
+    data = json.loads((fitted[0] / "models.json").read_text())
+    for bound, expect in ((1e9, 0), (0.0, 2)):  # latency and energy predictions are not exact
+        for m in data["models"].values():
+            m["test_max_error_pct"] = bound
+        path = tmp_path / f"models-{bound:g}.json"
+        path.write_text(json.dumps(data))
+        result, err = _search_simulate(path, capsys)
+        sim, pred = result["simulated"], result["metrics"]
+        off = [k for k in ("latency_ms", "energy_mj") if sim[k] != pred[k]]
+        assert len(off) == 2 and result.get("warnings", []) == [
+            w.removeprefix("enasim: warning: hierarchical SHGO: ") for w in err]
+        assert len(err) >= expect
+        if expect:
+            for k in off:
+                assert any(f"simulated {k}" in w and "held-out max error (0 %)" in w
+                           for w in err)
+            assert all(w.startswith("enasim: warning: hierarchical SHGO: ") for w in err)
+    # another ground truth than the fit's is named; an old file without one is not checked
+    _, err = _search_simulate(tmp_path / "models-1e+09.json", capsys, "--noc", "ideal")
+    assert err == ["enasim: warning: hierarchical SHGO: the models were fitted on analytical "
+                   "ground truth; simulated on sim, ideal NoC"]
+    del data["ground_truth"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    _, err = _search_simulate(tmp_path / "old.json", capsys)
+    assert len(err) == 1 and "records no ground truth or held-out errors" in err[0]
+
+
 @pytest.mark.parametrize("args, field", [
     (["--wm", "x"], "--wm"), (["--methods", "bogus"], "--methods"),
     (["--predictor", "1,2"], "--predictor"), (["--depth", "9,5"], "depth")])

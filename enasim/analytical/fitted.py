@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from enasim.config.schema import ENGINES, NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import CONFIG_LIMIT, atomic_write, parse_json_text, read_text
 from enasim.validate import check_keys, expect_number, type_name
@@ -50,6 +51,10 @@ class LinearModel:
     coef: tuple[float, ...]
     intercept: float
     fit_s: float = 0.0
+    # relative error on the held-out networks (%), when the fit measured it: a prediction
+    # off by more than the max is outside what the model was shown to do
+    test_mean_error_pct: float | None = None
+    test_max_error_pct: float | None = None
 
     def predict(self, feats: dict[str, np.ndarray]) -> np.ndarray:
         y = np.full(len(next(iter(feats.values()))), self.intercept)
@@ -109,14 +114,19 @@ class HardwareModels:
     hw: str
     models: dict[str, LinearModel]
     source: str = ""  # the file it was loaded from, for error messages
+    # what the models were fitted on: {"engine": sim | analytical, "noc": model or None}
+    ground_truth: dict | None = None
 
     def predict(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {t: m.predict(feats) for t, m in self.models.items()}
 
     def save(self, path: str | Path) -> None:
         """The models without their fit times, so equal fits give equal files."""
-        data = {"hw": self.hw, "models": {t: {k: v for k, v in asdict(m).items() if k != "fit_s"}
-                                          for t, m in self.models.items()}}
+        data = {"hw": self.hw,
+                **({"ground_truth": self.ground_truth} if self.ground_truth else {}),
+                "models": {t: {k: v for k, v in asdict(m).items()
+                               if k != "fit_s" and v is not None}
+                           for t, m in self.models.items()}}
         atomic_write(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod
@@ -127,17 +137,28 @@ class HardwareModels:
         if not Path(path).exists():
             raise ConfigError(src, "", "no such models file (write one with `enasim flash fit`)")
         data = check_keys(parse_json_text(read_text(path, CONFIG_LIMIT, "models file"), src),
-                          ("hw", "models"), src, "", required=("models",))
+                          ("hw", "ground_truth", "models"), src, "", required=("models",))
         hw = data.get("hw", "")
         if not isinstance(hw, str):
             raise ConfigError(src, "hw", f"expected a string, got {type_name(hw)}")
+        truth = data.get("ground_truth")
+        if truth is not None:
+            check_keys(truth, ("engine", "noc"), src, "ground_truth", required=("engine", "noc"))
+            if truth["engine"] not in ENGINES:
+                raise ConfigError(src, "ground_truth.engine", f"expected one of "
+                                  f"{', '.join(ENGINES)}, got {truth['engine']!r}")
+            if truth["noc"] is not None and truth["noc"] not in NOC_MODELS:
+                raise ConfigError(src, "ground_truth.noc", f"expected one of "
+                                  f"{', '.join(NOC_MODELS)} or null, got {truth['noc']!r}")
         check_keys(data["models"], TARGETS, src, "models", required=TARGETS)
-        return cls(hw, {t: _load_model(data["models"][t], t, src) for t in TARGETS}, src)
+        return cls(hw, {t: _load_model(data["models"][t], t, src) for t in TARGETS}, src,
+                   truth)
 
 
 def _load_model(data, target: str, src: str) -> LinearModel:
     where = f"models.{target}"
-    check_keys(data, ("target", "features", "coef", "intercept", "fit_s"), src, where,
+    check_keys(data, ("target", "features", "coef", "intercept", "fit_s",
+                      "test_mean_error_pct", "test_max_error_pct"), src, where,
                required=("target", "features", "coef", "intercept"))
     if data["target"] != target:
         raise ConfigError(src, f"{where}.target", f"expected {target!r}, got {data['target']!r}")
@@ -153,4 +174,7 @@ def _load_model(data, target: str, src: str) -> LinearModel:
                        tuple(expect_number(c, src, f"{where}.coef[{i}]", None)
                              for i, c in enumerate(coef)),
                        expect_number(data["intercept"], src, f"{where}.intercept", None),
-                       expect_number(data.get("fit_s", 0.0), src, f"{where}.fit_s"))
+                       expect_number(data.get("fit_s", 0.0), src, f"{where}.fit_s"),
+                       *(None if data.get(k) is None else
+                         expect_number(data[k], src, f"{where}.{k}", 0.0)
+                         for k in ("test_mean_error_pct", "test_max_error_pct")))

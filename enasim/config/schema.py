@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NOC_MODELS = ("compiled", "process", "ideal")  # how the engine moves data (noc.model, --noc)
+ENGINES = ("sim", "analytical")  # the event engine, or the closed-form model (--engine)
 COMPILED_MAX_VCS = 12  # noc/compiled.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
 # Upper bounds that no chip reaches, so that a typo (1e12 rows) is an error, not hours of work:

@@ -22,6 +22,7 @@ from typing import Any
 
 from enasim.config import load, parse_set
 from enasim.config.loader import SET_SOURCE, resolve_path
+from enasim.config.schema import ENGINES
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import read_yaml
 from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec, sample
@@ -38,7 +39,6 @@ from enasim.validate import (
 from enasim.workload import Network, load_workload, zoo_names
 
 BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
-ENGINES = ("sim", "analytical")
 SAMPLERS = ("densenet_flash",)
 SPEC_KEYS = ("name", "hw", "axes", "workloads", "engine", "repeats", "seed")
 # A point runs for a second or more and is a row of the store: 100,000 points is days of work

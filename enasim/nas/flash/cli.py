@@ -4,6 +4,7 @@ searches."""
 from __future__ import annotations
 
 import json
+import sys
 
 from enasim.config.schema import NOC_MODELS
 from enasim.validate import NETWORKS_MAX, WORKERS_MAX, int_arg, seed_arg
@@ -76,10 +77,11 @@ def add_parser(sub) -> None:
     se.add_argument("--t-step", type=int_arg(1, 1000), default=1,
                     help="grid of t_c (reduced spaces; default: 1)")
     se.add_argument("--simulate", action="store_true",
-                    help="simulate the best architecture to confirm its predicted numbers")
+                    help="simulate the best architecture to confirm its predicted numbers; "
+                         "warns where they differ by more than the model's held-out max error")
     se.add_argument("--noc", choices=NOC_MODELS,
-                    help=f"with --simulate: interconnect of the simulation (default: {FIT_NOC}, "
-                         f"as `flash fit`)")
+                    help="with --simulate: interconnect of the simulation (default: the "
+                         "ground truth the models were fitted on, recorded in MODELS.json)")
     se.add_argument("--json", action="store_true", help="print one JSON object")
     se.set_defaults(func=cmd_search)
 
@@ -176,15 +178,24 @@ def cmd_search(args) -> int:
             fs.SEARCHES[name](fs.Evaluator(hw, models, space, predictor, bounds), **kwargs)
         results.append(fs.SEARCHES[name](ev, **kwargs))
     exh = next((r for r in results if r.method == "exhaustive"), None)
+    warnings: dict[str, list[str]] = {}
     if args.simulate:
-        _confirm(hw_with_noc(hw, args.noc or FIT_NOC), results)
+        truth = models.ground_truth or {}
+        engine = "analytical" if truth.get("engine") == "analytical" and not args.noc else "sim"
+        noc = args.noc or truth.get("noc") or FIT_NOC
+        _confirm(hw_with_noc(hw, noc), results, engine)
+        warnings = _check_predictions(models, results, engine, noc)
+        for r in results:
+            for w in warnings.get(r.method, []):
+                print(f"enasim: warning: {r.method}: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps({"space_size": space.count(), "results": [
             {"method": r.method, "feasible": r.feasible, "wm": r.wm, "depths": r.depths,
              "tcs": r.tcs, "objective": r.objective, "evaluations": r.evaluations,
              "seconds": r.seconds, "metrics": r.metrics, "closest": r.closest,
              **({"equals_exhaustive": r.arch == exh.arch} if exh and r.feasible else {}),
-             **({"simulated": r.simulated} if r.simulated else {})}
+             **({"simulated": r.simulated} if r.simulated else {}),
+             **({"warnings": warnings[r.method]} if warnings.get(r.method) else {})}
             for r in results]}))
         return 0
     print(f"space: {space.count():,} architectures; objective "
@@ -217,6 +228,41 @@ def cmd_search(args) -> int:
     return 0
 
 
+# the search's metrics and the fitted models' targets (the same quantities, other units)
+METRIC_TARGETS = {"area_mm2": "area_mm2", "latency_ms": "latency_ns", "energy_mj": "energy_uj"}
+
+
+def _check_predictions(models, results, engine: str, noc: str) -> dict[str, list[str]]:
+    """Per method, what a user must know about its simulated numbers: a metric off its
+    prediction by more than the model's held-out max error, a simulation on another ground
+    truth than the fit's, or models that record no held-out error."""
+    truth = models.ground_truth
+    used = engine if engine == "analytical" else f"sim, {noc} NoC"
+    out: dict[str, list[str]] = {}
+    for r in results:
+        if not r.simulated:
+            continue
+        notes = out.setdefault(r.method, [])
+        if truth is None:
+            notes.append(f"{models.source} records no ground truth or held-out errors (written "
+                         f"by an older enasim): the simulated numbers are not checked; refit")
+            continue
+        fitted_on = (truth["engine"] if truth["engine"] == "analytical"
+                     else f"sim, {truth['noc']} NoC")
+        if fitted_on != used:
+            notes.append(f"the models were fitted on {fitted_on} ground truth; simulated on "
+                         f"{used}")
+        for metric, target in METRIC_TARGETS.items():
+            limit = models.models[target].test_max_error_pct
+            sim, pred = r.simulated[metric], r.metrics[metric]
+            err = abs(pred - sim) / sim * 100 if sim else 0.0
+            if limit is not None and err > limit:
+                notes.append(f"simulated {metric} {sim:.4g} differs from the predicted "
+                             f"{pred:.4g} by {err:.3g} %, more than the {target} model's "
+                             f"held-out max error ({limit:.3g} %)")
+    return {k: v for k, v in out.items() if v}
+
+
 def hw_with_noc(hw, model: str):
     """`hw` with `noc.model` replaced (checked like a hwconfig)."""
     from enasim.config.loader import as_dict, from_dict
@@ -226,8 +272,10 @@ def hw_with_noc(hw, model: str):
     return from_dict(data, hw.name)
 
 
-def _confirm(hw, results) -> None:
-    """Simulate each method's architecture (event engine) beside its predicted numbers."""
+def _confirm(hw, results, engine: str) -> None:
+    """Simulate each method's architecture (`engine`: the event engine or the closed-form
+    model) beside its predicted numbers."""
+    from enasim.analytical import run_analytical
     from enasim.mapping import map_network
     from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_from_spec
     from enasim.report.files import summary_dict
@@ -239,7 +287,8 @@ def _confirm(hw, results) -> None:
             continue
         if r.arch not in done:
             m = map_network(build_from_spec(DenseNetSpec(r.wm, r.depths, r.tcs)), hw)
-            s = summary_dict(Simulator(m).run(), m, "", 0)
+            stats = Simulator(m).run() if engine == "sim" else run_analytical(m)
+            s = summary_dict(stats, m, "", 0)
             done[r.arch] = {"area_mm2": s["area_mm2"], "latency_ms": s["latency_ns"] * 1e-6,
                             "energy_mj": s["energy_uj"] * 1e-3}
         r.simulated = done[r.arch]

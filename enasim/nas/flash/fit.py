@@ -20,7 +20,7 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,13 @@ from enasim.analytical.fitted import (
 from enasim.analytical.flash_features import FeatureModel
 from enasim.config import load
 from enasim.config.loader import resolve_path
-from enasim.config.schema import NOC_MODELS
+from enasim.config.schema import ENGINES, NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
 from enasim.nas.spaces.densenet_flash import FlashSpace
 from enasim.sweep import runner
 from enasim.sweep.points import expand
-from enasim.sweep.spec import ENGINES, SweepSpec, WorkloadRef
+from enasim.sweep.spec import SweepSpec, WorkloadRef
 from enasim.sweep.store import Store
 
 RESULT_FILES = ("models.json", "models_flash.json", "networks.csv", "report.json", "timing.json",
@@ -142,8 +142,10 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
     for target in TARGETS:
         for set_name, sets in FEATURE_SETS.items():
             m = fit_linear(target, _rows(feats, tr), y[target][tr], sets[target])
-            fitted.setdefault(set_name, {})[target] = m
             err = errors_pct(m.predict(_rows(feats, te)), y[target][te])
+            m = replace(m, test_mean_error_pct=float(err.mean()),
+                        test_max_error_pct=float(err.max()))
+            fitted.setdefault(set_name, {})[target] = m
             rows7.append([target, set_name, len(m.features), float(err.mean()),
                           float(err.max()), m.fit_s * 1e3])
             if set_name == "enasim":
@@ -156,8 +158,11 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
         rows8.extend(_ml_rows(target, feats, y[target], tr, te))
     report = FitReport(rows7, rows8, worst, int(ok.sum()), int((~ok).sum()), sim_wall, out)
     with result_set(out, RESULT_FILES, keep=(SIMS,)) as stage:
-        HardwareModels(cfg.name, fitted["enasim"]).save(stage / "models.json")
-        HardwareModels(cfg.name, fitted["flash"]).save(stage / "models_flash.json")
+        truth = {"engine": engine, "noc": noc if engine == "sim" else None}
+        HardwareModels(cfg.name, fitted["enasim"], ground_truth=truth).save(
+            stage / "models.json")
+        HardwareModels(cfg.name, fitted["flash"], ground_truth=truth).save(
+            stage / "models_flash.json")
         _write_networks(stage / "networks.csv", names, wm, d, t, is_train, ok, y, preds, space)
         atomic_write(stage / "report.json", _json({
             "hw": cfg.name, "engine": engine, "noc": noc, "seed": seed,
