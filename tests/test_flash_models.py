@@ -58,6 +58,24 @@ def test_space_count_equals_enumeration(space):
                                                  strict=True)}) == len(wm)
 
 
+def test_paper_space_shares_one_depth_and_has_the_papers_count():
+    """FLASH's own space: one depth for every cell; the paper's formula gives 31,966,698,504
+    architectures for w_m 1..3, d 5..30 and the t_c chain (the paper prints 6.39e10)."""
+    paper = FlashSpace(shared_depth=True)
+    assert paper.count() == 31_966_698_504 and paper.depth_vars == 1
+    reduced = FlashSpace(wm=(1, 2), depth=(5, 7), t_step=16, shared_depth=True)
+    wm, d, t = reduced.enumerate()
+    assert len(wm) == reduced.count() and (d == d[:, :1]).all()
+    w2, d2, t2 = REDUCED.enumerate()  # the per-cell space's architectures of equal depths
+    same = (d2 == d2[:, :1]).all(1)
+    assert sorted(map(tuple, np.column_stack([wm, d, t]))) == \
+        sorted(map(tuple, np.column_stack([w2, d2, t2])[same]))
+    arch = ([1], [[5, 6, 5]], [[16, 32, 64]])
+    assert REDUCED.feasible(*arch).all() and not reduced.feasible(*arch).any()
+    wm, d, t = paper.sample(np.random.default_rng(0), 500)
+    assert (d == d[:, :1]).all() and paper.feasible(wm, d, t).all()
+
+
 def test_sampling_is_seeded_and_feasible():
     space = FlashSpace()
     a = space.sample(np.random.default_rng(4), 5000)
@@ -240,6 +258,28 @@ def test_bad_ground_truth_or_held_out_error_is_named(fitted, tmp_path, edit, fie
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         HardwareModels.load(path)
+
+
+def test_searches_on_the_paper_space_keep_one_depth(fitted, tmp_path, capsys):
+    import json
+
+    models = HardwareModels.load(fitted[0] / "models.json")
+    space = FlashSpace(wm=(1, 2), depth=(5, 8), t_step=8, shared_depth=True)
+    ev = fs.Evaluator(HW, models, space, None, fs.Bounds())
+    results = {name: search(ev) for name, search in fs.SEARCHES.items()}
+    for r in results.values():
+        assert r.feasible and len(set(r.depths)) == 1, r.method
+    assert results["hierarchical"].arch == results["exhaustive"].arch
+    assert main(["flash", "search", "--models", str(fitted[0] / "models.json"), "--space",
+                 "paper", "--methods", "one-level", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["space_size"] == 31_966_698_504
+    assert len(set(out["results"][0]["depths"])) == 1
+    assert main(["flash", "fit", "--train", "20", "--test", "4", "--engine", "analytical",
+                 "--space", "paper", "-o", str(tmp_path / "fit")]) == 0
+    assert json.loads((tmp_path / "fit" / "report.json").read_text())["space"] == "paper"
+    rows = (tmp_path / "fit" / "networks.csv").read_text().splitlines()[1:]
+    assert rows and all(len(set(r.split(",")[3].split(";"))) == 1 for r in rows)
 
 
 def _search_simulate(models_path, capsys, *extra):

@@ -10,6 +10,9 @@ from enasim.config.schema import NOC_MODELS
 from enasim.validate import NETWORKS_MAX, WORKERS_MAX, int_arg, seed_arg
 
 FIT_NOC = "ideal"  # interconnect of `flash fit` and `flash search --simulate` runs
+SPACES = ("enasim", "paper")  # FlashSpace(shared_depth=False | True)
+SPACE_HELP = ("'enasim' (default): a depth per cell, 1.26e13 architectures; 'paper': one "
+              "depth shared by the cells, as FLASH defines its space, 3.2e10")
 TRAINING_FREE = {"samples": 20_000, "seed": 0}  # options of the training-free search only
 
 
@@ -47,6 +50,7 @@ def add_parser(sub) -> None:
                          f"README)")
     hw.add_argument("--workers", type=int_arg(1, WORKERS_MAX), default=None,
                     help="parallel simulations (default: the CPUs available)")
+    hw.add_argument("--space", choices=SPACES, default="enasim", help=SPACE_HELP)
     hw.set_defaults(func=cmd_fit)
 
     se = fsub.add_parser("search", help="training-free NAS and SHGO searches on fitted models "
@@ -82,6 +86,7 @@ def add_parser(sub) -> None:
     se.add_argument("--noc", choices=NOC_MODELS,
                     help="with --simulate: interconnect of the simulation (default: the "
                          "ground truth the models were fitted on, recorded in MODELS.json)")
+    se.add_argument("--space", choices=SPACES, default="enasim", help=SPACE_HELP)
     se.add_argument("--json", action="store_true", help="print one JSON object")
     se.set_defaults(func=cmd_search)
 
@@ -119,8 +124,11 @@ def cmd_fit(args) -> int:
     if args.noc is not None and args.engine != "sim":
         raise ConfigError("", "--noc", f"applies with --engine sim; the {args.engine} engine "
                           f"has no interconnect model")
+    from enasim.nas.spaces.densenet_flash import FlashSpace
+
     r = fit_run(args.hw, args.train, args.test, args.seed, args.out, args.engine,
-                args.noc or FIT_NOC, args.workers)
+                args.noc or FIT_NOC, args.workers,
+                space=FlashSpace(shared_depth=args.space == "paper"))
     print(f"{r.networks} networks simulated ({r.failed} failed) in {r.sim_wall_s:.1f} s; "
           f"models in {r.out / 'models.json'}\n")
     print("Table 7: linear models on the test networks")
@@ -145,7 +153,7 @@ def cmd_search(args) -> int:
     from enasim.validate import expect_number, parse_numbers
 
     space = FlashSpace(wm=_pair(args.wm, "--wm"), depth=_pair(args.depth, "--depth"),
-                       t_step=args.t_step)
+                       t_step=args.t_step, shared_depth=args.space == "paper")
     predictor = parse_numbers(args.predictor, 3, "", "--predictor") if args.predictor else None
     for flag, value in (("--min-quality", args.min_quality), ("--max-area-mm2", args.max_area_mm2),
                         ("--max-latency-ms", args.max_latency_ms),

@@ -166,6 +166,7 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
         _write_networks(stage / "networks.csv", names, wm, d, t, is_train, ok, y, preds, space)
         atomic_write(stage / "report.json", _json({
             "hw": cfg.name, "engine": engine, "noc": noc, "seed": seed,
+            "space": "paper" if space.shared_depth else "enasim",
             "train": int(tr.sum()), "test": int(te.sum()), "failed": report.failed,
             "table7": [dict(zip(("target", "features", "n_features", "mean_error_pct",
                                  "max_error_pct"), r[:5], strict=True)) for r in rows7],

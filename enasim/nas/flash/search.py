@@ -215,15 +215,16 @@ class _Rounded:
         self.cache: dict[tuple, float] = {}
 
     def arch(self, x) -> tuple[int, ...]:
-        """(w_m, d_1.., t_1..) nearest to x, in plain ints (cheaper than numpy for one)."""
-        sp, c, x = self.ev.space, self.ev.space.cells, list(x)
+        """(w_m, d_1.., t_1..) nearest to x (w_m?, the space's free depths, t_1..), in plain
+        ints (cheaper than numpy for one)."""
+        sp, c, nd, x = self.ev.space, self.ev.space.cells, self.ev.space.depth_vars, list(x)
         if self.wm is None:
             wm, x = min(max(round(x[0]), sp.wm[0]), sp.wm[1]), x[1:]
         else:
             wm = self.wm
         sd, grid = self.step_d, sp.t_step * self.step_t
-        d = [min(max(round(v / sd) * sd, sp.depth[0]), sp.depth[1]) for v in x[:c]]
-        t = [round(v / grid) * grid for v in x[c:]]
+        d = [min(max(round(v / sd) * sd, sp.depth[0]), sp.depth[1]) for v in x[:nd]] * (c // nd)
+        t = [round(v / grid) * grid for v in x[nd:]]
         t[0] = max(t[0], -(-sp.t_min // sp.t_step) * sp.t_step)
         for k in range(1, c):
             t[k] = max(t[k], sp.t_ratio * t[k - 1])
@@ -264,17 +265,19 @@ def _grid(*axes) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
 
 
-def _moves(cells: int) -> list[np.ndarray]:
+def _moves(cells: int, depths: int) -> list[np.ndarray]:
     """The descent's neighbourhoods, tried in order until one improves (d_c steps, t_c grid
-    steps): -1..+1 in every d_c with -s, 0, +s in every t_c for s = 16, 4 (long strides
-    first, so the descent crosses wide t ranges in few rounds); -1..+1 in every d_c and t_c;
-    -1..+1 in d_c with -2..+2 in t_c (so it can trade skips between cells along a
-    constraint)."""
-    unit = _grid(*[[-1, 0, 1]] * (2 * cells))
-    wide = _grid(*[[-1, 0, 1]] * cells, *[range(-2, 3)] * cells)
-    far = np.concatenate([np.concatenate([unit[:, :cells], unit[:, cells:] * s], 1)
+    steps): -1..+1 in every free depth (`depths`: one per cell, or one moving every cell)
+    with -s, 0, +s in every t_c for s = 16, 4 (long strides first, so the descent crosses
+    wide t ranges in few rounds); -1..+1 in every depth and t_c; -1..+1 in the depths with
+    -2..+2 in t_c (so it can trade skips between cells along a constraint). Rows are
+    (d_1.., t_1..) steps."""
+    unit = _grid(*[[-1, 0, 1]] * (depths + cells))
+    wide = _grid(*[[-1, 0, 1]] * depths, *[range(-2, 3)] * cells)
+    far = np.concatenate([np.concatenate([unit[:, :depths], unit[:, depths:] * s], 1)
                           for s in (16, 4)])
-    return [far, unit, wide]
+    return [np.concatenate([np.repeat(m[:, :depths], cells // depths, 1), m[:, depths:]], 1)
+            for m in (far, unit, wide)]
 
 
 def _finish(method: str, ev: Evaluator, fs: list[_Rounded], start: float,
@@ -289,7 +292,7 @@ def _finish(method: str, ev: Evaluator, fs: list[_Rounded], start: float,
     a = np.array(_candidates(fs)[0])
     seen = {tuple(a)}
     score = ev.score(a[None, 0], a[None, 1:1 + c], a[None, 1 + c:])[0]
-    moves = _moves(c)
+    moves = _moves(c, sp.depth_vars)
     for _ in range(rounds):
         for steps in moves:
             nb = np.column_stack([np.full(len(steps), a[0]), a[1:1 + c] + steps[:, :c],
@@ -320,19 +323,19 @@ def hierarchical_shgo(ev: Evaluator, step: int = 4, n: int = 16, iters: int = 1)
     """FLASH Algorithm 1 (see the module docstring); `step` is lambda (in depth units and in
     t-grid units scaled by the cell width / 16)."""
     start = time.perf_counter()
-    sp, c = ev.space, ev.space.cells
+    sp, c, nd = ev.space, ev.space.cells, ev.space.depth_vars
     fs = []
     for wm in range(sp.wm[0], sp.wm[1] + 1):
         hi_t = sp.t_bounds(wm, np.full(c, sp.depth[1])).astype(float)
-        lo = np.concatenate([np.full(c, sp.depth[0]), np.zeros(c)]).astype(float)
-        hi = np.concatenate([np.full(c, sp.depth[1]), hi_t])
+        lo = np.concatenate([np.full(nd, sp.depth[0]), np.zeros(c)]).astype(float)
+        hi = np.concatenate([np.full(nd, sp.depth[1]), hi_t])
         step_t = max(1, step * 16 * wm // sp.t_step)
         coarse = _Rounded(ev, wm, step, step_t)
         _shgo(coarse, lo, hi, n, iters)
         fs.append(coarse)
         k = _candidates([coarse])[0]  # the fine search starts here, feasible or not
-        centre = np.array(k[1:], float)
-        span = np.concatenate([np.full(c, 2.0 * step), np.full(c, 2.0 * step_t * sp.t_step)])
+        centre = np.array([*k[1:1 + nd], *k[1 + c:]], float)
+        span = np.concatenate([np.full(nd, 2.0 * step), np.full(c, 2.0 * step_t * sp.t_step)])
         fine = _Rounded(ev, wm)
         _shgo(fine, np.maximum(lo, centre - span), np.minimum(hi, centre + span), n, iters)
         fs.append(fine)
@@ -342,10 +345,10 @@ def hierarchical_shgo(ev: Evaluator, step: int = 4, n: int = 16, iters: int = 1)
 def one_level_shgo(ev: Evaluator, n: int = 128, iters: int = 1) -> Result:
     """One SHGO over (w_m, d_c, t_c) on the unit grid."""
     start = time.perf_counter()
-    sp, c = ev.space, ev.space.cells
+    sp, c, nd = ev.space, ev.space.cells, ev.space.depth_vars
     hi_t = sp.t_bounds(sp.wm[1], np.full(c, sp.depth[1])).astype(float)
-    lo = np.concatenate([[sp.wm[0]], np.full(c, sp.depth[0]), np.zeros(c)]).astype(float)
-    hi = np.concatenate([[sp.wm[1]], np.full(c, sp.depth[1]), hi_t])
+    lo = np.concatenate([[sp.wm[0]], np.full(nd, sp.depth[0]), np.zeros(c)]).astype(float)
+    hi = np.concatenate([[sp.wm[1]], np.full(nd, sp.depth[1]), hi_t])
     f = _Rounded(ev, None)
     _shgo(f, lo, hi, n, iters)
     return _finish("one-level SHGO", ev, [f], start)

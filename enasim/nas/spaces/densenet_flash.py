@@ -12,7 +12,7 @@ t_j = min(t_c, (j-1)*w_c); its BatchNorm and ReLU act on that concatenation befo
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -113,6 +113,12 @@ class FlashSpace:
     and t_c <= (d_c - 2) w_c: beyond that every layer of the cell already concatenates all
     earlier channels, so larger t_c give the same network. The upper bound is enasim's
     reading (the paper's ranges are not public, nas-workloads.md section 7).
+
+    `shared_depth`: one depth for every cell, as the FLASH paper defines its space (and the
+    NN-Mass code builds it); with the default ranges it holds 31,966,698,504 architectures,
+    what the paper's own formula gives (it prints 6.39e10). enasim's default lets each cell
+    have its own depth (1.26e13): the per-cell features the hardware models read then vary
+    independently, and a search can trade depth between cells.
     """
 
     wm: tuple[int, int] = SAMPLE_WM
@@ -121,6 +127,7 @@ class FlashSpace:
     t_min: int = 5
     t_ratio: int = 2
     t_step: int = 1
+    shared_depth: bool = False
 
     def __post_init__(self):
         src = "FlashSpace"
@@ -138,6 +145,14 @@ class FlashSpace:
                                   f"got {getattr(self, name)!r}")
         if not isinstance(self.t_min, int) or self.t_min < 0:
             raise ConfigError(src, "t_min", f"expected an integer >= 0, got {self.t_min!r}")
+        if not isinstance(self.shared_depth, bool):
+            raise ConfigError(src, "shared_depth", f"expected true or false, got "
+                              f"{self.shared_depth!r}")
+
+    @property
+    def depth_vars(self) -> int:
+        """Free depths of an architecture: one per cell, or one shared by all."""
+        return 1 if self.shared_depth else self.cells
 
     def widths(self, wm: np.ndarray) -> np.ndarray:
         return BASE_WIDTH * np.asarray(wm)[..., None] * 2 ** np.arange(self.cells)
@@ -159,13 +174,17 @@ class FlashSpace:
     @property
     def limits(self) -> np.ndarray:
         """The ranges and constraints as `in_space` takes them."""
-        return np.array([*self.wm, *self.depth, self.t_step, self.t_min, self.t_ratio])
+        return np.array([*self.wm, *self.depth, self.t_step, self.t_min, self.t_ratio,
+                         int(self.shared_depth)])
 
     def _lowest_t(self) -> int:
         return -(-self.t_min // self.t_step) * self.t_step
 
     def count(self) -> int:
         """Number of architectures, exactly: per (w_m, d), the t-vectors on the grid."""
+        if self.shared_depth:  # each depth alone: per-cell depths of one value
+            return sum(replace(self, depth=(d, d), shared_depth=False).count()
+                       for d in range(self.depth[0], self.depth[1] + 1))
         total = 0
         depths = np.arange(self.depth[0], self.depth[1] + 1)
         for wm in range(self.wm[0], self.wm[1] + 1):
@@ -200,8 +219,9 @@ class FlashSpace:
             raise ConfigError("FlashSpace", "enumerate", f"{self.count():,} architectures are "
                               f"too many to enumerate; reduce the ranges or raise t_step")
         wms, ds, ts = [], [], []
-        grid = np.stack(np.meshgrid(*[np.arange(self.depth[0], self.depth[1] + 1)]
-                                    * self.cells, indexing="ij"), -1).reshape(-1, self.cells)
+        axis, k = np.arange(self.depth[0], self.depth[1] + 1), self.depth_vars
+        grid = np.stack(np.meshgrid(*[axis] * k, indexing="ij"), -1).reshape(-1, k)
+        grid = np.repeat(grid, self.cells // k, axis=1)  # a shared depth in every cell
         for wm in range(self.wm[0], self.wm[1] + 1):
             for d in grid:
                 hi = self.t_bounds(wm, d)
@@ -217,7 +237,8 @@ class FlashSpace:
         """n architectures: w_m and d_c uniform, then t_1, t_2, ... in turn, each uniform over
         the grid values that leave the later cells feasible (no rejection)."""
         wm = rng.integers(self.wm[0], self.wm[1] + 1, n)
-        depths = rng.integers(self.depth[0], self.depth[1] + 1, (n, self.cells))
+        depths = rng.integers(self.depth[0], self.depth[1] + 1, (n, self.depth_vars))
+        depths = np.repeat(depths, self.cells // self.depth_vars, axis=1)
         hi = self.t_bounds(wm, depths) // self.t_step                    # in steps
         r = self.t_ratio
         # the largest t_c that leaves room for t_(c+1) >= r t_c, ... up to the last cell
@@ -241,15 +262,17 @@ class FlashSpace:
 @njit(cache=True)
 def in_space(wm, depths, tcs, limits, out) -> None:
     """out[i] = architecture i lies in the space of `limits` (`FlashSpace.limits`): w_m and
-    d_c in range, t_c on the grid, t_1 >= t_min, t_(c+1) >= t_ratio t_c, t_c <= (d_c - 2) w_c
-    down to the grid. Compiled, so that one architecture costs a microsecond (searches)."""
-    wm_lo, wm_hi, d_lo, d_hi, step, t_min, ratio = limits
+    d_c in range (all equal with a shared depth), t_c on the grid, t_1 >= t_min,
+    t_(c+1) >= t_ratio t_c, t_c <= (d_c - 2) w_c down to the grid. Compiled, so that one
+    architecture costs a microsecond (searches)."""
+    wm_lo, wm_hi, d_lo, d_hi, step, t_min, ratio, shared = limits
     for i in range(len(wm)):
         ok = wm_lo <= wm[i] <= wm_hi and tcs[i, 0] >= t_min
         for c in range(depths.shape[1]):
             d, t = depths[i, c], tcs[i, c]
             hi = (d - 2) * BASE_WIDTH * wm[i] * 2**c // step * step
             ok = ok and d_lo <= d <= d_hi and t % step == 0 and t <= hi
+            ok = ok and (shared == 0 or d == depths[i, 0])
             if c > 0:
                 ok = ok and t >= ratio * tcs[i, c - 1]
         out[i] = ok
