@@ -222,8 +222,12 @@ def charge_noc(ls: LayerStats, hw, router_flits: float, link_flits: float) -> No
                             + link_flits * hw.noc.link_energy_pj_per_flit)
 
 
+def leakage_pj(stats: Stats, cycles: float) -> float:
+    """The whole chip's leakage over `cycles` (every block stays powered)."""
+    return stats.leakage_uw * cycles * stats.clock_period_ns * 1e-3
+
+
 def charge_leakage(ls: LayerStats, stats: Stats, cycles: float | None = None) -> None:
-    """The whole chip leaks while the layer runs (every block stays powered): over its
-    latency, or over `cycles`, its share of the run when layers overlap (pipelined)."""
-    cycles = ls.latency_cycles if cycles is None else cycles
-    ls.energy_pj["leakage"] = stats.leakage_uw * cycles * stats.clock_period_ns * 1e-3
+    """The chip leaks while the layer runs: over its latency, or over `cycles`, its share of
+    the run when layers overlap (pipelined)."""
+    ls.energy_pj["leakage"] = leakage_pj(stats, ls.latency_cycles if cycles is None else cycles)

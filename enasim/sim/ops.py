@@ -39,7 +39,15 @@ from enasim.hw.tile import LayerTiles
 from enasim.mapping import Transfer
 from enasim.mapping.supernet import SupernetChip
 from enasim.noc.interconnect import Pairs
-from enasim.plan import DigitalStage, LayerPlan, charge_once, new_layer_stats, plan_layer
+from enasim.plan import (
+    DigitalStage,
+    LayerPlan,
+    charge_once,
+    layer_ops,
+    leakage_pj,
+    new_layer_stats,
+    plan_layer,
+)
 from enasim.stats import LayerStats, Span, Stats
 
 if TYPE_CHECKING:
@@ -172,7 +180,7 @@ class GroupSchedule:
         else:
             n, node = self.images, p.node
             ls = LayerStats(0, "", node.kind, node.in_shapes[0], node.out_shape,
-                            node.macs * n, 2 * node.macs * n, len(p.tile_ids), 0, 1,
+                            node.macs * n, layer_ops(node, self.hw) * n, len(p.tile_ids), 0, 1,
                             node.input_vectors() * n, 0.0,
                             counts=dict.fromkeys(("depthwise_macs", "router_flits",
                                                   "link_flits"), 0.0))
@@ -214,7 +222,7 @@ class GroupSchedule:
             if c.sources:
                 p, n_all, _ = self._pairs(c.sources, c.key)
                 if p is not None:
-                    flits = max(1, ceil(c.input_bits / (n_all * noc.flit_bits)))
+                    flits = self._flits(c.input_bits, n_all)
                     packets += len(p.src) * -(-flits // noc.max_packet_flits)
         if packets > MAX_GROUP_PACKETS:
             raise EnasimError(f"a group of {subnets} sub-nets on {self.images} image(s) would "
@@ -246,9 +254,18 @@ class GroupSchedule:
                                                      * self.hw.enasa.ops_energy_pj_per_decision)
             self.ops = None  # it holds this schedule's methods: no cycle outlives the run
         self.stats.layers = self.layer_stats
-        self.stats.chip_energy_pj["leakage"] = (self.stats.leakage_uw * self.env.now
-                                                * self.hw.clock_period_ns * 1e-3)
+        self.stats.chip_energy_pj["leakage"] = leakage_pj(self.stats, self.env.now)
         self.stats.transfers = tuple(self.transfers)
+
+    def _flits(self, bits: float, pairs: int) -> int:
+        """Flits per tile pair when `bits` are shared equally among `pairs` pairs."""
+        return max(1, ceil(bits / (pairs * self.hw.noc.flit_bits)))
+
+    def _received(self, ls: LayerStats, t0: int, purpose: str) -> None:
+        """Book an input delivery or re-fetch that ran from `t0` to now."""
+        ls.noc_cycles += self.env.now - t0
+        self.stats.spans.append(Span("interconnect", f"{ls.name} receive", f"{ls.name} {purpose}",
+                                     t0, self.env.now, ls.index))
 
     def _send(self, c: Computation, bits: float, purpose: str):
         """Event for `bits` of `c`'s input reaching its tiles (None: nothing crosses the
@@ -256,7 +273,7 @@ class GroupSchedule:
         if not c.sources or bits <= 0:
             return None
         p, n_all, n_local = self._pairs(c.sources, c.key)
-        flits = max(1, ceil(bits / (n_all * self.hw.noc.flit_bits)))
+        flits = self._flits(bits, n_all)
         ls = self.layer_stats[c.index]
         ls.counts["local_flits"] += flits * n_local
         if p is None:
@@ -271,10 +288,7 @@ class GroupSchedule:
         event = self._send(c, bits, purpose)
         if event is not None:
             yield event
-            ls = self.layer_stats[c.index]
-            ls.noc_cycles += self.env.now - t0
-            self.stats.spans.append(Span("interconnect", f"{ls.name} receive",
-                                         f"{ls.name} {purpose}", t0, self.env.now, ls.index))
+            self._received(self.layer_stats[c.index], t0, purpose)
 
     def _compute(self, c: Computation):
         """Process: one computation on its crossbars (or depthwise unit)."""
@@ -288,7 +302,6 @@ class GroupSchedule:
             ls.counts["depthwise_macs"] += stage.work
             ls.energy_pj["buffer"] += self._depthwise_buffer_pj(p)
             ls.digital_cycles = env.now - start
-            ls.end_cycle = env.now
         else:
             plan = self._plan(c.key)
             tiles = LayerTiles(env, plan)
@@ -296,7 +309,7 @@ class GroupSchedule:
             charge_once(ls, plan)
             ls.adc_cycles = tiles.adcs.busy_cycles
             ls.digital_cycles = plan.lag
-            ls.end_cycle = env.now
+        ls.end_cycle = env.now
         # idle for any other reason: exposed buffer time, and in the scheduled variants the
         # wait for the OPS unit and for crossbars another computation holds
         ls.buffer_cycles = ls.latency_cycles - ls.adc_cycles - ls.noc_cycles - ls.digital_cycles
@@ -337,9 +350,7 @@ class GroupSchedule:
         t0 = self.env.now
 
         def arrived(_event) -> None:
-            ls.noc_cycles += self.env.now - t0
-            self.stats.spans.append(Span("interconnect", f"{ls.name} receive",
-                                         f"{ls.name} input", t0, self.env.now, ls.index))
+            self._received(ls, t0, "input")
             self._arrived(c)
 
         event.callbacks.append(arrived)
