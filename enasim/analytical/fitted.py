@@ -7,7 +7,9 @@ scaled to unit norm for conditioning). Two feature sets per target:
 * `flash`: FLASH's features (w_m, d_c, N_c, N_c d_c w_m^2, SC_c, Comm_c, FLOPs_c, FM_c, N_T);
 * `enasim` (the default): the mechanisms of enasim's mapping in closed form, e.g. the summed
   step cycles of every layer for latency, ADC conversions split by row-block fill, buffer
-  bits and leakage (tiles x cycles) for energy.
+  bits and leakage (tiles x cycles) for energy; fitted on a cycle-level mesh, also the
+  contention (every layer's busiest link under X-Y routing) and the flits sent
+  (`MESH_FEATURES`).
 
 Models are saved as JSON so that searches can load them without refitting.
 """
@@ -40,6 +42,23 @@ FEATURE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
                       "input_bits", "accumulate_ops", "leak", "noc_hops", "compute_cycles"),
     },
 }
+# what the enasim set adds when the ground truth is a cycle-level mesh: a layer's input arrives
+# as one burst that congests the mesh, and the burst lasts as long as its busiest link takes
+# (~7.6 cycles a flit with flash_imc's 1-flit buffers), so latency gets the busiest links'
+# flits summed over the layers and energy the leakage meanwhile; both get the flits the mesh
+# carries (every tile pair's share rounded up to whole flits, up to several times the data on
+# small shares). On an ideal NoC only slow searches down: the features walk every layer's
+# tiles (`FeatureModel.matrix(links=True)`)
+MESH_FEATURES = {"latency_ns": ("link_flits", "noc_flits"),
+                 "energy_uj": ("leak_noc", "noc_flits")}
+
+
+def feature_sets(mesh: bool) -> dict[str, dict[str, tuple[str, ...]]]:
+    """`FEATURE_SETS`, the enasim set with `MESH_FEATURES` on a mesh ground truth."""
+    if not mesh:
+        return FEATURE_SETS
+    return {**FEATURE_SETS, "enasim": {t: names + MESH_FEATURES.get(t, ())
+                                       for t, names in FEATURE_SETS["enasim"].items()}}
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,7 @@ def most_parameters() -> tuple[str, str, int]:
     """(feature set, target, parameters) of the fitted model with the most parameters (features
     plus intercept); fitting it needs more networks than that, so callers can check a training
     set size before simulating it."""
-    return max(((s, t, len(names) + 1) for s, sets in FEATURE_SETS.items()
+    return max(((s, t, len(names) + 1) for s, sets in feature_sets(True).items()
                 for t, names in sets.items()), key=lambda m: m[2])
 
 

@@ -8,11 +8,16 @@ The fitted hardware models (`enasim.analytical.fitted`) are linear in these. Two
   `enasim.plan`): per layer the arrays, tiles, weight copies, steps and the step cycles
   max(read, compute, write), summed: `compute_cycles`; ADC conversions split into full and
   partial row blocks (the NeuroSim ADC energy depends on the rows driven); buffer bits; the
-  data each layer receives and its serialisation over the tile-to-tile messages; digital work.
+  data each layer receives and its serialisation over the tile-to-tile messages; digital work;
+  and, for a cycle-level mesh, the contention: while a layer's inputs arrive, the flits of its
+  busiest link under X-Y routing (`link_flits`, summed over the layers), from the placement
+  and the tile-pair traffic of `enasim.noc.interconnect.pairs`, exactly.
 
 `FeatureModel(hw)(wm, depths, tcs)` returns a dict of (N,) arrays (`.matrix`: one (F, N)
 array); per-layer features come from tables of prefix sums, read by a compiled loop, so 20,000
-architectures take milliseconds and one a few microseconds.
+architectures take milliseconds and one a few microseconds. The contention walks every
+layer's tiles on the mesh instead (about 30 us an architecture), so `matrix` computes it only
+on request.
 
 The one import from `enasim.nas` (`degree.cell_widths`) is the definition of the space's cell
 widths: the features describe FLASH's architectures, so they read the space's own geometry
@@ -75,12 +80,16 @@ LAYER_KEYS = ("tiles", "arrays", "compute_cycles", "row_blocks", "conv_full", "c
 
 # whole-network features after the LAYER_KEYS, in the order `_features` writes them: FLASH's
 # (N_c d_c w_m^2, skip edges SC, skip channels moved x map size Comm, FLOPs, output activations
-# FM), tiles x compute cycles (leakage), input bits x sqrt(tiles) (NoC distance), NN-Degree g
+# FM), tiles x compute cycles (leakage), input bits x sqrt(tiles) (NoC distance), NN-Degree g,
+# the busiest link's flits of every layer's input delivery under X-Y routing, summed (on a
+# congested mesh, what sets the deliveries' time), tiles x that (the leakage meanwhile), and the
+# flits the mesh carries (every tile pair's share rounded up to whole flits)
 NETWORK_KEYS = ("wm", "cells", "layers", "nc_d_wm2", "sc", "comm", "flops", "fm", "leak",
-                "noc_hops", "g")
+                "noc_hops", "g", "link_flits", "leak_noc", "noc_flits")
 CELL_KEYS = ("d", "sc", "comm", "flops", "fm")  # per cell: d0, d1, ..., sc0, ...
 _TILES, _CYCLES = LAYER_KEYS.index("tiles"), LAYER_KEYS.index("compute_cycles")
 _IN_BITS = LAYER_KEYS.index("input_bits")
+_LINKS = len(LAYER_KEYS) + NETWORK_KEYS.index("link_flits")
 
 
 def feature_names(cells: int) -> tuple[str, ...]:
@@ -172,6 +181,141 @@ def _features(wm, depths, tcs, table, prefix, kmax, pmax, wm_max, fc, fc_flops, 
         net[10] = g
 
 
+@njit(cache=True)
+def _busiest_link(d0, Q, lo, hi, f, m, C, snake, dc, g, rs) -> int:
+    """Flits on the busiest link while every tile of m producers (producer k: tiles lo[k] ..
+    hi[k] - 1, f[k] flits to each consumer tile) sends to every tile of the consumer (tiles
+    d0 .. d0 + Q - 1), routed X then Y. The producers' tiles come first (tiles are numbered
+    layer after layer), so no flit goes up the mesh. A link down column x into consumer tile
+    q carries the flits of every producer tile in a row above q's to the consumer tiles of
+    column x from q's row down; the busiest such link enters some consumer tile. A link along
+    a row carries the flits of that row's producer tiles on one side to the consumer tiles (in
+    any row) on the other: a pass along the row, made only where the row's flits times Q
+    exceed the busiest link found (with one consumer tile, never: row-major, every producer
+    tile of its row is west of it, and those of the rows above are its flits from the north)."""
+    rows = (d0 + Q - 1) // C + 1
+    rs[:rows + 1] = 0  # rs[y + 1]: flits of the producer tiles in row y, then of rows 0 .. y
+    for k in range(m):
+        for y in range(lo[k] // C, (hi[k] - 1) // C + 1):
+            rs[y + 1] += f[k] * (min(hi[k], (y + 1) * C) - max(lo[k], y * C))
+    for y in range(rows):
+        rs[y + 1] += rs[y]
+    best = 0
+    dc[:C] = 0
+    for q in range(d0 + Q - 1, d0 - 1, -1):  # bottom up: dc[x] counts q's tile and those below
+        r = q // C
+        x = C - 1 - (q - r * C) if snake and r & 1 else q - r * C
+        dc[x] += 1
+        best = max(best, rs[r] * dc[x])
+    if Q == 1 and not snake:
+        return max(best, rs[rows] - rs[rows - 1])
+    for y in range(rows - 1, -1, -1):
+        if (rs[y + 1] - rs[y]) * Q <= best:
+            continue
+        g[:C] = 0
+        for k in range(m):
+            for t in range(max(lo[k], y * C), min(hi[k], (y + 1) * C)):
+                g[C - 1 - (t - y * C) if snake and y & 1 else t - y * C] += f[k]
+        sent, right = 0, Q  # eastwards: flits of the tiles at or left of x, to the right of x
+        for x in range(C - 1):
+            sent += g[x]
+            right -= dc[x]
+            best = max(best, sent * right)
+        sent, left = 0, Q  # westwards: flits of the tiles right of x, to the tiles at or left
+        for x in range(C - 1, 0, -1):
+            sent += g[x]
+            left -= dc[x]
+            best = max(best, sent * left)
+    return best
+
+
+@njit(cache=True)
+def _link_flits(wm, depths, tcs, tiles, kmax, wm_max, fc_tiles, widths, pix, fixed_cols, snake,
+                out_bits, flit_bits, out, sent) -> None:
+    """out[i]: the busiest link's flits of each weight layer's input delivery, summed over the
+    layers of architecture i; sent[i]: the flits of those deliveries. With the data and tiles of
+    `enasim.mapping` (`_transfers`: a layer j >= 2 of a cell receives its t_j skip channels as
+    equal shares of layers 1 .. j-1; row-major or snake placement; the near-square mesh unless
+    `fixed_cols`) and the flits of `enasim.noc.interconnect.pairs` (each producer tile sends an
+    equal share to each consumer tile, in whole flits), in the same floating-point operations."""
+    cells = depths.shape[1]
+    most = cells * depths.max() + 1
+    lt = np.zeros(most, np.int64)
+    start = np.zeros(most + 1, np.int64)
+    prod = np.zeros(most, np.int64)  # the producer layers of a layer, the last first
+    plo = np.zeros(most, np.int64)
+    phi = np.zeros(most, np.int64)
+    ptiles = np.zeros(most, np.int64)
+    pflits = np.zeros(most, np.int64)
+    elems = np.zeros(most)
+    for i in range(len(wm)):
+        wi = wm[i] - 1
+        n = 0
+        for c in range(cells):
+            w, t = widths[wi, c], tcs[i, c]
+            row = (c * wm_max + wi) * kmax  # the cell's layers in `tiles`, by c_in
+            for j in range(depths[i, c]):
+                if j == 0:
+                    cin = IN_CHANNELS if c == 0 else widths[wi, c - 1]
+                else:
+                    cin = w + (min(t, (j - 1) * w) if j > 1 else 0)
+                lt[n] = int(tiles[row + cin])
+                n += 1
+        lt[n] = int(fc_tiles[wi])
+        n += 1
+        for k in range(n):
+            start[k + 1] = start[k] + lt[k]
+        total = start[n]
+        C = fixed_cols
+        if C == 0:  # `mapping.placement.mesh_shape`: isqrt(total - 1) + 1 columns
+            C = 1
+            while total > C * C:
+                C += 1
+        dc = np.zeros(C, np.int64)
+        g = np.zeros(C, np.int64)
+        rs = np.zeros(total // C + 3, np.int64)
+        s, f, base = 0, 0, 0
+        for c in range(cells + 1):  # the head's fully connected layer last
+            d = depths[i, c] if c < cells else 1
+            for j in range(d):
+                at, m = base + j, 0  # the consumer layer, its producers
+                if c == cells:  # the head pools the last map by 2 before its fc layer
+                    elems[0] = float(widths[wi, c - 1] * pix[c - 1]) * 0.25
+                    prod[0], m = at - 1, 1
+                elif j == 0:
+                    if c > 0:
+                        elems[0] = float(widths[wi, c - 1] * pix[c - 1])
+                        prod[0], m = at - 1, 1
+                else:
+                    w, p = widths[wi, c], pix[c]
+                    tj = min(tcs[i, c], (j - 1) * w) if j > 1 else 0
+                    share = float(w * p) * ((tj * p) / ((j - 1) * w * p)) if tj else 0.0
+                    elems[0] = float(w * p) + share
+                    prod[0], m = at - 1, 1
+                    if tj:
+                        for k in range(1, j - 1):
+                            elems[m] = share
+                            prod[m] = at - 1 - k
+                            m += 1
+                if m == 0:
+                    continue
+                Q = lt[at]
+                for k in range(m):  # ascending tile order: the producers came last first
+                    P = lt[prod[m - 1 - k]]
+                    if k and ptiles[k - 1] == P and elems[m - 1 - k] == elems[m - k]:
+                        pflits[k] = pflits[k - 1]  # the same share of as many tiles
+                    else:
+                        pflits[k] = max(1, int(np.ceil(elems[m - 1 - k] * out_bits / (P * Q)
+                                                       / flit_bits)))
+                    ptiles[k] = P
+                    plo[k] = start[prod[m - 1 - k]]
+                    phi[k] = plo[k] + P
+                    f += P * Q * pflits[k]
+                s += _busiest_link(start[at], Q, plo, phi, pflits, m, C, snake, dc, g, rs)
+            base += d
+        out[i], sent[i] = s, f
+
+
 class FeatureModel:
     """Features of N architectures of the space on chip `hw` (see the module docstring).
 
@@ -190,6 +334,7 @@ class FeatureModel:
             raise ConfigError(hw.name, "adc.range_mode", "the fitted FLASH models support "
                               "'full' and 'calibrated', not 'partial_rows'")
         self.hw, self.cells, self.wm_max, self.depth_max = hw, cells, wm_max, depth_max
+        self.fixed_cols = 0 if hw.noc.mesh_rows == "auto" else int(hw.noc.mesh_cols)
         widths = cell_widths(np.arange(1, wm_max + 1), cells)          # (W, C)
         self.sides = IMAGE_SIZE // 2 ** np.arange(cells)
         # table[key][c, wm - 1, k]: feature of a layer of cell c with c_in = k
@@ -230,9 +375,11 @@ class FeatureModel:
         """Features of N architectures, by name (rows of `matrix`)."""
         return dict(zip(self.names, self.matrix(wm, depths, tcs), strict=True))
 
-    def matrix(self, wm, depths, tcs, check: bool = True) -> np.ndarray:
+    def matrix(self, wm, depths, tcs, check: bool = True, links: bool = True) -> np.ndarray:
         """Features of N architectures as an (F, N) array, rows in the order of `names`;
-        `check=False` skips the range checks (for callers that keep to the space)."""
+        `check=False` skips the range checks (for callers that keep to the space);
+        `links=False` leaves out `link_flits`, `leak_noc` and `noc_flits` (NaN): they walk
+        every layer's tiles on the mesh, ~30 us an architecture where the rest takes ~1 us."""
         wm = np.atleast_1d(np.asarray(wm, np.int64))
         depths = np.atleast_2d(np.asarray(depths, np.int64))
         tcs = np.atleast_2d(np.asarray(tcs, np.int64))
@@ -241,6 +388,14 @@ class FeatureModel:
         out = np.empty((len(self.names), len(wm)))
         _features(wm, depths, tcs, self.table, self.prefix, self.kmax, self.pmax,
                   self.wm_max, self.fc_table, self.fc_flops, self.widths, self.sides**2, out)
+        out[_LINKS:_LINKS + 3] = np.nan
+        if links:
+            hw = self.hw
+            _link_flits(wm, depths, tcs, self.table[_TILES], self.kmax, self.wm_max,
+                        self.fc_table[_TILES], self.widths, self.sides**2, self.fixed_cols,
+                        hw.mapping.placement == "snake", hw.precision.output_bits,
+                        hw.noc.flit_bits, out[_LINKS], out[_LINKS + 2])
+            out[_LINKS + 1] = out[_TILES] * out[_LINKS]
         return out
 
     def _check(self, wm, depths, tcs) -> None:

@@ -9,7 +9,6 @@ import sys
 from enasim.config.schema import NOC_MODELS
 from enasim.validate import NETWORKS_MAX, WORKERS_MAX, int_arg, seed_arg
 
-FIT_NOC = "ideal"  # interconnect of `flash fit` and `flash search --simulate` runs
 SPACES = ("enasim", "paper")  # FlashSpace(shared_depth=False | True)
 SPACE_HELP = ("'enasim' (default): a depth per cell, 1.26e13 architectures; 'paper': one "
               "depth shared by the cells, as FLASH defines its space, 3.2e10")
@@ -45,9 +44,9 @@ def add_parser(sub) -> None:
     hw.add_argument("--engine", choices=("sim", "analytical"), default="sim",
                     help="ground truth: the event engine (default) or the closed-form model")
     hw.add_argument("--noc", choices=NOC_MODELS,
-                    help=f"with --engine sim: interconnect of the simulations (default: "
-                         f"{FIT_NOC}; the cycle-level mesh takes minutes per network, see "
-                         f"README)")
+                    help="with --engine sim: interconnect of the simulations (default: the "
+                         "hwconfig's noc.model, the cycle-level mesh on flash_imc; 'ideal' is "
+                         "zero-load, without contention)")
     hw.add_argument("--workers", type=int_arg(1, WORKERS_MAX), default=None,
                     help="parallel simulations (default: the CPUs available)")
     hw.add_argument("--space", choices=SPACES, default="enasim", help=SPACE_HELP)
@@ -127,11 +126,11 @@ def cmd_fit(args) -> int:
     from enasim.nas.spaces.densenet_flash import FlashSpace
 
     r = fit_run(args.hw, args.train, args.test, args.seed, args.out, args.engine,
-                args.noc or FIT_NOC, args.workers,
+                args.noc, args.workers,
                 space=FlashSpace(shared_depth=args.space == "paper"))
     print(f"{r.networks} networks simulated ({r.failed} failed) in {r.sim_wall_s:.1f} s; "
           f"models in {r.out / 'models.json'}\n")
-    print("Table 7: linear models on the test networks")
+    print(f"Table 7: linear models on the test networks; ground truth: {r.truth}")
     print(format_table(["target", "features", "k", "mean error %", "max error %", "fit ms"],
                        r.rows7))
     if r.rows8:
@@ -190,7 +189,7 @@ def cmd_search(args) -> int:
     if args.simulate:
         truth = models.ground_truth or {}
         engine = "analytical" if truth.get("engine") == "analytical" and not args.noc else "sim"
-        noc = args.noc or truth.get("noc") or FIT_NOC
+        noc = args.noc or truth.get("noc") or hw.noc.model
         _confirm(hw_with_noc(hw, noc), results, engine)
         warnings = _check_predictions(models, results, engine, noc)
         for r in results:

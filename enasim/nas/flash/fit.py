@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from enasim.analytical.fitted import (
-    FEATURE_SETS,
     TARGETS,
     HardwareModels,
     design,
     errors_pct,
+    feature_sets,
     fit_linear,
     most_parameters,
 )
@@ -60,6 +60,7 @@ class FitReport:
     failed: int
     sim_wall_s: float
     out: Path
+    truth: str = ""  # the ground truth, as printed: "sim, compiled NoC" or "analytical"
 
 
 def sample_networks(space: FlashSpace, n: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -99,10 +100,12 @@ def simulate(hw_path: Path, space: FlashSpace, wm, d, t, out: Path, engine: str,
 
 def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
             out: str | Path = "results/flash-fit", engine: str = "sim",
-            noc: str | None = "ideal", workers: int | None = None,
+            noc: str | None = None, workers: int | None = None,
             progress: bool | None = None, space: FlashSpace | None = None) -> FitReport:
     """The whole flow; writes OUT/models.json (the default feature set), OUT/models_flash.json,
-    OUT/networks.csv, OUT/report.json, OUT/timing.json and OUT/plots/, as one set."""
+    OUT/networks.csv, OUT/report.json, OUT/timing.json and OUT/plots/, as one set. `noc`
+    (engine sim): the interconnect of the simulations, by default the hwconfig's
+    `noc.model`; on a mesh the enasim models add `MESH_FEATURES`."""
     set_name, target, params = most_parameters()
     if train <= params:  # decided here, not after simulating train + test networks
         raise ConfigError("", "--train", f"expected at least {params + 1} networks: the "
@@ -118,6 +121,8 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
         raise ConfigError("", "--noc", f"expected one of {', '.join(NOC_MODELS)}, got {noc!r}")
     hw_path = resolve_path(hw)
     cfg = load(hw_path)
+    noc = (noc or cfg.noc.model) if engine == "sim" else None
+    sets = feature_sets(mesh=noc not in (None, "ideal"))
     space = space or FlashSpace()
     out = check_result_dir(out, RESULT_FILES + (SIMS,))
     features = FeatureModel(cfg, cells=space.cells, wm_max=space.wm[1],
@@ -140,8 +145,8 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
     rows7, rows8, worst, fitted = [], [], [], {}
     preds: dict[str, np.ndarray] = {}
     for target in TARGETS:
-        for set_name, sets in FEATURE_SETS.items():
-            m = fit_linear(target, _rows(feats, tr), y[target][tr], sets[target])
+        for set_name, chosen in sets.items():
+            m = fit_linear(target, _rows(feats, tr), y[target][tr], chosen[target])
             err = errors_pct(m.predict(_rows(feats, te)), y[target][te])
             m = replace(m, test_mean_error_pct=float(err.mean()),
                         test_max_error_pct=float(err.max()))
@@ -155,17 +160,19 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
                     worst.append([target, space.spec(wm[i], d[i], t[i]).label(),
                                   float(y[target][i]), float(preds[target][i]),
                                   float(errors_pct(preds[target][i], y[target][i]))])
-        rows8.extend(_ml_rows(target, feats, y[target], tr, te))
-    report = FitReport(rows7, rows8, worst, int(ok.sum()), int((~ok).sum()), sim_wall, out)
+        rows8.extend(_ml_rows(target, feats, y[target], tr, te, sets["enasim"][target]))
+    truth = {"engine": engine, "noc": noc}
+    report = FitReport(rows7, rows8, worst, int(ok.sum()), int((~ok).sum()), sim_wall, out,
+                       f"sim, {noc} NoC" if noc else engine)
     with result_set(out, RESULT_FILES, keep=(SIMS,)) as stage:
-        truth = {"engine": engine, "noc": noc if engine == "sim" else None}
         HardwareModels(cfg.name, fitted["enasim"], ground_truth=truth).save(
             stage / "models.json")
         HardwareModels(cfg.name, fitted["flash"], ground_truth=truth).save(
             stage / "models_flash.json")
         _write_networks(stage / "networks.csv", names, wm, d, t, is_train, ok, y, preds, space)
         atomic_write(stage / "report.json", _json({
-            "hw": cfg.name, "engine": engine, "noc": noc, "seed": seed,
+            "hw": cfg.name, "engine": engine, "noc": noc, "ground_truth": report.truth,
+            "seed": seed,
             "space": "paper" if space.shared_depth else "enasim",
             "train": int(tr.sum()), "test": int(te.sum()), "failed": report.failed,
             "table7": [dict(zip(("target", "features", "n_features", "mean_error_pct",
@@ -190,7 +197,7 @@ def _rows(feats: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarra
     return {k: v[mask] for k, v in feats.items()}
 
 
-def _ml_rows(target: str, feats, y, tr, te) -> list[list]:
+def _ml_rows(target: str, feats, y, tr, te, names: tuple[str, ...]) -> list[list]:
     """SVM (RBF, standardised features and target) and random forest on the enasim set."""
     try:
         from sklearn.ensemble import RandomForestRegressor
@@ -199,7 +206,7 @@ def _ml_rows(target: str, feats, y, tr, te) -> list[list]:
         from sklearn.svm import SVR
     except ImportError:
         return []
-    X = design(feats, FEATURE_SETS["enasim"][target])
+    X = design(feats, names)
     rows = []
     methods = {"svm": lambda: make_pipeline(StandardScaler(), SVR(C=100.0, epsilon=0.01)),
                "random_forest": lambda: RandomForestRegressor(200, random_state=0, n_jobs=1)}

@@ -102,6 +102,9 @@ class Evaluator:
                                  (bounds.quality, bounds.area_mm2, bounds.latency_ms,
                                   bounds.energy_mj)], np.float64)
         self._g, self._limits = names.index("g"), space.limits
+        # the mesh features (models fitted on a cycle-level mesh) cost ~30 us an architecture
+        self._links = any(f in ("link_flits", "leak_noc", "noc_flits") for m in terms
+                          for f in m.features)
         self.evaluations = 0
 
     def __call__(self, wm, depths, tcs) -> dict[str, np.ndarray]:
@@ -109,7 +112,7 @@ class Evaluator:
         depths = np.atleast_2d(np.asarray(depths, np.int64))
         tcs = np.atleast_2d(np.asarray(tcs, np.int64))
         self.evaluations += len(wm)
-        x = self.features.matrix(wm, depths, tcs)
+        x = self.features.matrix(wm, depths, tcs, links=self._links)
         out = np.empty((len(METRICS), len(wm)))
         flags = np.empty((2, len(wm)), np.bool_)
         in_space(wm, depths, tcs, self._limits, flags[1])
