@@ -34,6 +34,14 @@ of router r by its global index r * PORTS * V + c; the field names are the const
   only the nodes in these sets, in node order, so its cost follows the traffic, not the mesh
   (the engine's meshes are large and mostly idle: vgg8 on flash_imc is 14 x 15 nodes).
 
+Three shortcuts keep a router's steps to the cycles that need it, with the same results (the
+process model takes every stage in its own cycle; tested equal packet by packet): with 1-cycle
+VC allocation after a route computation of a cycle or more, a router allocates VCs for the
+next cycle at the end of its step (`_early_va`), so a cycle in which it would only allocate
+VCs is not visited; with 1-cycle switch traversal a flit that wins the switch is put on its
+link at once, due when it would have arrived (`_depart`; `link_flits` counts it from the cycle
+it leaves); credits alone to a router with nothing queued only return its buffer space.
+
 The kernel gets these arrays flattened, with the field strides as constants, and indexes them
 with unsigned indices (`_u`): Numba then skips its negative-index wraparound and LLVM folds the
 field offsets into the addressing, where a multi-dimensional index costs a multiplication by a
@@ -80,8 +88,14 @@ RQ, VQ, SQ = 0, 4, 8
 NEW, CUR, WIN, DUE = range(4)
 FREE, XLAST, PO, STALL, OB_HEAD, OB_CNT, LINK, SA_OUT, SA_IN, SA_VC, NB = \
     12, 13, 14, 15, 16, 17, 26, 32, 37, 42, 48
+# early VC allocation (`_early_va`): its cycle, its winners (not yet queued for switch
+# allocation); per output o at LEAVE + o, the cycle its last flit leaves switch traversal
+# when traversal is folded into switch allocation (st_delay 1: `_depart`)
+EARLY, SQP, LEAVE = 53, 54, 55
 RF = 64
 CR = 8  # bit of port 0's credit in `due`
+PORT_BITS = (1 << PORTS) - 1
+WAKE = 1 << (CR - 1)  # a bit of `due` that only makes its router step
 # fields of a terminal in `trm` (TF apart): its source queue (a linked list through
 # nxt_in_q), the next flit of its head packet, the VCs it used; per VC v of its router's local
 # input, at TV_BUSY + 2 * v and TV_CNT + 2 * v: held by a packet, credits in use
@@ -369,6 +383,62 @@ def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
     return win
 
 
+@_kernel
+def _idle(rtr, rb):
+    """No VC in any stage and no flit at an output (`_stalled` would say so, as would
+    `_busy`)."""
+    return (rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)]
+            | rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)]
+            | rtr[_u(rb + SQP)] | rtr[_u(rb + PO)]) == 0
+
+
+@_kernel
+def _take_vcs(m, vcs, vb, rtr, rb):
+    """VC allocation winners (bitmask `m`) take their output VC and become active."""
+    while m:
+        c = trailing_zeros(m)
+        m &= m - 1
+        x = (vb + c) * VF
+        rtr[_u(rb + FREE)] ^= 1 << vcs[_u(x + OUT_VC)]
+        vcs[_u(x + STATE)] = ACTIVE
+
+
+@_kernel
+def _early_va(r, t, V, vcs, vb, rtr, rb, reqm, gm, R, W, ccap, due, ds):
+    """VC allocation of cycle t (eval and update, 1-cycle stage) at the end of the router's
+    step of cycle t - 1, exact when route computation takes a cycle or more: its group (the
+    VCs queued by then: only route computation adds to it, after the evaluation of the
+    cycle), the free output VCs and the pointers change only at the router's own VC and
+    switch allocation updates, and a winner's output VC is one no packet holds, so t's switch
+    allocation update (a tail releasing its VC) touches other bits. The winners join the
+    switch allocation queue at t after t's evaluation (`SQP`, merged by the step of t, or by
+    the router's next step); the router steps at t + 1 to allocate them the switch, which a
+    wake-up in `due` ensures even if nothing else brings it there. A router that has only VC
+    allocation to do at t is then not visited at t at all."""
+    g = rtr[_u(rb + VQ + NEW)]
+    rtr[_u(rb + VQ + NEW)] = 0
+    win = _vc_alloc(g, V, vcs, vb, rtr[_u(rb + FREE)], reqm, gm)
+    rtr[_u(rb + VQ + NEW)] = g ^ win  # they try again at t + 1
+    _take_vcs(win, vcs, vb, rtr, rb)
+    rtr[_u(rb + SQP)] = win
+    rtr[_u(rb + EARLY)] = t
+    if win:
+        s = (t + 1) & (ccap - 1)
+        due[_u(r * ccap + s)] |= WAKE
+        _mark(ds, R, W, r, s)
+
+
+@_kernel
+def _depart(r, o, t, link, R, W, ccap, rtr, rb, due, ds, fch, pkt, seq, itime, vc):
+    """A flit leaves router r's output o in cycle t for the next router (or its terminal)."""
+    rtr[_u(rb + LINK + o)] += 1
+    if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
+        _send_flit(fch, due, ds, R, W, ccap, R + r, LOCAL, t + 2, pkt, seq, itime, vc)
+    else:
+        _send_flit(fch, due, ds, R, W, ccap, rtr[_u(rb + NB + o)], o ^ 1, t + link + 1, pkt,
+                   seq, itime, vc)
+
+
 @njit(cache=True, _nrt=False, inline="always")
 def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, cch, ob,
                  scratch):
@@ -381,8 +451,17 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
     bcap, ccap, ocap = par[P_BCAP], par[P_CCAP], par[P_OCAP]
     vb, rb = r * PORTS * V, r * RF  # r's first VC, its `rtr` fields
     s = now & (ccap - 1)
+    if (arrived & PORT_BITS) == 0 and _idle(rtr, rb):
+        # credits alone to a router with nothing queued: they are all that changes
+        m = arrived >> CR
+        while m:
+            o = trailing_zeros(m)
+            m &= m - 1
+            vcs[_u((vb + o * V + cch[_u((r * PORTS + o) * ccap + s)]) * VF + OCC)] -= 1
+        rtr[_u(rb + STALL)] = 1
+        return
     # input queuing: flits (port order), then credits
-    m = arrived & ((1 << CR) - 1)
+    m = arrived & PORT_BITS
     while m:
         ip = trailing_zeros(m)
         m &= m - 1
@@ -400,16 +479,22 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
             _start_packet(par[P_RD], xy, dst, vcs, buf, rtr, r, rb, x, bx, c)
         elif st == ACTIVE and cnt == 0:
             rtr[_u(rb + SQ + NEW)] |= 1 << c
-    m = arrived >> CR
+    m = arrived >> CR & PORT_BITS
     while m:
         o = trailing_zeros(m)
         m &= m - 1
         vcs[_u((vb + o * V + cch[_u((r * PORTS + o) * ccap + s)]) * VF + OCC)] -= 1
     # evaluate: route computation, VC allocation, switch allocation
+    early = par[P_RD] > 0 and par[P_VA] == 1  # VC allocation runs a cycle ahead (_early_va)
     _stage_eval(rtr, rb + RQ, now, par[P_RD])
-    g = _stage_eval(rtr, rb + VQ, now, par[P_VA])
-    if g:
-        rtr[_u(rb + VQ + WIN)] = _vc_alloc(g, V, vcs, vb, rtr[_u(rb + FREE)], reqm, gm)
+    if early:
+        if rtr[_u(rb + EARLY)] < now:  # not stepped in the cycle of the early allocation
+            rtr[_u(rb + SQ + NEW)] |= rtr[_u(rb + SQP)]
+            rtr[_u(rb + SQP)] = 0
+    else:
+        g = _stage_eval(rtr, rb + VQ, now, par[P_VA])
+        if g:
+            rtr[_u(rb + VQ + WIN)] = _vc_alloc(g, V, vcs, vb, rtr[_u(rb + FREE)], reqm, gm)
     if par[P_VA] > 1 and rtr[_u(rb + VQ + CUR)] and rtr[_u(rb + VQ + DUE)] <= now:
         w = m = rtr[_u(rb + VQ + WIN)]  # due now: drop the winners whose output VC was taken
         while m:
@@ -433,16 +518,15 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
         vcs[_u(x + OUT_PORT)] = _route(xy, r, dst[_u(pkt)])
         vcs[_u(x + STATE)] = VC_ALLOC
     # VC allocation update: winners take their output VC (OUT_VC), the others try again
-    g = _stage_due(rtr, rb + VQ, now)
-    m = g & rtr[_u(rb + VQ + WIN)]
-    rtr[_u(rb + VQ + NEW)] |= g ^ m
-    rtr[_u(rb + SQ + NEW)] |= m
-    while m:
-        c = trailing_zeros(m)
-        m &= m - 1
-        x = (vb + c) * VF
-        rtr[_u(rb + FREE)] ^= 1 << vcs[_u(x + OUT_VC)]
-        vcs[_u(x + STATE)] = ACTIVE
+    if early:
+        rtr[_u(rb + SQ + NEW)] |= rtr[_u(rb + SQP)]  # this cycle's, allocated a cycle ahead
+        rtr[_u(rb + SQP)] = 0
+    else:
+        g = _stage_due(rtr, rb + VQ, now)
+        m = g & rtr[_u(rb + VQ + WIN)]
+        rtr[_u(rb + VQ + NEW)] |= g ^ m
+        rtr[_u(rb + SQ + NEW)] |= m
+        _take_vcs(m, vcs, vb, rtr, rb)
     # switch allocation update: winners send a flit through switch traversal to their output
     # and a credit back
     credits = 0  # bitmask of the inputs that send a credit, for VC credit[input]
@@ -466,15 +550,21 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
         vcs[_u((vb + out) * VF + OCC)] += 1
         if tail:
             rtr[_u(rb + FREE)] |= 1 << out
-        n = rtr[_u(rb + OB_CNT + 2 * o)]
-        j = ((r * PORTS + o) * ocap + ((rtr[_u(rb + OB_HEAD + 2 * o)] + n) & (ocap - 1))) * CF
-        ob[_u(j)] = _traversed(rtr, rb, now, par[P_ST])
-        ob[_u(j + 1)] = pkt
-        ob[_u(j + 2)] = seq
-        ob[_u(j + 3)] = itime
-        ob[_u(j + 4)] = out - o * V  # downstream VC
-        rtr[_u(rb + OB_CNT + 2 * o)] = n + 1
-        rtr[_u(rb + PO)] |= 1 << o
+        if par[P_ST] == 1:  # it leaves next cycle, the output's only flit then: send it now
+            rtr[_u(rb + LEAVE + o)] = now + 1
+            _depart(r, o, now + 1, par[P_LINK], R, W, ccap, rtr, rb, due, ds, fch, pkt, seq,
+                    itime, out - o * V)
+        else:
+            n = rtr[_u(rb + OB_CNT + 2 * o)]
+            j = ((r * PORTS + o) * ocap + ((rtr[_u(rb + OB_HEAD + 2 * o)] + n) & (ocap - 1))) \
+                * CF
+            ob[_u(j)] = _traversed(rtr, rb, now, par[P_ST])
+            ob[_u(j + 1)] = pkt
+            ob[_u(j + 2)] = seq
+            ob[_u(j + 3)] = itime
+            ob[_u(j + 4)] = out - o * V  # downstream VC
+            rtr[_u(rb + OB_CNT + 2 * o)] = n + 1
+            rtr[_u(rb + PO)] |= 1 << o
         credit[_u(ip)] = c - ip * V
         credits |= 1 << ip
         if cnt == 0:
@@ -498,13 +588,8 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
         rtr[_u(rb + OB_CNT + 2 * o)] = n
         if n == 0:
             rtr[_u(rb + PO)] ^= 1 << o
-        rtr[_u(rb + LINK + o)] += 1
-        if o == LOCAL:  # ejection channels live at rows R.. of the channel arrays
-            dest_n, dest_p, lat = R + r, LOCAL, 1
-        else:
-            dest_n, dest_p, lat = rtr[_u(rb + NB + o)], o ^ 1, par[P_LINK]
-        _send_flit(fch, due, ds, R, W, ccap, dest_n, dest_p, now + lat + 1, ob[_u(j + 1)],
-                   ob[_u(j + 2)], ob[_u(j + 3)], ob[_u(j + 4)])
+        _depart(r, o, now, par[P_LINK], R, W, ccap, rtr, rb, due, ds, fch, ob[_u(j + 1)],
+                ob[_u(j + 2)], ob[_u(j + 3)], ob[_u(j + 4)])
     while credits:
         ip = trailing_zeros(credits)
         credits &= credits - 1
@@ -513,6 +598,8 @@ def _router_step(r, now, arrived, par, xy, dst, flits, vcs, buf, rtr, due, fch, 
         else:
             _send_credit(cch, due, ds, R, W, ccap, rtr[_u(rb + NB + ip)], ip ^ 1,
                          now + par[P_LINK] + 1, credit[_u(ip)])
+    if early and rtr[_u(rb + VQ + NEW)]:
+        _early_va(r, now + 1, V, vcs, vb, rtr, rb, reqm, gm, R, W, ccap, due, ds)
     rtr[_u(rb + STALL)] = _stalled(V, B, par[P_VA], par[P_SA], vcs, vb, rtr, rb)
 
 
@@ -766,6 +853,8 @@ class CompiledMesh:
         self.rtr = np.zeros((R, RF), dtype=np.int64)
         self.rtr[:, FREE] = (1 << PV) - 1  # output VCs not in use
         self.rtr[:, XLAST] = -(1 << 40)  # see _traversed
+        self.rtr[:, EARLY] = -(1 << 40)
+        self.rtr[:, LEAVE:LEAVE + PORTS] = -(1 << 40)
         self.rtr[:, NB:NB + PORTS - 1] = [[neighbour(params, r, o) for o in range(PORTS - 1)]
                                           for r in range(R)]
         self.due = np.zeros((2 * R, ccap), dtype=np.int64)  # rows R..: the terminals
@@ -906,7 +995,9 @@ class CompiledMesh:
 
     @property
     def link_flits(self) -> np.ndarray:
-        return self.rtr[:, LINK:LINK + PORTS]
+        """Flits each router has sent on each output; a flit sent ahead (`_depart` at switch
+        allocation) counts from the cycle it leaves."""
+        return self.rtr[:, LINK:LINK + PORTS] - (self.rtr[:, LEAVE:LEAVE + PORTS] >= self.now)
 
     @property
     def ejected_flits(self) -> int:
