@@ -315,6 +315,9 @@ def test_search_simulate_warns_beyond_the_held_out_max_error(fitted, tmp_path, c
                 assert any(f"simulated {k}" in w and "held-out max error (0 %)" in w
                            for w in err)
             assert all(w.startswith("enasim: warning: hierarchical SHGO: ") for w in err)
+            # area is exact in the tiles: its ~1e-13 % of rounding is not worth a warning
+            assert abs(sim["area_mm2"] - pred["area_mm2"]) <= 1e-9 * sim["area_mm2"]
+            assert not any("simulated area_mm2" in w for w in err)
     # another ground truth than the fit's is named; an old file without one is not checked
     _, err = _search_simulate(tmp_path / "models-1e+09.json", capsys, "--noc", "ideal")
     assert err == ["enasim: warning: hierarchical SHGO: the models were fitted on analytical "
