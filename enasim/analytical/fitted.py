@@ -126,6 +126,11 @@ def errors_pct(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return 100.0 * np.abs(np.asarray(pred) - truth) / np.abs(truth)
 
 
+def truth_label(engine: str, noc: str | None) -> str:
+    """A ground truth as reports name it: "analytical" or "sim, NOC NoC"."""
+    return engine if engine == "analytical" else f"sim, {noc} NoC"
+
+
 @dataclass(frozen=True)
 class HardwareModels:
     """The three fitted models of one chip, with the space they were fitted on."""

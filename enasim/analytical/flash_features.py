@@ -89,7 +89,9 @@ NETWORK_KEYS = ("wm", "cells", "layers", "nc_d_wm2", "sc", "comm", "flops", "fm"
 CELL_KEYS = ("d", "sc", "comm", "flops", "fm")  # per cell: d0, d1, ..., sc0, ...
 _TILES, _CYCLES = LAYER_KEYS.index("tiles"), LAYER_KEYS.index("compute_cycles")
 _IN_BITS = LAYER_KEYS.index("input_bits")
-_LINKS = len(LAYER_KEYS) + NETWORK_KEYS.index("link_flits")
+# the features `FeatureModel.matrix` computes only on request (they walk every layer's tiles)
+LINK_KEYS = ("link_flits", "leak_noc", "noc_flits")
+_LINKS = len(LAYER_KEYS) + NETWORK_KEYS.index(LINK_KEYS[0])
 
 
 def feature_names(cells: int) -> tuple[str, ...]:
@@ -378,8 +380,8 @@ class FeatureModel:
     def matrix(self, wm, depths, tcs, check: bool = True, links: bool = True) -> np.ndarray:
         """Features of N architectures as an (F, N) array, rows in the order of `names`;
         `check=False` skips the range checks (for callers that keep to the space);
-        `links=False` leaves out `link_flits`, `leak_noc` and `noc_flits` (NaN): they walk
-        every layer's tiles on the mesh, ~30 us an architecture where the rest takes ~1 us."""
+        `links=False` leaves out `LINK_KEYS` (NaN): they walk every layer's tiles on the mesh,
+        ~30 us an architecture where the rest takes ~1 us."""
         wm = np.atleast_1d(np.asarray(wm, np.int64))
         depths = np.atleast_2d(np.asarray(depths, np.int64))
         tcs = np.atleast_2d(np.asarray(tcs, np.int64))
@@ -388,7 +390,7 @@ class FeatureModel:
         out = np.empty((len(self.names), len(wm)))
         _features(wm, depths, tcs, self.table, self.prefix, self.kmax, self.pmax,
                   self.wm_max, self.fc_table, self.fc_flops, self.widths, self.sides**2, out)
-        out[_LINKS:_LINKS + 3] = np.nan
+        out[_LINKS:_LINKS + len(LINK_KEYS)] = np.nan
         if links:
             hw = self.hw
             _link_flits(wm, depths, tcs, self.table[_TILES], self.kmax, self.wm_max,

@@ -385,8 +385,8 @@ def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
 
 @_kernel
 def _idle(rtr, rb):
-    """No VC in any stage and no flit at an output (`_stalled` would say so, as would
-    `_busy`)."""
+    """No VC in any stage or awaiting one, no flit at an output: a step would find nothing to
+    do but take what arrives."""
     return (rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)]
             | rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)]
             | rtr[_u(rb + SQP)] | rtr[_u(rb + PO)]) == 0

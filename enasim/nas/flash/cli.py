@@ -246,8 +246,10 @@ def _check_predictions(models, results, engine: str, noc: str) -> dict[str, list
     """Per method, what a user must know about its simulated numbers: a metric off its
     prediction by more than the model's held-out max error, a simulation on another ground
     truth than the fit's, or models that record no held-out error."""
+    from enasim.analytical.fitted import truth_label
+
     truth = models.ground_truth
-    used = engine if engine == "analytical" else f"sim, {noc} NoC"
+    used = truth_label(engine, noc)
     out: dict[str, list[str]] = {}
     for r in results:
         if not r.simulated:
@@ -257,8 +259,7 @@ def _check_predictions(models, results, engine: str, noc: str) -> dict[str, list
             notes.append(f"{models.source} records no ground truth or held-out errors (written "
                          f"by an older enasim): the simulated numbers are not checked; refit")
             continue
-        fitted_on = (truth["engine"] if truth["engine"] == "analytical"
-                     else f"sim, {truth['noc']} NoC")
+        fitted_on = truth_label(truth["engine"], truth["noc"])
         if fitted_on != used:
             notes.append(f"the models were fitted on {fitted_on} ground truth; simulated on "
                          f"{used}")

@@ -33,6 +33,7 @@ from enasim.analytical.fitted import (
     feature_sets,
     fit_linear,
     most_parameters,
+    truth_label,
 )
 from enasim.analytical.flash_features import FeatureModel
 from enasim.config import load
@@ -163,7 +164,7 @@ def fit_run(hw: str, train: int = 180, test: int = 540, seed: int = 0,
         rows8.extend(_ml_rows(target, feats, y[target], tr, te, sets["enasim"][target]))
     truth = {"engine": engine, "noc": noc}
     report = FitReport(rows7, rows8, worst, int(ok.sum()), int((~ok).sum()), sim_wall, out,
-                       f"sim, {noc} NoC" if noc else engine)
+                       truth_label(engine, noc))
     with result_set(out, RESULT_FILES, keep=(SIMS,)) as stage:
         HardwareModels(cfg.name, fitted["enasim"], ground_truth=truth).save(
             stage / "models.json")

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from enasim.analytical.fitted import HardwareModels
-from enasim.analytical.flash_features import FeatureModel
+from enasim.analytical.flash_features import LINK_KEYS, FeatureModel
 from enasim.config.schema import HardwareConfig
 from enasim.errors import ConfigError
 from enasim.nas.spaces.densenet_flash import BASE_WIDTH, FlashSpace, in_space
@@ -103,8 +103,7 @@ class Evaluator:
                                   bounds.energy_mj)], np.float64)
         self._g, self._limits = names.index("g"), space.limits
         # the mesh features (models fitted on a cycle-level mesh) cost ~30 us an architecture
-        self._links = any(f in ("link_flits", "leak_noc", "noc_flits") for m in terms
-                          for f in m.features)
+        self._links = any(f in LINK_KEYS for m in terms for f in m.features)
         self.evaluations = 0
 
     def __call__(self, wm, depths, tcs) -> dict[str, np.ndarray]:
