@@ -1,7 +1,7 @@
 """NoC speed and BookSim2 agreement.
 
 Prints flits per wall-second (best of three runs) for both models at 4x4 @ 0.1 and 8x8 @ 0.3
-(uniform, 1-flit) beside BookSim2's figures from ../shared/reference/README.md: the compiled
+(uniform, 1-flit) beside BookSim2's figures from enasim/reference/README.md: the compiled
 model's run alone, counting the mesh's start-up (building it and the first call, in a process
 where Numba's code is loaded), and as a whole fresh process (Python, NumPy and Numba start-up
 included, as a one-off command pays them); then (with --curves) the full latency curves and
@@ -23,7 +23,7 @@ from enasim.noc.router import RouterParams
 from enasim.noc.traffic import SyntheticSource, generate
 from enasim.report.tables import format_table
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "booksim"
+REFERENCE = Path(__file__).resolve().parents[1] / "enasim" / "reference" / "booksim"
 BOOKSIM_FLITS_PER_S = {(4, 0.1): 118e3, (8, 0.3): 71e3}  # reference README, same machine kind
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: reference data from ../shared/reference (skipped when absent)."""
+"""Shared fixtures: reference data (enasim/reference, with its provenance), bundled chips and
+workloads."""
 
 from __future__ import annotations
 
@@ -18,21 +19,17 @@ from enasim.mapping import map_network
 from enasim.workload import load_workload
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = REPO / "enasim" / "reference"
 
 
 def reference_file(*parts: str) -> Path:
     path = REFERENCE.joinpath(*parts)
-    if not path.is_file():
-        pytest.skip(f"reference data not found: {path}")
+    assert path.is_file(), f"reference data missing from the repository: {path}"
     return path
 
 
 def read_reference_csv(*parts: str) -> list[dict[str, str]]:
-    path = REFERENCE.joinpath(*parts)
-    if not path.is_file():
-        pytest.skip(f"reference data not found: {path}")
-    with path.open() as fh:
+    with reference_file(*parts).open() as fh:
         return list(csv.DictReader(fh))
 
 

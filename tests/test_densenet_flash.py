@@ -1,4 +1,4 @@
-"""FLASH DenseNet generator against the official NN-Mass code's shapes (../shared/reference/nas)."""
+"""FLASH DenseNet generator against the official NN-Mass code's shapes (enasim/reference/nas)."""
 
 from __future__ import annotations
 

@@ -6,22 +6,19 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REFERENCE
+from conftest import reference_file
 
 from enasim.errors import ConfigError
 from enasim.noc.packets import Packets
 from enasim.noc.traces import read_trace, write_trace
 
-TRACE_A = REFERENCE / "booksim" / "trace_A_light_1flit.json"
 FIELDS = ("src", "dst", "flits", "cycle", "ids", "dep_ptr", "dep_idx")
 SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "booksim-json": ".json"}
 
 
 @pytest.fixture
 def trace_a():
-    if not TRACE_A.is_file():
-        pytest.skip(f"reference data not found: {TRACE_A}")
-    return TRACE_A
+    return reference_file("booksim", "trace_A_light_1flit.json")
 
 
 def same(a: Packets, b: Packets) -> None:
