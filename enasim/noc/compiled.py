@@ -384,12 +384,19 @@ def _sw_alloc(group, V, B, vcs, vb, rtr, rb, port_of, sreq, sin, sgnt, svc):
 
 
 @_kernel
+def _queued(rtr, rb):
+    """The VCs in a stage and the outputs with flits of the router at rtr[rb:] (bitmasks, OR-ed:
+    nonzero when there are any)."""
+    return rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)] | \
+        rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)] | \
+        rtr[_u(rb + PO)]
+
+
+@_kernel
 def _idle(rtr, rb):
     """No VC in any stage or awaiting one, no flit at an output: a step would find nothing to
     do but take what arrives."""
-    return (rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)]
-            | rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)]
-            | rtr[_u(rb + SQP)] | rtr[_u(rb + PO)]) == 0
+    return (_queued(rtr, rb) | rtr[_u(rb + SQP)]) == 0
 
 
 @_kernel
@@ -609,9 +616,7 @@ def _busy(r, rtr):
     rb = r * RF
     if rtr[_u(rb + STALL)]:
         return 0
-    return rtr[_u(rb + RQ + NEW)] | rtr[_u(rb + RQ + CUR)] | rtr[_u(rb + VQ + NEW)] | \
-        rtr[_u(rb + VQ + CUR)] | rtr[_u(rb + SQ + NEW)] | rtr[_u(rb + SQ + CUR)] | \
-        rtr[_u(rb + PO)]
+    return _queued(rtr, rb)
 
 
 @_kernel
