@@ -252,7 +252,8 @@ def _check_consistency(cfg: HardwareConfig, src: str) -> None:
     if adc.energy_model == "table" and adc.table_energy_pj <= 0:
         raise ConfigError(src, "adc.table_energy_pj", "expected a number > 0 with "
                           "energy_model 'table'")
-    if cfg.noc.model != "ideal" and cfg.noc.io_cycles != 3:
+    _check_accounting(cfg, src)
+    if cfg.noc.model not in ("ideal", "htree") and cfg.noc.io_cycles != 3:
         raise ConfigError(src, "noc.io_cycles", f"expected 3 with noc.model "
                           f"'{cfg.noc.model}' (1-cycle injection and ejection channels, as "
                           f"BookSim2), got {cfg.noc.io_cycles}; use model 'ideal' for others")
@@ -291,6 +292,21 @@ def _check_consistency(cfg: HardwareConfig, src: str) -> None:
     if (rows == "auto") != (cols == "auto"):
         raise ConfigError(src, "noc.mesh_cols", "mesh_rows and mesh_cols must both be 'auto' "
                           "or both integers")
+
+
+def _check_accounting(cfg: HardwareConfig, src: str) -> None:
+    """NeuroSim's accounting runs on its own floorplan, schedule and interconnect, and the
+    H-tree exists only under it."""
+    if cfg.timing.accounting == "neurosim":
+        for where, value, needed in (("mapping.scheme", cfg.mapping.scheme, "neurosim"),
+                                     ("execution.mode", cfg.execution.mode, "layer_by_layer"),
+                                     ("noc.model", cfg.noc.model, "htree")):
+            if value != needed:
+                raise ConfigError(src, where, f"expected '{needed}' with timing.accounting "
+                                  f"'neurosim', got '{value}'")
+    elif cfg.noc.model == "htree":
+        raise ConfigError(src, "noc.model", "'htree' needs timing.accounting 'neurosim'; use "
+                          "a mesh model (compiled, process, ideal) with 'overlapped'")
 
 
 def as_dict(cfg: HardwareConfig) -> dict[str, Any]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-NOC_MODELS = ("compiled", "process", "ideal")  # how the engine moves data (noc.model, --noc)
+NOC_MODELS = ("compiled", "process", "ideal")  # mesh models of the event engine (--noc)
+# noc.model also takes 'htree': NeuroSim V1.3's H-trees, with timing.accounting 'neurosim'
+NOC_MODEL_CHOICES = (*NOC_MODELS, "htree")
+ACCOUNTINGS = ("overlapped", "neurosim")  # timing.accounting, --accounting
 ENGINES = ("sim", "analytical")  # the event engine, or the closed-form model (--engine)
 COMPILED_MAX_VCS = 12  # noc/compiled.py keeps a router's 5 x num_vcs input VCs in a 64-bit mask
 
@@ -187,12 +190,73 @@ class Noc:
     link_delay: int = _f("cycles per link", min=1, max=CYCLES_MAX)
     io_cycles: int = _f("injection + ejection channel cycles", min=0, max=CYCLES_MAX)
     model: str = _f("how the engine moves data: the cycle-level mesh (Numba "
-                    "'compiled' or SimPy 'process', identical results) or 'ideal' (zero-load "
-                    "latency, no contention)", choices=NOC_MODELS)
+                    "'compiled' or SimPy 'process', identical results), 'ideal' (zero-load "
+                    "latency, no contention) or 'htree' (NeuroSim V1.3's chip and tile H-trees "
+                    "and global buffer, section htree; needs timing.accounting 'neurosim')",
+                    choices=NOC_MODEL_CHOICES)
     router_energy_pj_per_flit: float = _f("energy per flit per router traversal")
     link_energy_pj_per_flit: float = _f("energy per flit per link traversal")
     router_area_um2: float = _f("area of one router")
     router_leakage_uw: float = _f("leakage power of one router")
+
+
+@dataclass(frozen=True)
+class Htree:
+    """NeuroSim V1.3's chip interconnect and buffers (HTree.cpp, Buffer.cpp, Chip.cpp), used by
+    noc.model 'htree' with timing.accounting 'neurosim' (enasim.analytical.neurosim).
+
+    Every activation goes root-to-leaf through a global buffer over a global H-tree, and inside
+    a tile through tile buffers and a tile H-tree. A transfer of one bus width takes a whole
+    number of cycles (ceil(wire delay x clock frequency), HTree.cpp); its wire delay and energy
+    depend on the tile's size, so conventional-mapping (CM) and novel-mapping (NM) tiles have
+    their own numbers."""
+
+    global_bus_max_bits: int = _f("upper bound of the global bus width (maxGlobalBusWidth); the "
+                                  "width is the sum over layers of tile-side + side/cols_per_adc "
+                                  "bits, halved until at most this", min=1, max=WIDTH_MAX)
+    global_cycles_conventional: int = _f("global H-tree cycles per transfer to a CM tile",
+                                         min=1, max=CYCLES_MAX)
+    global_cycles_novel: int = _f("global H-tree cycles per transfer to an NM tile", min=1,
+                                  max=CYCLES_MAX)
+    tile_cycles_conventional: int = _f("tile H-tree cycles per transfer in a CM tile", min=1,
+                                       max=CYCLES_MAX)
+    tile_cycles_novel: int = _f("tile H-tree cycles per transfer in an NM tile", min=1,
+                                max=CYCLES_MAX)
+    global_energy_pj_per_bit_conventional: float = _f("global H-tree energy per bit moved to "
+                                                      "or from a CM tile")
+    global_energy_pj_per_bit_novel: float = _f("global H-tree energy per bit moved to or from "
+                                               "an NM tile")
+    tile_energy_pj_per_bit_conventional: float = _f("tile H-tree (and PE bus) energy per bit "
+                                                    "moved inside a CM tile")
+    tile_energy_pj_per_bit_novel: float = _f("tile H-tree (and PE bus) energy per bit moved "
+                                             "inside an NM tile")
+    global_area_um2: float = _f("area of the global H-tree")
+    tile_area_um2_conventional: float = _f("area of one CM tile's H-tree")
+    tile_area_um2_novel: float = _f("area of one NM tile's H-tree")
+    global_buffer_core_bits: int = _f("bits in one global-buffer register-file core (the "
+                                      "buffer holds the largest layer input x input_bits)",
+                                      min=1, max=BUFFER_BITS_MAX)
+    global_buffer_port_bits: int = _f("bits per global-buffer line (one line per cycle per "
+                                      "core)", min=1, max=WIDTH_MAX)
+    global_buffer_core_area_um2: float = _f("area of one global-buffer core")
+    tile_buffer_core_bits: int = _f("bits in one tile-buffer register-file core", min=1,
+                                    max=BUFFER_BITS_MAX)
+    tile_buffer_port_bits: int = _f("bits per tile-buffer line", min=1, max=WIDTH_MAX)
+    adder_stage_cycles: int = _f("cycles of one adder-tree stage (Adder.cpp: ceil(ripple "
+                                 "delay x clock frequency))", min=0, max=CYCLES_MAX)
+    pool_cycles_per_read: int = _f("cycles per read of the chip's max-pooling unit", min=0,
+                                   max=CYCLES_MAX)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a layer's component times make its latency."""
+
+    accounting: str = _f("'overlapped': buffer, conversion and interconnect time overlap "
+                         "(enasim's step pipeline on the mesh); 'neurosim': NeuroSim V1.3's "
+                         "serial sum of ADC, accumulation, buffer, H-tree and digital cycles "
+                         "per layer (needs mapping.scheme 'neurosim', execution.mode "
+                         "'layer_by_layer' and noc.model 'htree')", choices=ACCOUNTINGS)
 
 
 @dataclass(frozen=True)
@@ -292,6 +356,8 @@ class HardwareConfig:
     ce: Ce = _section(Ce)
     tile: Tile = _section(Tile)
     noc: Noc = _section(Noc)
+    htree: Htree = _section(Htree)
+    timing: Timing = _section(Timing)
     mapping: Mapping = _section(Mapping)
     execution: Execution = _section(Execution)
     neurosim_compat: NeurosimCompat = _section(NeurosimCompat)

@@ -42,6 +42,9 @@ class LayerTiling:
     tiles: int
     arrays_per_tile: int  # arrays in each of the layer's tiles
     style: str  # "flash", or NeuroSim's "conventional" / "novel"
+    pe_side: int = 0  # NeuroSim floorplan: PE side in cells (0 for flash)
+    tile_side: int = 0  # NeuroSim floorplan: CM tile side / NM PE side in cells (0 for flash)
+    pes_per_tile: int = 0  # NeuroSim floorplan: PEs in one of the layer's tiles (0 for flash)
 
 
 # Crossbars a workload may take: 2**22 (4 million arrays, a wafer of 128x128 arrays) is far
@@ -159,17 +162,17 @@ def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]
             tiles = _ceil_div(cin[i], pe_nm) * _ceil_div(cols[i], pe_nm)
             per_tile = n_pe_nm * (pe_nm // R) * (pe_nm // C)
             block_rows = _split(cin[i], R) * kk[i]
-            style = "novel"
+            style, sides = "novel", (pe_nm, pe_nm, n_pe_nm)
         else:
             copies = (_dup(rows[i], cols[i], pe_cm, pe_cm, tile_cm)
                       * _dup(rows[i], cols[i], R, C, pe_cm))
             tiles = _ceil_div(rows[i], tile_cm) * _ceil_div(cols[i], tile_cm)
             per_tile = (tile_cm // R) * (tile_cm // C)
             block_rows = _split(rows[i], R)
-            style = "conventional"
+            style, sides = "conventional", (pe_cm, tile_cm, (tile_cm // pe_cm) ** 2)
         n_c = _ceil_div(cols[i], C)
         out.append(LayerTiling(rows[i], cols[i], block_rows, n_c, len(block_rows) * n_c,
-                               copies, tiles, per_tile, style))
+                               copies, tiles, per_tile, style, *sides))
     return out
 
 
