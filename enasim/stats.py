@@ -70,7 +70,7 @@ class Stats:
     # when computations overlap, as in the ops schedule), by component
     chip_energy_pj: dict[str, float] = field(default_factory=dict)
     transfers: tuple = ()  # the `Transfer`s the traffic's transfer numbers index
-    noc_model: str = "ideal"  # the interconnect: compiled | process (cycle-level mesh) | ideal | htree
+    noc_model: str = "ideal"  # compiled | process (cycle-level mesh) | ideal | htree
     accounting: str = "overlapped"  # timing.accounting: overlapped | neurosim
     traffic_source: Callable[[], Traffic] | None = field(default=None, repr=False,
                                                          compare=False)

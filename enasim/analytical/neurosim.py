@@ -93,7 +93,7 @@ class _Chip:
 def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
     """NeuroSim's per-layer cycle counts by component: adc, accum, buffer, ic, other
     (ReLU + pool), and the bits each H-tree carries (for energy)."""
-    hw, ht = mapping.hw, mapping.hw.htree
+    ht = mapping.hw.htree
     t, node = lm.tiling, lm.node
     b, mux, cps, R = chip.b, chip.mux, chip.cps, chip.R
     nv = lm.vectors
