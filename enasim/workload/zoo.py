@@ -31,9 +31,14 @@ def zoo_names() -> list[str]:
 
 
 def load_workload(spec: str | Path) -> Network:
-    """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...) or the path of a workload YAML."""
+    """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...), the path of a workload YAML or
+    of a NeuroSim network file (`NetWork_<name>.csv`)."""
     spec = str(spec)
     path = Path(spec)
+    if path.suffix == ".csv":
+        from enasim.workload.neurosim_csv import load_neurosim_csv
+
+        return load_neurosim_csv(path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         return load_network_yaml(path)
     if spec in GENERATORS:
@@ -43,4 +48,5 @@ def load_workload(spec: str | Path) -> Network:
         return load_network_yaml(bundled)
     names = zoo_names()
     raise ConfigError("", "--workload", f"unknown workload '{spec}'{suggest(spec, names)}; "
-                      f"valid zoo names: {', '.join(names)} (or the path of a .yaml file)")
+                      f"valid zoo names: {', '.join(names)} (or the path of a .yaml file or of a "
+                      f"NeuroSim NetWork_*.csv file)")

@@ -1,0 +1,91 @@
+"""enasim against DNN_NeuroSim V1.3 runs (enasim/reference/cim): the `neurosim_v13` hwconfig,
+edited as each run's NeuroSim configuration was, on the run's network.
+
+Counting rules (tiles, speed-ups, ADC cycles) must match exactly; chip latency, area and
+dynamic energy, and each layer's latency and dynamic energy, within 10 % (the issue's bar;
+NeuroSim's energy came from random-weight traces, see the reference README).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from enasim.validation import REFERENCE_DIR, Check, group
+
+CIM = REFERENCE_DIR / "cim"
+HWCONFIG = "neurosim_v13"
+# NeuroSim run id -> (network, hwconfig edits reproducing its Param.cpp changes)
+RUNS: dict[str, tuple[str, dict[str, object]]] = {
+    "ns13_vgg8_default": ("vgg8", {}),
+    "ns13_vgg8_adc4bit": ("vgg8", {"adc.bits": 4}),
+    "ns13_cnn6_default": ("NetWork_CNN6.csv", {}),
+    "ns13_vgg8_sub256": ("vgg8", {"crossbar.rows": 256, "crossbar.cols": 256,
+                                  "crossbar.rows_parallel": 256}),
+}
+EXACT, CLOSE, ADC_AREA, CHIP = 0.0, 0.005, 0.05, 0.10
+
+
+def reference_runs() -> list[str]:
+    """Run ids with a summary file, each of which must have an entry in RUNS."""
+    return sorted(p.name.removeprefix("neurosim_v13_").removesuffix("_summary.csv")
+                  for p in CIM.glob("neurosim_v13_*_summary.csv"))
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@group("neurosim")
+def checks() -> Iterator[Check]:
+    for stem in reference_runs():
+        yield from run_checks(f"ns13_{stem}")
+
+
+def run_checks(run: str) -> Iterator[Check]:
+    """The checks of one NeuroSim run, by its id (file names neurosim_v13_<id>_*.csv)."""
+    from enasim.api import run as simulate
+
+    stem = run.removeprefix("ns13_")
+    if run not in RUNS:
+        raise KeyError(f"no hwconfig edits known for NeuroSim run '{run}' "
+                       f"(enasim/validation/neurosim.py RUNS)")
+    layers = _read(CIM / f"neurosim_v13_{stem}_layers.csv")
+    summary = {r["metric"]: float(r["value"])
+               for r in _read(CIM / f"neurosim_v13_{stem}_summary.csv")}
+    net, edits = RUNS[run]
+    workload = CIM / net if net.endswith(".csv") else net
+    res = simulate(HWCONFIG, workload, overrides=edits, engine="analytical")
+    stats, hw = res.stats, res.mapping.hw
+    clock = summary["clock_period_ns"]
+    src = f"NeuroSim {stem}"
+
+    def ints(key: str, scale: float = 1.0) -> str:
+        return ", ".join(str(round(float(r[key]) / scale)) for r in layers)
+
+    yield Check(src, "tiles per layer", ints("num_tiles"),
+                ", ".join(str(ls.tiles) for ls in stats.layers), EXACT)
+    yield Check(src, "speed-up per layer", ints("speedup"),
+                ", ".join(str(ls.speedup) for ls in stats.layers), EXACT)
+    yield Check(src, "ADC cycles per layer", ints("adc_latency_ns", clock),
+                ", ".join(str(ls.adc_cycles) for ls in stats.layers), EXACT)
+    yield Check(src, "clock period (ns)", clock, hw.clock_period_ns, CLOSE)
+    yield Check(src, "ADC area (mm²)", summary["adc_area_um2"] / 1e6,
+                stats.area_um2["adc"] / 1e6, ADC_AREA)
+    yield Check(src, "chip area (mm²)", summary["chip_area_um2"] / 1e6,
+                sum(stats.area_um2.values()) / 1e6, CHIP, headline=True)
+    yield Check(src, "latency (µs)", summary["read_latency_ns"] / 1e3,
+                stats.latency_ns / 1e3, CHIP, headline=True)
+    leak = stats.energy_by_component_pj().get("leakage", 0.0)
+    yield Check(src, "dynamic energy (µJ)", summary["read_dynamic_energy_pj"] / 1e6,
+                (stats.energy_pj - leak) / 1e6, CHIP, headline=True)
+    yield Check(src, "leakage energy (µJ)", summary["leakage_energy_pj"] / 1e6, leak / 1e6,
+                None)
+    for r, ls in zip(layers, stats.layers, strict=True):
+        yield Check(src, f"layer {r['layer']} latency (µs)", float(r["read_latency_ns"]) / 1e3,
+                    ls.latency_cycles * hw.clock_period_ns / 1e3, CHIP)
+        dyn = ls.total_energy_pj - ls.energy_pj.get("leakage", 0.0)
+        yield Check(src, f"layer {r['layer']} dynamic energy (µJ)",
+                    float(r["read_dynamic_energy_pj"]) / 1e6, dyn / 1e6, CHIP)
