@@ -16,7 +16,7 @@ from typing import Any
 
 from enasim.config import HardwareConfig
 from enasim.config.loader import SET_SOURCE, load, parse_set, resolve_path
-from enasim.config.schema import ENGINES, NOC_MODELS
+from enasim.config.schema import ACCOUNTINGS, ENGINES, NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import TRACE_LIMIT, check_result_dir, parse_json_text, read_text
 from enasim.validate import expect_seed
@@ -44,7 +44,8 @@ class Result:
 
 def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Network = "vgg8",
         *, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
-        engine: str = "sim", noc: str | None = None, activity: str = "assumed",
+        engine: str = "sim", noc: str | None = None, accounting: str | None = None,
+        activity: str = "assumed",
         weights: str | Path | None = None, inputs: str | Path | None = None,
         images: int | None = None, seed: int = 0, out: str | Path | None = None,
         plots: bool = False, trace_ces: bool = False,
@@ -54,24 +55,29 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
 
     `overrides` sets hwconfig fields by dotted name ({"adc.bits": 5}), as `--set` does. The
     other arguments are those of `enasim run`; combinations that would do nothing are refused
-    with a ConfigError naming the flag."""
+    with a ConfigError naming the flag. `accounting` sets timing.accounting: 'neurosim' is
+    NeuroSim's serial per-layer sum over its H-tree, 'overlapped' enasim's schedules on a mesh
+    (with `noc` as that mesh; the analytical engine's mesh is the ideal one)."""
     from enasim.mapping import map_network
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
-    _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces,
-                   progress)
+    _check_options(engine, noc, accounting, activity, weights, inputs, images, out, plots,
+                   trace_ces, progress)
     expect_seed(seed, "", "--seed")
     if isinstance(overrides, str):
         overrides = [overrides]
     sets = list(overrides.items() if isinstance(overrides, Mapping) else overrides or ())
     sets = [parse_set([item])[0] if isinstance(item, str) else item for item in sets]
     if isinstance(hw, HardwareConfig):
-        if sets:
-            raise ConfigError(SET_SOURCE, "", "overrides apply to a hwconfig file or bundled "
-                              "name, not to a HardwareConfig object (use dataclasses.replace)")
+        if sets or accounting is not None:
+            raise ConfigError(SET_SOURCE, "", "overrides and --accounting apply to a hwconfig "
+                              "file or bundled name, not to a HardwareConfig object (use "
+                              "dataclasses.replace)")
         cfg, source = hw, "<HardwareConfig>"
     else:
         path = resolve_path(hw, source="", field="--hw")
+        if accounting is not None:
+            sets += _accounting_sets(load(path, sets), accounting, engine, noc)
         cfg, source = load(path, sets), str(path)
     net = workload if isinstance(workload, Network) else load_workload(workload)
     if out is not None:
@@ -109,10 +115,29 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
                   tables.get("links"), None if out is None else Path(out), stats, mapping)
 
 
-def _check_options(engine, noc, activity, weights, inputs, images, out, plots, trace_ces,
-                   progress) -> None:
+def _accounting_sets(cfg: HardwareConfig, accounting: str, engine: str,
+                     noc: str | None) -> list[tuple[str, Any]]:
+    """The hwconfig fields `--accounting` sets: timing.accounting, and the interconnect that
+    goes with it (NeuroSim's H-tree; for overlapped timing, --noc or the analytical engine's
+    ideal mesh)."""
+    if accounting == "neurosim":
+        if noc is not None:
+            raise ConfigError("", "--noc", "NeuroSim's accounting moves data over its H-tree; "
+                              "a mesh model needs --accounting overlapped")
+        return [("timing.accounting", "neurosim"), ("noc.model", "htree")]
+    if engine == "analytical":
+        return [("timing.accounting", "overlapped"), ("noc.model", "ideal")]
+    if noc is None and cfg.noc.model == "htree":
+        raise ConfigError("", "--accounting", "overlapped timing runs on a mesh and this "
+                          "hwconfig's noc.model is 'htree': add --noc compiled, process or ideal")
+    return [("timing.accounting", "overlapped"), *([("noc.model", noc)] if noc else [])]
+
+
+def _check_options(engine, noc, accounting, activity, weights, inputs, images, out, plots,
+                   trace_ces, progress) -> None:
     """Refuse unknown values and flags that would be ignored."""
     for flag, value, choices in (("--engine", engine, ENGINES), ("--noc", noc, NOC_MODELS),
+                                 ("--accounting", accounting, ACCOUNTINGS),
                                  ("--activity", activity, ACTIVITIES)):
         if value is not None and value not in choices:
             raise ConfigError("", flag, f"expected one of {', '.join(choices)}, got {value!r}")

@@ -19,7 +19,7 @@ from enasim import __version__, api
 from enasim.config import config_hash, parse_set, to_yaml
 from enasim.config.loader import load_option
 from enasim.config.options import add_hw_options, add_set_option
-from enasim.config.schema import NOC_MODELS
+from enasim.config.schema import ACCOUNTINGS, NOC_MODELS
 from enasim.errors import EnasimError
 from enasim.fileio import check_output_file
 from enasim.functional import cli as infer_cli
@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="interconnect model (sim engine), overriding the hwconfig's noc.model: "
                           "the cycle-level mesh compiled with Numba or as SimPy processes "
                           "(identical results), or ideal (zero-load latency, no contention)")
+    run.add_argument("--accounting", choices=ACCOUNTINGS,
+                     help="overrides timing.accounting: 'neurosim' (NeuroSim V1.3's serial "
+                          "per-layer sum over its H-tree) or 'overlapped' (enasim's schedules "
+                          "on a mesh; give the mesh with --noc)")
     run.add_argument("--activity", choices=["assumed", "measured"], default="assumed",
                      help="ADC energy from the hwconfig's assumed input-bit density (default) "
                           "or from the row activity measured by running the layers "
@@ -171,7 +175,8 @@ def cmd_run(args) -> int:
     net = load_workload(args.workload)
     out = Path(args.out or f"results/{hw.name}-{net.name}")
     result = api.run(path, net, overrides=parse_set(args.set), engine=args.engine,
-                     noc=args.noc, activity=args.activity, weights=args.weights,
+                     noc=args.noc, accounting=args.accounting, activity=args.activity,
+                     weights=args.weights,
                      inputs=args.inputs, images=args.images, seed=args.seed, out=out,
                      plots=args.plots, trace_ces=args.trace_ces,
                      progress=_progress if show and args.engine == "sim" else None)
@@ -180,13 +185,17 @@ def cmd_run(args) -> int:
     if args.quiet:
         print(out)
         return 0
-    print(f"enasim {__version__}: {net.name} on {hw.name} ({stats.engine} engine, "
-          f"{hw.execution.mode})\n")
+    timing = ("NeuroSim's serial accounting over its H-tree, not simulated"
+              if stats.accounting == "neurosim" else hw.execution.mode)
+    print(f"enasim {__version__}: {net.name} on {result.mapping.hw.name} ({stats.engine} "
+          f"engine, {timing})\n")
     print(layers_table(stats))
     e = summary["energy_uj_by_component"]
     top = sorted(e.items(), key=lambda kv: -kv[1])[:4]
+    ic = ("H-tree" if stats.noc_model == "htree"
+          else f"mesh {summary['mesh'][0]}x{summary['mesh'][1]}")
     print(f"\narea        {summary['area_mm2']:.4g} mm^2 ({summary['tiles']} tiles, "
-          f"{summary['crossbars']} crossbars, mesh {summary['mesh'][0]}x{summary['mesh'][1]}, "
+          f"{summary['crossbars']} crossbars, {ic}, "
           f"utilisation {summary['utilization']:.1%})")
     print(f"latency     {summary['latency_cycles']} cycles = {summary['latency_ns'] / 1e3:.4g} us "
           f"(clock {hw.clock_period_ns:.4g} ns)")

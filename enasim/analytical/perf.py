@@ -35,8 +35,13 @@ from enasim.stats import Stats
 
 def run_analytical(mapping: Mapping, activity: dict[str, MacActivity] | None = None) -> Stats:
     """Latency and energy of one inference of `mapping.network` on `mapping.hw`; `activity`
-    (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`)."""
+    (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`). A chip with
+    `timing.accounting: neurosim` gets NeuroSim's serial accounting (`run_neurosim`)."""
     hw = mapping.hw
+    if hw.timing.accounting == "neurosim":
+        from enasim.analytical.neurosim import run_neurosim
+
+        return run_neurosim(mapping, "analytical", activity)
     if hw.execution.mode != "layer_by_layer":
         raise EnasimError(f"the analytical model covers execution.mode 'layer_by_layer' only, "
                           f"not '{hw.execution.mode}'; use the event engine (--engine sim)")

@@ -109,7 +109,9 @@ NETWORK_SCHEDULES = ("layer_by_layer", "pipelined")
 
 class Simulator:
     """`Simulator(mapping).run()` simulates one inference of the mapped workload;
-    `Simulator(chip, group=archs).run()` one NAS iteration of ENASA's supernet chip."""
+    `Simulator(chip, group=archs).run()` one NAS iteration of ENASA's supernet chip. A chip
+    with `timing.accounting: neurosim` is not simulated: it gets NeuroSim's serial accounting
+    (`enasim.analytical.neurosim`), as the analytical engine does, and its Stats say so."""
 
     def __init__(self, mapping: Mapping | SupernetChip, progress: Progress | None = None,
                  trace_ces: bool = False, noc_model: str | None = None,
@@ -139,7 +141,14 @@ class Simulator:
                               "no CEs)")
         self.noc_model = noc_model or self.hw.noc.model
         self.activity = activity or {}
-        if self.noc_model not in NOC_MODELS:
+        if self.hw.timing.accounting == "neurosim":
+            # NeuroSim's serial accounting over its H-tree (enasim.analytical.neurosim)
+            if supernet or noc_model not in (None, "htree"):
+                raise EnasimError("timing.accounting 'neurosim' is NeuroSim's serial sum over "
+                                  "its H-tree, for one mapped network; set timing.accounting "
+                                  "'overlapped' (enasim run --accounting overlapped --noc MODEL) "
+                                  "for the event engine's schedules on a mesh")
+        elif self.noc_model not in NOC_MODELS:
             raise EnasimError(f"noc model: expected compiled, process or ideal, got "
                               f"{self.noc_model!r}")
         self.progress = progress
@@ -156,6 +165,11 @@ class Simulator:
             env.process(group.run())
             env.run()
             return self._finish()
+        if self.hw.timing.accounting == "neurosim":
+            from enasim.analytical.neurosim import run_neurosim
+
+            self.stats = run_neurosim(self.mapping, "sim", self.activity)
+            return self.stats
         steps = sum(-(-lm.vectors // lm.copies) for lm in self.mapping.layers)
         if steps > MAX_STEPS:
             raise EnasimError(f"the event engine would simulate about {steps:.3g} steps (input "
