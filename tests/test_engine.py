@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import hw_with
+from conftest import hw_with, overlapped
 
 from enasim.analytical import run_analytical
-from enasim.config import load
 from enasim.mapping import map_network
 from enasim.plan import plan_layer
 from enasim.report.timeline import chrome_trace
@@ -24,7 +23,7 @@ TIMING = ("start_cycle", "end_cycle", "adc_cycles", "buffer_cycles", "digital_cy
 @pytest.mark.parametrize("hw_name", ["flash_imc", "neurosim_v13"])
 @pytest.mark.parametrize("workload", zoo_names())
 def test_engine_equals_analytical_without_contention(hw_name, workload):
-    m = map_network(load_workload(workload), load(hw_name))
+    m = map_network(load_workload(workload), overlapped(hw_name))
     a, s = run_analytical(m), Simulator(m, noc_model="ideal").run()
     for la, ls in zip(a.layers, s.layers, strict=True):
         assert [getattr(ls, k) for k in TIMING] == [getattr(la, k) for k in TIMING], la.name

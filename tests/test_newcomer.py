@@ -59,12 +59,13 @@ def test_extends_takes_every_other_field_from_the_base(tmp_path):
 def test_extends_chains_relative_to_each_file(tmp_path):
     (tmp_path / "base").mkdir()
     (tmp_path / "base" / "chip.yaml").write_text(
-        "extends: neurosim_v13\nname: chip\nnoc: {model: ideal}\n")
+        "extends: neurosim_v13\nname: chip\nnoc: {model: ideal}\n"
+        "timing: {accounting: overlapped}\n")
     (tmp_path / "variant.yaml").write_text(
         "extends: base/chip.yaml\nexecution: {mode: pipelined}\n")
     v = load(tmp_path / "variant.yaml")
     assert as_dict(v) == _with("neurosim_v13", name="variant", noc__model="ideal",
-                               execution__mode="pipelined")
+                               timing__accounting="overlapped", execution__mode="pipelined")
 
 
 def test_circular_extends_is_an_error(tmp_path):

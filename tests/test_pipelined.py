@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import hw_with
+from conftest import hw_with, overlapped
 
 from enasim.analytical import run_analytical
-from enasim.config import load
 from enasim.errors import EnasimError
 from enasim.mapping import map_network
 from enasim.sim import Simulator
@@ -18,7 +17,7 @@ PIPE = {"execution": {"mode": "pipelined"}}
 
 
 def _pipelined(name: str):
-    return load(name, [("execution.mode", "pipelined")])
+    return overlapped(name, [("execution.mode", "pipelined")])
 
 
 def test_window_arithmetic_through_conv_and_pooling():
@@ -43,7 +42,7 @@ def test_window_arithmetic_through_conv_and_pooling():
 @pytest.mark.parametrize("workload", ["vgg8", "resnet18"])
 def test_pipelining_overlaps_layers_and_keeps_the_work(hw_name, workload):
     net = load_workload(workload)
-    lbl = Simulator(map_network(net, load(hw_name)), noc_model="ideal").run()
+    lbl = Simulator(map_network(net, overlapped(hw_name)), noc_model="ideal").run()
     pipe = Simulator(map_network(net, _pipelined(hw_name)), noc_model="ideal").run()
     assert pipe.latency_cycles < lbl.latency_cycles
     # No layer can finish before its own conversions are done.

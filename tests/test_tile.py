@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import simpy
-from conftest import hw_with
+from conftest import hw_with, overlapped
 
 from enasim.config import load
 from enasim.hw.tile import LayerTiles
@@ -15,7 +15,7 @@ from enasim.workload import load_workload
 
 HW = {  # compute-bound, read-bound (narrow read port) and write-bound (narrow write port)
     "flash_imc": lambda: load("flash_imc"),
-    "neurosim_v13": lambda: load("neurosim_v13"),
+    "neurosim_v13": lambda: overlapped("neurosim_v13"),
     "narrow-read": lambda: hw_with(tile={"input_buffer": {"port_bits": 16}}),
     "narrow-write": lambda: hw_with(tile={"output_buffer": {"port_bits": 8}}),
 }
