@@ -208,7 +208,8 @@ def _field_range(meta: dict, typ: str) -> str:
         parts.append(f"{'>' if meta['strict'] else '>='} {meta['min']:g}")
     if meta["max"] is not None:
         parts.append(f"<= {meta['max']:g}")
-    return ", ".join(parts + (["`auto`"] if meta["auto"] else [])) or "any number"
+    extra = (["`auto`"] if meta["auto"] else []) + (["`derived`"] if meta.get("derived") else [])
+    return ", ".join(parts + extra) or "any number"
 
 
 def hwconfig_field_tables() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from enasim.config.schema import COMPILED_MAX_VCS, HardwareConfig
+from enasim.config.schema import COMPILED_MAX_VCS, DERIVED, HardwareConfig
 from enasim.errors import ConfigError, suggest
 from enasim.fileio import parse_yaml_text, read_yaml
 from enasim.validate import (
@@ -217,6 +217,10 @@ def _scalar(typ: Any, meta: dict, value: Any, source: str, where: str) -> Any:
         return "auto"
     if meta.get("auto") and isinstance(value, str):
         raise ConfigError(source, where, f"expected a positive integer or 'auto', got {value!r}")
+    if meta.get("derived") and value == DERIVED:
+        return DERIVED
+    if meta.get("derived") and isinstance(value, str):
+        raise ConfigError(source, where, f"expected a number > 0 or '{DERIVED}', got {value!r}")
     base = typing.get_args(typ)[0] if typing.get_args(typ) else typ
     lo, hi = meta.get("min"), meta.get("max")
     if base is bool:
@@ -320,7 +324,20 @@ def config_hash(cfg: HardwareConfig) -> str:
 
 
 def to_yaml(cfg: HardwareConfig) -> str:
-    """The resolved config as YAML, with the derived clock period and the hash as comments."""
+    """The resolved config as YAML, with the derived clock period and the hash as comments,
+    and each `derived` field's value and rule beside it."""
+    from enasim.cost.adc import derived_values
+
     body = yaml.safe_dump(as_dict(cfg), sort_keys=False, default_flow_style=False)
+    lines, path = [], []
+    for line in body.splitlines():
+        depth = (len(line) - len(line.lstrip())) // 2
+        key = line.strip().split(":", 1)[0]
+        path[depth:] = [key]
+        dotted = ".".join(path)
+        derived = derived_values(cfg).get(dotted)
+        if derived is not None:
+            line += f"  # {derived[0]:.6g} derived: {derived[1]}"
+        lines.append(line)
     return (f"# resolved hwconfig {cfg.name}; hash {config_hash(cfg)}; "
-            f"clock period {cfg.clock_period_ns:g} ns\n{body}")
+            f"clock period {cfg.clock_period_ns:g} ns\n" + "\n".join(lines) + "\n")

@@ -29,12 +29,16 @@ CYCLES_MAX = 1024        # pipeline and channel latencies of one block
 NODE_NM_MAX = 1000       # technology node
 
 
+DERIVED = "derived"  # a field's value computed from others by the rule its help names
+
+
 def _f(help: str, *, min: float | None = 0, max: float | None = None, strict: bool = False,
-       choices: tuple[str, ...] = (), auto: bool = False) -> Any:
+       choices: tuple[str, ...] = (), auto: bool = False, derived: bool = False) -> Any:
     """A config field (no default: every value comes from a hwconfig file or its base):
-    `strict` makes `min` exclusive; `auto` also accepts the string 'auto'."""
+    `strict` makes `min` exclusive; `auto` also accepts the string 'auto'; `derived` also
+    accepts the string 'derived' (the value then follows other fields, enasim.cost.adc)."""
     meta = {"help": help, "min": min, "max": max, "strict": strict, "choices": choices,
-            "auto": auto}
+            "auto": auto, "derived": derived}
     return field(metadata=meta)
 
 
@@ -54,7 +58,13 @@ class Clock:
     """Chip clock. With neurosim_compat.clock_from_sensing the period is sensing cycle x beta."""
 
     period_ns: float = _f("clock period", strict=True)
-    sensing_cycle_ns: float = _f("crossbar sensing cycle (NeuroSim clock rule)", strict=True)
+    sensing_cycle_ns: float | str = _f("crossbar sensing cycle (NeuroSim clock rule); "
+                                       "'derived': sensing_access_ns + adc.sense_time_ns + the "
+                                       "encoder delay at adc.bits", strict=True, derived=True)
+    sensing_access_ns: float = _f("NeuroSim sensing cycle before the sense amps: "
+                                  "max(WL switch matrix, column mux + its decoder) + bit-line "
+                                  "RC; depends on crossbar size and adc.cols_per_adc (not "
+                                  "derived)")
     sensing_beta: float = _f("NeuroSim's clock margin factor beta", strict=True)
 
 
@@ -71,6 +81,8 @@ class Crossbar:
     r_off_ohm: float = _f("high-resistance state", strict=True)
     read_voltage_v: float = _f("read voltage", strict=True)
     cell_area_um2: float = _f("area of one cell (array area / cells)", strict=True)
+    col_pitch_um: float = _f("width of one column (sets the ADC encoder's layout width)",
+                             strict=True)
     cell_read_energy_fj: float = _f("energy per active cell per read; used only by the "
                                     "'table' ADC model (the 'neurosim' model includes it)")
 
@@ -97,7 +109,20 @@ class Adc:
     cols_per_adc: int = _f("columns sharing one ADC", min=1, max=ARRAY_MAX)
     cycles_per_conversion: int = _f("clock cycles per conversion", min=1, max=CYCLES_MAX)
     energy_model: str = _f("energy model", choices=("neurosim", "table"))
-    area_um2: float = _f("area of one ADC", strict=True)
+    area_um2: float | str = _f("area of one ADC; 'derived': NeuroSim's MLSA + encoder "
+                               "layout at `bits` and `cols_per_adc` (docs/models.md)",
+                               strict=True, derived=True)
+    comparator_area_um2: float = _f("area of one comparator (current sense amp + latch); "
+                                    "2^bits - 1 per ADC", strict=True)
+    encoder_level_height_um: float = _f("encoder layout height per ADC level (one gate row)",
+                                        strict=True)
+    encoder_width_um: float = _f("encoder width without its wide NAND's inputs", strict=True)
+    encoder_width_um_per_input: float = _f("encoder width per input of its wide NAND "
+                                           "(2^(bits-1) inputs)", strict=True)
+    encoder_stage1_ns: float = _f("encoder delay: first gate stage")
+    encoder_tau_ns: float = _f("encoder delay: RC constant of the second stage's own output")
+    encoder_tau_ns_per_input: float = _f("encoder delay: RC constant per wide-NAND input "
+                                         "loading the second stage")
     comparator_power_uw_per_level: float = _f("neurosim model: sense-amp power per "
                                               "comparator (2^bits - 1 of them)")
     sense_time_ns: float = _f("neurosim model: sensing time per conversion", strict=True)
@@ -369,8 +394,20 @@ class HardwareConfig:
     def clock_period_ns(self) -> float:
         c = self.clock
         if self.neurosim_compat.clock_from_sensing:
-            return c.sensing_cycle_ns * c.sensing_beta
+            return self.sensing_cycle_ns * c.sensing_beta
         return c.period_ns
+
+    @property
+    def sensing_cycle_ns(self) -> float:
+        """clock.sensing_cycle_ns, or its derived value."""
+        from enasim.cost.adc import resolved
+        return resolved(self, "clock.sensing_cycle_ns")
+
+    @property
+    def adc_area_um2(self) -> float:
+        """adc.area_um2, or its derived value."""
+        from enasim.cost.adc import resolved
+        return resolved(self, "adc.area_um2")
 
     @property
     def weight_slices(self) -> int:

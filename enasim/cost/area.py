@@ -14,7 +14,7 @@ def pe_area_um2(hw: HardwareConfig) -> dict[str, float]:
     xb = hw.crossbar
     return {
         "crossbar": xb.rows * xb.cols * xb.cell_area_um2,
-        "adc": hw.adcs_per_pe * hw.adc.area_um2,
+        "adc": hw.adcs_per_pe * hw.adc_area_um2,
         "shift_add": hw.pe.shift_add_area_um2,
         "periphery": hw.pe.periphery_area_um2,
     }

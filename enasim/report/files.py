@@ -17,6 +17,7 @@ from typing import Any
 from enasim import __version__
 from enasim.config import HardwareConfig, config_hash
 from enasim.config.loader import as_dict
+from enasim.cost.adc import derived_values
 from enasim.cost.area import COMPONENTS
 from enasim.fileio import atomic_write, result_set
 from enasim.mapping import Mapping
@@ -48,11 +49,13 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
     energy = stats.energy_by_component_pj()
     area_total = sum(stats.area_um2.values())
     t = totals(stats, mapping)
+    derived = {k: v for k, (v, _) in derived_values(hw).items()}
     return {
         "enasim_version": __version__,
         "engine": stats.engine,
         "seed": seed,
         "hwconfig": {"name": hw.name, "source": hw_source, "hash": config_hash(hw),
+                     **({"derived": derived} if derived else {}),
                      **({} if overrides is None else {"overrides": overrides,
                                                        "resolved": as_dict(hw)})},
         **({} if activity is None else {"activity": activity}),
