@@ -13,9 +13,9 @@ energy goes under "noc" and the global buffer's under "buffer".
 
 from __future__ import annotations
 
-from math import ceil, log2, sqrt
+from math import ceil, floor, log2, sqrt
 
-from enasim.cost.area import chip_area_um2
+from enasim.cost.area import chip_area_um2, pe_area_um2
 from enasim.mapping import Mapping
 from enasim.plan import (
     charge_leakage,
@@ -26,6 +26,19 @@ from enasim.plan import (
     plan_layer,
 )
 from enasim.stats import Stats
+
+
+def tree_paths(n: int) -> tuple[int, int]:
+    """Lengths, in unit pitches, of a root-to-leaf transfer in NeuroSim's n x n H-tree
+    (HTree.cpp, square units): for its delay, every vertical and horizontal stage (2^s - 1
+    pitches each, s = ceil(log2 n)) and the main bus (min(n - c, c) pitches, c = floor(log2 n));
+    for its energy, half of each stage (CalculatePower starts at half the first stage) and the
+    main bus."""
+    if n <= 1:
+        return 0, 0
+    s, c = ceil(log2(n)), floor(log2(n))
+    main = min(n - c, c)
+    return 2 * (2**s - 1) + main, (2**s - 1) + main
 
 
 def _stages(n: int) -> int:
@@ -88,6 +101,49 @@ class _Chip:
             level_bits + self.b + self.cps + _stages(self.pe_cm // R if self.pe_cm else 1))
         self.pe_dff_out_nm = (hw.crossbar.cols // mux) * (
             level_bits + self.b + self.cps + _stages(self.pe_nm // R if self.pe_nm else 1))
+        self._trees(mapping)
+
+    def _trees(self, mapping: Mapping) -> None:
+        """The H-trees' cycles per transfer, energies per bit and areas, from their geometry:
+        unit pitches are the sides of square PEs and tiles of enasim's subarray area, the global
+        tree spans ceil(sqrt(tiles)) tiles a side, a CM tile's tree its PEs a side and an NM
+        tile's numPENM x numPENM (QUIRK: Tile.cpp initialises it so). A transfer takes
+        ceil(wire delay x path / clock) cycles (HTree.cpp, synchronous)."""
+        hw, ht = mapping.hw, mapping.hw.htree
+        sub_um2 = sum(pe_area_um2(hw).values())
+
+        def pitch_mm(arrays: float) -> float:
+            return sqrt(arrays * sub_um2) / 1e3
+
+        def arrays(side: int) -> int:
+            return (side // hw.crossbar.rows) * (side // hw.crossbar.cols)
+
+        pe_cm, pe_nm = pitch_mm(arrays(self.pe_cm)), pitch_mm(arrays(self.pe_nm))
+        tile_cm = pitch_mm(arrays(self.tile_cm))
+        tile_nm = pitch_mm(self.n_pe_nm * arrays(self.pe_nm))
+        g_delay, g_energy = tree_paths(ceil(sqrt(mapping.total_tiles)))
+        cm_delay, cm_energy = tree_paths(self.n_pe_cm)
+        nm_delay, nm_energy = tree_paths(self.n_pe_nm)
+
+        def cycles(pitch: float, path: int) -> int:
+            return ceil(ht.wire_delay_ns_per_mm * pitch * path / hw.clock_period_ns - 1e-9)
+
+        self.global_cycles = {"conventional": cycles(tile_cm, g_delay),
+                              "novel": cycles(tile_nm, g_delay)}
+        self.tile_cycles = {"conventional": cycles(pe_cm, cm_delay),
+                            "novel": cycles(pe_nm, nm_delay)}
+        self.global_pj_per_bit = {
+            "conventional": ht.global_energy_pj_per_bit_mm_conventional * tile_cm * g_energy,
+            "novel": ht.global_energy_pj_per_bit_mm_novel * tile_nm * g_energy}
+        self.tile_pj_per_bit = {
+            "conventional": ht.tile_energy_pj_per_bit_mm_conventional * pe_cm * cm_energy,
+            "novel": ht.tile_energy_pj_per_bit_mm_novel * pe_nm * nm_energy}
+        self.global_tree_um2 = (ht.global_area_um2_per_bit_mm * self.global_bus
+                                * max(tile_cm, tile_nm) * g_energy)
+        self.tile_tree_um2 = {
+            "conventional": ht.tile_area_um2_per_bit_mm_conventional * self.bus_cm * pe_cm
+            * cm_energy,
+            "novel": ht.tile_area_um2_per_bit_mm_novel * self.bus_nm * pe_nm * nm_energy}
 
 
 def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
@@ -145,13 +201,13 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
         in_bits = rows_tile * niv / sqrt(chip.n_pe_nm)
         out_bits = ceil(cols_tile / cps) * (1 + chip.acc_bits_nm) * niv / b / chip.n_pe_nm
         bus, out_port, in_port = chip.bus_nm, chip.out_port_nm, port
-        tile_cycles = ht.tile_cycles_novel
+        tile_cycles = chip.tile_cycles["novel"]
         out_div = min(chip.out_cores, ceil(bus / in_port))  # QUIRK: input port for output
     else:
         in_bits = rows_tile * niv
         out_bits = ceil(cols_tile / cps) * (1 + chip.acc_bits_cm) * niv / b
         bus, out_port, in_port = chip.bus_cm, chip.out_port_cm, chip.in_port_cm
-        tile_cycles = ht.tile_cycles_conventional
+        tile_cycles = chip.tile_cycles["conventional"]
         out_div = min(chip.out_cores, ceil(bus / out_port))
     tile_buf = (2 * in_bits / in_port / min(chip.in_cores, ceil(bus / in_port))
                 + 2 * out_bits / out_port / out_div)
@@ -163,7 +219,7 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
     g_buf = ((g_out + g_in) / gport / min(chip.global_cores, ceil(chip.global_bus / gport))
              * ceil(chip.total_tiles / lm.tiles))
     g_transfers = ceil((g_out + g_in) / chip.global_bus)
-    g_cycles = ht.global_cycles_novel if novel else ht.global_cycles_conventional
+    g_cycles = chip.global_cycles[t.style]
     relu = ceil(nv * cout / chip.relu_units)
     pool_cycles = 0
     if pool:
@@ -181,7 +237,7 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
 def run_neurosim(mapping: Mapping, engine: str, activity=None) -> Stats:
     """Latency, energy and area of one inference under NeuroSim's accounting; `engine` names
     the engine that was asked for (both give this model)."""
-    hw, ht = mapping.hw, mapping.hw.htree
+    hw = mapping.hw
     chip = _Chip(mapping)
     stats = new_stats(engine, mapping)
     stats.accounting, stats.noc_model = "neurosim", "htree"
@@ -193,11 +249,9 @@ def run_neurosim(mapping: Mapping, engine: str, activity=None) -> Stats:
         charge_steps(ls, plan, lm.vectors)
         charge_once(ls, plan)
         c = layer_cycles(chip, mapping, lm)
-        novel = lm.tiling.style == "novel"
-        e_t = ht.tile_energy_pj_per_bit_novel if novel else ht.tile_energy_pj_per_bit_conventional
-        e_g = (ht.global_energy_pj_per_bit_novel if novel
-               else ht.global_energy_pj_per_bit_conventional)
-        ls.energy_pj["noc"] += c["tile_bits"] * e_t + c["global_bits"] * e_g
+        style = lm.tiling.style
+        ls.energy_pj["noc"] += (c["tile_bits"] * chip.tile_pj_per_bit[style]
+                                + c["global_bits"] * chip.global_pj_per_bit[style])
         buf = hw.tile.input_buffer
         ls.energy_pj["buffer"] += c["global_buffer_bits"] * (buf.read_energy_pj_per_bit
                                                               + buf.write_energy_pj_per_bit)
@@ -222,7 +276,7 @@ def neurosim_area_um2(mapping: Mapping, chip: _Chip) -> dict[str, float]:
     out = chip_area_um2(hw, mapping.total_arrays, mapping.total_tiles)
     n_nm = sum(lm.tiles for lm in mapping.layers if lm.tiling.style == "novel")
     n_cm = mapping.total_tiles - n_nm
-    out["noc"] = (ht.global_area_um2 + n_nm * ht.tile_area_um2_novel
-                  + n_cm * ht.tile_area_um2_conventional)
+    out["noc"] = (chip.global_tree_um2 + n_nm * chip.tile_tree_um2["novel"]
+                  + n_cm * chip.tile_tree_um2["conventional"])
     out["buffer"] += chip.global_cores * ht.global_buffer_core_area_um2
     return out

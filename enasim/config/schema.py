@@ -232,32 +232,31 @@ class Htree:
 
     Every activation goes root-to-leaf through a global buffer over a global H-tree, and inside
     a tile through tile buffers and a tile H-tree. A transfer of one bus width takes a whole
-    number of cycles (ceil(wire delay x clock frequency), HTree.cpp); its wire delay and energy
-    depend on the tile's size, so conventional-mapping (CM) and novel-mapping (NM) tiles have
-    their own numbers."""
+    number of cycles (ceil(wire delay x clock frequency), HTree.cpp); delay, energy and area
+    follow each tree's path (its stages, in unit pitches) and pitch (PE or tile side), for
+    conventional-mapping (CM) and novel-mapping (NM) tiles."""
 
     global_bus_max_bits: int = _f("upper bound of the global bus width (maxGlobalBusWidth); the "
                                   "width is the sum over layers of tile-side + side/cols_per_adc "
                                   "bits, halved until at most this", min=1, max=WIDTH_MAX)
-    global_cycles_conventional: int = _f("global H-tree cycles per transfer to a CM tile",
-                                         min=1, max=CYCLES_MAX)
-    global_cycles_novel: int = _f("global H-tree cycles per transfer to an NM tile", min=1,
-                                  max=CYCLES_MAX)
-    tile_cycles_conventional: int = _f("tile H-tree cycles per transfer in a CM tile", min=1,
-                                       max=CYCLES_MAX)
-    tile_cycles_novel: int = _f("tile H-tree cycles per transfer in an NM tile", min=1,
-                                max=CYCLES_MAX)
-    global_energy_pj_per_bit_conventional: float = _f("global H-tree energy per bit moved to "
-                                                      "or from a CM tile")
-    global_energy_pj_per_bit_novel: float = _f("global H-tree energy per bit moved to or from "
-                                               "an NM tile")
-    tile_energy_pj_per_bit_conventional: float = _f("tile H-tree (and PE bus) energy per bit "
-                                                    "moved inside a CM tile")
-    tile_energy_pj_per_bit_novel: float = _f("tile H-tree (and PE bus) energy per bit moved "
-                                             "inside an NM tile")
-    global_area_um2: float = _f("area of the global H-tree")
-    tile_area_um2_conventional: float = _f("area of one CM tile's H-tree")
-    tile_area_um2_novel: float = _f("area of one NM tile's H-tree")
+    wire_delay_ns_per_mm: float = _f("delay of the H-trees' repeated wires per mm of path; a "
+                                     "transfer takes ceil(delay x path / clock) cycles, the path "
+                                     "in PE or tile pitches (square, of enasim's subarray area) "
+                                     "by HTree.cpp's stages", strict=True)
+    global_energy_pj_per_bit_mm_conventional: float = _f("global H-tree energy per bit carried "
+                                                         "per mm of energy path, to a CM tile")
+    global_energy_pj_per_bit_mm_novel: float = _f("global H-tree energy per bit per mm of "
+                                                  "energy path, to an NM tile")
+    tile_energy_pj_per_bit_mm_conventional: float = _f("tile H-tree (and PE bus) energy per bit "
+                                                       "per mm of energy path in a CM tile")
+    tile_energy_pj_per_bit_mm_novel: float = _f("tile H-tree (and PE bus) energy per bit per mm "
+                                                "of energy path in an NM tile")
+    global_area_um2_per_bit_mm: float = _f("global H-tree area per bit of bus width per mm of "
+                                           "path (the larger tile pitch)")
+    tile_area_um2_per_bit_mm_conventional: float = _f("a CM tile's H-tree area per bit of bus "
+                                                      "width per mm of path")
+    tile_area_um2_per_bit_mm_novel: float = _f("an NM tile's H-tree area per bit of bus width "
+                                               "per mm of path")
     global_buffer_core_bits: int = _f("bits in one global-buffer register-file core (the "
                                       "buffer holds the largest layer input x input_bits)",
                                       min=1, max=BUFFER_BITS_MAX)
