@@ -81,6 +81,14 @@ def test_the_period_is_the_slowest_stage_worked_out_by_hand(three):
     assert [b - a for a, b in zip(ends, ends[1:], strict=False)] == [stage] * (n - 1)
 
 
+@pytest.mark.parametrize("mode", ["pipelined", "layer_by_layer"])
+def test_progress_counts_every_layer_of_every_image(three, mode):
+    seen = []
+    m = _mapping(three, mode)
+    Simulator(m, noc_model="ideal", images=2, progress=lambda d, t: seen.append((d, t))).run()
+    assert seen == [(i, 6) for i in range(1, 7)]
+
+
 def test_layer_by_layer_runs_images_back_to_back(three):
     one, n = _run(three, "layer_by_layer", 1), 3
     s = _run(three, "layer_by_layer", n)

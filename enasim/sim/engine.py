@@ -403,7 +403,7 @@ class Simulator:
                                          ls.index, image))
 
     def _layer_done(self) -> None:
-        self.layer_done(len(self.plans))
+        self.layer_done(len(self.plans) * self.images)
 
     def layer_done(self, total: int) -> None:
         """Progress: one more of `total` layers (or a group's computations) finished."""
