@@ -191,6 +191,9 @@ class Simulator:
         else:
             env.process(self._layer_by_layer())
         env.run()
+        if self._done != len(self.plans) * self.images:  # a layer waited for inputs forever
+            raise RuntimeError(f"the {self.schedule} schedule stopped after {self._done} of "
+                               f"{len(self.plans) * self.images} layer-images")
         layers = self.stats.layers = [self.layer_stats[p.lm.name] for p in self.plans]
         self.stats.image_end_cycles = tuple(self.image_end)
         # The chip leaks once over the run. Layer by layer, the layers' time on their images
