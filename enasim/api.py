@@ -55,9 +55,12 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
 
     `overrides` sets hwconfig fields by dotted name ({"adc.bits": 5}), as `--set` does. The
     other arguments are those of `enasim run`; combinations that would do nothing are refused
-    with a ConfigError naming the flag. `accounting` sets timing.accounting: 'neurosim' is
-    NeuroSim's serial per-layer sum over its H-tree, 'overlapped' enasim's schedules on a mesh
-    (with `noc` as that mesh; the analytical engine's mesh is the ideal one)."""
+    with a ConfigError naming the flag. `images` (default 1) run through the chip one after
+    another (pipelined: overlapping, see docs/models.md); with `activity="measured"` they are
+    also the images the activity is measured on (default: as many as `inputs` holds).
+    `accounting` sets timing.accounting: 'neurosim' is NeuroSim's serial per-layer sum over its
+    H-tree, 'overlapped' enasim's schedules on a mesh (with `noc` as that mesh; the analytical
+    engine's mesh is the ideal one)."""
     from enasim.mapping import map_network
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
@@ -92,17 +95,18 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         measured = run_inference(net, cfg, w, x, seed).activity()
         act = {"mode": "measured", "weights": str(weights or "random"),
                "inputs": str(inputs or "random"), "images": int(x.shape[0])}
+        images = int(x.shape[0])
     else:
         act = {"mode": "assumed", "input_bit_density": cfg.activity.input_bit_density}
     if engine == "sim":
         from enasim.sim import Simulator
 
         stats = Simulator(mapping, progress=progress, trace_ces=trace_ces, noc_model=noc,
-                          activity=measured).run()
+                          activity=measured, images=images or 1).run()
     else:
         from enasim.analytical import run_analytical
 
-        stats = run_analytical(mapping, measured)
+        stats = run_analytical(mapping, measured, images or 1)
     info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
             "activity": act}
     texts = result_tables(stats, cfg)
@@ -147,8 +151,11 @@ def _check_options(engine, noc, accounting, activity, weights, inputs, images, o
             if given:
                 raise ConfigError("", flag, "applies to the event engine (--engine sim); the "
                                   "analytical engine has no interconnect model or timeline")
+    if images is not None and (isinstance(images, bool) or not isinstance(images, int)
+                               or images < 1):
+        raise ConfigError("", "--images", f"expected an integer >= 1, got {images!r}")
     if activity == "assumed":
-        for flag, value in (("--weights", weights), ("--inputs", inputs), ("--images", images)):
+        for flag, value in (("--weights", weights), ("--inputs", inputs)):
             if value is not None:
                 raise ConfigError("", flag, "applies with --activity measured")
     if plots and out is None:

@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inputs", metavar="FILE.npz",
                      help="with --activity measured: integer images (default: seeded random)")
     run.add_argument("--images", type=int, metavar="N",
-                     help="with --activity measured: random images to measure on (default 1)")
+                     help="images to run through the chip, one after another (default 1; "
+                          "pipelined: overlapping, reporting the period and throughput); with "
+                          "--activity measured, also the images measured on")
     run.add_argument("--seed", type=seed_arg, default=0,
                      help="random seed, recorded in the results")
     run.add_argument("--quiet", action="store_true", help="print only the results directory")
@@ -197,8 +199,20 @@ def cmd_run(args) -> int:
     print(f"\narea        {summary['area_mm2']:.4g} mm^2 ({summary['tiles']} tiles, "
           f"{summary['crossbars']} crossbars, {ic}, "
           f"utilisation {summary['utilization']:.1%})")
+    images = f", {stats.images} images" if stats.images > 1 else ""
     print(f"latency     {summary['latency_cycles']} cycles = {summary['latency_ns'] / 1e3:.4g} us "
-          f"(clock {hw.clock_period_ns:.4g} ns)")
+          f"(clock {hw.clock_period_ns:.4g} ns{images})")
+    if stats.images > 1:
+        slowest = ""
+        if "bottleneck_layer" in summary:
+            limit = summary["bottleneck_layer"]
+            slowest = (f", slowest stage {summary['slowest_stage_layer']} "
+                       f"({summary['slowest_stage_cycles']} cycles): "
+                       + ("the interconnect sets the period" if limit == "interconnect"
+                          else f"{limit} sets the period"))
+        print(f"throughput  {summary['throughput_images_per_s']:.4g} images/s: period "
+              f"{summary['period_cycles']:.6g} cycles per image, first image "
+              f"{summary['first_image_latency_cycles']} cycles{slowest}")
     print(f"energy      {summary['energy_uj']:.4g} uJ ("
           + ", ".join(f"{k} {v:.3g}" for k, v in top) + ")")
     print(f"efficiency  {summary['tops_per_w']:.4g} TOPS/W")

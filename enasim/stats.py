@@ -34,6 +34,9 @@ class LayerStats:
     buffer_cycles: int = 0  # exposed buffer read/write time
     digital_cycles: int = 0  # shift-add/accumulate drain and digital layers
     noc_cycles: int = 0  # receiving inputs and residual operands
+    # its stage time: its cycles on its last image less those it waited for inputs (the event
+    # engine; pipelined, in the steady state, the slowest layer's sets the period)
+    busy_cycles_per_image: int = 0
     counts: dict[str, float] = field(default_factory=dict)  # events: name -> count
     energy_pj: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
 
@@ -56,6 +59,13 @@ class Span:
     start: int
     end: int
     layer: int  # index of the weight layer the work belongs to
+    image: int = 1  # which of the run's images (1-based)
+
+
+# A period this close to the slowest stage time is that stage's (the stage times are lower
+# bounds on the period; the attribution of idle converter cycles makes them inexact by a few
+# cycles per image).
+STAGE_BOUND_TOLERANCE = 0.01
 
 
 @dataclass
@@ -74,6 +84,8 @@ class Stats:
     accounting: str = "overlapped"  # timing.accounting: overlapped | neurosim
     traffic_source: Callable[[], Traffic] | None = field(default=None, repr=False,
                                                          compare=False)
+    images: int = 1  # images run through the chip (`--images`)
+    image_end_cycles: tuple[int, ...] = ()  # when each image left the last layer
 
     @cached_property
     def traffic(self) -> Traffic | None:
@@ -88,6 +100,39 @@ class Stats:
     @property
     def latency_ns(self) -> float:
         return self.latency_cycles * self.clock_period_ns
+
+    @property
+    def first_image_latency_cycles(self) -> int:
+        return self.image_end_cycles[0] if self.image_end_cycles else self.latency_cycles
+
+    @property
+    def period_cycles(self) -> float:
+        """The steady-state period: the mean interval between consecutive image completions
+        over the last m = max(1, images // 2) of them, (end of image N - end of image N - m) / m,
+        so the start-up of the first images does not count. One image: its latency."""
+        ends = self.image_end_cycles
+        if len(ends) < 2:
+            return float(self.latency_cycles)
+        m = max(1, len(ends) // 2)
+        return (ends[-1] - ends[-1 - m]) / m
+
+    @property
+    def throughput_images_per_s(self) -> float:
+        return 1e9 / (self.period_cycles * self.clock_period_ns)
+
+    @property
+    def slowest_stage(self) -> LayerStats:
+        """The layer with the longest stage time per image (the first of equals)."""
+        return max(self.layers, key=lambda ls: ls.busy_cycles_per_image)
+
+    @property
+    def bottleneck(self) -> LayerStats | None:
+        """Pipelined: the layer whose stage time sets the period, the slowest stage if the
+        period is within `STAGE_BOUND_TOLERANCE` of it. None if the period is longer: the
+        layers then waited for inputs in the steady state, so the interconnect set the pace."""
+        slowest = self.slowest_stage
+        bound = slowest.busy_cycles_per_image * (1 + STAGE_BOUND_TOLERANCE)
+        return slowest if self.period_cycles <= bound else None
 
     def energy_by_component_pj(self) -> dict[str, float]:
         """Energy per component: `COMPONENTS` in order, then any block only some chips have

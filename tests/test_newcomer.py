@@ -223,7 +223,6 @@ def test_measured_activity_is_recorded(tmp_path, tiny):
 @pytest.mark.parametrize("flags, flag", [
     (["--engine", "analytical", "--noc", "process"], "--noc"),
     (["--engine", "analytical", "--trace-ces"], "--trace-ces"),
-    (["--images", "2"], "--images"),
 ])
 def test_flags_that_would_do_nothing_are_refused(tmp_path, capsys, flags, flag):
     assert main(["run", "-o", str(tmp_path / "o"), *flags]) == 2

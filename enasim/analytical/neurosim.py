@@ -16,6 +16,7 @@ from __future__ import annotations
 from math import ceil, floor, log2, sqrt
 
 from enasim.cost.area import chip_area_um2, pe_area_um2
+from enasim.errors import EnasimError
 from enasim.mapping import Mapping
 from enasim.plan import (
     charge_leakage,
@@ -234,9 +235,13 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
     }
 
 
-def run_neurosim(mapping: Mapping, engine: str, activity=None) -> Stats:
+def run_neurosim(mapping: Mapping, engine: str, activity=None, images: int = 1) -> Stats:
     """Latency, energy and area of one inference under NeuroSim's accounting; `engine` names
-    the engine that was asked for (both give this model)."""
+    the engine that was asked for (both give this model). NeuroSim accounts one image: several
+    are refused rather than extrapolated."""
+    if images != 1:
+        raise EnasimError("NeuroSim's accounting covers one image (--images 1); stream images "
+                          "under enasim's timing with --accounting overlapped --noc MODEL")
     hw = mapping.hw
     chip = _Chip(mapping)
     stats = new_stats(engine, mapping)

@@ -33,41 +33,56 @@ from enasim.plan import (
 from enasim.stats import Stats
 
 
-def run_analytical(mapping: Mapping, activity: dict[str, MacActivity] | None = None) -> Stats:
-    """Latency and energy of one inference of `mapping.network` on `mapping.hw`; `activity`
-    (per weight layer name) makes the ADC energy data-dependent (see `plan_layer`). A chip with
+def run_analytical(mapping: Mapping, activity: dict[str, MacActivity] | None = None,
+                   images: int = 1) -> Stats:
+    """Latency and energy of `images` inferences of `mapping.network` on `mapping.hw`, back to
+    back (each as long as the first: nothing is shared between them); `activity` (per weight
+    layer name) makes the ADC energy data-dependent (see `plan_layer`). A chip with
     `timing.accounting: neurosim` gets NeuroSim's serial accounting (`run_neurosim`)."""
     hw = mapping.hw
     if hw.timing.accounting == "neurosim":
         from enasim.analytical.neurosim import run_neurosim
 
-        return run_neurosim(mapping, "analytical", activity)
+        return run_neurosim(mapping, "analytical", activity, images)
     if hw.execution.mode != "layer_by_layer":
         raise EnasimError(f"the analytical model covers execution.mode 'layer_by_layer' only, "
                           f"not '{hw.execution.mode}'; use the event engine (--engine sim)")
     stats = new_stats("analytical", mapping)
     noc = noc_phases(mapping)
-    now = 0
-    for lm in mapping.layers:
-        plan = plan_layer(lm, hw, (activity or {}).get(lm.name))
-        ls = new_layer_stats(plan)
-        charge_steps(ls, plan, lm.vectors)
-        charge_once(ls, plan)
-        phases = noc.get(lm.name, {})
-        for phase in phases.values():
-            charge_noc(ls, hw, phase.router_flits, phase.link_flits)
-        ls.noc_cycles = sum(ph.cycles for ph in phases.values())
-        full = plan.step_cycles(plan.copies)
-        last = plan.step_cycles(plan.rem) if plan.rem else None
-        pipeline = step_pipeline(*full, plan.lag, plan.n_full, last)
-        ls.adc_cycles = plan.n_full * full[1] + (last[1] if last else 0)
-        ls.buffer_cycles = pipeline - ls.adc_cycles - plan.lag
-        ls.digital_cycles = plan.lag + sum(d.cycles() for d in plan.digital)
-        latency = ls.noc_cycles + ls.adc_cycles + ls.buffer_cycles + ls.digital_cycles
-        ls.start_cycle, ls.end_cycle = now, now + latency
-        charge_leakage(ls, stats)
-        now += latency
-        stats.layers.append(ls)
+    plans = [plan_layer(lm, hw, (activity or {}).get(lm.name)) for lm in mapping.layers]
+    stats.layers = [new_layer_stats(plan) for plan in plans]
+    stats.images = images
+    now, ends, occupied = 0, [], [0] * len(plans)
+    for image in range(images):
+        for i, (plan, ls) in enumerate(zip(plans, stats.layers, strict=True)):
+            charge_steps(ls, plan, plan.lm.vectors)
+            charge_once(ls, plan)
+            phases = noc.get(plan.lm.name, {})
+            for phase in phases.values():
+                charge_noc(ls, hw, phase.router_flits, phase.link_flits)
+            noc_cycles = sum(ph.cycles for ph in phases.values())
+            full = plan.step_cycles(plan.copies)
+            last = plan.step_cycles(plan.rem) if plan.rem else None
+            pipeline = step_pipeline(*full, plan.lag, plan.n_full, last)
+            adc = plan.n_full * full[1] + (last[1] if last else 0)
+            digital = plan.lag + sum(d.cycles() for d in plan.digital)
+            latency = noc_cycles + pipeline + sum(d.cycles() for d in plan.digital)
+            ls.noc_cycles += noc_cycles
+            ls.adc_cycles += adc
+            ls.buffer_cycles += pipeline - adc - plan.lag
+            ls.digital_cycles += digital
+            ls.busy_cycles_per_image = latency - noc_cycles
+            if image == 0:
+                ls.start_cycle = now
+            ls.end_cycle = now + latency
+            occupied[i] += latency
+            now += latency
+        ends.append(now)
+    stats.image_end_cycles = tuple(ends)
+    for ls, cycles in zip(stats.layers, occupied, strict=True):
+        charge_leakage(ls, stats, cycles)
+        if images > 1:
+            ls.macs, ls.ops, ls.vectors = (x * images for x in (ls.macs, ls.ops, ls.vectors))
     return stats
 
 

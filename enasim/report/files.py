@@ -79,8 +79,26 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
         "energy_uj_by_component": {k: v / 1e6 for k, v in energy.items()},
         "leakage_uw": stats.leakage_uw,
         "tops_per_w": t["tops_per_w"],
+        **throughput(stats, hw),
         **({"noc": noc_summary(stats.traffic, stats.latency_cycles)} if stats.traffic else {}),
     }
+
+
+def throughput(stats: Stats, hw: HardwareConfig) -> dict[str, Any]:
+    """With several images: how many, the steady-state period (`Stats.period_cycles`), the
+    throughput and the first image's latency; pipelined, the slowest stage and what sets the
+    period (`Stats.bottleneck`: that layer, or the interconnect). Nothing for one image."""
+    if stats.images == 1:
+        return {}
+    out = {"images": stats.images, "period_cycles": stats.period_cycles,
+           "throughput_images_per_s": stats.throughput_images_per_s,
+           "first_image_latency_cycles": stats.first_image_latency_cycles}
+    if hw.execution.mode == "pipelined":
+        slowest, bottleneck = stats.slowest_stage, stats.bottleneck
+        out |= {"slowest_stage_layer": slowest.name,
+                "slowest_stage_cycles": slowest.busy_cycles_per_image,
+                "bottleneck_layer": bottleneck.name if bottleneck else "interconnect"}
+    return out
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:
@@ -99,20 +117,32 @@ def _extra_components(stats: Stats) -> list[str]:
                               if k not in COMPONENTS))
 
 
+# With several images: each layer's stage time, and 1 on the layer that sets the period
+# (pipelined, `Stats.bottleneck`)
+IMAGE_COLUMNS = ["busy_cycles_per_image", "bottleneck"]
+
+
 def layer_columns(stats: Stats) -> list[str]:
-    """layers.csv's header: `LAYER_COLUMNS`, then a column per extra component."""
-    return LAYER_COLUMNS + [f"energy_{c}_pj" for c in _extra_components(stats)]
+    """layers.csv's header: `LAYER_COLUMNS`, a column per extra component, then with several
+    images `IMAGE_COLUMNS`."""
+    return (LAYER_COLUMNS + [f"energy_{c}_pj" for c in _extra_components(stats)]
+            + (IMAGE_COLUMNS if stats.images > 1 else []))
 
 
-def layer_rows(stats: Stats) -> list[list[Any]]:
+def layer_rows(stats: Stats, pipelined: bool = False) -> list[list[Any]]:
+    """layers.csv's rows; `pipelined` marks the layer that sets the period (layer by layer,
+    or when the interconnect sets it, none does)."""
     parts = [*COMPONENTS, *_extra_components(stats)]
+    bottleneck = stats.bottleneck if pipelined and stats.images > 1 else None
     rows = []
     for ls in stats.layers:
         rows.append([ls.index, ls.name, ls.kind, shape_str(ls.in_shape), shape_str(ls.out_shape),
                      ls.macs, ls.ops, ls.vectors, ls.tiles, ls.crossbars, ls.speedup,
                      ls.utilization, ls.start_cycle, ls.end_cycle, ls.adc_cycles,
                      ls.buffer_cycles, ls.digital_cycles, ls.noc_cycles, ls.latency_cycles,
-                     ls.total_energy_pj] + [ls.energy_pj.get(c, 0.0) for c in parts])
+                     ls.total_energy_pj] + [ls.energy_pj.get(c, 0.0) for c in parts]
+                    + ([ls.busy_cycles_per_image, int(ls is bottleneck)] if stats.images > 1
+                       else []))
     return rows
 
 
@@ -133,7 +163,8 @@ COMPONENT_COLUMNS = ["component", "area_um2", "area_fraction", "energy_pj", "ene
 
 def result_tables(stats: Stats, hw: HardwareConfig) -> dict[str, str]:
     """The run's CSV files as text, by name (noc and links when the engine recorded traffic)."""
-    tables = {"layers": csv_text(layer_columns(stats), layer_rows(stats)),
+    tables = {"layers": csv_text(layer_columns(stats),
+                                 layer_rows(stats, hw.execution.mode == "pipelined")),
               "components": csv_text(COMPONENT_COLUMNS, component_rows(stats))}
     if stats.traffic is not None:
         tables["noc"] = csv_text(NOC_COLUMNS, noc_rows(stats.traffic, stats.transfers, hw.noc))
@@ -162,7 +193,8 @@ def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source
             atomic_write(out / "timeline.json", timeline_json(stats, {
                 "workload": summary["workload"]["name"],
                 "hwconfig": summary["hwconfig"]["name"],
-                "hwconfig_hash": summary["hwconfig"]["hash"]}))
+                "hwconfig_hash": summary["hwconfig"]["hash"],
+                **{k: summary[k] for k in ("images", "period_cycles") if k in summary}}))
         if plots:
             from enasim.report.plots import plot_results
 

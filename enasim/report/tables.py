@@ -33,8 +33,11 @@ def shape_str(shape: tuple[int, ...]) -> str:
 
 
 def layers_table(stats: Stats) -> str:
-    """One row per weight layer: mapping, latency and energy by component (nJ)."""
+    """One row per weight layer: mapping, latency and energy by component (nJ); with several
+    images, also each layer's stage time per image (`LayerStats.busy_cycles_per_image`)."""
+    several = stats.images > 1
     header = ["#", "layer", "shape in->out", "xbars", "tiles", "util", "latency_cyc",
+              *(["stage_cyc"] if several else []),
               "adc_nJ", "xbar+periph_nJ", "buffer_nJ", "digital_nJ", "noc_nJ", "leak_nJ",
               "total_nJ"]
     rows = []
@@ -43,6 +46,7 @@ def layers_table(stats: Stats) -> str:
         digital = e["shift_add"] + e["accumulator"] + e["activation"] + e["pooling"]
         rows.append([ls.index, ls.name, f"{shape_str(ls.in_shape)}->{shape_str(ls.out_shape)}",
                      ls.crossbars, ls.tiles, round(ls.utilization, 3), ls.latency_cycles,
+                     *([ls.busy_cycles_per_image] if several else []),
                      e["adc"] / 1e3, (e["crossbar"] + e["periphery"]) / 1e3,
                      e["buffer"] / 1e3, digital / 1e3, e["noc"] / 1e3, e["leakage"] / 1e3,
                      ls.total_energy_pj / 1e3])

@@ -3,7 +3,8 @@
 One process per track group (tiles, CEs, each layer's ADCs, interconnect), one thread per
 track, ordered by the numbers in its name (tile index, CE index, layer index). Spans are
 complete events ("X"); `ts`/`dur` are microseconds derived from integer cycles, and the exact
-cycles are in `args`. A track never holds overlapping spans.
+cycles are in `args`, with the image (1-based) when the run had several. A track never holds
+overlapping spans.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ def chrome_trace(stats: Stats, other: dict[str, Any] | None = None) -> dict[str,
         meta = {"pid": _PIDS[group], "tid": tid, "ph": "M"}
         events.append({**meta, "name": "thread_name", "args": {"name": track}})
         events.append({**meta, "name": "thread_sort_index", "args": {"sort_index": tid}})
+    several = stats.images > 1
     for span in sorted(stats.spans, key=lambda s: (tids[(s.group, s.track)], s.start)):
         events.append({"name": span.name, "cat": span.name.rsplit(" ", 1)[-1], "ph": "X",
                        "ts": span.start * us, "dur": (span.end - span.start) * us,
                        "pid": _PIDS[span.group], "tid": tids[(span.group, span.track)],
                        "args": {"layer": span.layer, "start_cycle": span.start,
-                                "cycles": span.end - span.start}})
+                                "cycles": span.end - span.start,
+                                **({"image": span.image} if several else {})}})
     return {"traceEvents": events, "displayTimeUnit": "ns",
             "otherData": {"clock_period_ns": stats.clock_period_ns, **(other or {})}}
 
