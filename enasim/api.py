@@ -23,6 +23,8 @@ from enasim.validate import expect_seed
 from enasim.workload import Network, load_workload
 
 ACTIVITIES = ("assumed", "measured")
+NOT_MEASURED = ("not measured: the run charged time and energy without computing the network "
+                "(--activity measured or `enasim infer` measure it)")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     `overrides` sets hwconfig fields by dotted name ({"adc.bits": 5}), as `--set` does. The
     other arguments are those of `enasim run`; combinations that would do nothing are refused
     with a ConfigError naming the flag."""
+    from enasim.functional.probe import range_probe
     from enasim.mapping import map_network
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
@@ -83,11 +86,15 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         from enasim.functional.inference import run_inference
 
         w, x = weights_and_images(net, cfg, weights, inputs, images, seed)
-        measured = run_inference(net, cfg, w, x, seed).activity()
+        inference = run_inference(net, cfg, w, x, seed)
+        measured = inference.activity()
         act = {"mode": "measured", "weights": str(weights or "random"),
                "inputs": str(inputs or "random"), "images": int(x.shape[0])}
+        functional = {"rel_rms_error": inference.layers[-1].e2e_rel_rms_error}
     else:
         act = {"mode": "assumed", "input_bit_density": cfg.activity.input_bit_density}
+        functional = {"rel_rms_error": None, "reason": NOT_MEASURED}
+    functional["adc_range_probe"] = range_probe(cfg, seed).as_dict()
     if engine == "sim":
         from enasim.sim import Simulator
 
@@ -98,7 +105,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
 
         stats = run_analytical(mapping, measured)
     info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
-            "activity": act}
+            "activity": act, "functional": functional}
     texts = result_tables(stats, cfg)
     if out is None:
         summary = summary_dict(stats, mapping, **info)
