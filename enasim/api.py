@@ -23,6 +23,8 @@ from enasim.validate import expect_seed
 from enasim.workload import Network, load_workload
 
 ACTIVITIES = ("assumed", "measured")
+NOT_MEASURED = ("not measured: the run charged time and energy without computing the network "
+                "(--activity measured or `enasim infer` measure it)")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     `accounting` sets timing.accounting: 'neurosim' is NeuroSim's serial per-layer sum over its
     H-tree, 'overlapped' enasim's schedules on a mesh (with `noc` as that mesh; the analytical
     engine's mesh is the ideal one)."""
+    from enasim.functional.probe import range_probe
     from enasim.mapping import map_network
     from enasim.report.files import RESULT_FILES, result_tables, summary_dict, write_results
 
@@ -92,12 +95,16 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
         from enasim.functional.inference import run_inference
 
         w, x = weights_and_images(net, cfg, weights, inputs, images, seed)
-        measured = run_inference(net, cfg, w, x, seed).activity()
+        inference = run_inference(net, cfg, w, x, seed)
+        measured = inference.activity()
         act = {"mode": "measured", "weights": str(weights or "random"),
                "inputs": str(inputs or "random"), "images": int(x.shape[0])}
         images = int(x.shape[0])
+        functional = {"rel_rms_error": inference.layers[-1].e2e_rel_rms_error}
     else:
         act = {"mode": "assumed", "input_bit_density": cfg.activity.input_bit_density}
+        functional = {"rel_rms_error": None, "reason": NOT_MEASURED}
+    functional["adc_range_probe"] = range_probe(cfg, seed).as_dict()
     if engine == "sim":
         from enasim.sim import Simulator
 
@@ -108,7 +115,7 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
 
         stats = run_analytical(mapping, measured, images or 1)
     info = {"hw_source": source, "seed": seed, "overrides": [f"{k}={v}" for k, v in sets],
-            "activity": act}
+            "activity": act, "functional": functional}
     texts = result_tables(stats, cfg)
     if out is None:
         summary = summary_dict(stats, mapping, **info)

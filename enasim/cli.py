@@ -216,6 +216,7 @@ def cmd_run(args) -> int:
     print(f"energy      {summary['energy_uj']:.4g} uJ ("
           + ", ".join(f"{k} {v:.3g}" for k, v in top) + ")")
     print(f"efficiency  {summary['tops_per_w']:.4g} TOPS/W")
+    _print_range_warning(summary, hw.adc)
     if "noc" in summary:
         noc = summary["noc"]
         print(f"noc         {noc['packets']} packets, {noc['flits']} flits, mean packet latency "
@@ -227,6 +228,23 @@ def cmd_run(args) -> int:
     files += [f"plots/{p.name}" for p in plots]
     print(f"\nresults in {out}/ ({', '.join(files)})")
     return 0
+
+
+def _print_range_warning(summary: dict, adc) -> None:
+    """One line when the ADC range rule computes badly: the network's measured output error
+    above 0.25, or else the range probe's array error above its threshold."""
+    from enasim.functional.probe import MAX_OUTPUT_REL_RMS, PROBE_WARN_REL_RMS
+
+    measured, probe = summary["functional_rel_rms_error"], summary["adc_range_probe"]
+    if measured is not None and measured > MAX_OUTPUT_REL_RMS:
+        print(f"accuracy    output rel. RMS error {measured:.3g} measured on this network "
+              f"({adc.bits}-bit ADC, range_mode {adc.range_mode}): its numbers are of a chip "
+              "that does not compute this network correctly")
+    elif measured is None and probe["rel_rms_error"] > PROBE_WARN_REL_RMS:
+        print(f"accuracy    {adc.bits}-bit ADC, range_mode {adc.range_mode}: one "
+              f"{probe['rows']}-row array computes with rel. RMS error "
+              f"{probe['rel_rms_error']:.3g} (LSB {probe['adc_step']} cell levels); networks "
+              "compound it (measure: enasim infer, docs/models.md)")
 
 
 def _progress(done: int, total: int) -> None:

@@ -380,7 +380,7 @@ def test_bad_mac_config(tmp_path, text, field, expected):
 def test_bundled_configs_state_the_mac_semantics():
     from enasim.config import load
 
-    for name in ("flash_imc", "neurosim_v13"):
+    for name, mode in (("flash_imc", "calibrated"), ("neurosim_v13", "full")):
         hw = load(name)
-        assert hw.precision.signed_weights == "offset" and hw.adc.range_mode == "full"
+        assert hw.precision.signed_weights == "offset" and hw.adc.range_mode == mode
         assert MacSpec.from_hw(hw).ideal_cells

@@ -63,10 +63,12 @@ def _step_cycles(hw: HardwareConfig, m: dict, rows, cout, vectors) -> np.ndarray
     ib, ob = hw.tile.input_buffer.port_bits, hw.tile.output_buffer.port_bits
     copies, tiles = m["copies"], m["tiles"]
     n_full, rem = vectors // copies, vectors % copies
+    phases = _cdiv(np.minimum(rows, hw.crossbar.rows), MacSpec.from_hw(hw).rows_at_once)
 
     def step(v):
         r = _cdiv(v * rows * prec.input_bits, tiles * ib)
-        c = prec.input_bits * _cdiv(v * adc.cols_per_adc, copies) * adc.cycles_per_conversion
+        c = (prec.input_bits * phases * _cdiv(v * adc.cols_per_adc, copies)
+             * adc.cycles_per_conversion)
         w = _cdiv(v * cout * prec.output_bits, tiles * ob)
         return np.maximum(np.maximum(r, c), w)
 

@@ -358,13 +358,15 @@ def column_sums(x: np.ndarray, layer: CrossbarLayer) -> Iterator[tuple[int, int,
     below 2^53), so this is integer arithmetic at BLAS speed.
     """
     cells = layer.cells
+    shifts = np.arange(layer.spec.input_bits, dtype=np.int64)[:, None, None]
     for ph in range(len(layer.phase_block)):
         r0, r1 = layer.phase_start[ph], layer.phase_start[ph + 1]
         g = cells[r0:r1].astype(np.float64)
-        xs = x[:, r0:r1]
+        bits = ((x[None, :, r0:r1] >> shifts) & 1).astype(np.float64)  # (bits, vectors, rows)
+        # one 2-D matmul for every input bit of the phase (a 3-D one does not use BLAS)
+        sums = (bits.reshape(-1, r1 - r0) @ g).astype(np.int64).reshape(len(shifts), len(x), -1)
         for b in range(layer.spec.input_bits):
-            bits = ((xs >> b) & 1).astype(np.float64)
-            yield ph, b, (bits @ g).astype(np.int64)
+            yield ph, b, sums[b]
 
 
 def adc_step(x: np.ndarray, layer: CrossbarLayer) -> int:

@@ -41,9 +41,12 @@ def totals(stats: Stats, mapping: Mapping) -> dict[str, Any]:
 
 def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
                  overrides: list[str] | None = None,
-                 activity: dict[str, Any] | None = None) -> dict[str, Any]:
+                 activity: dict[str, Any] | None = None,
+                 functional: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json; `overrides` (the --set items) and `activity` (how ADC energy was charged)
-    are recorded when given, with the resolved config, so a run can be reproduced from it."""
+    are recorded when given, with the resolved config, so a run can be reproduced from it.
+    `functional` holds the network's measured output error (`rel_rms_error`, None with a
+    `reason` when not measured) and the ADC range probe (`enasim.functional.probe`)."""
     hw: HardwareConfig = mapping.hw
     net = mapping.network
     energy = stats.energy_by_component_pj()
@@ -58,7 +61,10 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
                      **({"derived": derived} if derived else {}),
                      **({} if overrides is None else {"overrides": overrides,
                                                        "resolved": as_dict(hw)})},
-        **({} if activity is None else {"activity": activity}),
+        **({} if activity is None else {"activity": activity,
+                                        "activity_mode": activity["mode"]}),
+        "adc_range_mode": hw.adc.range_mode,
+        **({} if functional is None else _functional(functional)),
         "workload": {"name": net.name, "layers": len(net.nodes) - 1,
                      "weight_layers": len(net.weight_layers), "macs": net.macs,
                      "params": net.params},
@@ -99,6 +105,14 @@ def throughput(stats: Stats, hw: HardwareConfig) -> dict[str, Any]:
                 "slowest_stage_cycles": slowest.busy_cycles_per_image,
                 "bottleneck_layer": bottleneck.name if bottleneck else "interconnect"}
     return out
+
+
+def _functional(f: dict[str, Any]) -> dict[str, Any]:
+    """The functional-error fields of summary.json: the error, or null and the reason."""
+    out: dict[str, Any] = {"functional_rel_rms_error": f["rel_rms_error"]}
+    if f["rel_rms_error"] is None:
+        out["functional_error_reason"] = f["reason"]
+    return {**out, "adc_range_probe": f["adc_range_probe"]}
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:
@@ -179,12 +193,13 @@ RESULT_FILES = ("summary.json", "layers.csv", "components.csv", "noc.csv", "link
 
 def write_results(out_dir: str | Path, stats: Stats, mapping: Mapping, hw_source: str,
                   seed: int, overrides: list[str] | None = None,
-                  activity: dict[str, Any] | None = None, plots: bool = False,
+                  activity: dict[str, Any] | None = None,
+                  functional: dict[str, Any] | None = None, plots: bool = False,
                   tables: dict[str, str] | None = None) -> dict[str, Any]:
     """Replace `out_dir` with the run's files as one set (noc.csv, links.csv and timeline.json
     when the engine recorded traffic and spans; with `plots`, plots/ drawn from them); return
     the summary. `tables` are the CSV texts if the caller has already made them."""
-    summary = summary_dict(stats, mapping, hw_source, seed, overrides, activity)
+    summary = summary_dict(stats, mapping, hw_source, seed, overrides, activity, functional)
     with result_set(out_dir, RESULT_FILES) as out:
         atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
         for name, text in (tables or result_tables(stats, mapping.hw)).items():
