@@ -265,10 +265,16 @@ class Mapping:
 
     scheme: str = _f("tiling rule: FLASH eqs. 5-7, or NeuroSim V1.3's floorplan",
                      choices=("flash", "neurosim"))
-    duplication: str = _f("weight duplication onto idle arrays of a layer's tiles",
-                          choices=("none", "tile"))
+    duplication: str = _f("weight duplication: 'tile' onto idle arrays of a layer's tiles; "
+                          "'balance' also NeuroSim V1.3's pipeline re-duplication, extra "
+                          "tiles so that layers with larger inputs get more copies (needs "
+                          "scheme 'neurosim')", choices=("none", "tile", "balance"))
     placement: str = _f("order of tiles on the mesh",
                         choices=("row_major", "snake"))
+    pipeline_speedup_degree: int = _f("NeuroSim's speedUpDegree, used by duplication "
+                                      "'balance': layer l gets ceil((IFM_l / ceil(IFM_1 / "
+                                      "degree))^2) copies; capped at IFM_1 / (smallest IFM of "
+                                      "a K > 1 layer), as NeuroSim does", min=1)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ RUNS: dict[str, tuple[str, dict[str, object]]] = {
     "ns13_cnn6_default": ("NetWork_CNN6.csv", {}),
     "ns13_vgg8_sub256": ("vgg8", {"crossbar.rows": 256, "crossbar.cols": 256,
                                   "crossbar.rows_parallel": 256}),
+    # Param.cpp pipeline = true (speedUpDegree 8 as shipped, capped at 4 by NeuroSim)
+    "ns13_vgg8_pipeline": ("vgg8", {"execution.mode": "pipelined",
+                                    "mapping.duplication": "balance"}),
 }
 EXACT, CLOSE, ADC_AREA, CHIP = 0.0, 0.005, 0.05, 0.10
 SMALL_LAYER = 0.01  # share of the chip's dynamic energy below which a layer is not graded
