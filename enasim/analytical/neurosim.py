@@ -3,12 +3,15 @@
 NeuroSim (synchronous mode) counts every block in clock cycles and, per layer, adds them:
 ADC + accumulation (shift-add, adder trees) + buffers (PE DFFs, tile register files, global
 buffer) + interconnect (tile and global H-trees) + ReLU and max-pool. A layer-by-layer chip's
-latency is the sum over layers. This module is our implementation of those rules (Chip.cpp
-ChipCalculatePerformance, Tile.cpp, ProcessingUnit.cpp, SubArray.cpp, Buffer.cpp, HTree.cpp) on
-NeuroSim's floorplan (`mapping.scheme: neurosim`); it reproduces NeuroSim's quirks as they are
-(each marked QUIRK below and listed in docs/validation.md). Compute energies (ADC, shift-add,
-periphery, tile buffers) are enasim's event counts as in the overlapped model; the H-trees'
-energy goes under "noc" and the global buffer's under "buffer".
+latency is the sum over layers. In pipeline mode (`execution.mode: pipelined`, with
+`mapping.duplication: balance`) every tile adds to the global bus, the global buffer holds half
+of all layer inputs, and the chip's latency per image is the period, the slowest layer's. This
+module is our implementation of those rules (Chip.cpp ChipInitialize and
+ChipCalculatePerformance, main.cpp, Tile.cpp, ProcessingUnit.cpp, SubArray.cpp, Buffer.cpp,
+HTree.cpp) on NeuroSim's floorplan (`mapping.scheme: neurosim`); it reproduces NeuroSim's quirks
+as they are (each marked QUIRK below and listed in docs/validation.md). Compute energies (ADC,
+shift-add, periphery, tile buffers) are enasim's event counts as in the overlapped model; the
+H-trees' energy goes under "noc" and the global buffer's under "buffer".
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from enasim.mapping import Mapping
 from enasim.plan import (
     charge_leakage,
     charge_once,
-    leakage_pj,
     charge_steps,
+    leakage_pj,
     new_layer_stats,
     new_stats,
     plan_layer,
@@ -182,7 +185,8 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
         "adc": adc, "accum": accum, "buffer": pe_buf + tile_buf + g_buf,
         "ic": tile_transfers * tile_cycles + g_transfers * g_cycles,
         "other": relu + pool_cycles,
-        "tile_bits": tile_transfers * bus * (lm.tiles // t.replicas), "global_bits": g_transfers * chip.global_bus,
+        "tile_bits": tile_transfers * bus * (lm.tiles // t.replicas),
+        "global_bits": g_transfers * chip.global_bus,
         "global_buffer_bits": g_out + g_in,
     }
 

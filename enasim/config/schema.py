@@ -255,8 +255,9 @@ class Timing:
     accounting: str = _f("'overlapped': buffer, conversion and interconnect time overlap "
                          "(enasim's step pipeline on the mesh); 'neurosim': NeuroSim V1.3's "
                          "serial sum of ADC, accumulation, buffer, H-tree and digital cycles "
-                         "per layer (needs mapping.scheme 'neurosim', execution.mode "
-                         "'layer_by_layer' and noc.model 'htree')", choices=ACCOUNTINGS)
+                         "per layer (needs mapping.scheme 'neurosim' and noc.model 'htree'; "
+                         "execution.mode 'pipelined' is NeuroSim's pipeline mode and needs "
+                         "mapping.duplication 'balance')", choices=ACCOUNTINGS)
 
 
 @dataclass(frozen=True)
