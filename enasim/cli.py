@@ -189,6 +189,8 @@ def cmd_run(args) -> int:
         return 0
     timing = ("NeuroSim's serial accounting over its H-tree, not simulated"
               if stats.accounting == "neurosim" else hw.execution.mode)
+    if stats.accounting == "neurosim" and hw.execution.mode == "pipelined":
+        timing = "NeuroSim's pipeline accounting over its H-tree (latency = period), not simulated"
     print(f"enasim {__version__}: {net.name} on {result.mapping.hw.name} ({stats.engine} "
           f"engine, {timing})\n")
     print(layers_table(stats))
@@ -200,6 +202,12 @@ def cmd_run(args) -> int:
           f"{summary['crossbars']} crossbars, {ic}, "
           f"utilisation {summary['utilization']:.1%})")
     images = f", {stats.images} images" if stats.images > 1 else ""
+    degree = summary.get("pipeline_speedup_degree")
+    if degree:
+        capped = (" (capped as NeuroSim caps it)" if degree["effective"] < degree["configured"]
+                  else "")
+        print(f"balance     speed-up degree {degree['effective']} of "
+              f"{degree['configured']} configured{capped}")
     print(f"latency     {summary['latency_cycles']} cycles = {summary['latency_ns'] / 1e3:.4g} us "
           f"(clock {hw.clock_period_ns:.4g} ns{images})")
     if stats.images > 1:

@@ -75,9 +75,8 @@ def test_overlapped_mode_unchanged(vgg8):
 
 
 @pytest.mark.parametrize(("section", "field", "value"), [
-    ("mapping", "scheme", "flash"), ("execution", "mode", "pipelined"),
-    ("noc", "model", "compiled")])
-def test_neurosim_accounting_needs_its_floorplan_schedule_and_htree(section, field, value):
+    ("mapping", "scheme", "flash"), ("noc", "model", "compiled")])
+def test_neurosim_accounting_needs_its_floorplan_and_htree(section, field, value):
     data = {"extends": "neurosim_v13", section: {field: value}}
     if field == "scheme":
         data.update(ce={"pes_per_ce": 4}, tile={"ces_per_tile": 4})

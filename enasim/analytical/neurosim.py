@@ -3,12 +3,15 @@
 NeuroSim (synchronous mode) counts every block in clock cycles and, per layer, adds them:
 ADC + accumulation (shift-add, adder trees) + buffers (PE DFFs, tile register files, global
 buffer) + interconnect (tile and global H-trees) + ReLU and max-pool. A layer-by-layer chip's
-latency is the sum over layers. This module is our implementation of those rules (Chip.cpp
-ChipCalculatePerformance, Tile.cpp, ProcessingUnit.cpp, SubArray.cpp, Buffer.cpp, HTree.cpp) on
-NeuroSim's floorplan (`mapping.scheme: neurosim`); it reproduces NeuroSim's quirks as they are
-(each marked QUIRK below and listed in docs/validation.md). Compute energies (ADC, shift-add,
-periphery, tile buffers) are enasim's event counts as in the overlapped model; the H-trees'
-energy goes under "noc" and the global buffer's under "buffer".
+latency is the sum over layers. In pipeline mode (`execution.mode: pipelined`, with
+`mapping.duplication: balance`) every tile adds to the global bus, the global buffer holds half
+of all layer inputs, and the chip's latency per image is the period, the slowest layer's. This
+module is our implementation of those rules (Chip.cpp ChipInitialize and
+ChipCalculatePerformance, main.cpp, Tile.cpp, ProcessingUnit.cpp, SubArray.cpp, Buffer.cpp,
+HTree.cpp) on NeuroSim's floorplan (`mapping.scheme: neurosim`); it reproduces NeuroSim's quirks
+as they are (each marked QUIRK below and listed in docs/validation.md). Compute energies (ADC,
+shift-add, periphery, tile buffers) are enasim's event counts as in the overlapped model; the
+H-trees' energy goes under "noc" and the global buffer's under "buffer".
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from enasim.plan import (
     charge_leakage,
     charge_once,
     charge_steps,
+    leakage_pj,
     new_layer_stats,
     new_stats,
     plan_layer,
@@ -65,17 +69,23 @@ class _Chip:
         self.pe_nm = nm[0].pe_side if nm else 0
         self.n_pe_nm = nm[0].pes_per_tile if nm else 0
         side_nm = ceil(sqrt(self.n_pe_nm)) * self.pe_nm
-        # global bus: sum over layers of (side + side / mux), halved until <= the maximum
-        bus = sum(self.tile_cm + self.tile_cm / mux if t.style == "conventional"
-                  else side_nm + side_nm / mux for t in tl)
+        # ChipInitialize. Layer by layer: the global bus is the sum over layers of (side +
+        # side / mux) and the global buffer holds the largest layer input. Pipeline: every tile
+        # of every layer adds to the bus and the buffer holds half of all layer inputs at once.
+        self.pipeline = hw.execution.mode == "pipelined"
+        bus = sum((self.tile_cm + self.tile_cm / mux if t.style == "conventional"
+                   else side_nm + side_nm / mux) * (t.tiles if self.pipeline else 1) for t in tl)
         while bus > ht.global_bus_max_bits:
             bus /= 2
         self.global_bus = bus
-        largest = max(lm.node.in_shapes[0][0] * lm.node.in_shapes[0][1] * lm.node.in_shapes[0][2]
-                      for lm in mapping.layers)
-        self.global_cores = ceil(self.b * largest / ht.global_buffer_core_bits)
-        # chip ReLU units and global adder trees: one per mux group of the widest tile
-        self.relu_units = ceil(max(self.tile_cm, side_nm) / mux)
+        inputs = [lm.node.in_shapes[0][0] * lm.node.in_shapes[0][1] * lm.node.in_shapes[0][2]
+                  for lm in mapping.layers]
+        held = sum(i / 2 for i in inputs) if self.pipeline else max(inputs)
+        self.global_cores = ceil(int(self.b * held) / ht.global_buffer_core_bits)
+        # chip ReLU units and global adder trees: one per mux group of the widest tile, for
+        # every layer and one more in pipeline mode (all layers run at once)
+        widest = int(max(self.tile_cm, side_nm)) * (len(tl) + 1 if self.pipeline else 1)
+        self.relu_units = ceil(widest / mux)
         self.total_tiles = mapping.total_tiles
         # tile buffers (Tile.cpp TileInitialize, parallel read, chip-level activation)
         core, port = ht.tile_buffer_core_bits, ht.tile_buffer_port_bits
@@ -169,24 +179,26 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
         rows_tile = min(chip.pe_nm * chip.n_pe_nm, t.rows)
         cols_tile = min(chip.pe_nm, t.cols)
         pe_rows = rows_tile // chip.n_pe_nm
-        row_tiles = ceil(t.rows // k_h // k_h / chip.pe_nm)
+        row_tiles = ceil(t.rows // k_h // k_h / chip.pe_nm) * t.replicas
     else:
         rows_tile = min(chip.tile_cm, t.rows)
         cols_tile = min(chip.tile_cm, t.cols)
         pe_rows = min(chip.pe_cm, rows_tile)
-        row_tiles = ceil(t.rows / chip.tile_cm)
+        row_tiles = ceil(t.rows / chip.tile_cm) * t.replicas
     pe_cols = min(chip.pe_nm if novel else chip.pe_cm, cols_tile)
     # PE adder tree over the PE's subarray rows (divided by the speed-up with the PE's time)
     accum += reads * _stages(ceil(pe_rows / R)) * ac / su
-    # tile accumulation
-    dup_in_pe = not novel and su > 1 and t.rows <= chip.pe_cm and t.cols <= chip.pe_cm
+    # tile accumulation; "full" duplication when the copies fill the tile's PEs both ways
+    dup_in_pe = (not novel and su > 1 and su // t.col_copies >= chip.n_pe_cm
+                 and t.col_copies >= chip.n_pe_cm)
     if novel:
         accum += reads * _stages(chip.n_pe_nm) * ac
     elif su == 1:
         accum += reads * _stages(chip.n_pe_cm) * ac
     elif not dup_in_pe:
         accum += reads * _stages(ceil(rows_tile / chip.pe_cm)) * ac
-    # global accumulation across row tiles
+    # global accumulation across row tiles. QUIRK: in pipeline mode NeuroSim counts the
+    # replicas as row tiles (numTileEachLayer[0]), so a replicated layer pays a global adder tree
     if row_tiles > 1:
         accum += ceil(t.cols * nv / chip.relu_units) * _stages(row_tiles) * ac
     # PE DFF buffers. QUIRK: integer divisions as in ProcessingUnit.cpp
@@ -230,7 +242,8 @@ def layer_cycles(chip: _Chip, mapping: Mapping, lm) -> dict[str, float]:
         "adc": adc, "accum": accum, "buffer": pe_buf + tile_buf + g_buf,
         "ic": tile_transfers * tile_cycles + g_transfers * g_cycles,
         "other": relu + pool_cycles,
-        "tile_bits": tile_transfers * bus * lm.tiles, "global_bits": g_transfers * chip.global_bus,
+        "tile_bits": tile_transfers * bus * (lm.tiles // t.replicas),
+        "global_bits": g_transfers * chip.global_bus,
         "global_buffer_bits": g_out + g_in,
     }
 
@@ -268,10 +281,24 @@ def run_neurosim(mapping: Mapping, engine: str, activity=None, images: int = 1) 
                           if k in ("adc", "accum", "buffer", "ic", "other")})
         latency = ls.adc_cycles + ls.digital_cycles + ls.buffer_cycles + ls.noc_cycles
         ls.start_cycle, ls.end_cycle = now, now + latency
-        charge_leakage(ls, stats)
-        now += latency
+        if not chip.pipeline:
+            charge_leakage(ls, stats)
+            now += latency
         stats.layers.append(ls)
+    if chip.pipeline:
+        _pipeline_leakage(mapping, stats)
     return stats
+
+
+def _pipeline_leakage(mapping: Mapping, stats: Stats) -> None:
+    """NeuroSim's pipeline mode (main.cpp): every layer starts each period, the period is the
+    slowest layer's latency (what NeuroSim reports as the chip's latency per image), and a
+    layer's tiles leak while they wait for the period to end: (period - latency) x their
+    leakage, here enasim's chip leakage shared by the layer's crossbars."""
+    period = stats.latency_cycles
+    for lm, ls in zip(mapping.layers, stats.layers, strict=True):
+        share = lm.arrays_allocated / mapping.total_arrays
+        ls.energy_pj["leakage"] = leakage_pj(stats, period - ls.latency_cycles) * share
 
 
 def neurosim_area_um2(mapping: Mapping, chip: _Chip) -> dict[str, float]:

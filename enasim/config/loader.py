@@ -299,15 +299,26 @@ def _check_consistency(cfg: HardwareConfig, src: str) -> None:
 
 
 def _check_accounting(cfg: HardwareConfig, src: str) -> None:
-    """NeuroSim's accounting runs on its own floorplan, schedule and interconnect, and the
-    H-tree exists only under it."""
+    """NeuroSim's accounting runs on its own floorplan and interconnect, with its pipeline
+    re-duplication exactly in pipeline mode; the H-tree exists only under it."""
+    balance = cfg.mapping.duplication == "balance"
+    if balance and cfg.mapping.scheme != "neurosim":
+        raise ConfigError(src, "mapping.duplication", "'balance' is NeuroSim's pipeline "
+                          "re-duplication of its floorplan and needs mapping.scheme 'neurosim', "
+                          f"got '{cfg.mapping.scheme}'")
     if cfg.timing.accounting == "neurosim":
         for where, value, needed in (("mapping.scheme", cfg.mapping.scheme, "neurosim"),
-                                     ("execution.mode", cfg.execution.mode, "layer_by_layer"),
                                      ("noc.model", cfg.noc.model, "htree")):
             if value != needed:
                 raise ConfigError(src, where, f"expected '{needed}' with timing.accounting "
                                   f"'neurosim', got '{value}'")
+        pipelined = cfg.execution.mode == "pipelined"
+        if pipelined != balance:
+            raise ConfigError(src, "mapping.duplication", "expected 'balance' with "
+                              "execution.mode 'pipelined' and timing.accounting 'neurosim' "
+                              "(NeuroSim's pipeline mode), and 'tile' or 'none' with "
+                              f"'layer_by_layer'; got '{cfg.mapping.duplication}' with "
+                              f"'{cfg.execution.mode}'")
     elif cfg.noc.model == "htree":
         raise ConfigError(src, "noc.model", "'htree' needs timing.accounting 'neurosim'; use "
                           "a mesh model (compiled, process, ideal) with 'overlapped'")

@@ -279,8 +279,9 @@ class Timing:
     accounting: str = _f("'overlapped': buffer, conversion and interconnect time overlap "
                          "(enasim's step pipeline on the mesh); 'neurosim': NeuroSim V1.3's "
                          "serial sum of ADC, accumulation, buffer, H-tree and digital cycles "
-                         "per layer (needs mapping.scheme 'neurosim', execution.mode "
-                         "'layer_by_layer' and noc.model 'htree')", choices=ACCOUNTINGS)
+                         "per layer (needs mapping.scheme 'neurosim' and noc.model 'htree'; "
+                         "execution.mode 'pipelined' is NeuroSim's pipeline mode and needs "
+                         "mapping.duplication 'balance')", choices=ACCOUNTINGS)
 
 
 @dataclass(frozen=True)
@@ -289,10 +290,16 @@ class Mapping:
 
     scheme: str = _f("tiling rule: FLASH eqs. 5-7, or NeuroSim V1.3's floorplan",
                      choices=("flash", "neurosim"))
-    duplication: str = _f("weight duplication onto idle arrays of a layer's tiles",
-                          choices=("none", "tile"))
+    duplication: str = _f("weight duplication: 'tile' onto idle arrays of a layer's tiles; "
+                          "'balance' also NeuroSim V1.3's pipeline re-duplication, extra "
+                          "tiles so that layers with larger inputs get more copies (needs "
+                          "scheme 'neurosim')", choices=("none", "tile", "balance"))
     placement: str = _f("order of tiles on the mesh",
                         choices=("row_major", "snake"))
+    pipeline_speedup_degree: int = _f("NeuroSim's speedUpDegree, used by duplication "
+                                      "'balance': layer l gets ceil((IFM_l / ceil(IFM_1 / "
+                                      "degree))^2) copies; capped at IFM_1 / (smallest IFM of "
+                                      "a K > 1 layer), as NeuroSim does", min=1)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from functools import cached_property
 
 from enasim.config.schema import HardwareConfig
 from enasim.mapping.placement import mesh_shape, place
-from enasim.mapping.tiling import LayerTiling, MappingError, tile_layers
+from enasim.mapping.tiling import LayerTiling, MappingError, pipeline_degree, tile_layers
 from enasim.workload.ir import Add, Concat, Network, Node
 
 
@@ -90,6 +90,14 @@ class Mapping:
     @property
     def total_arrays(self) -> int:
         return sum(lm.arrays_allocated for lm in self.layers)
+
+    @cached_property
+    def pipeline_speedup_degree(self) -> int | None:
+        """duplication 'balance': the speed-up degree used, mapping.pipeline_speedup_degree
+        capped as NeuroSim caps it; None without 'balance'."""
+        if self.hw.mapping.duplication != "balance":
+            return None
+        return pipeline_degree(self.network.weight_layers, self.hw.mapping.pipeline_speedup_degree)
 
     def utilization(self) -> float:
         """Chip memory utilisation: weight cells (all copies) / cells of all allocated tiles."""

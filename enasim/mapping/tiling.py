@@ -12,6 +12,12 @@ Two schemes (hwconfig `mapping.scheme`):
   are the powers of two that maximise memory utilisation; copies come from PE- and subarray-level
   duplication inside those tiles. Where NeuroSim refuses a network (all its layers narrower than
   the minimum PE of 2R or tile of 4R columns), enasim uses those minimum sizes.
+
+`duplication: balance` (scheme `neurosim` only) adds NeuroSim's pipeline re-duplication
+(Chip.cpp ChipDesignInitialize and OverallEachLayer with `pipeline = true`): layer l should have
+speed-up ceil((IFM_l / ceil(IFM_1 / degree))^2), so that layers with larger feature maps, which
+take more input vectors, get more copies and the pipeline stages even out; a layer whose floorplan
+copies fall short gets ceil(speed-up / copies) replicas of its tiles.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class LayerTiling:
     pe_side: int = 0  # NeuroSim floorplan: PE side in cells (0 for flash)
     tile_side: int = 0  # NeuroSim floorplan: CM tile side / NM PE side in cells (0 for flash)
     pes_per_tile: int = 0  # NeuroSim floorplan: PEs in one of the layer's tiles (0 for flash)
+    col_copies: int = 1  # NeuroSim floorplan: copies side by side (its speedUpEachLayer[1])
+    replicas: int = 1  # duplication 'balance': copies of the layer's whole tile group
 
 
 # Crossbars a workload may take: 2**22 (4 million arrays, a wafer of 128x128 arrays) is far
@@ -78,6 +86,27 @@ def tile_layers(layers: tuple[Node, ...], hw: HardwareConfig,
     if hw.mapping.scheme == "neurosim":
         return _neurosim(layers, hw)
     return [_flash(n, hw, unpadded) for n in layers]
+
+
+def _ifm(node: Node) -> int:
+    """NeuroSim's IFM size (netStructure column 0): the input map's height; 1 for an FC."""
+    return node.in_shapes[0][1] if node.kind == "conv2d" else 1
+
+
+def pipeline_degree(layers: tuple[Node, ...], degree: int) -> int:
+    """The speed-up degree NeuroSim uses: the configured one, capped at IFM_1 / (smallest IFM
+    of a layer with K > 1), beyond which some layer would idle (ChipDesignInitialize; IFM_1 is
+    the first layer's, which NeuroSim takes as the largest)."""
+    first = _ifm(layers[0])
+    smallest = min((_ifm(n) for n in layers if n.kernel[0] != 1), default=first)
+    return min(degree, first // min(first, smallest))
+
+
+def pipeline_speedups(layers: tuple[Node, ...], degree: int) -> list[int]:
+    """Each layer's target speed-up under NeuroSim's pipeline: ceil((IFM_l / bound)^2) with
+    bound = ceil(IFM_1 / effective degree)."""
+    bound = ceil(_ifm(layers[0]) / pipeline_degree(layers, degree))
+    return [ceil((_ifm(n) / bound) ** 2) for n in layers]
 
 
 def _check_groups(node: Node) -> None:
@@ -155,24 +184,31 @@ def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]
             if util > util_cm:
                 pe_cm, util_cm = s, util
 
+    balance = hw.mapping.duplication == "balance"
+    targets = pipeline_speedups(layers, hw.mapping.pipeline_speedup_degree) if balance else []
     out = []
     for i in range(len(layers)):
         if novel[i]:
-            copies = _dup(cin[i], cols[i], R, C, pe_nm)
+            dup_r, col_copies = _dup_rc(cin[i], cols[i], R, C, pe_nm)
+            copies = dup_r * col_copies
             tiles = _ceil_div(cin[i], pe_nm) * _ceil_div(cols[i], pe_nm)
             per_tile = n_pe_nm * (pe_nm // R) * (pe_nm // C)
             block_rows = _split(cin[i], R) * kk[i]
             style, sides = "novel", (pe_nm, pe_nm, n_pe_nm)
         else:
-            copies = (_dup(rows[i], cols[i], pe_cm, pe_cm, tile_cm)
-                      * _dup(rows[i], cols[i], R, C, pe_cm))
+            pe_r, pe_c = _dup_rc(rows[i], cols[i], pe_cm, pe_cm, tile_cm)
+            sub_r, sub_c = _dup_rc(rows[i], cols[i], R, C, pe_cm)
+            copies, col_copies = pe_r * pe_c * sub_r * sub_c, pe_c * sub_c
             tiles = _ceil_div(rows[i], tile_cm) * _ceil_div(cols[i], tile_cm)
             per_tile = (tile_cm // R) * (tile_cm // C)
             block_rows = _split(rows[i], R)
             style, sides = "conventional", (pe_cm, tile_cm, (tile_cm // pe_cm) ** 2)
+        # pipeline: replicas of the tile group (OverallEachLayer's ceil(pipelineSpeedUp / dup))
+        replicas = _ceil_div(targets[i], copies) if balance else 1
         n_c = _ceil_div(cols[i], C)
         out.append(LayerTiling(rows[i], cols[i], block_rows, n_c, len(block_rows) * n_c,
-                               copies, tiles, per_tile, style, *sides))
+                               copies * replicas, tiles * replicas, per_tile, style, *sides,
+                               col_copies, replicas))
     return out
 
 
@@ -182,8 +218,13 @@ def _dup(rows: int, cols: int, unit_r: int, unit_c: int, side: int) -> int:
     The container is built of units of unit_r x unit_c (PEs in a tile, or subarrays in a PE);
     copies are made only when the matrix fits the container in at least one dimension.
     """
-    if rows > side and cols > side:
-        return 1
-    dup_r = max(1, _ceil_div(side, unit_r) // _ceil_div(rows, unit_r))
-    dup_c = max(1, _ceil_div(side, unit_c) // _ceil_div(cols, unit_c))
+    dup_r, dup_c = _dup_rc(rows, cols, unit_r, unit_c, side)
     return dup_r * dup_c
+
+
+def _dup_rc(rows: int, cols: int, unit_r: int, unit_c: int, side: int) -> tuple[int, int]:
+    """`_dup`'s copies stacked in rows and side by side in columns."""
+    if rows > side and cols > side:
+        return 1, 1
+    return (max(1, _ceil_div(side, unit_r) // _ceil_div(rows, unit_r)),
+            max(1, _ceil_div(side, unit_c) // _ceil_div(cols, unit_c)))

@@ -43,6 +43,9 @@ RUNS: dict[str, Run] = {
                                      "crossbar.rows_parallel": 256},
                             gap="the sensing cycle and the PE periphery do not follow "
                             "crossbar.rows (NeuroSim's clock: 2.935 ns)"),
+    # Param.cpp pipeline = true (speedUpDegree 8 as shipped, capped at 4 by NeuroSim)
+    "ns13_vgg8_pipeline": Run("vgg8", {"execution.mode": "pipelined",
+                                       "mapping.duplication": "balance"}),
 }
 EXACT, CLOSE, ADC_AREA, CHIP = 0.0, 0.005, 0.05, 0.10
 SMALL_LAYER = 0.01  # share of the chip's dynamic energy below which a layer is not graded
