@@ -83,8 +83,11 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
     else:
         path = resolve_path(hw, source="", field="--hw")
         if accounting is not None:
-            sets += _accounting_sets(load(path, sets), accounting, engine, noc)
+            sets += accounting_sets(path, sets, accounting, engine, noc)
         cfg, source = load(path, sets), str(path)
+    if cfg.timing.accounting == "neurosim" and (images or 1) != 1:
+        raise ConfigError("", "--images", "NeuroSim's accounting covers one image; stream "
+                          "images under enasim's timing with --accounting overlapped --noc MODEL")
     net = workload if isinstance(workload, Network) else load_workload(workload)
     if out is not None:
         check_result_dir(out, RESULT_FILES)
@@ -126,11 +129,11 @@ def run(hw: str | Path | HardwareConfig = "flash_imc", workload: str | Path | Ne
                   tables.get("links"), None if out is None else Path(out), stats, mapping)
 
 
-def _accounting_sets(cfg: HardwareConfig, accounting: str, engine: str,
-                     noc: str | None) -> list[tuple[str, Any]]:
-    """The hwconfig fields `--accounting` sets: timing.accounting, and the interconnect that
-    goes with it (NeuroSim's H-tree; for overlapped timing, --noc or the analytical engine's
-    ideal mesh)."""
+def accounting_sets(path: Path, sets: list[tuple[str, Any]], accounting: str, engine: str,
+                    noc: str | None) -> list[tuple[str, Any]]:
+    """The hwconfig fields `--accounting` sets on the hwconfig at `path` (with `sets`):
+    timing.accounting, and the interconnect that goes with it (NeuroSim's H-tree; for
+    overlapped timing, --noc or the analytical engine's ideal mesh)."""
     if accounting == "neurosim":
         if noc is not None:
             raise ConfigError("", "--noc", "NeuroSim's accounting moves data over its H-tree; "
@@ -138,10 +141,17 @@ def _accounting_sets(cfg: HardwareConfig, accounting: str, engine: str,
         return [("timing.accounting", "neurosim"), ("noc.model", "htree")]
     if engine == "analytical":
         return [("timing.accounting", "overlapped"), ("noc.model", "ideal")]
-    if noc is None and cfg.noc.model == "htree":
-        raise ConfigError("", "--accounting", "overlapped timing runs on a mesh and this "
-                          "hwconfig's noc.model is 'htree': add --noc compiled, process or ideal")
-    return [("timing.accounting", "overlapped"), *([("noc.model", noc)] if noc else [])]
+    out = [("timing.accounting", "overlapped"), *([("noc.model", noc)] if noc else [])]
+    if noc is None:
+        try:
+            load(path, [*sets, *out])
+        except ConfigError as exc:
+            if exc.field != "noc.model":
+                raise
+            raise ConfigError("", "--accounting", "overlapped timing runs on a mesh and this "
+                              "hwconfig's noc.model is 'htree': add --noc compiled, process or "
+                              "ideal") from None
+    return out
 
 
 def _check_options(engine, noc, accounting, activity, weights, inputs, images, out, plots,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from enasim import __version__, api
 from enasim.config import config_hash, parse_set, to_yaml
-from enasim.config.loader import load_option
+from enasim.config.loader import load, load_option, resolve_path
 from enasim.config.options import add_hw_options, add_set_option
 from enasim.config.schema import ACCOUNTINGS, NOC_MODELS
 from enasim.errors import EnasimError
@@ -173,7 +173,11 @@ def cmd_run(args) -> int:
     from enasim.report.tables import layers_table
 
     show = not args.quiet and sys.stderr.isatty()
-    hw, path = load_option(args.hw, args.set)
+    path = resolve_path(args.hw, source="", field="--hw")
+    sets = parse_set(args.set)
+    if args.accounting:  # the hwconfig as the run will use it (its name names the results)
+        sets += api.accounting_sets(path, sets, args.accounting, args.engine, args.noc)
+    hw = load(path, sets)
     net = load_workload(args.workload)
     out = Path(args.out or f"results/{hw.name}-{net.name}")
     result = api.run(path, net, overrides=parse_set(args.set), engine=args.engine,

@@ -67,7 +67,8 @@ def test_h_tree_energy_and_area_are_charged(ns_stats):
 
 
 def test_overlapped_mode_unchanged(vgg8):
-    """--accounting overlapped gives the overlapped model's numbers (docs/validation.md)."""
+    """--accounting overlapped gives the overlapped model's numbers: 148,077 cycles, the closed
+    form's (and the engine's with an ideal NoC) before the accounting existed."""
     r = api.run("neurosim_v13", vgg8, engine="analytical", accounting="overlapped")
     assert r.stats.accounting == "overlapped" and r.stats.latency_cycles == 148_077
     r = api.run("neurosim_v13", vgg8, noc="ideal", accounting="overlapped")
@@ -98,7 +99,7 @@ def test_event_engine_refuses_a_mesh_under_neurosim_accounting(neurosim_vgg8_map
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--accounting", "overlapped"], "add --noc compiled, process or ideal"),
-    (["--accounting", "neurosim", "--noc", "ideal", "--hw", "flash_imc"], "H-tree"),
+    (["--accounting", "neurosim", "--noc", "ideal"], "H-tree"),
     (["--noc", "compiled"], "--accounting overlapped"),
 ])
 def test_cli_accounting_errors(tmp_path, capsys, argv, message):
@@ -123,3 +124,39 @@ def test_flash_chip_under_neurosim_accounting_is_refused_without_its_floorplan(v
 def test_mapping_unchanged_by_accounting(vgg8, neurosim_hw):
     m = map_network(vgg8, neurosim_hw)
     assert [lm.tiles for lm in m.layers] == [1, 1, 2, 2, 4, 4, 32, 1]
+
+
+def test_a_network_of_novel_mapping_layers_only(tmp_path):
+    """No conventional-mapping tile: the tile buffers take the novel tiles' core counts."""
+    path = tmp_path / "NetWork_one.csv"
+    path.write_text("32,32,64,3,3,64,0,1\n")
+    r = api.run("neurosim_v13", path, engine="analytical")
+    assert [lm.tiling.style for lm in r.mapping.layers] == ["novel"]
+    assert r.stats.latency_cycles > r.stats.layers[0].adc_cycles > 0
+    assert r.summary["mesh"] is None and r.summary["noc_model"] == "htree"
+
+
+def test_pipeline_accounting_reports_neurosims_period_and_throughput(vgg8):
+    ref = {r["metric"]: float(r["value"])
+           for r in read_reference_csv("cim", "neurosim_v13_vgg8_pipeline_summary.csv")}
+    r = api.run("neurosim_v13", vgg8, engine="analytical",
+                overrides={"execution.mode": "pipelined", "mapping.duplication": "balance"})
+    s = r.summary
+    assert s["period_cycles"] == s["latency_cycles"] == max(
+        ls.latency_cycles for ls in r.stats.layers)
+    assert s["first_image_latency_cycles"] == sum(ls.latency_cycles for ls in r.stats.layers)
+    assert s["throughput_images_per_s"] == pytest.approx(ref["fps"], rel=1e-3)
+
+
+def test_overlapped_accounting_with_other_edits(vgg8):
+    """--accounting applies before the hwconfig's own rules are checked, so an edit that only
+    the overlapped timing allows (pipelined without balance) goes through."""
+    r = api.run("neurosim_v13", vgg8, noc="ideal", accounting="overlapped",
+                overrides={"execution.mode": "pipelined"})
+    assert r.summary["mode"] == "pipelined" and r.stats.accounting == "overlapped"
+
+
+def test_several_images_are_refused_before_any_work(vgg8):
+    with pytest.raises(ConfigError) as err:
+        api.run("neurosim_v13", vgg8, engine="analytical", images=2)
+    assert err.value.field == "--images"

@@ -5,7 +5,6 @@ and reports what it knows of the error."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -115,12 +114,12 @@ def test_summary_records_activity_range_mode_and_unmeasured_error(tmp_path):
 
 def test_summary_records_the_measured_error():
     net = small_vgg()
-    r = api.run("neurosim_v13", net, engine="analytical", activity="measured", images=2)
+    r = api.run("neurosim_v13", net, engine="analytical", activity="measured", images=1)
     assert r.summary["activity_mode"] == "measured" and r.summary["adc_range_mode"] == "full"
     hw = load_option(NEUROSIM)[0]
     spec = MacSpec.from_hw(hw)
     expected = (
-        run_inference(net, hw, random_weights(net, spec, 0), random_inputs(net, spec, 2, 0), 0)
+        run_inference(net, hw, random_weights(net, spec, 0), random_inputs(net, spec, 1, 0), 0)
         .layers[-1]
         .e2e_rel_rms_error
     )
@@ -150,10 +149,8 @@ def test_measured_error_above_target_is_reported(capsys):
 
 
 def test_range_probe_costs_little():
-    """The probe runs in every `enasim run`: a few ms against the half second of a command."""
+    """The probe runs in every `enasim run`: one array's worth of work, whatever the network
+    (a few ms; the wall time is measured in docs/models.md, not asserted on a shared machine)."""
     hw = load_option("flash_imc")[0]
-    range_probe(hw)
-    t = time.perf_counter()
-    for _ in range(5):
-        range_probe(hw)
-    assert (time.perf_counter() - t) / 5 < 0.1
+    probe = range_probe(hw)
+    assert probe.rows <= hw.crossbar.rows and probe.outputs <= hw.crossbar.cols

@@ -71,6 +71,13 @@ def _only_patched(only=(), progress=None):
     return [c for name in only for c in GROUPS[name]()]
 
 
+def test_group_names_are_the_registry():
+    from enasim.validation import booksim, nas, neurosim  # noqa: F401  (register the groups)
+    from enasim.validation.cli import GROUP_NAMES
+
+    assert set(GROUPS) == set(GROUP_NAMES)
+
+
 def test_markdown_table_shape():
     text = markdown([Check("s", "q", 1.0, 1.0, 0.0)])
     assert text.splitlines()[1] == "|---|---|---|---|---|---|---|"
@@ -89,12 +96,11 @@ def test_neurosim_network_file_is_the_zoo_vgg8(tmp_path):
 
 
 def test_neurosim_cnn6_reference_network_chains():
-    path = reference_file("cim", "NetWork_CNN6.csv") if (
-        neurosim.CIM / "NetWork_CNN6.csv").exists() else None
-    if path is None:
-        pytest.skip("the CNN6 reference run is not in this checkout")
-    net = load_neurosim_csv(path)
-    assert len(net.weight_layers) == 6
+    """The CNN6 file NeuroSim ran (enasim/reference/cim) as an enasim network."""
+    net = load_neurosim_csv(reference_file("cim", "NetWork_CNN6.csv"))
+    assert [n.out_shape for n in net.weight_layers] == [
+        (64, 32, 32), (64, 32, 32), (128, 16, 16), (128, 16, 16), (256, 8, 8), (10, 1, 1)]
+    assert [n.kind for n in net.nodes].count("pool") == 3
 
 
 @pytest.mark.parametrize(("text", "field"), [

@@ -60,7 +60,7 @@ class _Chip:
         R, mux = hw.crossbar.rows, hw.adc.cols_per_adc
         self.b = hw.precision.input_bits
         self.mux, self.cps, self.R = mux, hw.weight_slices, R
-        level_bits = ceil(log2(2 ** hw.adc.bits))
+        level_bits = hw.adc.bits  # ceil(log2(levelOutput))
         tl = [lm.tiling for lm in mapping.layers]
         cm = [t for t in tl if t.style == "conventional"]
         nm = [t for t in tl if t.style == "novel"]
@@ -98,13 +98,16 @@ class _Chip:
         self.bus_cm = n_pe_cm * R
         self.bus_nm = self.n_pe_nm * R
         in_cm = n_pe_cm * self.b * R
-        self.in_cores = ceil(in_cm / core)
         self.in_port_cm = port if in_cm >= core else n_pe_cm * R
         out_cm = self.acc_bits_cm * n_pe_cm * hw.crossbar.cols / mux
-        self.out_cores = ceil(out_cm / core)
         self.out_port_cm = port if out_cm >= core else self.acc_bits_cm * n_pe_cm
         out_nm = self.acc_bits_nm * self.n_pe_nm * hw.crossbar.cols / mux
         self.out_port_nm = port if out_nm >= core else self.acc_bits_nm * self.n_pe_nm
+        # QUIRK: the buffer core counts are globals that the CM initialisation overwrites, so NM
+        # tiles use the CM tiles' counts; a network with no CM tile keeps the NM ones
+        in_nm = self.n_pe_nm * self.b * R
+        self.in_cores = ceil((in_cm if n_pe_cm else in_nm) / core)
+        self.out_cores = ceil((out_cm if n_pe_cm else out_nm) / core)
         # PE output DFFs: (cols / mux) x (ADC bits + input bits + cps + adder stages)
         self.pe_adder_bits = level_bits + self.b + self.cps + 1
         self.pe_dff_in = self.b * R

@@ -340,13 +340,14 @@ def to_yaml(cfg: HardwareConfig) -> str:
     from enasim.cost.adc import derived_values
 
     body = yaml.safe_dump(as_dict(cfg), sort_keys=False, default_flow_style=False)
+    derived_fields = derived_values(cfg)
     lines, path = [], []
     for line in body.splitlines():
         depth = (len(line) - len(line.lstrip())) // 2
         key = line.strip().split(":", 1)[0]
         path[depth:] = [key]
         dotted = ".".join(path)
-        derived = derived_values(cfg).get(dotted)
+        derived = derived_fields.get(dotted)
         if derived is not None:
             line += f"  # {derived[0]:.6g} derived: {derived[1]}"
         lines.append(line)

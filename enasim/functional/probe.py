@@ -40,10 +40,6 @@ class RangeProbe:
     rel_rms_error: float
     clipped_fraction: float
 
-    @property
-    def bad(self) -> bool:
-        return self.rel_rms_error > PROBE_WARN_REL_RMS
-
     def as_dict(self) -> dict:
         return {
             "rows": self.rows,

@@ -72,7 +72,7 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
         "accounting": stats.accounting,
         "noc_model": stats.noc_model,
         "clock_period_ns": hw.clock_period_ns,
-        "mesh": [mapping.mesh_rows, mapping.mesh_cols],
+        "mesh": None if stats.noc_model == "htree" else [mapping.mesh_rows, mapping.mesh_cols],
         "tiles": mapping.total_tiles,
         **({} if mapping.pipeline_speedup_degree is None else {"pipeline_speedup_degree": {
             "configured": hw.mapping.pipeline_speedup_degree,
@@ -96,7 +96,17 @@ def summary_dict(stats: Stats, mapping: Mapping, hw_source: str, seed: int,
 def throughput(stats: Stats, hw: HardwareConfig) -> dict[str, Any]:
     """With several images: how many, the steady-state period (`Stats.period_cycles`), the
     throughput and the first image's latency; pipelined, the slowest stage and what sets the
-    period (`Stats.bottleneck`: that layer, or the interconnect). Nothing for one image."""
+    period (`Stats.bottleneck`: that layer, or the interconnect). Nothing for one image, but
+    under NeuroSim's pipeline accounting, whose latency is the period: there the first image
+    passes every layer in turn."""
+    if stats.accounting == "neurosim" and hw.execution.mode == "pipelined":
+        slowest = max(stats.layers, key=lambda ls: ls.latency_cycles)
+        return {"period_cycles": stats.latency_cycles,
+                "throughput_images_per_s": stats.throughput_images_per_s,
+                "first_image_latency_cycles": sum(ls.latency_cycles for ls in stats.layers),
+                "slowest_stage_layer": slowest.name,
+                "slowest_stage_cycles": slowest.latency_cycles,
+                "bottleneck_layer": slowest.name}
     if stats.images == 1:
         return {}
     out = {"images": stats.images, "period_cycles": stats.period_cycles,

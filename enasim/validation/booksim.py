@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
+from enasim.errors import EnasimError
 from enasim.validation import REFERENCE_DIR, Check, group
 
 BOOKSIM = REFERENCE_DIR / "booksim"
@@ -118,6 +119,10 @@ def curves() -> Iterator[Check]:
     summaries = ((f"packet latency, {len(graded)} loads up to 90 % of saturation", graded),
                  ("saturation throughput, 4x4 and 8x8, 1- and 4-flit", sat_checks))
     for label, checks_ in summaries:
-        worst = max(checks_, key=lambda c: abs(c.error) if c.error is not None else math.inf)
+        if not checks_:
+            raise EnasimError(f"{BOOKSIM / 'mesh_uniform_curves.csv'}: no {label.split(',')[0]} "
+                              "rows to grade")
+        worst = max(checks_, key=lambda c: abs(c.error) if c.error is not None
+                    and math.isfinite(c.error) else math.inf)
         yield Check(SRC, f"{label}: worst ({worst.quantity.split(':')[0].split(', ', 1)[-1]})",
                     worst.reference, worst.enasim, worst.tolerance, headline=True)

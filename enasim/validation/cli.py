@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from enasim.report.tables import format_table
 from enasim.validation import HEADER, markdown, run_checks, table_rows
 
-GROUP_NAMES = ("neurosim", "booksim", "nas")
+GROUP_NAMES = ("neurosim", "booksim", "nas")  # enasim.validation.GROUPS, in order (tested)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_validate(args) -> int:
+    from enasim.report.tables import format_table  # not at import: it loads the engine
+
     checks = run_checks(args.only or (), progress=lambda g: print(f"validate: {g} ...",
                                                                   file=sys.stderr))
     shown = [c for c in checks if c.headline] if args.brief else checks

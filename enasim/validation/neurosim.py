@@ -92,6 +92,8 @@ def run_checks(run: str) -> Iterator[Check]:
     def ints(key: str, scale: float = 1.0) -> str:
         return ", ".join(str(round(float(r[key]) / scale)) for r in layers)
 
+    if spec.gap:
+        yield Check(src, f"not graded: {spec.gap}", "", "", None)
     yield Check(src, "tiles per layer", ints("num_tiles"),
                 ", ".join(str(ls.tiles) for ls in stats.layers), EXACT)
     yield Check(src, "speed-up per layer", ints("speedup"),
@@ -139,7 +141,8 @@ def _dynamic_pj(run: str, workload, edits: dict[str, object], stats) -> list[flo
     if dens is None:
         return [dynamic(ls) for ls in stats.layers]
     if len(dens) != len(stats.layers):
-        raise ValueError(f"{run}: {len(dens)} input-bit densities for {len(stats.layers)} layers")
+        raise EnasimError(f"{CIM / 'neurosim_v13_input_bit_density.csv'}: {run} has "
+                          f"{len(dens)} input-bit densities for {len(stats.layers)} layers")
     by_density = {d: simulate(HWCONFIG, workload, engine="analytical",
                               overrides={**edits, "activity.input_bit_density": d}).stats
                   for d in sorted(set(dens))}

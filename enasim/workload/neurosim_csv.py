@@ -32,10 +32,10 @@ def load_neurosim_csv(path: str | Path) -> Network:
         if not line or not "".join(line).strip():
             continue
         try:
-            vals = [int(float(v)) for v in line[:8]]
+            vals = [int(v) for v in line]
         except ValueError:
             vals = []
-        if len(line) < 8 or len(vals) < 8 or min(vals[:6]) < 1 or vals[7] < 1 \
+        if len(line) != 8 or len(vals) != 8 or min(vals[:6]) < 1 or vals[7] < 1 \
                 or vals[6] not in (0, 1):
             raise ConfigError(src, f"row {i + 1}", f"expected 8 integers {', '.join(_COLUMNS)} "
                               f"(sizes and stride >= 1, followedByMaxPool 0 or 1), got {line}")
