@@ -51,6 +51,7 @@ class Check:
 
 
 GROUPS: dict[str, Callable[[], Iterable[Check]]] = {}
+ORDER = ("neurosim", "booksim", "nas")  # the groups, in the order they run and print
 
 
 def group(name: str):
@@ -67,12 +68,12 @@ def run_checks(only: Sequence[str] = (), progress: Callable[[str], None] | None 
     from enasim.validation import booksim, nas, neurosim  # noqa: F401  (register the groups)
 
     out: list[Check] = []
-    for name, fn in GROUPS.items():
+    for name in ORDER:
         if only and name not in only:
             continue
         if progress:
             progress(name)
-        out.extend(fn())
+        out.extend(GROUPS[name]())
     return out
 
 

@@ -116,13 +116,14 @@ def curves() -> Iterator[Check]:
         yield check
         if tol is not None:
             graded.append(check)
-    summaries = ((f"packet latency, {len(graded)} loads up to 90 % of saturation", graded),
-                 ("saturation throughput, 4x4 and 8x8, 1- and 4-flit", sat_checks))
+    summaries = ((f"packet latency (cycles), {len(graded)} loads to 90 % of saturation", graded),
+                 ("saturation throughput (flits/node/cycle), 4 meshes", sat_checks))
     for label, checks_ in summaries:
         if not checks_:
             raise EnasimError(f"{BOOKSIM / 'mesh_uniform_curves.csv'}: no {label.split(',')[0]} "
                               "rows to grade")
         worst = max(checks_, key=lambda c: abs(c.error) if c.error is not None
                     and math.isfinite(c.error) else math.inf)
-        yield Check(SRC, f"{label}: worst ({worst.quantity.split(':')[0].split(', ', 1)[-1]})",
+        where = worst.quantity.split(":")[0].removeprefix("saturation throughput, ")
+        yield Check(SRC, f"{label}: worst, {where.removesuffix(' (flits/node/cycle)')}",
                     worst.reference, worst.enasim, worst.tolerance, headline=True)
