@@ -8,22 +8,12 @@ from conftest import read_reference_csv
 from enasim.errors import ConfigError
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import SPOS
+from enasim.validation.nas import op_key
 
 # FairNAS-A/B/C (nas-workloads.md 2.4): arch, MACs incl. FC, parameters incl. BN and FC bias.
 FAIRNAS_MODELS = {"A": ("4041500552122115153", 388_122_848, 4_651_352),
                   "B": ("2020124012014053513", 345_297_632, 4_506_272),
                   "C": ("2040000001000055113", 321_024_992, 4_397_864)}
-
-
-def _op_row_key(space: str, row: dict[str, str]) -> str:
-    if space == "spos":
-        name = f"{row['branch']}.{row['op_index']}" if row["section"] == "choice" \
-            else row["op_index"]
-    else:
-        name = row["op"] if row["section"] == "choice" else row["op"].split(".", 1)[1]
-    if row["section"] == "choice":
-        return f"L{row['layer']}.c{row['choice']}.{name}"
-    return f"{row['section']}.{name}"
 
 
 @pytest.mark.parametrize("net,csv_name", [(SPOS, "spos_supernet_ops.csv"),
@@ -33,7 +23,7 @@ def test_supernet_ops_equal_reference_table(net, csv_name):
     ops = {o.key: o for o in net.all_ops}
     assert len(ops) == len(net.all_ops) == len(rows)
     for row in rows:
-        op = ops[_op_row_key(net.name, row)]
+        op = ops[op_key(net.name, row)]
         for field in ("c_in", "c_out", "groups", "k", "stride", "pad", "h_in", "w_in", "h_out",
                       "w_out", "macs", "weights"):
             assert getattr(op, field) == int(row[field]), (op.key, field)
