@@ -31,8 +31,9 @@ def test_fairnas_models_by_name_have_the_authors_macs_and_params(model):
     assert net.nodes == load_workload(f"fairnas:{arch}").nodes
 
 
-@pytest.mark.parametrize("row", read_reference_csv("nas", "spos_reference_archs.csv"),
-                         ids=lambda r: r["name"])
+@pytest.mark.parametrize(
+    "row", read_reference_csv("nas", "spos_reference_archs.csv"), ids=lambda r: r["name"]
+)
 def test_spos_arch_by_name_is_the_built_subnet_with_its_batchnorms(row):
     arch = SPOS.check_arch(row["arch"])
     net, folded = load_workload(f"spos:{row['arch']}"), SPOS.build(arch)
@@ -43,7 +44,8 @@ def test_spos_arch_by_name_is_the_built_subnet_with_its_batchnorms(row):
     assert folded.params == int(row["params_conv_fc"])
     assert net.params == SPOS.params(arch) == int(row["params_total"])
     assert sum(isinstance(n.op, BatchNorm) for n in net.nodes) == sum(
-        isinstance(n.op, Conv2d) for n in net.nodes)
+        isinstance(n.op, Conv2d) for n in net.nodes
+    )
 
 
 def test_fairnas_batchnorm_changes_only_params():
@@ -70,20 +72,26 @@ def test_mobilenet_v2_counts():
 
 def test_zoo_depthwise_set_is_exact():
     """conftest.ZOO_DEPTHWISE (skipped or expected to be refused by zoo-wide run tests)."""
-    grouped = {name for name in zoo_names()
-               if any(getattr(n.op, "groups", 1) != 1 for n in load_workload(name).nodes)}
+    grouped = {
+        name
+        for name in zoo_names()
+        if any(getattr(n.op, "groups", 1) != 1 for n in load_workload(name).nodes)
+    }
     assert grouped == ZOO_DEPTHWISE
 
 
-@pytest.mark.parametrize("spec,expected", [
-    ("fairnas:Z", "fairnas:<19 digits 0-5>"),
-    ("fairnas:404150055212211515", "fairnas:<19 digits 0-5>"),
-    ("fairnas:4041500552122115156", "fairnas:<19 digits 0-5>"),
-    ("spos:123", "spos:<20 digits 0-3>"),
-    ("spos:21012020202300003234", "spos:<20 digits 0-3>"),
-    ("spos:A", "spos:<20 digits 0-3>"),
-    ("foo:1", "fairnas:A|B|C, fairnas:<19 digits 0-5>, spos:<20 digits 0-3>"),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("fairnas:Z", "fairnas:<19 digits 0-5>"),
+        ("fairnas:404150055212211515", "fairnas:<19 digits 0-5>"),
+        ("fairnas:4041500552122115156", "fairnas:<19 digits 0-5>"),
+        ("spos:123", "spos:<20 digits 0-3>"),
+        ("spos:21012020202300003234", "spos:<20 digits 0-3>"),
+        ("spos:A", "spos:<20 digits 0-3>"),
+        ("foo:1", "fairnas:A|B|C, fairnas:<19 digits 0-5>, spos:<20 digits 0-3>"),
+    ],
+)
 def test_bad_subnet_names_are_one_line_config_errors(spec, expected, capsys):
     with pytest.raises(ConfigError, match="--workload") as exc:
         load_workload(spec)

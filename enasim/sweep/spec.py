@@ -220,8 +220,8 @@ def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
     names = zoo_names()
     if entry not in names:
         raise ConfigError(source, where, f"unknown workload '{entry}'{suggest(entry, names)}; "
-                          f"valid zoo names: {', '.join(names)}, or {SUBNET_FORMS} (or a .yaml "
-                          f"file)")
+                          f"valid zoo names: {', '.join(names)}; supernet sub-nets: "
+                          f"{SUBNET_FORMS}; or a .yaml file")
     return WorkloadRef(entry, f"zoo:{entry}", f"zoo:{entry}", entry)
 
 

@@ -25,8 +25,8 @@ def _densenet_flash() -> Network:
 # Zoo entries generated in code (the bundled YAML files are the others).
 GENERATORS: dict[str, Callable[[], Network]] = {"densenet_flash": _densenet_flash}
 
-SUBNET_FORMS = ("fairnas:A|B|C, fairnas:<19 digits 0-5>, spos:<20 digits 0-3> "
-                "(a supernet sub-net)")
+# The `SPACE:ARCH` forms `load_subnet` takes, for help texts and errors.
+SUBNET_FORMS = "fairnas:A|B|C, fairnas:<19 digits 0-5>, spos:<20 digits 0-3>"
 
 
 def load_subnet(spec: str) -> Network:
@@ -44,7 +44,7 @@ def load_subnet(spec: str) -> Network:
         named = ""
     else:
         raise ConfigError("", "--workload", f"unknown supernet '{space}' in '{spec}'; "
-                          f"expected {SUBNET_FORMS}")
+                          f"expected a supernet sub-net: {SUBNET_FORMS}")
     try:
         return net.build(arch, batchnorm=True)
     except ConfigError:
@@ -78,5 +78,5 @@ def load_workload(spec: str | Path) -> Network:
         return load_network_yaml(bundled)
     names = zoo_names()
     raise ConfigError("", "--workload", f"unknown workload '{spec}'{suggest(spec, names)}; "
-                      f"valid zoo names: {', '.join(names)}, or {SUBNET_FORMS} (or the path "
-                      f"of a .yaml file or of a NeuroSim NetWork_*.csv file)")
+                      f"valid zoo names: {', '.join(names)}; supernet sub-nets: {SUBNET_FORMS}; "
+                      f"or the path of a .yaml file or of a NeuroSim NetWork_*.csv file")
