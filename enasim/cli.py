@@ -32,6 +32,7 @@ from enasim.sweep import cli as sweep_cli
 from enasim.validate import seed_arg
 from enasim.validation import cli as validation_cli
 from enasim.workload import load_workload, zoo_names
+from enasim.workload.zoo import SUBNET_FORMS
 
 DEFAULT_WORKLOAD = "vgg8"
 
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     def hw_and_workload(sp: argparse.ArgumentParser) -> None:
         add_hw_options(sp)
         sp.add_argument("--workload", default=DEFAULT_WORKLOAD, metavar="NAME|FILE",
-                        help=f"zoo name ({', '.join(zoo_names())}) or workload YAML "
+                        help=f"zoo name ({', '.join(zoo_names())}), supernet sub-net "
+                             f"({SUBNET_FORMS}) or workload YAML "
                              f"(default: {DEFAULT_WORKLOAD})")
 
     run = sub.add_parser("run", help="simulate a workload on a chip and write results")
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     wl = sub.add_parser("workload", help="inspect workloads")
     wl_sub = wl.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = wl_sub.add_parser("show", help="print layers, shapes, MACs and parameters")
-    show.add_argument("workload", metavar="NAME|FILE", help="zoo name or workload YAML")
+    show.add_argument("workload", metavar="NAME|FILE",
+                      help=f"zoo name, supernet sub-net ({SUBNET_FORMS}) or workload YAML")
     show.set_defaults(func=cmd_workload_show)
     tr = sub.add_parser("trace", help="NoC traces of a run")
     tr_sub = tr.add_subparsers(dest="action", required=True, metavar="ACTION")

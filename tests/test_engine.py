@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import hw_with, overlapped
+from conftest import ZOO_DEPTHWISE, hw_with, overlapped
 
 from enasim.analytical import run_analytical
 from enasim.mapping import map_network
@@ -21,7 +21,7 @@ TIMING = ("start_cycle", "end_cycle", "adc_cycles", "buffer_cycles", "digital_cy
 
 
 @pytest.mark.parametrize("hw_name", ["flash_imc", "neurosim_v13"])
-@pytest.mark.parametrize("workload", zoo_names())
+@pytest.mark.parametrize("workload", sorted(set(zoo_names()) - ZOO_DEPTHWISE))
 def test_engine_equals_analytical_without_contention(hw_name, workload):
     m = map_network(load_workload(workload), overlapped(hw_name))
     a, s = run_analytical(m), Simulator(m, noc_model="ideal").run()

@@ -37,6 +37,7 @@ from enasim.validate import (
     type_name,
 )
 from enasim.workload import Network, load_workload, zoo_names
+from enasim.workload.zoo import SUBNET_FORMS, load_subnet
 
 BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
 SAMPLERS = ("densenet_flash",)
@@ -210,10 +211,17 @@ def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
             raise ConfigError(source, where, f"workload file not found: {path}")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         return WorkloadRef(path.stem, f"file:{entry}", f"file:{digest}", str(path.resolve()))
+    if ":" in entry:  # a supernet sub-net, defined by the code as a zoo network is
+        try:
+            load_subnet(entry)
+        except ConfigError as exc:
+            raise ConfigError(source, where, exc.message) from None
+        return WorkloadRef(entry, f"zoo:{entry}", f"zoo:{entry}", entry)
     names = zoo_names()
     if entry not in names:
         raise ConfigError(source, where, f"unknown workload '{entry}'{suggest(entry, names)}; "
-                          f"valid zoo names: {', '.join(names)} (or a .yaml file)")
+                          f"valid zoo names: {', '.join(names)}; supernet sub-nets: "
+                          f"{SUBNET_FORMS}; or a .yaml file")
     return WorkloadRef(entry, f"zoo:{entry}", f"zoo:{entry}", entry)
 
 

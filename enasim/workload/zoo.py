@@ -25,14 +25,42 @@ def _densenet_flash() -> Network:
 # Zoo entries generated in code (the bundled YAML files are the others).
 GENERATORS: dict[str, Callable[[], Network]] = {"densenet_flash": _densenet_flash}
 
+# The `SPACE:ARCH` forms `load_subnet` takes, for help texts and errors.
+SUBNET_FORMS = "fairnas:A|B|C, fairnas:<19 digits 0-5>, spos:<20 digits 0-3>"
+
+
+def load_subnet(spec: str) -> Network:
+    """`SPACE:ARCH`: a sub-net of the FairNAS or SPOS supernet (`fairnas:A`, `fairnas:<19
+    choices>`, `spos:<20 choices>`) as the stand-alone model, a BN layer after every conv, so
+    MACs and parameters are the authors' counts (`Supernet.params`)."""
+    space, _, arch = spec.partition(":")
+    if space == "fairnas":
+        from enasim.nas.spaces.fairnas import FAIRNAS, MODELS
+
+        net, arch, named = FAIRNAS, MODELS.get(arch, arch), f" or {space}:{'|'.join(MODELS)}"
+    elif space == "spos":
+        from enasim.nas.spaces.spos import SPOS as net
+
+        named = ""
+    else:
+        raise ConfigError("", "--workload", f"unknown supernet '{space}' in '{spec}'; "
+                          f"expected a supernet sub-net: {SUBNET_FORMS}")
+    try:
+        return net.build(arch, batchnorm=True)
+    except ConfigError:
+        expected = f"{space}:<{net.num_layers} digits 0-{net.num_choices - 1}>"
+        raise ConfigError("", "--workload", f"bad sub-net '{spec}': expected {expected} (one "
+                          f"choice per layer){named}") from None
+
 
 def zoo_names() -> list[str]:
     return sorted({p.stem for p in BUNDLED_DIR.glob("*.yaml")} | set(GENERATORS))
 
 
 def load_workload(spec: str | Path) -> Network:
-    """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...), the path of a workload YAML or
-    of a NeuroSim network file (`NetWork_<name>.csv`)."""
+    """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...), a supernet sub-net
+    (`fairnas:A`, `spos:<20 choices>`, see `load_subnet`), the path of a workload YAML or of a
+    NeuroSim network file (`NetWork_<name>.csv`)."""
     spec = str(spec)
     path = Path(spec)
     if path.suffix == ".csv":
@@ -41,6 +69,8 @@ def load_workload(spec: str | Path) -> Network:
         return load_neurosim_csv(path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         return load_network_yaml(path)
+    if ":" in spec:
+        return load_subnet(spec)
     if spec in GENERATORS:
         return GENERATORS[spec]()
     bundled = BUNDLED_DIR / f"{spec}.yaml"
@@ -48,5 +78,5 @@ def load_workload(spec: str | Path) -> Network:
         return load_network_yaml(bundled)
     names = zoo_names()
     raise ConfigError("", "--workload", f"unknown workload '{spec}'{suggest(spec, names)}; "
-                      f"valid zoo names: {', '.join(names)} (or the path of a .yaml file or of a "
-                      f"NeuroSim NetWork_*.csv file)")
+                      f"valid zoo names: {', '.join(names)}; supernet sub-nets: {SUBNET_FORMS}; "
+                      f"or the path of a .yaml file or of a NeuroSim NetWork_*.csv file")

@@ -10,7 +10,16 @@ of MobileNetV2 inverted residuals, 1x1 conv 320->1280 + ReLU6, global mean pool,
 from __future__ import annotations
 
 from enasim.nas.spaces.supernet import Arch, Block, Supernet, SupernetOp
-from enasim.workload.ir import Activation, Add, Conv2d, Linear, Network, NetworkBuilder, Pool
+from enasim.workload.ir import (
+    Activation,
+    Add,
+    BatchNorm,
+    Conv2d,
+    Linear,
+    Network,
+    NetworkBuilder,
+    Pool,
+)
 
 KERNEL_EXPANSION = ((3, 3), (3, 6), (5, 3), (5, 6), (7, 3), (7, 6))
 CHOICE_NAMES = tuple(f"k{k}_e{e}" for k, e in KERNEL_EXPANSION)
@@ -19,6 +28,9 @@ STAGES = ((32, 2, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 
 STEM_CHANNELS, SEPARABLE_OUT, HEAD_CHANNELS = 32, 16, 1280
 NUM_CLASSES = 1000
 IMAGE_SIZE = 224
+# The authors' released FairNAS-A/B/C (models/FairNAS_{A,B,C}.py) as choice vectors in our
+# convention; tests/test_enasa.py checks their MACs and parameters (nas-workloads.md 2.4).
+MODELS = {"A": "4041500552122115153", "B": "2020124012014053513", "C": "2040000001000055113"}
 
 
 def _layer_geometry() -> list[tuple[int, int, int, int]]:
@@ -55,25 +67,31 @@ def residual(layer: int) -> bool:
     return stride == 1 and c_in == c_out
 
 
-def _build(net: Supernet, arch: Arch) -> Network:
+def _build(net: Supernet, arch: Arch, batchnorm: bool) -> Network:
     b = NetworkBuilder(f"fairnas_{net.arch_str(arch)}", (3, IMAGE_SIZE, IMAGE_SIZE),
                        source="fairnas")
-    b.add("stem.0", Conv2d(STEM_CHANNELS, (3, 3), 2, 1))
+
+    def conv(name: str, op: Conv2d, inputs: str | None = None) -> str:
+        """A conv and, with `batchnorm`, the BN after it."""
+        x = b.add(name, op, inputs)
+        return b.add(f"{name}.bn", BatchNorm()) if batchnorm else x
+
+    conv("stem.0", Conv2d(STEM_CHANNELS, (3, 3), 2, 1))
     b.add("stem.relu", Activation("relu6"))
-    b.add("separable_conv.0", Conv2d(STEM_CHANNELS, (3, 3), 1, 1, groups=STEM_CHANNELS))
+    conv("separable_conv.0", Conv2d(STEM_CHANNELS, (3, 3), 1, 1, groups=STEM_CHANNELS))
     b.add("separable_conv.relu", Activation("relu6"))
-    x = b.add("separable_conv.3", Conv2d(SEPARABLE_OUT, (1, 1)))
+    x = conv("separable_conv.3", Conv2d(SEPARABLE_OUT, (1, 1)))
     for layer, choice in enumerate(arch):
         block_in = x
         for op in net.layers[layer][choice].ops:
             groups = op.c_in if op.kind == "dwconv" else 1
-            x = b.add(f"L{layer}.{op.name}", Conv2d(op.c_out, (op.k, op.k), op.stride, op.pad,
-                                                     groups))
+            x = conv(f"L{layer}.{op.name}", Conv2d(op.c_out, (op.k, op.k), op.stride, op.pad,
+                                                    groups))
             if op.name != "project_pw":
                 x = b.add(f"L{layer}.{op.name}.relu", Activation("relu6"))
         if residual(layer):
             x = b.add(f"L{layer}.add", Add(), [block_in, x])
-    b.add("conv_before_pooling.0", Conv2d(HEAD_CHANNELS, (1, 1)), x)
+    conv("conv_before_pooling.0", Conv2d(HEAD_CHANNELS, (1, 1)), x)
     b.add("conv_before_pooling.relu", Activation("relu6"))
     b.add("globalpool", Pool("avg", global_pool=True))
     b.add("classifier.1", Linear(NUM_CLASSES, bias=True))

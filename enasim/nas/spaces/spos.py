@@ -14,6 +14,7 @@ from __future__ import annotations
 from enasim.nas.spaces.supernet import Arch, Block, Supernet, SupernetOp
 from enasim.workload.ir import (
     Activation,
+    BatchNorm,
     Concat,
     Conv2d,
     Linear,
@@ -85,9 +86,15 @@ def _fixed(section: str, kind: str, cin: int, cout: int, k: int, s: int, h: int)
     return Block(section, (op,), ((),))
 
 
-def _build(net: Supernet, arch: Arch) -> Network:
+def _build(net: Supernet, arch: Arch, batchnorm: bool) -> Network:
     b = NetworkBuilder(f"spos_{net.arch_str(arch)}", (3, IMAGE_SIZE, IMAGE_SIZE), source="spos")
-    b.add("first_conv", Conv2d(STEM_CHANNELS, (3, 3), 2, 1))
+
+    def conv(name: str, op: Conv2d, inputs: str | None = None) -> str:
+        """A conv and, with `batchnorm`, the BN after it."""
+        x = b.add(name, op, inputs)
+        return b.add(f"{name}.bn", BatchNorm()) if batchnorm else x
+
+    conv("first_conv", Conv2d(STEM_CHANNELS, (3, 3), 2, 1))
     x = b.add("first_conv.relu", Activation("relu"))
     for layer, (choice, geo) in enumerate(zip(arch, GEOMETRY, strict=True)):
         block, stride, p = net.layers[layer][choice], geo[2], f"L{layer}"
@@ -102,14 +109,14 @@ def _build(net: Supernet, arch: Arch) -> Network:
             branch = op.name.split(".")[0]
             prev = outs.get(branch, src)
             groups = op.c_in if op.kind == "dwconv" else 1
-            name = b.add(f"{p}.{op.name}", Conv2d(op.c_out, (op.k, op.k), op.stride, op.pad,
-                                                   groups), prev)
+            name = conv(f"{p}.{op.name}", Conv2d(op.c_out, (op.k, op.k), op.stride, op.pad,
+                                                  groups), prev)
             if op.kind == "pwconv":
-                name = b.add(f"{name}.relu", Activation("relu"))
+                name = b.add(f"{p}.{op.name}.relu", Activation("relu"))
             outs[branch] = name
         first = outs["branch_proj"] if stride == 2 else bypass
         x = b.add(f"{p}.concat", Concat(), [first, outs["branch_main"]])
-    b.add("conv_last", Conv2d(HEAD_CHANNELS, (1, 1)), x)
+    conv("conv_last", Conv2d(HEAD_CHANNELS, (1, 1)), x)
     b.add("conv_last.relu", Activation("relu"))
     b.add("globalpool", Pool("avg", global_pool=True))
     b.add("classifier", Linear(NUM_CLASSES, bias=False))

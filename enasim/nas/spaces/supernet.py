@@ -6,7 +6,8 @@ is a choice vector (`arch`, one choice index per layer). Every block is a small 
 operators (`SupernetOp`: conv, pwconv, dwconv, linear, with shapes, MACs and weights): an op
 with no predecessor in its block reads the block input. The tables are what the ENASA engine
 preloads on crossbars and schedules; `Supernet.build(arch)` turns a sub-net into a `Network`
-(BN folded into the convs, as CIM inference does) for the rest of enasim.
+(BN folded into the convs, as CIM inference does, or listed as layers for the stand-alone
+model's parameter count) for the rest of enasim.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Supernet:
     pre: tuple[Block, ...]
     layers: tuple[tuple[Block, ...], ...]  # [layer][choice]
     post: tuple[Block, ...]
-    builder: Callable[[Supernet, Arch], Network]
+    builder: Callable[[Supernet, Arch, bool], Network]
     bn_channels: Callable[[Supernet, Arch], int]  # BN channels of the stand-alone model
 
     @property
@@ -138,9 +139,11 @@ class Supernet:
         bias = sum(o.c_out for o in self.subnet_ops(arch) if o.bias)
         return self.weights(arch) + bias + 2 * self.bn_channels(self, arch)
 
-    def build(self, arch: Sequence[int] | str) -> Network:
-        """The `Network` of sub-net `arch` (BN folded into the convs)."""
-        return self.builder(self, self.check_arch(arch))
+    def build(self, arch: Sequence[int] | str, batchnorm: bool = False) -> Network:
+        """The `Network` of sub-net `arch`: BN folded into the convs, or with `batchnorm` a BN
+        layer after every conv as in the stand-alone model (then `params` equals
+        `self.params(arch)`; MACs are the same)."""
+        return self.builder(self, self.check_arch(arch), batchnorm)
 
     @cached_property
     def all_ops(self) -> tuple[SupernetOp, ...]:
