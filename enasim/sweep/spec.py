@@ -205,7 +205,7 @@ def _workloads(data: Any, source: str, base_dir: Path, seed: int) -> tuple[Workl
 
 def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
     path = base_dir / entry
-    if path.suffix in (".yaml", ".yml") or "/" in entry:
+    if path.suffix in (".yaml", ".yml", ".onnx") or "/" in entry:
         if not path.is_file():
             raise ConfigError(source, where, f"workload file not found: {path}")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -213,7 +213,7 @@ def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
     names = zoo_names()
     if entry not in names:
         raise ConfigError(source, where, f"unknown workload '{entry}'{suggest(entry, names)}; "
-                          f"valid zoo names: {', '.join(names)} (or a .yaml file)")
+                          f"valid zoo names: {', '.join(names)} (or a .yaml or .onnx file)")
     return WorkloadRef(entry, f"zoo:{entry}", f"zoo:{entry}", entry)
 
 

@@ -31,14 +31,18 @@ def zoo_names() -> list[str]:
 
 
 def load_workload(spec: str | Path) -> Network:
-    """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...), the path of a workload YAML or
-    of a NeuroSim network file (`NetWork_<name>.csv`)."""
+    """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...), the path of a workload YAML, of
+    a NeuroSim network file (`NetWork_<name>.csv`) or of an ONNX model (`.onnx`)."""
     spec = str(spec)
     path = Path(spec)
     if path.suffix == ".csv":
         from enasim.workload.neurosim_csv import load_neurosim_csv
 
         return load_neurosim_csv(path)
+    if path.suffix == ".onnx":
+        from enasim.workload.onnx_format import load_onnx
+
+        return load_onnx(path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         return load_network_yaml(path)
     if spec in GENERATORS:
@@ -48,5 +52,5 @@ def load_workload(spec: str | Path) -> Network:
         return load_network_yaml(bundled)
     names = zoo_names()
     raise ConfigError("", "--workload", f"unknown workload '{spec}'{suggest(spec, names)}; "
-                      f"valid zoo names: {', '.join(names)} (or the path of a .yaml file or of a "
-                      f"NeuroSim NetWork_*.csv file)")
+                      f"valid zoo names: {', '.join(names)} (or the path of a .yaml file, of a "
+                      f"NeuroSim NetWork_*.csv file or of an .onnx model)")
