@@ -309,3 +309,56 @@ def test_sweep_takes_an_onnx_workload(tmp_path):
     with sweep.Store(tmp_path / "out", create=False) as store:
         rows = store.rows()
     assert [(r["workload"], r["status"]) for r in rows] == [("residual", "done")] * 2
+
+
+def test_initializers_as_integer_weights(tmp_path):
+    """Symmetric per-layer max-abs scaling: each layer spans +-(2^(b-1)-1), PyTorch layout
+    (MatMul's (in, out) weight transposed), each value within half a step of the real one."""
+    from enasim.workload.onnx_format import onnx_weights
+
+    path = head(tmp_path)[0]
+    net = load_workload(path)
+    model = onnx.load(path)
+    real = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer}
+    q = onnx_weights(path, net, 8)
+    assert sorted(q) == ["conv", "fc", "fc2"]
+    for name, w in (("conv", real["conv.w"]), ("fc", real["fc.w"]), ("fc2", real["fc2.w"].T)):
+        scale = np.abs(w).max() / 127
+        assert q[name].dtype == np.int64 and q[name].shape == w.shape
+        assert np.abs(q[name]).max() == 127
+        assert np.all(np.abs(q[name] * scale - w) <= scale / 2 + 1e-12)
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ConfigError, match="no weight layer 'conv1'"):
+        onnx_weights(path, load_workload(residual(other)[0]), 8)
+
+
+def test_infer_and_measured_run_take_onnx_weights(tmp_path, capsys):
+    import json
+
+    path = residual(tmp_path)[0]
+    assert (
+        main(
+            ["infer", "--workload", path, "--weights", path, "-o", str(tmp_path / "inf"), "--quiet"]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "inf" / "summary.json").read_text())["weights"] == path
+    assert (
+        main(
+            [
+                "run",
+                "--engine",
+                "analytical",
+                "--workload",
+                path,
+                "--activity",
+                "measured",
+                "--weights",
+                path,
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )

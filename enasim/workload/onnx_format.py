@@ -74,6 +74,50 @@ class _Tensor:
 
 def load_onnx(path: str | Path) -> Network:
     """Read an ONNX model file into a Network (layer names: the ONNX node names)."""
+    return _translate(path).network
+
+
+def onnx_weights(path: str | Path, net: Network, weight_bits: int) -> dict[str, np.ndarray]:
+    """Integer weights of `net`'s weight layers from the initializers of the ONNX file `path`
+    (whose graph must give the same weight layers), in PyTorch layout.
+
+    Scheme: symmetric per layer, scale = max|w| / (2^(weight_bits-1) - 1), q = round(w / scale),
+    so every layer spans [-(2^(b-1)-1), 2^(b-1)-1] (an all-zero layer stays 0). Biases are not
+    used (the crossbars hold no bias).
+    """
+    from enasim.functional.ops import weight_shape
+
+    t = _translate(path)
+    top = (1 << (weight_bits - 1)) - 1
+    out = {}
+    for node in net.weight_layers:
+        if node.name not in t.weight_of:
+            raise ConfigError(
+                str(path),
+                node.name,
+                f"no weight layer '{node.name}' in the "
+                f"ONNX graph (weight layers: {', '.join(t.weight_of)})",
+            )
+        init, transpose = t.weight_of[node.name]
+        w = t.np_helper.to_array(t.consts[init]).astype(np.float64)
+        w = w.T if transpose else w
+        want = weight_shape(node)
+        if w.shape != want:
+            raise ConfigError(
+                str(path),
+                node.name,
+                f"weights of shape {list(w.shape)}, the layer needs {list(want)}",
+            )
+        peak = float(np.abs(w).max()) if w.size else 0.0
+        if not math.isfinite(peak):
+            raise ConfigError(str(path), node.name, "weights are not all finite")
+        q = np.rint(w * (top / peak)) if peak > 0 else np.zeros_like(w)
+        out[node.name] = np.clip(q, -top, top).astype(np.int64)
+    return out
+
+
+def _translate(path: str | Path) -> _Translator:
+    """The translation of an ONNX file (its network in `.network`)."""
     src = str(path)
     try:
         import onnx
@@ -100,7 +144,9 @@ def load_onnx(path: str | Path) -> Network:
         raise ConfigError(src, "", f"not a valid ONNX model: {first}") from None
     if not model.graph.node:
         raise ConfigError(src, "", "not a valid ONNX model: the graph has no nodes")
-    return _Translator(src, model, numpy_helper).run(Path(path).stem)
+    t = _Translator(src, model, numpy_helper)
+    t.network = t.run(Path(path).stem)
+    return t
 
 
 class _Translator:
@@ -115,6 +161,9 @@ class _Translator:
                 d.dim_value if d.HasField("dim_value") else None for d in dims
             )
         self.names: set[str] = {"input"}
+        # weight layer -> (initializer, whether it is stored transposed to PyTorch's layout)
+        self.weight_of: dict[str, tuple[str, bool]] = {}
+        self.network: Network | None = None
 
     def run(self, name: str) -> Network:
         inputs = [vi for vi in self.graph.input if vi.name not in self.consts]
@@ -198,14 +247,15 @@ class _Translator:
 
     def emit(
         self, index: int, node: Any, op: Op, inputs: list[_Tensor], vector: bool = False
-    ) -> None:
-        """Add the IR layer of `node` and check its shape against ONNX's."""
+    ) -> str:
+        """Add the IR layer of `node`, check its shape against ONNX's; returns its name."""
         name = self.layer_name(index, node)
         field = f"node {index} ({node.name or node.op_type})"
         self.b.add(name, op, [t.layer for t in inputs], field=field)
         out = self.b.shape(name)
         self.check_shape(index, node, node.output[0], out, vector)
         self.tensors[node.output[0]] = _Tensor(name, vector)
+        return name
 
     def check_shape(
         self, index: int, node: Any, tensor: str, out: tuple[int, int, int], vector: bool
@@ -294,7 +344,7 @@ class _Translator:
             groups=groups,
             bias=len(node.input) > 2 and bool(node.input[2]),
         )
-        self.emit(index, node, op, [x])
+        self.weight_of[self.emit(index, node, op, [x])] = (node.input[1], False)
 
     def op_Pad(self, index, node):
         x = self.source(index, node, node.input[0])
@@ -483,7 +533,17 @@ class _Translator:
             )
         self.flatten(index, node, x)
 
-    def linear(self, index, node, x: _Tensor, out_features: int, in_features: int, bias: bool):
+    def linear(
+        self,
+        index,
+        node,
+        x: _Tensor,
+        out_features: int,
+        in_features: int,
+        bias: bool,
+        transposed: bool,
+    ):
+        """A Linear layer; `transposed`: the weight is stored (in, out), not PyTorch's (out, in)."""
         if not x.vector:
             self.fail(
                 index,
@@ -495,7 +555,7 @@ class _Translator:
         c, h, w = self.b.shape(x.layer)
         if in_features != c * h * w:
             self.fail(index, node, f"weight of {in_features} inputs for a vector of {c * h * w}")
-        self.emit(index, node, op, [x], vector=True)
+        self.weight_of[self.emit(index, node, op, [x], vector=True)] = (node.input[1], transposed)
 
     def op_Gemm(self, index, node):
         x = self.source(index, node, node.input[0])
@@ -511,8 +571,9 @@ class _Translator:
         bias = len(node.input) > 2 and bool(node.input[2])
         if bias:
             self.dims(index, node, node.input[2], "bias C")
-        out_f, in_f = w if self.attr(node, "transB", 0) else w[::-1]
-        self.linear(index, node, x, out_f, in_f, bias)
+        trans_b = bool(self.attr(node, "transB", 0))
+        out_f, in_f = w if trans_b else w[::-1]
+        self.linear(index, node, x, out_f, in_f, bias, transposed=not trans_b)
 
     def op_MatMul(self, index, node):
         x = self.source(index, node, node.input[0])
@@ -521,4 +582,4 @@ class _Translator:
             self.fail(
                 index, node, f"only a MatMul by a 2-D constant weight is supported, got {list(w)}"
             )
-        self.linear(index, node, x, w[1], w[0], bias=False)
+        self.linear(index, node, x, w[1], w[0], bias=False, transposed=True)
