@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", metavar="DIR",
                    help="results directory (default: results/infer-HW-WORKLOAD)")
     p.add_argument("--weights", metavar="FILE.npz",
-                   help="integer weights per layer name, PyTorch layout (default: random)")
+                   help="integer weights per layer name, PyTorch layout, or an ONNX model's "
+                        "initializers, quantised per layer (default: random)")
     p.add_argument("--inputs", metavar="FILE.npz",
                    help="integer images in array 'input', N x C x H x W (default: random)")
     p.add_argument("--quiet", action="store_true", help="print only the results directory")

@@ -3,6 +3,8 @@
 * weights `.npz`: one integer array per weight layer, keyed by layer name, in PyTorch layout
   (conv2d (C_out, C_in, kh, kw); linear (out_features, in_features)), values within the signed
   range of precision.weight_bits. Every weight layer must be present.
+* weights `.onnx`: the initializers of an ONNX model with the same weight layers, quantised
+  per layer (symmetric max-abs scaling, `enasim.workload.onnx_format.onnx_weights`).
 * inputs `.npz`: one integer array `input` of shape (N, C, H, W) (or (C, H, W) for one image),
   values within [0, 2^input_bits - 1].
 """
@@ -76,7 +78,12 @@ def _check_array(a: np.ndarray, shape: tuple[int, ...], lo: int, hi: int, source
 
 
 def load_weights(path: str | Path, net: Network, spec: MacSpec) -> dict[str, np.ndarray]:
-    """Weights of every weight layer from an `.npz` file, checked against the network."""
+    """Weights of every weight layer from an `.npz` file, checked against the network, or the
+    initializers of an ONNX model quantised to the weight bits (`onnx_weights`)."""
+    if Path(path).suffix == ".onnx":
+        from enasim.workload.onnx_format import onnx_weights
+
+        return onnx_weights(path, net, spec.weight_bits)
     arrays, source = _read_npz(path), str(path)
     names = [n.name for n in net.weight_layers]
     for key in arrays:

@@ -7,9 +7,10 @@ integer matmul; the *CIM* one on the crossbars (`enasim.kernels.mac`, semantics 
 numbers: a weight layer's input is quantised to unsigned input_bits integers with one scale per
 layer, max(exact input) / (2^input_bits - 1) (the network input is used as given), shared by
 both copies; its integer output times that scale is the layer's real output. Digital layers act
-on real tensors: pooling, ReLU (relu6, sigmoid), add, concat, select (the first `channels`
-channels) and batch norm, which standardises each channel with the exact copy's statistics
-over the batch (the IR has no BN parameters), applied to both copies. Negative inputs of a
+on real tensors: pooling, activations (relu, relu6, sigmoid, tanh, hardsigmoid, hardswish,
+leaky_relu), add, concat, select (the first `channels` channels) and batch norm, which
+standardises each channel with the exact copy's statistics over the batch (the IR has no BN
+parameters), applied to both copies. Negative inputs of a
 weight layer clip to 0 (inputs are unsigned).
 
 Per weight layer: `rel_rms_error` = ||y_cim - y_exact|| / ||y_exact|| of the crossbar outputs

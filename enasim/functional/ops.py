@@ -66,7 +66,17 @@ def activation(op: Activation, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0)
     if op.function == "relu6":
         return np.clip(x, 0.0, 6.0)
-    return expit(x)
+    if op.function == "tanh":
+        return np.tanh(x)
+    if op.function == "hardsigmoid":
+        return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+    if op.function == "hardswish":
+        return x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+    if op.function == "leaky_relu":
+        return np.where(x >= 0.0, x, 0.01 * x)
+    if op.function == "sigmoid":
+        return expit(x)
+    raise AssertionError(f"no functional model for activation {op.function}")
 
 
 def batchnorm_params(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -206,7 +206,7 @@ def _workloads(data: Any, source: str, base_dir: Path, seed: int) -> tuple[Workl
 
 def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
     path = base_dir / entry
-    if path.suffix in (".yaml", ".yml") or "/" in entry:
+    if path.suffix in (".yaml", ".yml", ".onnx") or "/" in entry:
         if not path.is_file():
             raise ConfigError(source, where, f"workload file not found: {path}")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -221,7 +221,7 @@ def _named(entry: str, source: str, where: str, base_dir: Path) -> WorkloadRef:
     if entry not in names:
         raise ConfigError(source, where, f"unknown workload '{entry}'{suggest(entry, names)}; "
                           f"valid zoo names: {', '.join(names)}; supernet sub-nets: "
-                          f"{SUBNET_FORMS}; or a .yaml file")
+                          f"{SUBNET_FORMS}; or a .yaml or .onnx file")
     return WorkloadRef(entry, f"zoo:{entry}", f"zoo:{entry}", entry)
 
 

@@ -219,7 +219,8 @@ OPS: dict[str, type[Op]] = {
     cls.kind: cls
     for cls in (Conv2d, Linear, Pool, Add, Concat, Activation, BatchNorm, Select)
 }
-ACTIVATIONS = ("relu", "relu6", "sigmoid")
+# hardsigmoid, hardswish and leaky_relu (slope 0.01) are PyTorch's functions of those names
+ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "hardswish", "leaky_relu")
 
 
 @dataclass(frozen=True)

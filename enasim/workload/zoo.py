@@ -59,14 +59,18 @@ def zoo_names() -> list[str]:
 
 def load_workload(spec: str | Path) -> Network:
     """A zoo name (`vgg8`, `resnet18`, `densenet_flash`, ...), a supernet sub-net
-    (`fairnas:A`, `spos:<20 choices>`, see `load_subnet`), the path of a workload YAML or of a
-    NeuroSim network file (`NetWork_<name>.csv`)."""
+    (`fairnas:A`, `spos:<20 choices>`, see `load_subnet`), the path of a workload YAML, of a
+    NeuroSim network file (`NetWork_<name>.csv`) or of an ONNX model (`.onnx`)."""
     spec = str(spec)
     path = Path(spec)
     if path.suffix == ".csv":
         from enasim.workload.neurosim_csv import load_neurosim_csv
 
         return load_neurosim_csv(path)
+    if path.suffix == ".onnx":
+        from enasim.workload.onnx_format import load_onnx
+
+        return load_onnx(path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         return load_network_yaml(path)
     if ":" in spec:
@@ -79,4 +83,5 @@ def load_workload(spec: str | Path) -> Network:
     names = zoo_names()
     raise ConfigError("", "--workload", f"unknown workload '{spec}'{suggest(spec, names)}; "
                       f"valid zoo names: {', '.join(names)}; supernet sub-nets: {SUBNET_FORMS}; "
-                      f"or the path of a .yaml file or of a NeuroSim NetWork_*.csv file")
+                      f"or the path of a .yaml file, of a NeuroSim NetWork_*.csv file or of an "
+                      f".onnx model")
