@@ -99,7 +99,7 @@ def _wl_error(tmp_path, layers: str, header: str = "input: [3, 8, 8]\n") -> Conf
      "  - {name: b, op: conv2d, out_channels: 8, kernel: 3, inputs: [input]}\n"
      "  - {name: s, op: add, inputs: [a, b]}\n", "layers[2] (s)", "shape mismatch"),
     ("  - {name: s, op: add}\n", "layers[0] (s)", "two or more inputs"),
-    ("  - {name: r, op: activation, function: tanh}\n", "layers[0] (r).function", "relu"),
+    ("  - {name: r, op: activation, function: softplus}\n", "layers[0] (r).function", "relu"),
     ("  - {name: p, op: pool, mode: median}\n", "layers[0] (p).mode", "max"),
     ("  - {name: r, op: activation}\n", "layers", "no conv2d or linear"),
     ("  - {name: s, op: select, channels: 5}\n", "layers[0] (s)", "cannot select 5 of 3"),
