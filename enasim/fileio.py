@@ -40,9 +40,9 @@ TRACE_LIMIT = 256 * MB    # NoC traces: millions of packets
 MAX_DEPTH = 64            # nesting of YAML/JSON collections; enasim's inputs use at most 4
 
 
-def read_text(path: str | Path, limit: int = CONFIG_LIMIT, kind: str = "input file") -> str:
-    """The text of a UTF-8 file (a leading byte-order mark dropped) of at most `limit` bytes;
-    a missing, unreadable, larger or non-UTF-8 file raises ConfigError naming it."""
+def read_bytes(path: str | Path, limit: int, too_large: str) -> bytes:
+    """The bytes of a file of at most `limit` bytes; a missing or unreadable file, or a larger
+    one (`too_large` says why that is the limit), raises ConfigError naming it."""
     src = str(path)
     try:
         with open(path, "rb") as fh:
@@ -50,8 +50,16 @@ def read_text(path: str | Path, limit: int = CONFIG_LIMIT, kind: str = "input fi
     except OSError as exc:
         raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise ConfigError(src, "", f"larger than {limit // MB} MB, the limit for a {kind} "
-                          f"(no real one comes close)")
+        raise ConfigError(src, "", f"larger than {too_large}")
+    return data
+
+
+def read_text(path: str | Path, limit: int = CONFIG_LIMIT, kind: str = "input file") -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped) of at most `limit` bytes;
+    a missing, unreadable, larger or non-UTF-8 file raises ConfigError naming it."""
+    src = str(path)
+    data = read_bytes(path, limit, f"{limit // MB} MB, the limit for a {kind} (no real one "
+                      f"comes close)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -15,6 +15,7 @@ import csv
 from pathlib import Path
 
 from enasim.errors import ConfigError
+from enasim.fileio import read_text
 from enasim.workload.ir import Activation, Conv2d, Linear, Network, NetworkBuilder, Pool
 
 _COLUMNS = ("IFM_H", "IFM_W", "IFM_C", "K_H", "K_W", "OFM_C", "followedByMaxPool", "stride")
@@ -23,10 +24,7 @@ _COLUMNS = ("IFM_H", "IFM_W", "IFM_C", "K_H", "K_W", "OFM_C", "followedByMaxPool
 def load_neurosim_csv(path: str | Path) -> Network:
     """Read a NeuroSim network file into a Network (see the module docstring)."""
     src = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(src, "", f"cannot read the file ({exc.strerror})") from None
+    text = read_text(path, kind="NeuroSim network file")
     rows = []
     for i, line in enumerate(csv.reader(text.splitlines())):
         if not line or not "".join(line).strip():

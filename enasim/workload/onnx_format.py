@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from enasim.errors import ConfigError
+from enasim.fileio import read_bytes
 from enasim.workload.ir import (
     Activation,
     Add,
@@ -126,13 +127,7 @@ def _translate(path: str | Path) -> _Translator:
         raise ConfigError(
             src, "", 'reading an ONNX model needs the onnx package: pip install "enasim[onnx]"'
         ) from None
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(ONNX_LIMIT + 1)
-    except OSError as exc:
-        raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
-    if len(data) > ONNX_LIMIT:
-        raise ConfigError(src, "", "larger than 2 GB, protobuf's limit for one ONNX file")
+    data = read_bytes(path, ONNX_LIMIT, "2 GB, protobuf's limit for one ONNX file")
     try:
         model = onnx.load_model_from_string(data)
         onnx.checker.check_model(model)
