@@ -9,12 +9,19 @@ reproduce each reference run are (`neurosim.RUNS`).
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
+
+
+def read_reference(*parts: str) -> list[dict[str, str]]:
+    """The rows of a CSV file of the reference data (REFERENCE_DIR / parts)."""
+    with REFERENCE_DIR.joinpath(*parts).open() as fh:
+        return list(csv.DictReader(fh))
 
 
 @dataclass(frozen=True)

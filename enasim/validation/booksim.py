@@ -9,22 +9,16 @@ information; where BookSim2 found the network unstable, enasim must call it satu
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
 from collections.abc import Iterator
 
 from enasim.errors import EnasimError
-from enasim.validation import REFERENCE_DIR, Check, group
+from enasim.validation import REFERENCE_DIR, Check, group, read_reference
 
 BOOKSIM = REFERENCE_DIR / "booksim"
 SRC = "BookSim2 mesh"
 LATENCY, THROUGHPUT = 0.03, 0.05
-
-
-def _read(name: str) -> list[dict[str, str]]:
-    with (BOOKSIM / name).open() as fh:
-        return list(csv.DictReader(fh))
 
 
 @group("booksim")
@@ -43,7 +37,7 @@ def zero_load() -> Iterator[Check]:
     from enasim.noc.router import RouterParams
 
     by_case = defaultdict(list)
-    for r in _read("zero_load_by_distance.csv"):
+    for r in read_reference("booksim", "zero_load_by_distance.csv"):
         by_case[int(r["k"]), int(r["packet_size"])].append(r)
     for (k, flits), rows in sorted(by_case.items()):
         rows.sort(key=lambda r: int(r["manhattan_hops"]))
@@ -69,7 +63,7 @@ def trace_a() -> Iterator[Check]:
 
     pk = read_trace(BOOKSIM / "trace_A_light_1flit.json", rows=4, cols=4)
     res, rec = run_trace(RouterParams(4, 4), pk)
-    ref = {int(r["packet_id"]): r for r in _read("trace_A_per_packet.csv")}
+    ref = {int(r["packet_id"]): r for r in read_reference("booksim", "trace_A_per_packet.csv")}
     want = np.array([int(ref[int(i)]["tail_eject_cycle"]) for i in pk.ids])
     yield Check(SRC, "trace A: mean packet latency (cycles)",
                 float(np.mean([int(r["plat"]) for r in ref.values()])),
@@ -86,7 +80,7 @@ def curves() -> Iterator[Check]:
     from enasim.noc.router import RouterParams
     from enasim.noc.traffic import SyntheticSource
 
-    rows = _read("mesh_uniform_curves.csv")
+    rows = read_reference("booksim", "mesh_uniform_curves.csv")
     saturation, sat_checks = {}, []
     for r in rows:
         if r["run_id"].startswith("thr"):

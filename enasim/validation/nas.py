@@ -4,20 +4,13 @@ architectures, and FLASH's DenseNet-type networks with their NN-Mass and NN-Degr
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
-from enasim.validation import REFERENCE_DIR, Check, group
+from enasim.validation import Check, group, read_reference
 
-NAS = REFERENCE_DIR / "nas"
 OP_FIELDS = ("c_in", "c_out", "groups", "k", "stride", "pad", "h_in", "w_in", "h_out", "w_out",
              "macs", "weights")
 TOPOLOGY = 1e-4  # NN-Mass and NN-Degree are printed to 4 decimals (absolute)
-
-
-def _read(name: str) -> list[dict[str, str]]:
-    with (NAS / name).open() as fh:
-        return list(csv.DictReader(fh))
 
 
 def op_key(space: str, row: dict[str, str]) -> str:
@@ -39,7 +32,7 @@ def checks() -> Iterator[Check]:
 
     for net, label, csv_name in ((SPOS, "SPOS", "spos_supernet_ops.csv"),
                                  (FAIRNAS, "FairNAS", "fairnas_supernet_ops.csv")):
-        rows = _read(csv_name)
+        rows = read_reference("nas", csv_name)
         ops = {o.key: o for o in net.all_ops}
         same = sum(all(getattr(ops[k], f) == int(r[f]) for f in OP_FIELDS)
                    and ops[k].kind == r["kind"]
@@ -49,7 +42,7 @@ def checks() -> Iterator[Check]:
         yield Check(src, "operators with equal shape, MACs and weights", len(rows), same, 0.0)
         yield Check(src, "weights", sum(int(r["weights"]) for r in rows), net.total_weights,
                     0.0, headline=True)
-    refs = _read("spos_reference_archs.csv")
+    refs = read_reference("nas", "spos_reference_archs.csv")
     archs = [SPOS.check_arch(r["arch"]) for r in refs]
     yield Check("SPOS architectures", "reference architectures with equal MACs and parameters",
                 len(refs), sum(SPOS.build(a).macs == int(r["flops_macs"])
@@ -62,7 +55,7 @@ def densenets() -> Iterator[Check]:
     from enasim.nas.spaces.densenet_flash import DenseNetSpec, build_densenet_flash
 
     src = "NN-Mass DenseNets"
-    rows = _read("nnmass_densenet_summary.csv")
+    rows = read_reference("nas", "nnmass_densenet_summary.csv")
     specs = [DenseNetSpec(int(r["wm"]), (int(r["cell_depth"]),) * len(r["tc"].split(";")),
                           tuple(int(t) for t in r["tc"].split(";"))) for r in rows]
     nets = [build_densenet_flash(s.wm, s.depths, s.tcs) for s in specs]
@@ -70,7 +63,7 @@ def densenets() -> Iterator[Check]:
     yield Check(src, "networks with equal parameters and MACs", n,
                 sum(x.params == int(r["params"]) and x.macs == int(r["macs"])
                     for x, r in zip(nets, rows, strict=True)), 0.0, headline=True)
-    layers = _read("nnmass_densenet_layers.csv")
+    layers = read_reference("nas", "nnmass_densenet_layers.csv")
     yield Check(src, "layers with equal MACs and outputs (all networks)", len(layers),
                 _equal_layers(layers), 0.0)
     yield Check(src, "networks with equal NN-Mass and NN-Degree (to 4 decimals)", n,

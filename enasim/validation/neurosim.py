@@ -12,13 +12,11 @@ energy).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from enasim.errors import EnasimError
-from enasim.validation import REFERENCE_DIR, Check, group
+from enasim.validation import REFERENCE_DIR, Check, group, read_reference
 
 CIM = REFERENCE_DIR / "cim"
 HWCONFIG = "neurosim_v13"
@@ -57,11 +55,6 @@ def reference_runs() -> list[str]:
                   for p in CIM.glob("neurosim_v13_*_summary.csv"))
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
-
-
 @group("neurosim")
 def checks() -> Iterator[Check]:
     for stem in reference_runs():
@@ -76,9 +69,9 @@ def run_checks(run: str) -> Iterator[Check]:
     if run not in RUNS:
         raise EnasimError(f"no hwconfig edits known for NeuroSim run '{run}' "
                           f"(enasim/validation/neurosim.py RUNS)")
-    layers = _read(CIM / f"neurosim_v13_{stem}_layers.csv")
+    layers = read_reference("cim", f"neurosim_v13_{stem}_layers.csv")
     summary = {r["metric"]: float(r["value"])
-               for r in _read(CIM / f"neurosim_v13_{stem}_summary.csv")}
+               for r in read_reference("cim", f"neurosim_v13_{stem}_summary.csv")}
     spec = RUNS[run]
     net, edits = spec.network, spec.edits
     workload = CIM / net if net.endswith(".csv") else net
@@ -126,7 +119,8 @@ def run_checks(run: str) -> Iterator[Check]:
 
 def densities(run: str) -> list[float] | None:
     """The input-bit density of each layer of a run's NeuroSim traces, if recorded."""
-    rows = [r for r in _read(CIM / "neurosim_v13_input_bit_density.csv") if r["run_id"] == run]
+    rows = [r for r in read_reference("cim", "neurosim_v13_input_bit_density.csv")
+            if r["run_id"] == run]
     return [float(r["input_bit_density"]) for r in sorted(rows, key=lambda r: int(r["layer"]))] \
         or None
 
