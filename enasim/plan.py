@@ -28,6 +28,8 @@ from enasim.mapping import LayerMap, Mapping
 from enasim.stats import LayerStats, Stats
 from enasim.workload.ir import Add, Linear, Node, Pool
 
+# Event count of each tile unit (the others count `<unit>_ops`).
+UNIT_COUNTS = {"accumulator": "accumulator_ops", "depthwise_unit": "depthwise_macs"}
 PER_VECTOR_EVENTS = ("adc_conversions", "input_buffer_read_bits", "output_buffer_write_bits",
                      "output_buffer_read_bits", "accumulator_ops")
 
@@ -71,7 +73,7 @@ class LayerPlan:
         hw, tiles = self.hw, self.lm.tiles
         prec, adc = hw.precision, hw.adc
         r = ceil(v * self.rows * prec.input_bits / (tiles * hw.tile.input_buffer.port_bits))
-        phases = ceil(min(self.rows, hw.crossbar.rows) / self.rows_at_once)
+        phases = ceil(max(self.lm.tiling.block_rows) / self.rows_at_once)
         c = prec.input_bits * phases * ceil(v * adc.cols_per_adc / self.copies)
         w = ceil(v * self.out_channels * prec.output_bits
                  / (tiles * hw.tile.output_buffer.port_bits))
@@ -133,11 +135,7 @@ def plan_layer(lm: LayerMap, hw: HardwareConfig, activity: MacActivity | None = 
     for owned in lm.owned:
         work = _digital_work(owned)
         if work is not None:
-            unit_name, n = work
-            n *= images
-            unit = getattr(hw.tile, unit_name)
-            digital.append(DigitalStage(owned.name, unit_name, n, unit.ops_per_cycle * lm.tiles,
-                                        unit.cycles, n * unit.energy_pj_per_op))
+            digital.append(digital_stage(owned.name, *work, hw, lm.tiles, images))
     n_full, rem = divmod(lm.vectors * images, t.copies)
     return LayerPlan(lm, t.copies, n_full, rem, lag, t.rows, c_out, counts, energy, at_once,
                      in_bits, in_bits * ib.write_energy_pj_per_bit, tuple(digital), hw, images)
@@ -147,14 +145,26 @@ def _check_activity(lm: LayerMap, hw: HardwareConfig, act: MacActivity) -> None:
     """The measured activity must come from this layer's crossbars under this hwconfig."""
     t = lm.tiling
     if (tuple(act.block_rows) != tuple(t.block_rows) or act.columns != t.cols
-            or act.input_bits != hw.precision.input_bits):
+            or act.groups != t.groups or act.input_bits != hw.precision.input_bits):
         raise EnasimError(f"layer '{lm.name}': measured activity (row blocks "
                           f"{list(act.block_rows)}, {act.columns} columns) does not fit its "
                           f"mapping (row blocks {list(t.block_rows)}, {t.cols} columns)")
 
 
+def digital_stage(name: str, unit_name: str, work: float, hw: HardwareConfig, tiles: int,
+                  images: int = 1) -> DigitalStage:
+    """`work` ops per image on the tile unit `unit_name` of `tiles` tiles, for `images`."""
+    unit = getattr(hw.tile, unit_name)
+    n = work * images
+    return DigitalStage(name, unit_name, n, unit.ops_per_cycle * tiles, unit.cycles,
+                        n * unit.energy_pj_per_op)
+
+
 def _digital_work(node: Node) -> tuple[str, float] | None:
-    """(tile unit, elements it processes) for a digital layer; None for pure data routing."""
+    """(tile unit, ops it does) for a digital layer; None for pure data routing. A weight
+    layer here is a depthwise conv on the depthwise units (mapping.depthwise digital)."""
+    if node.has_weights:
+        return "depthwise_unit", float(node.macs)
     out = node.out_shape[0] * node.out_shape[1] * node.out_shape[2]
     if isinstance(node.op, Pool):
         return "pooling", float(out * node.op.window(node.in_shapes[0]))
@@ -185,15 +195,19 @@ def new_stats(engine: str, mapping: Mapping) -> Stats:
 
 
 def new_layer_stats(plan: LayerPlan) -> LayerStats:
+    """The layer's row, its MACs and ops including those of the depthwise convs it runs on
+    its tiles' digital units."""
     lm, hw = plan.lm, plan.hw
     node = lm.node
     counts = dict.fromkeys(("input_buffer_write_bits", *plan.per_vector_counts,
                             "activation_ops", "pooling_ops", "router_flits", "link_flits"), 0.0)
     n = plan.images
+    dw = [o for o in lm.owned if o.has_weights]
+    macs = node.macs + sum(o.macs for o in dw)
+    ops = layer_ops(node, hw) + sum(layer_ops(o, hw) for o in dw)
     return LayerStats(lm.index, lm.name, node.kind, node.in_shapes[0], node.out_shape,
-                      node.macs * n, layer_ops(node, hw) * n, lm.tiles,
-                      lm.tiling.arrays * lm.tiling.copies, lm.tiling.copies, lm.vectors * n,
-                      lm.utilization(hw), counts=counts)
+                      macs * n, ops * n, lm.tiles, lm.tiling.arrays * lm.tiling.copies,
+                      lm.tiling.copies, lm.vectors * n, lm.utilization(hw), counts=counts)
 
 
 def charge_steps(ls: LayerStats, plan: LayerPlan, vectors: int) -> None:
@@ -210,9 +224,9 @@ def charge_once(ls: LayerStats, plan: LayerPlan) -> None:
     ls.counts["input_buffer_write_bits"] += plan.input_write_bits
     ls.energy_pj["buffer"] += plan.input_write_energy_pj
     for d in plan.digital:
-        key = "accumulator_ops" if d.unit == "accumulator" else f"{d.unit}_ops"
-        ls.counts[key] += d.work
-        ls.energy_pj[d.unit] += d.energy_pj
+        key = UNIT_COUNTS.get(d.unit, f"{d.unit}_ops")
+        ls.counts[key] = ls.counts.get(key, 0.0) + d.work
+        ls.energy_pj[d.unit] = ls.energy_pj.get(d.unit, 0.0) + d.energy_pj
 
 
 def charge_noc(ls: LayerStats, hw, router_flits: float, link_flits: float) -> None:

@@ -20,9 +20,9 @@ from enasim.workload import load_workload
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "enasim" / "reference"
-# Zoo workloads with depthwise convolutions, which the crossbar mapping refuses until issue 24
-# item 4 (tests/test_workload_names.py checks the set).
-ZOO_DEPTHWISE = frozenset({"mobilenet_v2"})
+# Zoo workloads with grouped (depthwise) convolutions, which NeuroSim's floorplan (mapping.scheme
+# neurosim) refuses (tests/test_workload_names.py checks the set).
+ZOO_GROUPED = frozenset({"mobilenet_v2"})
 
 
 def reference_file(*parts: str) -> Path:

@@ -4,9 +4,10 @@ reference, sensitive to port width and ADC count exactly as hand calculations sa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
-from conftest import ZOO_DEPTHWISE, hw_with, overlapped
+from conftest import ZOO_GROUPED, hw_with, overlapped
 
 from enasim.analytical import run_analytical
 from enasim.mapping import map_network
@@ -20,10 +21,14 @@ TIMING = ("start_cycle", "end_cycle", "adc_cycles", "buffer_cycles", "digital_cy
           "noc_cycles")
 
 
-@pytest.mark.parametrize("hw_name", ["flash_imc", "neurosim_v13"])
-@pytest.mark.parametrize("workload", sorted(set(zoo_names()) - ZOO_DEPTHWISE))
-def test_engine_equals_analytical_without_contention(hw_name, workload):
-    m = map_network(load_workload(workload), overlapped(hw_name))
+@pytest.mark.parametrize(("hw_name", "workload", "depthwise"), [
+    *(("flash_imc", w, "packed") for w in sorted(zoo_names())),
+    *(("neurosim_v13", w, "packed") for w in sorted(set(zoo_names()) - ZOO_GROUPED)),
+    *(("flash_imc", w, "digital") for w in sorted(ZOO_GROUPED))])
+def test_engine_equals_analytical_without_contention(hw_name, workload, depthwise):
+    hw = overlapped(hw_name)
+    hw = replace(hw, mapping=replace(hw.mapping, depthwise=depthwise))
+    m = map_network(load_workload(workload), hw)
     a, s = run_analytical(m), Simulator(m, noc_model="ideal").run()
     for la, ls in zip(a.layers, s.layers, strict=True):
         assert [getattr(ls, k) for k in TIMING] == [getattr(la, k) for k in TIMING], la.name

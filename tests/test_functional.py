@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import hw_with
 
-from enasim.errors import ConfigError, EnasimError
+from enasim.errors import ConfigError
 from enasim.functional import cli as infer_cli
 from enasim.functional import ops
 from enasim.functional.data import random_inputs, random_weights
@@ -117,11 +117,6 @@ def test_errors_accumulate_through_the_network():
     res = _run(small_net(), hw_with(adc={"bits": 4}))
     assert res.layers[0].e2e_rel_rms_error == res.layers[0].rel_rms_error  # nothing upstream
     assert all(r.e2e_rel_rms_error > 0 for r in res.layers)
-
-
-def test_grouped_convolution_is_refused():
-    with pytest.raises(EnasimError, match="grouped"):
-        _run(small_net(groups=2), hw_with())
 
 
 # -- enasim infer

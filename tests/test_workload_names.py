@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ZOO_DEPTHWISE, read_reference_csv
+from conftest import ZOO_GROUPED, read_reference_csv
 from test_enasa import FAIRNAS_MODELS
 
 from enasim.cli import main
@@ -71,13 +71,13 @@ def test_mobilenet_v2_counts():
 
 
 def test_zoo_depthwise_set_is_exact():
-    """conftest.ZOO_DEPTHWISE (skipped or expected to be refused by zoo-wide run tests)."""
+    """conftest.ZOO_GROUPED (skipped or expected to be refused by zoo-wide run tests)."""
     grouped = {
         name
         for name in zoo_names()
         if any(getattr(n.op, "groups", 1) != 1 for n in load_workload(name).nodes)
     }
-    assert grouped == ZOO_DEPTHWISE
+    assert grouped == ZOO_GROUPED
 
 
 @pytest.mark.parametrize(
@@ -113,17 +113,14 @@ def test_workload_show_prints_a_subnet(capsys):
     assert "L0.dw.bn" in out and "classifier.1" in out
 
 
-@pytest.mark.parametrize("command", [["run"], ["map"]])
 @pytest.mark.parametrize("spec", ["fairnas:A", f"spos:{SPOS_SEARCHED}", "mobilenet_v2"])
-def test_run_and_map_refuse_depthwise_subnets_cleanly(command, spec, tmp_path, capsys):
-    args = [*command, "--workload", spec]
-    if command == ["run"]:
-        args += ["-o", str(tmp_path / "out"), "--quiet"]
-    assert main(args) == 2
+def test_subnets_run_and_neurosim_floorplan_refuses_them_cleanly(spec, tmp_path, capsys):
+    assert main(["run", "--workload", spec, "--noc", "ideal", "-o", str(tmp_path / "ok"),
+                 "--quiet"]) == 0
+    assert main(["map", "--hw", "neurosim_v13", "--workload", spec]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert "depthwise convolutions" in err and "cannot be mapped onto crossbars yet" in err
-    assert not (tmp_path / "out").exists()
+    assert "has no grouped convolutions" in err and "mapping.scheme flash" in err
 
 
 def test_sweep_takes_subnet_names(tmp_path):

@@ -28,6 +28,18 @@ from enasim.validate import (
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "hwconfigs"
 DEFAULT_HW = BUNDLED_DIR / "flash_imc.yaml"
 SET_SOURCE = "--set"
+# Fields that moved (old path -> new path): named in the error instead of "unknown key".
+MOVED = {"enasa.depthwise_mapping": "mapping.depthwise",
+         "enasa.dw_macs_per_cycle": "tile.depthwise_unit.ops_per_cycle",
+         "enasa.dw_energy_pj_per_mac": "tile.depthwise_unit.energy_pj_per_op",
+         "enasa.dw_area_um2": "tile.depthwise_unit.area_um2",
+         "enasa.dw_cycles": "tile.depthwise_unit.cycles"}
+
+
+def _check_moved(path: str, source: str) -> None:
+    if path in MOVED:
+        raise ConfigError(source, path, f"moved to {MOVED[path]} (the depthwise mapping and "
+                          "unit serve every engine now)")
 
 
 def load(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> HardwareConfig:
@@ -156,6 +168,7 @@ def with_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]], s
     here, so that errors name `source` (the --set flag or a sweep axis) and not the file."""
     data = copy.deepcopy(data)
     for path, value in overrides:
+        _check_moved(path, source)
         parts = path.split(".")
         cls, node = HardwareConfig, data
         for depth, part in enumerate(parts):
@@ -195,6 +208,9 @@ def from_dict(data: Any, source: str = "", base_dir: str | Path = ".") -> Hardwa
 def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    if isinstance(data, dict):
+        for key in data:
+            _check_moved(f"{prefix}.{key}" if prefix else str(key), source)
     check_keys(data, fields, source, prefix)
     for name in fields:
         if name not in data:

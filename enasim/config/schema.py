@@ -184,7 +184,8 @@ class DigitalUnit:
 
 @dataclass(frozen=True)
 class Tile:
-    """A tile: CEs, I/O buffers, accumulator, activation and pooling units, one router."""
+    """A tile: CEs, I/O buffers, accumulator, activation, pooling and depthwise units, one
+    router."""
 
     ces_per_tile: int | str = _f("CEs per tile ('auto' with mapping.scheme neurosim)",
                                  min=1, max=UNITS_MAX, auto=True)
@@ -193,6 +194,7 @@ class Tile:
     accumulator: DigitalUnit = _section(DigitalUnit)
     activation: DigitalUnit = _section(DigitalUnit)
     pooling: DigitalUnit = _section(DigitalUnit)
+    depthwise_unit: DigitalUnit = _section(DigitalUnit)  # present with mapping.depthwise digital
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,11 @@ class Mapping:
                           "'balance' also NeuroSim V1.3's pipeline re-duplication, extra "
                           "tiles so that layers with larger inputs get more copies (needs "
                           "scheme 'neurosim')", choices=("none", "tile", "balance"))
+    depthwise: str = _f("depthwise convs (one input channel per group): 'packed' on crossbars "
+                        "like other grouped convs (each group's K*K*C_in/G rows and its outputs' "
+                        "columns a diagonal block, as many blocks per array as fit) or "
+                        "'digital' on the tiles' depthwise units (tile.depthwise_unit, in every "
+                        "tile; one op = one MAC)", choices=("packed", "digital"))
     placement: str = _f("order of tiles on the mesh",
                         choices=("row_major", "snake"))
     pipeline_speedup_degree: int = _f("NeuroSim's speedUpDegree, used by duplication "
@@ -344,21 +351,11 @@ class Device:
 
 @dataclass(frozen=True)
 class Enasa:
-    """ENASA supernet chip (enasim.mapping.supernet; the ops schedule): depthwise mapping and
-    the OPS unit.
+    """ENASA supernet chip (enasim.mapping.supernet; the ops schedule): the OPS unit.
 
     No ENASA numbers are public (nas-workloads.md 4.1, 7); the bundled values are enasim's.
     """
 
-    depthwise_mapping: str = _f("depthwise convs: 'packed' block-diagonally on "
-                                "crossbars (floor(rows / k^2) channels per array) or 'digital' "
-                                "on the depthwise units of the tiles of the pw conv reading them",
-                                choices=("packed", "digital"))
-    dw_macs_per_cycle: int = _f("digital depthwise unit: MACs per cycle per tile", min=1,
-                                max=WIDTH_MAX)
-    dw_energy_pj_per_mac: float = _f("digital depthwise unit: energy per 8-bit MAC")
-    dw_area_um2: float = _f("digital depthwise unit: area per tile")
-    dw_cycles: int = _f("digital depthwise unit: pipeline latency", min=0, max=CYCLES_MAX)
     ops_decision_cycles: int = _f("OPS unit: cycles per dispatched operator (rank, check "
                                   "crossbars, issue)", min=0, max=CYCLES_MAX)
     ops_energy_pj_per_decision: float = _f("OPS unit: energy per dispatched operator")

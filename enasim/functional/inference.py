@@ -13,7 +13,11 @@ standardises each channel with the exact copy's statistics over the batch (the I
 parameters), applied to both copies. Negative inputs of a
 weight layer clip to 0 (inputs are unsigned).
 
-Per weight layer: `rel_rms_error` = ||y_cim - y_exact|| / ||y_exact|| of the crossbar outputs
+A grouped conv runs group by group on its own crossbars (`enasim.mapping.tiling`: a group's
+rows drive only its own columns), with one ADC step for the layer; a depthwise conv mapped
+'digital' computes exactly (integer MACs on the tiles' depthwise units) and has no row here.
+
+Per crossbar layer: `rel_rms_error` = ||y_cim - y_exact|| / ||y_exact|| of the crossbar outputs
 against the exact matmul of the *same* integer inputs (the layer's own error), `sqnr_db` =
 -20 log10 of it, `e2e_rel_rms_error` the same against the exact copy of the network (errors
 accumulated from earlier layers), and the crossbar activity (conversions, clipping, input-bit
@@ -31,8 +35,15 @@ import numpy as np
 from enasim.config.schema import HardwareConfig
 from enasim.cost.adc import activity_adc_energy_pj
 from enasim.functional import ops
-from enasim.kernels.mac_spec import CrossbarLayer, MacActivity, MacSpec, exact_matmul, program
-from enasim.mapping.tiling import tile_layers
+from enasim.kernels.mac_spec import (
+    CrossbarLayer,
+    MacActivity,
+    MacSpec,
+    exact_matmul,
+    program,
+    shared_adc_step,
+)
+from enasim.mapping.tiling import crossbar_layers, tile_layers
 from enasim.workload.ir import Network, Node
 
 
@@ -40,11 +51,11 @@ from enasim.workload.ir import Network, Node
 class LayerResult:
     """One weight layer of a functional run."""
 
-    index: int  # 1-based among weight layers
+    index: int  # 1-based among crossbar layers
     name: str
     kind: str
-    rows: int
-    cols: int
+    rows: int  # inputs of one output (K*K*C_in / groups)
+    cols: int  # outputs (all groups)
     vectors: int
     row_blocks: int
     read_phases: int  # per vector and input bit, over all row blocks
@@ -113,8 +124,9 @@ def run_inference(net: Network, hw: HardwareConfig, weights: dict[str, np.ndarra
     kernel = _kernel(implementation)
     spec = MacSpec.from_hw(hw)
     top = (1 << spec.input_bits) - 1
-    tilings = tile_layers(net.weight_layers, hw, hw.neurosim_compat.unpadded_vectors)
-    blocks = {n.name: t.block_rows for n, t in zip(net.weight_layers, tilings, strict=True)}
+    xbar = crossbar_layers(net.weight_layers, hw)
+    tilings = tile_layers(xbar, hw, hw.neurosim_compat.unpadded_vectors)
+    blocks = {n.name: t.block_rows for n, t in zip(xbar, tilings, strict=True)}
     n_img = images.shape[0]
     exact: dict[str, np.ndarray] = {"input": images.astype(np.float64)}
     cim: dict[str, np.ndarray] = {"input": exact["input"]}
@@ -127,14 +139,15 @@ def run_inference(net: Network, hw: HardwareConfig, weights: dict[str, np.ndarra
             scale = peak / top if src != "input" and peak > 0 else 1.0
             x_exact = ops.unroll(node, _quantise(exact[src], scale, top))
             x_cim = ops.unroll(node, _quantise(cim[src], scale, top))
-            w = ops.weight_matrix(node, weights[node.name])
-            idx = len(results)
-            layer = program(w, spec, blocks[node.name], seed=(seed, 2, idx), name=node.name)
-            y_cim, act = kernel.mvm(x_cim, layer)
-            y_exact = exact_matmul(x_exact, w)
-            rel = rel_rms_error(y_cim, exact_matmul(x_cim, w))
-            results.append(_layer_result(hw, idx + 1, node, layer, act, rel,
-                                         rel_rms_error(y_cim, y_exact)))
+            w = weights[node.name]
+            if node.name in blocks:
+                idx = len(results)
+                y_cim, y_exact, result = _crossbar_layer(
+                    kernel, spec, hw, idx, node, x_cim, x_exact, w, blocks[node.name], seed)
+                results.append(result)
+            else:
+                y_exact = _grouped_exact(node, x_exact, w)
+                y_cim = _grouped_exact(node, x_cim, w)
             exact[node.name] = ops.fold(node, y_exact * scale, n_img)
             cim[node.name] = ops.fold(node, y_cim * scale, n_img)
         else:
@@ -148,13 +161,38 @@ def run_inference(net: Network, hw: HardwareConfig, weights: dict[str, np.ndarra
     return InferenceResult(net.name, hw.name, n_img, seed, tuple(results))
 
 
+def _grouped_exact(node: Node, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact integer outputs (vectors, C_out) of a layer, group by group."""
+    return np.concatenate([exact_matmul(xg, wg) for xg, wg in ops.group_parts(node, x, w)],
+                          axis=1)
+
+
+def _crossbar_layer(kernel: ModuleType, spec: MacSpec, hw: HardwareConfig, idx: int, node: Node,
+                    x_cim: np.ndarray, x_exact: np.ndarray, w: np.ndarray,
+                    block_rows: tuple[int, ...], seed: int):
+    """(CIM outputs, exact outputs, LayerResult) of one crossbar layer, its groups each on its
+    own crossbars (device draws per group) with the layer's one ADC step."""
+    parts = ops.group_parts(node, x_cim, w)
+    layers = [program(wg, spec, block_rows, seed=(seed, 2, idx) if len(parts) == 1
+                      else (seed, 2, idx, g), name=node.name)
+              for g, (_, wg) in enumerate(parts)]
+    step = shared_adc_step([(xg, layer) for (xg, _), layer in zip(parts, layers, strict=True)])
+    outs = [kernel.mvm(xg, layer, step) for (xg, _), layer in zip(parts, layers, strict=True)]
+    y_cim = np.concatenate([y for y, _ in outs], axis=1)
+    act = outs[0][1] if len(outs) == 1 else MacActivity.merge([a for _, a in outs])
+    rel = rel_rms_error(y_cim, _grouped_exact(node, x_cim, w))
+    y_exact = _grouped_exact(node, x_exact, w)
+    return y_cim, y_exact, _layer_result(hw, idx + 1, node, layers[0], act, rel,
+                                         rel_rms_error(y_cim, y_exact))
+
+
 def _layer_result(hw: HardwareConfig, index: int, node: Node, layer: CrossbarLayer,
                   act: MacActivity, rel: float, e2e: float) -> LayerResult:
     density = hw.activity.input_bit_density
     assumed_rows = [density * r / p for r, p in zip(act.block_rows, act.block_phases,
                                                       strict=True)]
     return LayerResult(
-        index, node.name, node.kind, layer.rows, layer.n_out, act.vectors,
+        index, node.name, node.kind, layer.rows, node.weight_cols, act.vectors,
         len(act.block_rows), sum(act.block_phases), act.adc_step, sqnr_db(rel), rel, e2e, act,
         activity_adc_energy_pj(hw, act.block_conversions, act.block_active_rows),
         activity_adc_energy_pj(hw, act.block_conversions, assumed_rows))

@@ -23,11 +23,24 @@ def weight_matrix(node: Node, w: np.ndarray) -> np.ndarray:
 
 
 def weight_shape(node: Node) -> tuple[int, ...]:
-    """PyTorch layout of the layer's weights."""
+    """PyTorch layout of the layer's weights: conv2d (C_out, C_in / groups, kh, kw)."""
     if isinstance(node.op, Conv2d):
         kh, kw = node.kernel
-        return (node.out_shape[0], node.in_shapes[0][0], kh, kw)
+        return (node.out_shape[0], node.in_shapes[0][0] // node.groups, kh, kw)
     return (node.out_shape[0], node.weight_rows)
+
+
+def group_parts(node: Node, x: np.ndarray, w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per group of a conv, (its input vectors, its (rows, outputs) weight matrix), from the
+    unrolled input `x` (vectors, kh*kw*C_in) and the PyTorch-layout weights `w`; one part for
+    an ungrouped layer. Group g reads input channels g*C_in/G.. and makes outputs g*C_out/G.."""
+    g = node.groups
+    if g == 1:
+        return [(x, weight_matrix(node, w))]
+    c_in, c_out = node.in_shapes[0][0] // g, node.out_shape[0] // g
+    x3 = x.reshape(x.shape[0], -1, g * c_in)
+    return [(np.ascontiguousarray(x3[:, :, k * c_in:(k + 1) * c_in].reshape(x.shape[0], -1)),
+             weight_matrix(node, w[k * c_out:(k + 1) * c_out])) for k in range(g)]
 
 
 def unroll(node: Node, x: np.ndarray) -> np.ndarray:

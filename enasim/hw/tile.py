@@ -2,7 +2,7 @@
 
 A layer's T tiles work in lockstep, so each kind of block is modelled once for the group:
 the input-buffer read port (T x port_bits wide), the crossbar arrays with their muxed ADCs,
-the output-buffer write port, and the accumulator, activation and pooling units. Three
+the output-buffer write port, and the accumulator, activation, pooling and depthwise units. Three
 processes stream the layer's steps through them: a reader, a converter (crossbar reads, ADC
 conversions, then shift-add/accumulation, which takes `lag` cycles) and a writer, connected by
 FIFOs, so step k+1 is read while step k converts and step k-1 is written. When nothing outside
@@ -33,7 +33,8 @@ class LayerTiles:
         self.read_port = Block(env, "input_buffer.read")
         self.adcs = Block(env, "adc")
         self.write_port = Block(env, "output_buffer.write")
-        self.units = {u: Block(env, u) for u in ("accumulator", "activation", "pooling")}
+        self.units = {u: Block(env, u)
+                      for u in ("accumulator", "activation", "pooling", "depthwise_unit")}
         self.input_wait_cycles = 0  # converter idle while the reader waited for inputs
         self.idle_cycles = 0  # converter idle for any other reason (read port, start-up)
 

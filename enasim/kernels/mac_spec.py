@@ -206,6 +206,9 @@ class MacActivity:
     block_phases: tuple[int, ...]
     block_ones: tuple[int, ...]  # input bits equal to 1 applied to each row block
     clipped_conversions: int
+    # a grouped conv's groups (`merge`): each has the row blocks above and its own columns;
+    # block_ones adds over them, `columns` counts all
+    groups: int = 1
 
     @property
     def block_conversions(self) -> tuple[int, ...]:
@@ -222,21 +225,33 @@ class MacActivity:
 
     @property
     def block_input_bit_density(self) -> tuple[float, ...]:
-        bits = self.vectors * self.input_bits
+        bits = self.vectors * self.input_bits * self.groups
         return tuple(o / (bits * r) if bits else 0.0
                      for o, r in zip(self.block_ones, self.block_rows, strict=True))
 
     @property
     def input_bit_density(self) -> float:
-        bits = self.vectors * self.input_bits * sum(self.block_rows)
+        bits = self.vectors * self.input_bits * sum(self.block_rows) * self.groups
         return sum(self.block_ones) / bits if bits else 0.0
 
     @property
     def block_active_rows(self) -> tuple[float, ...]:
-        """Mean rows driven per conversion in each block (the NeuroSim ADC energy's input)."""
-        reads = self.vectors * self.input_bits
+        """Mean rows driven per conversion in each block (the NeuroSim ADC energy's input);
+        every group has as many columns, so the mean over groups."""
+        reads = self.vectors * self.input_bits * self.groups
         return tuple(o / (reads * p) if reads else 0.0
                      for o, p in zip(self.block_ones, self.block_phases, strict=True))
+
+    @staticmethod
+    def merge(parts: Sequence[MacActivity]) -> MacActivity:
+        """One activity of the groups of a grouped conv (same vectors, blocks and step)."""
+        first = parts[0]
+        ones = np.sum([a.block_ones for a in parts], axis=0)
+        return MacActivity(first.vectors, first.input_bits, sum(a.columns for a in parts),
+                           first.adc_step, first.block_rows, first.block_phases,
+                           tuple(int(o) for o in ones),
+                           sum(a.clipped_conversions for a in parts),
+                           sum(a.groups for a in parts))
 
 
 def split_rows(rows: int, size: int) -> tuple[int, ...]:
@@ -371,24 +386,29 @@ def column_sums(x: np.ndarray, layer: CrossbarLayer) -> Iterator[tuple[int, int,
 
 def adc_step(x: np.ndarray, layer: CrossbarLayer) -> int:
     """The ADC LSB in cell levels for adc.range_mode (the calibrated rule reads `x`)."""
-    spec = layer.spec
+    return shared_adc_step([(x, layer)])
+
+
+def shared_adc_step(parts: Sequence[tuple[np.ndarray, CrossbarLayer]]) -> int:
+    """One ADC LSB for several (inputs, crossbars) of one layer (a grouped conv's groups): the
+    calibrated rule reads the column sums of all of them."""
+    spec = parts[0][1].spec
     if spec.range_mode == "partial_rows":
         return 1
-    if spec.range_mode == "full":
+    if spec.range_mode == "full" or parts[0][0].shape[0] == 0:
         return full_step(spec)
-    n = x.shape[0]
-    if n == 0:
-        return full_step(spec)
-    sample = x[np.unique(np.linspace(0, n - 1, min(n, CALIBRATION_VECTORS)).astype(np.int64))]
-    unit = layer.sum_unit
     counts = np.zeros(1, np.int64)
-    for _, _, s in column_sums(sample, layer):
-        c = np.bincount(((s + unit // 2) // unit).ravel())
-        if len(c) > len(counts):
-            c[:len(counts)] += counts
-            counts = c
-        else:
-            counts[:len(c)] += c
+    for x, layer in parts:
+        n = x.shape[0]
+        sample = x[np.unique(np.linspace(0, n - 1, min(n, CALIBRATION_VECTORS)).astype(np.int64))]
+        unit = layer.sum_unit
+        for _, _, s in column_sums(sample, layer):
+            c = np.bincount(((s + unit // 2) // unit).ravel())
+            if len(c) > len(counts):
+                c[:len(counts)] += counts
+                counts = c
+            else:
+                counts[:len(c)] += c
     cdf = np.cumsum(counts)
     clip = int(np.searchsorted(cdf, cdf[-1] * spec.calibration_percentile / 100.0))
     return max(1, -(-clip // spec.adc_top))

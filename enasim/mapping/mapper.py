@@ -1,8 +1,9 @@
 """The Mapping: every weight layer's crossbars, tiles and mesh nodes, and the data it receives.
 
 Tiles are allocated layer after layer (each layer owns whole tiles) and placed on the mesh in
-the configured order. Digital layers (activation, batchnorm, pooling, add, concat, select) run
-in the tiles of their *owner*: the last weight layer whose output they need. Data moves between
+the configured order. Digital layers (activation, batchnorm, pooling, add, concat, select, and
+depthwise convs with mapping.depthwise 'digital') run in the tiles of their *owner*: the last
+crossbar layer whose output they need. Data moves between
 weight layers as `Transfer`s (DESIGN section 5): each consumer receives, from each producer
 layer, the elements of its input tensor that producer contributes (pooling and channel
 selection happen at the producer, so the network carries pooled maps); residual adds run at
@@ -17,7 +18,13 @@ from functools import cached_property
 
 from enasim.config.schema import HardwareConfig
 from enasim.mapping.placement import mesh_shape, place
-from enasim.mapping.tiling import LayerTiling, MappingError, pipeline_degree, tile_layers
+from enasim.mapping.tiling import (
+    LayerTiling,
+    MappingError,
+    crossbar_layers,
+    pipeline_degree,
+    tile_layers,
+)
 from enasim.workload.ir import Add, Concat, Network, Node
 
 
@@ -52,7 +59,7 @@ class LayerMap:
         """Cells holding weights (all copies) / cells of the layer's tiles."""
         t = self.tiling
         cells = self.arrays_allocated * hw.crossbar.rows * hw.crossbar.cols
-        return t.copies * t.rows * t.cols / cells
+        return t.copies * t.weight_cells / cells
 
 
 @dataclass(frozen=True)
@@ -97,18 +104,27 @@ class Mapping:
         capped as NeuroSim caps it; None without 'balance'."""
         if self.hw.mapping.duplication != "balance":
             return None
-        return pipeline_degree(self.network.weight_layers, self.hw.mapping.pipeline_speedup_degree)
+        return pipeline_degree(tuple(lm.node for lm in self.layers),
+                               self.hw.mapping.pipeline_speedup_degree)
+
+    @cached_property
+    def crossbar_names(self) -> frozenset[str]:
+        """Layers on crossbars (the rest run on tile units, owned by one of these)."""
+        return frozenset(self._by_name)
 
     def utilization(self) -> float:
         """Chip memory utilisation: weight cells (all copies) / cells of all allocated tiles."""
-        used = sum(lm.copies * lm.tiling.rows * lm.tiling.cols for lm in self.layers)
+        used = sum(lm.copies * lm.tiling.weight_cells for lm in self.layers)
         return used / (self.total_arrays * self.hw.crossbar.rows * self.hw.crossbar.cols)
 
 
 def map_network(net: Network, hw: HardwareConfig) -> Mapping:
     """Tile, duplicate and place every weight layer of `net` on the chip `hw`."""
     unpadded = hw.neurosim_compat.unpadded_vectors
-    weight_layers = net.weight_layers
+    weight_layers = crossbar_layers(net.weight_layers, hw)
+    if not weight_layers:
+        raise MappingError(f"workload '{net.name}' has no layer to put on crossbars (only "
+                           f"depthwise convs, mapped 'digital')")
     tilings = tile_layers(weight_layers, hw, unpadded)
     n_tiles = sum(t.tiles for t in tilings)
     rows, cols = mesh_shape(n_tiles, hw.noc.mesh_rows, hw.noc.mesh_cols)
@@ -116,7 +132,8 @@ def map_network(net: Network, hw: HardwareConfig) -> Mapping:
         raise MappingError(f"workload '{net.name}' needs {n_tiles} tiles but the chip has "
                            f"{rows * cols} (noc.mesh_rows x noc.mesh_cols = {rows}x{cols}); "
                            f"use a mesh of at least {n_tiles} nodes or mesh 'auto'")
-    owners = _owners(net)
+    crossbar = frozenset(n.name for n in weight_layers)
+    owners = _owners(net, crossbar)
     layers, first = [], 0
     for i, (node, tiling) in enumerate(zip(weight_layers, tilings, strict=True), start=1):
         owned = tuple(net[n] for n, o in owners.items() if o == node.name and n != node.name)
@@ -124,16 +141,16 @@ def map_network(net: Network, hw: HardwareConfig) -> Mapping:
                                tuple(range(first, first + tiling.tiles)), owned))
         first += tiling.tiles
     return Mapping(net, hw, tuple(layers), rows, cols, place(n_tiles, cols, hw.mapping.placement),
-                   _transfers(net, owners))
+                   _transfers(net, owners, crossbar))
 
 
-def _owners(net: Network) -> dict[str, str]:
-    """Weight layer in whose tiles each node runs (network input excluded)."""
+def _owners(net: Network, crossbar: frozenset[str]) -> dict[str, str]:
+    """Crossbar layer in whose tiles each node runs (network input excluded)."""
     order = {n.name: i for i, n in enumerate(net.nodes)}
-    first_weight = net.weight_layers[0].name
+    first_weight = next(n.name for n in net.nodes if n.name in crossbar)
     owner: dict[str, str | None] = {"input": None}
     for node in net.nodes[1:]:
-        if node.has_weights:
+        if node.name in crossbar:
             owner[node.name] = node.name
             continue
         found = [owner[s] for s in node.inputs if owner[s] is not None]
@@ -141,13 +158,14 @@ def _owners(net: Network) -> dict[str, str]:
     return {n: (o or first_weight) for n, o in owner.items() if n != "input"}
 
 
-def _transfers(net: Network, owners: dict[str, str]) -> tuple[Transfer, ...]:
+def _transfers(net: Network, owners: dict[str, str],
+               crossbar: frozenset[str]) -> tuple[Transfer, ...]:
     """Layer-to-layer data movement, by propagating which layer produced each element."""
     moved: dict[tuple[str, str, str], float] = defaultdict(float)
     origin: dict[str, dict[str, float]] = {"input": {"input": float(_elems(net.input_shape))}}
     for node in net.nodes[1:]:
         ins = [origin[s] for s in node.inputs]
-        if node.has_weights:
+        if node.name in crossbar:
             for src, e in ins[0].items():
                 if src != "input":
                     moved[(src, node.name, "input")] += e
@@ -165,7 +183,7 @@ def _transfers(net: Network, owners: dict[str, str]) -> tuple[Transfer, ...]:
                 for src, e in part.items():
                     merged[src] += e
             origin[node.name] = dict(merged)
-        else:  # element-wise, pooling, selection: scale each producer's share
+        else:  # element-wise, pooling, selection, digital depthwise: scale each share
             scale = _elems(node.out_shape) / _elems(node.in_shapes[0])
             origin[node.name] = {src: e * scale for src, e in ins[0].items()}
     return tuple(Transfer(s, d, e, p) for (s, d, p), e in moved.items())

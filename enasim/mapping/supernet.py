@@ -2,19 +2,20 @@
 
 `SupernetChip` maps every operator of a supernet once: dense convs / FC by FLASH's tiling
 (K*K*C_in rows x C_out*slices columns in R x C arrays), depthwise convs either packed
-block-diagonally (floor(R / k^2) channels per array, each channel its own k^2 rows and slice
-columns) or on the digital depthwise units of the tiles of the pw conv that reads them
-(`enasa.depthwise_mapping`). Operators get whole CEs (ISAAC's IMAs), packed CE after CE into
-tiles; with `mapping.duplication: tile` the idle arrays of an operator's CEs hold weight
-copies. The chip is to the `ops` schedule (`enasim.sim.ops`) what a `Mapping` is to the
-others: each crossbar operator carries a `LayerMap`, so the engine plans and times it like any
-weight layer. The supernet is this mapping's workload, as a `Network` is `map_network`'s,
-hence the import from `enasim.nas.spaces`.
+block-diagonally by the main mapping's rule (`enasim.mapping.tiling.grouped_shape`: floor(R /
+k^2) channels per array, each channel its own k^2 rows and slice columns) or on the digital
+depthwise units (tile.depthwise_unit) of the tiles of the pw conv that reads them
+(`mapping.depthwise`). Operators get whole CEs (ISAAC's IMAs), packed CE after CE into tiles;
+with `mapping.duplication: tile` the idle arrays of an operator's CEs hold weight copies. The
+chip is to the `ops` schedule (`enasim.sim.ops`) what a `Mapping` is to the others: each
+crossbar operator carries a `LayerMap`, so the engine plans and times it like any weight layer.
+The supernet is this mapping's workload, as a `Network` is `map_network`'s, hence the import
+from `enasim.nas.spaces`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from enasim.config.schema import HardwareConfig
@@ -22,7 +23,7 @@ from enasim.cost import chip_area_um2, leakage_uw
 from enasim.errors import ConfigError
 from enasim.mapping.mapper import LayerMap
 from enasim.mapping.placement import mesh_shape, place
-from enasim.mapping.tiling import LayerTiling, MappingError
+from enasim.mapping.tiling import LayerTiling, MappingError, grouped_shape
 from enasim.nas.spaces.supernet import Supernet, SupernetOp
 from enasim.workload.ir import Conv2d, Linear, Node
 
@@ -59,11 +60,11 @@ class SupernetChip:
 
     net: Supernet
     hw: HardwareConfig
-    depthwise: str | None = None  # None: the hwconfig's enasa.depthwise_mapping
+    depthwise: str | None = None  # None: the hwconfig's mapping.depthwise
     cache: dict = field(default_factory=dict, repr=False)  # the engine's plans and tile pairs
 
     def __post_init__(self):
-        self.depthwise = self.depthwise or self.hw.enasa.depthwise_mapping
+        self.depthwise = self.depthwise or self.hw.mapping.depthwise
         if self.depthwise not in DEPTHWISE_MAPPINGS:
             raise ConfigError("", "depthwise", f"expected 'packed' or 'digital', got "
                               f"{self.depthwise!r}")
@@ -89,7 +90,8 @@ class SupernetChip:
                 copies = max(1, min(ces * per_ce // arrays, useful))
             rows = op.k**2 * op.c_in  # unrolled rows; a packed dw's channels each own k^2
             tiling = LayerTiling(rows, cols, block_rows, -(-cols // xb.cols), arrays, copies,
-                                 0, per_ce * ces, "dw_packed" if op.kind == "dwconv" else "flash")
+                                 0, per_ce * ces, "grouped" if op.groups > 1 else "flash",
+                                 groups=op.groups)
             dense.append((op, node, tiling, ce, ces))
             ce += ces
         self.total_ces = ce
@@ -105,8 +107,7 @@ class SupernetChip:
         out: dict[str, OpPlacement] = {}
         for index, (op, node, t, first, ces) in enumerate(dense, start=1):
             tiles = tuple(range(first // ces_per_tile, (first + ces - 1) // ces_per_tile + 1))
-            t = LayerTiling(t.rows, t.cols, t.block_rows, t.col_blocks, t.arrays, t.copies,
-                            len(tiles), t.arrays_per_tile, t.style)
+            t = replace(t, tiles=len(tiles))
             lm = LayerMap(index, node, t, node.input_vectors(), tiles, ())
             out[op.key] = OpPlacement(op, node, lm, ces, tiles,
                                       tuple(self.tile_nodes[i] for i in tiles), op.key,
@@ -121,7 +122,7 @@ class SupernetChip:
                                   None)
                     if reader is None or reader.key not in out:
                         raise MappingError(f"depthwise op '{op.key}' has no crossbar op reading "
-                                           f"it in its block; use depthwise_mapping 'packed'")
+                                           f"it in its block; use mapping.depthwise 'packed'")
                     host = out[reader.key]
                     out[op.key] = OpPlacement(op, _node(op), None, 0, host.tile_ids, host.nodes,
                                               f"dw@{reader.key}", reader.key, host.buffer_bits)
@@ -131,16 +132,11 @@ class SupernetChip:
         """(rows per row block, physical columns, arrays) of one weight copy."""
         R, C = self.hw.crossbar.rows, self.hw.crossbar.cols
         slices = self.hw.weight_slices
-        if op.kind == "dwconv":
-            kk = op.k**2
-            per_array = min(R // kk, C // slices)
-            if per_array < 1:
-                raise MappingError(f"depthwise op '{op.key}': a {op.k}x{op.k} kernel needs "
-                                   f"{kk} rows, the arrays have {R}; use depthwise_mapping "
-                                   f"'digital'")
-            return (kk,), op.c_out * slices, -(-op.c_out // per_array)
-        rows = op.k**2 * op.c_in
         cols = op.c_out * slices
+        if op.kind == "dwconv":
+            block_rows, arrays = grouped_shape(_node(op), slices, R, C)
+            return block_rows, cols, arrays
+        rows = op.k**2 * op.c_in
         block_rows = tuple(min(R, rows - i) for i in range(0, rows, R))
         return block_rows, cols, len(block_rows) * -(-cols // C)
 
@@ -170,15 +166,13 @@ class SupernetChip:
 
     @cached_property
     def area_um2(self) -> dict[str, float]:
-        area = chip_area_um2(self.hw, self.total_arrays, self.total_tiles)
-        area["depthwise_unit"] = (self.hw.enasa.dw_area_um2 * self.total_tiles
-                                  if self.depthwise == "digital" else 0.0)
+        area = chip_area_um2(self.hw, self.total_arrays, self.total_tiles, self.depthwise)
         area["ops_unit"] = self.hw.enasa.ops_area_um2
         return area
 
     @cached_property
     def leakage_uw(self) -> float:
-        return leakage_uw(self.hw, self.total_arrays, self.total_tiles)
+        return leakage_uw(self.hw, self.total_arrays, self.total_tiles, self.depthwise)
 
     def summary(self) -> dict:
         dense = ("conv", "pwconv", "linear")

@@ -13,6 +13,14 @@ Two schemes (hwconfig `mapping.scheme`):
   duplication inside those tiles. Where NeuroSim refuses a network (all its layers narrower than
   the minimum PE of 2R or tile of 4R columns), enasim uses those minimum sizes.
 
+Grouped convolutions (G groups): each group is a K*K*C_in/G x (C_out/G)*slices block of the
+unrolled matrix, zero elsewhere. A group that fits one array is packed block-diagonally,
+floor(min(R / rows, C / cols)) groups an array, each column summing only its own group's rows
+(one row block); a larger group is cut into arrays like a dense layer, group after group.
+Depthwise convs (one input channel per group) follow `mapping.depthwise`: packed this way, or on
+the tiles' digital depthwise units (then they are no crossbar layer, see `crossbar_layers`).
+ENASA's supernet chip packs its depthwise operators with the same rule (`grouped_shape`).
+
 `duplication: balance` (scheme `neurosim` only) adds NeuroSim's pipeline re-duplication
 (Chip.cpp ChipDesignInitialize and OverallEachLayer with `pipeline = true`): layer l should have
 speed-up ceil((IFM_l / ceil(IFM_1 / degree))^2), so that layers with larger feature maps, which
@@ -39,20 +47,26 @@ class MappingError(EnasimError):
 class LayerTiling:
     """How one weight layer sits on crossbars."""
 
-    rows: int  # rows of the unrolled weight matrix
+    rows: int  # rows of the unrolled weight matrix (K*K*C_in: inputs of one output pixel)
     cols: int  # physical columns: output channels x weight slices
-    block_rows: tuple[int, ...]  # rows in each row block (one partial sum each)
+    block_rows: tuple[int, ...]  # rows in each row block (one partial sum each); of one group
     col_blocks: int
     arrays: int  # arrays holding one copy of the weights
     copies: int  # weight copies (speed-up)
     tiles: int
     arrays_per_tile: int  # arrays in each of the layer's tiles
-    style: str  # "flash", or NeuroSim's "conventional" / "novel"
+    style: str  # "flash", "grouped" (block-diagonal groups), NeuroSim's "conventional" / "novel"
     pe_side: int = 0  # NeuroSim floorplan: PE side in cells (0 for flash)
     tile_side: int = 0  # NeuroSim floorplan: CM tile side / NM PE side in cells (0 for flash)
     pes_per_tile: int = 0  # NeuroSim floorplan: PEs in one of the layer's tiles (0 for flash)
     col_copies: int = 1  # NeuroSim floorplan: copies side by side (its speedUpEachLayer[1])
     replicas: int = 1  # duplication 'balance': copies of the layer's whole tile group
+    groups: int = 1  # grouped conv: diagonal blocks of rows / groups x cols / groups cells
+
+    @property
+    def weight_cells(self) -> int:
+        """Cells holding one copy of the weights."""
+        return self.rows * self.cols // self.groups
 
 
 # Crossbars a workload may take: 2**22 (4 million arrays, a wafer of 128x128 arrays) is far
@@ -64,7 +78,8 @@ def check_size(layers: tuple[Node, ...], hw: HardwareConfig) -> None:
     """Refuse a workload whose crossbars (one copy of the weights) would exceed MAX_ARRAYS."""
     slices = hw.columns_per_weight
     arrays = sum(_ceil_div(n.weight_rows, hw.crossbar.rows)
-                 * _ceil_div(n.weight_cols * slices, hw.crossbar.cols) for n in layers)
+                 * _ceil_div(n.weight_cols * slices // n.groups, hw.crossbar.cols) * n.groups
+                 for n in layers)
     if arrays > MAX_ARRAYS:
         raise MappingError(f"the workload needs about {arrays:.3g} crossbars of "
                            f"{hw.crossbar.rows}x{hw.crossbar.cols}, more than the {MAX_ARRAYS:,} "
@@ -109,19 +124,39 @@ def pipeline_speedups(layers: tuple[Node, ...], degree: int) -> list[int]:
     return [ceil((_ifm(n) / bound) ** 2) for n in layers]
 
 
-def _check_groups(node: Node) -> None:
-    if getattr(node.op, "groups", 1) != 1:
-        raise MappingError(f"layer '{node.name}': grouped/depthwise convolutions "
-                           f"(groups={node.op.groups}) cannot be mapped onto crossbars yet")
+def is_depthwise(node: Node) -> bool:
+    """A grouped conv with one input channel per group."""
+    return node.groups > 1 and node.groups == node.in_shapes[0][0]
+
+
+def crossbar_layers(layers: tuple[Node, ...], hw: HardwareConfig) -> tuple[Node, ...]:
+    """The weight layers that sit on crossbars: all but depthwise convs mapped 'digital'."""
+    if hw.mapping.depthwise == "digital":
+        return tuple(n for n in layers if not is_depthwise(n))
+    return layers
+
+
+def grouped_shape(node: Node, slices: int, rows: int, cols: int) -> tuple[tuple[int, ...], int]:
+    """(rows of each row block, arrays) of one copy of a grouped conv on rows x cols arrays;
+    the layer's physical columns are C_out * slices (see the module docstring)."""
+    g = node.groups
+    g_rows, g_cols = node.weight_rows, node.weight_cols // g * slices
+    if g_rows <= rows and g_cols <= cols:
+        per_array = min(rows // g_rows, cols // g_cols)
+        return (g_rows,), _ceil_div(g, per_array)
+    blocks = _split(g_rows, rows)
+    return blocks, g * len(blocks) * _ceil_div(g_cols, cols)
 
 
 def _flash(node: Node, hw: HardwareConfig, unpadded: bool) -> LayerTiling:
-    _check_groups(node)
     R, C = hw.crossbar.rows, hw.crossbar.cols
-    rows, cols = node.weight_rows, node.weight_cols * hw.columns_per_weight
-    block_rows = _split(rows, R)
+    rows, cols = node.weight_rows * node.groups, node.weight_cols * hw.columns_per_weight
     n_c = _ceil_div(cols, C)
-    arrays = len(block_rows) * n_c
+    if node.groups > 1:
+        block_rows, arrays = grouped_shape(node, hw.columns_per_weight, R, C)
+    else:
+        block_rows = _split(rows, R)
+        arrays = len(block_rows) * n_c
     per_tile = hw.ce.pes_per_ce * hw.tile.ces_per_tile
     tiles = _ceil_div(arrays, per_tile)
     copies = 1
@@ -129,7 +164,9 @@ def _flash(node: Node, hw: HardwareConfig, unpadded: bool) -> LayerTiling:
         # Copies beyond one per (vector, mux position) work item would idle.
         useful = node.input_vectors(unpadded) * hw.adc.cols_per_adc
         copies = max(1, min(tiles * per_tile // arrays, useful))
-    return LayerTiling(rows, cols, block_rows, n_c, arrays, copies, tiles, per_tile, "flash")
+    style = "flash" if node.groups == 1 else "grouped"
+    return LayerTiling(rows, cols, block_rows, n_c, arrays, copies, tiles, per_tile, style,
+                       groups=node.groups)
 
 
 def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]:
@@ -137,7 +174,10 @@ def _neurosim(layers: tuple[Node, ...], hw: HardwareConfig) -> list[LayerTiling]
     R, C = hw.crossbar.rows, hw.crossbar.cols
     slices = hw.columns_per_weight
     for n in layers:
-        _check_groups(n)
+        if n.groups > 1:
+            raise MappingError(f"layer '{n.name}': NeuroSim's floorplan (mapping.scheme "
+                               f"neurosim) has no grouped convolutions (groups={n.groups}); "
+                               f"use mapping.scheme flash")
     kk = [n.kernel[0] * n.kernel[1] for n in layers]
     cin = [n.in_shapes[0][0] if n.kind == "conv2d" else n.weight_rows for n in layers]
     rows = [n.weight_rows for n in layers]

@@ -43,6 +43,7 @@ from enasim.plan import (
     DigitalStage,
     LayerPlan,
     charge_once,
+    digital_stage,
     layer_ops,
     leakage_pj,
     new_layer_stats,
@@ -167,10 +168,9 @@ class GroupSchedule:
 
     def _depthwise(self, key: str) -> DigitalStage:
         """A depthwise conv on its host tiles' digital units: one digital stage."""
-        p, e = self.chip.placements[key], self.hw.enasa
-        work = float(p.op.macs * self.images)
-        return DigitalStage(key, "depthwise_unit", work, e.dw_macs_per_cycle * len(p.tile_ids),
-                            e.dw_cycles, work * e.dw_energy_pj_per_mac)
+        p = self.chip.placements[key]
+        return digital_stage(key, "depthwise_unit", float(p.op.macs), self.hw, len(p.tile_ids),
+                             self.images)
 
     def _layer_stats(self, c: Computation) -> LayerStats:
         p = self.chip.placements[c.key]

@@ -3,9 +3,9 @@
 Vectors are output pixels in raster order, so after k of a layer's V vectors its first
 floor(k * H_out / V) output rows are complete. A consumer step that ends at vector b touches
 output rows up to ceil(b * H_out / V); the input rows those need are mapped back through the
-digital layers between producer and consumer (pooling widens the window; element-wise layers,
-channel selection, concatenation and adds keep rows) to the producer's output rows, and from
-rows to the producer's vectors.
+digital layers between producer and consumer (pooling and digital depthwise convs widen the
+window; element-wise layers, channel selection, concatenation and adds keep rows) to the
+producer's output rows, and from rows to the producer's vectors.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from math import ceil
 
 from enasim.mapping import LayerMap, Mapping
-from enasim.workload.ir import Conv2d, Network, Pool
+from enasim.workload.ir import Conv2d, Pool
 
 
 def rows_touched(vectors_done: int, lm: LayerMap) -> int:
@@ -39,17 +39,19 @@ def _window_rows(op, out_rows: int, in_height: int) -> int:
     return max(1, min(in_height, (out_rows - 1) * s + k - p))
 
 
-def rows_needed(net: Network, name: str, rows: int, target: str) -> int | None:
-    """Output rows of weight layer `target` needed for the first `rows` rows of node `name`'s
-    output; None when `name` does not depend on `target` through digital layers only."""
+def rows_needed(mapping: Mapping, name: str, rows: int, target: str) -> int | None:
+    """Output rows of crossbar layer `target` needed for the first `rows` rows of node
+    `name`'s output; None when `name` does not depend on `target` through digital layers
+    only."""
     if name == target:
         return rows
-    node = net[name]
-    if node.has_weights or node.kind == "input":
+    node = mapping.network[name]
+    if name in mapping.crossbar_names or node.kind == "input":
         return None
     in_rows = _window_rows(node.op, rows, node.in_shapes[0][1]) if isinstance(
-        node.op, Pool) else rows
-    found = [r for src in node.inputs if (r := rows_needed(net, src, in_rows, target)) is not None]
+        node.op, Pool | Conv2d) else rows
+    found = [r for src in node.inputs
+             if (r := rows_needed(mapping, src, in_rows, target)) is not None]
     return max(found) if found else None
 
 
@@ -60,7 +62,6 @@ def input_need(mapping: Mapping, consumer: LayerMap, producer: LayerMap, vectors
     `input`: for reading those vectors; `add`: for the residual adds the consumer owns, applied
     to its output rows so far.
     """
-    net = mapping.network
     out_rows = rows_touched(vectors_done, consumer)
     if purpose == "input":
         node = consumer.node
@@ -68,7 +69,7 @@ def input_need(mapping: Mapping, consumer: LayerMap, producer: LayerMap, vectors
     else:
         starts = [(src, out_rows) for a in consumer.owned if a.kind == "add" for src in a.inputs]
     rows = [r for start, n in starts
-            if (r := rows_needed(net, start, n, producer.name)) is not None]
+            if (r := rows_needed(mapping, start, n, producer.name)) is not None]
     return vectors_for_rows(max(rows), producer) if rows else 0
 
 

@@ -258,6 +258,10 @@ class Node:
         return self.op.stride if isinstance(self.op, Conv2d) else 1
 
     @property
+    def groups(self) -> int:
+        return self.op.groups if isinstance(self.op, Conv2d) else 1
+
+    @property
     def weight_rows(self) -> int:
         """Rows of the unrolled weight matrix: inputs of one dot product (K*K*C_in/groups)."""
         c, h, w = self.in_shapes[0]

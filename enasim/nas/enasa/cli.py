@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
     r.add_argument("-o", "--out", metavar="DIR", help="output directory "
                    "(default: results/enasa-SPACE-SEARCH)")
     r.add_argument("--depthwise", choices=("packed", "digital"),
-                   help="depthwise mapping, overriding the hwconfig's enasa.depthwise_mapping")
+                   help="depthwise mapping, overriding the hwconfig's mapping.depthwise")
     r.add_argument("--generations", type=int_arg(0, 10_000), default=20,
                    help="generations after the initial population (default: 20)")
     r.add_argument("--population", type=int_arg(1, 100_000), default=50,
