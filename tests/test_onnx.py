@@ -191,6 +191,49 @@ def test_same_network_as_yaml(model, tmp_path):
     assert got.macs > 0 and got.params > 0
 
 
+def shape_chain(tmp_path, batch, order):
+    """A classifier head flattened by a Reshape whose target is computed from the feature
+    map's shape (Shape, Slice, Squeeze, Unsqueeze, Gather, Concat), as PyTorch exports
+    `x.view(x.size(0), -1)`; `order` puts the batch first or last in the target."""
+    g = Graph(3, 8, 8, batch=batch)
+    gap = g.node("GlobalAveragePool", [g.conv("x", "conv", 3, 16, 3, pad=1)], "gap")
+    shape = g.node("Shape", [gap], "shape")
+    one = [g.init(f"one{i}", (1,), [i], np.int64) for i in (0, 1)]
+    n = g.node("Slice", [shape, one[0], one[1]], "n")  # [N]
+    n = g.node("Unsqueeze", [g.node("Squeeze", [n, one[0]], "n0"), one[0]], "n1")
+    c = g.node("Gather", [shape, one[1]], "c")  # [16]
+    minus = g.init("minus", (1,), [-1], np.int64)
+    target = g.node("Concat", [n, minus] if order == "first" else [minus, n], "target", axis=0)
+    flat = g.node("Reshape", [gap, target], "flat")
+    fc = g.node("Gemm", [flat, g.init("fc.w", (10, 16))], "fc", transB=1)
+    g.node("Identity", [c], "c_again")  # a shape value aliased, then unused
+    return g.save(tmp_path / f"chain_{batch}_{order}.onnx", fc, rank=2)
+
+
+@pytest.mark.parametrize("batch", [1, "N"])
+def test_reshape_target_from_shapes(batch, tmp_path):
+    net = load_workload(shape_chain(tmp_path, batch, "first"))
+    assert [(n.name, n.kind, n.out_shape) for n in net.nodes] == [
+        ("input", "input", (3, 8, 8)),
+        ("conv", "conv2d", (16, 8, 8)),
+        ("gap", "pool", (16, 1, 1)),
+        ("fc", "linear", (10, 1, 1)),
+    ]
+    assert net.macs == 16 * 27 * 8 * 8 + 10 * 16
+
+
+def test_reshape_target_with_the_batch_elsewhere_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"node \d+ \(flat\).*got shape \[-1, N\]"):
+        load_workload(shape_chain(tmp_path, "N", "last"))
+
+
+def test_shape_ops_of_a_feature_map_are_refused(tmp_path):
+    g = Graph(3, 8, 8)
+    g.node("Slice", ["x", g.init("s", (1,), [0], np.int64), g.init("e", (1,), [1], np.int64)], "y")
+    with pytest.raises(ConfigError, match=r"node 0 \(y\)': a Slice of a feature map"):
+        load_workload(g.save(tmp_path / "slice.onnx", "y"))
+
+
 def test_residual_closed_form(tmp_path):
     net = load_workload(residual(tmp_path)[0])
     assert net.macs == 2 * 16 * 16 * 9 * 8 * 8  # two 3x3 convs, 16->16, 8x8 outputs

@@ -1,12 +1,16 @@
-"""ONNX models as workloads: the graph of an `.onnx` file translated node by node into the IR.
+"""ONNX models as workloads: the graph of an ONNX model (a `.onnx` file, its bytes or an
+`onnx.ModelProto`, as `enasim.workload.from_torch` exports one) translated node by node into
+the IR.
 
 The `onnx` package is an optional extra (`pip install "enasim[onnx]"`), imported only when an
-ONNX file is read. Each supported ONNX node becomes one IR layer (BatchNormalization an IR
+ONNX model is read. Each supported ONNX node becomes one IR layer (BatchNormalization an IR
 `batchnorm` layer, 2 parameters per channel, as the zoo's resnet18.yaml counts it); Identity,
 Dropout, Flatten, Reshape (of a feature map into a vector), Pad (folded into the next Conv's
-padding) and Constant add no layer. Anything the IR cannot represent exactly is refused, naming
-the node, never approximated. The shapes ONNX's own shape inference gives every tensor are
-checked against the IR's inference.
+padding) and Constant add no layer, nor do Shape, Gather, Unsqueeze, Squeeze, Slice and a
+Concat of shapes, which are evaluated on the static shapes (PyTorch's `x.view(x.size(0), -1)`
+exports such a chain into a Reshape). Anything the IR cannot represent exactly is refused,
+naming the node, never approximated. The shapes ONNX's own shape inference gives every tensor
+are checked against the IR's inference.
 """
 
 from __future__ import annotations
@@ -59,7 +63,32 @@ SUPPORTED = (
     "Identity",
     "Dropout",
     "Constant",
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Slice",
 )
+
+
+class _Batch:
+    """The symbolic batch size N inside a shape computed from the static ones (the `Shape` of a
+    tensor when the graph's input has a symbolic batch): it may only become the first dimension
+    of a Reshape's target, where it stands for one image."""
+
+    def __repr__(self) -> str:
+        return "N"
+
+
+BATCH = _Batch()
+
+
+def _shape_value(value: Any) -> np.ndarray:
+    """`value` as an array; one of objects only while it holds BATCH."""
+    value = np.asarray(value)
+    if value.dtype == object and not any(v is BATCH for v in value.flat):
+        return value.astype(np.int64)
+    return value
 
 
 @dataclass(frozen=True)
@@ -73,14 +102,22 @@ class _Tensor:
     pad: int = 0
 
 
-def load_onnx(path: str | Path) -> Network:
-    """Read an ONNX model file into a Network (layer names: the ONNX node names)."""
-    return _translate(path).network
+def load_onnx(
+    source: str | Path | bytes | Any, name: str | None = None, label: str | None = None
+) -> Network:
+    """An ONNX model as a Network (layer names: the ONNX node names). `source` is a file's
+    path, a serialised model (bytes) or an `onnx.ModelProto`; `name` names the network
+    (default: the file's stem, else the graph's name); `label` stands for the model in error
+    messages (default: the path, else '<ONNX model>')."""
+    return _translate(source, name, label).network
 
 
-def onnx_weights(path: str | Path, net: Network, weight_bits: int) -> dict[str, np.ndarray]:
-    """Integer weights of `net`'s weight layers from the initializers of the ONNX file `path`
-    (whose graph must give the same weight layers), in PyTorch layout.
+def onnx_weights(
+    source: str | Path | bytes | Any, net: Network, weight_bits: int, label: str | None = None
+) -> dict[str, np.ndarray]:
+    """Integer weights of `net`'s weight layers from the initializers of the ONNX model
+    `source` (as for `load_onnx`; its graph must give the same weight layers), in PyTorch
+    layout.
 
     Scheme: symmetric per layer, scale = max|w| / (2^(weight_bits-1) - 1), q = round(w / scale),
     so every layer spans [-(2^(b-1)-1), 2^(b-1)-1] (an all-zero layer stays 0). Biases are not
@@ -88,13 +125,13 @@ def onnx_weights(path: str | Path, net: Network, weight_bits: int) -> dict[str, 
     """
     from enasim.functional.ops import weight_shape
 
-    t = _translate(path)
+    t = _translate(source, None, label)
     top = (1 << (weight_bits - 1)) - 1
     out = {}
     for node in net.weight_layers:
         if node.name not in t.weight_of:
             raise ConfigError(
-                str(path),
+                t.src,
                 node.name,
                 f"no weight layer '{node.name}' in the "
                 f"ONNX graph (weight layers: {', '.join(t.weight_of)})",
@@ -105,21 +142,23 @@ def onnx_weights(path: str | Path, net: Network, weight_bits: int) -> dict[str, 
         want = weight_shape(node)
         if w.shape != want:
             raise ConfigError(
-                str(path),
+                t.src,
                 node.name,
                 f"weights of shape {list(w.shape)}, the layer needs {list(want)}",
             )
         peak = float(np.abs(w).max()) if w.size else 0.0
         if not math.isfinite(peak):
-            raise ConfigError(str(path), node.name, "weights are not all finite")
+            raise ConfigError(t.src, node.name, "weights are not all finite")
         q = np.rint(w * (top / peak)) if peak > 0 else np.zeros_like(w)
         out[node.name] = np.clip(q, -top, top).astype(np.int64)
     return out
 
 
-def _translate(path: str | Path) -> _Translator:
-    """The translation of an ONNX file (its network in `.network`)."""
-    src = str(path)
+def _translate(source: str | Path | bytes | Any, name: str | None, label: str | None):
+    """The translation of an ONNX model (its network in `.network`); arguments as `load_onnx`'s."""
+    is_path = isinstance(source, (str, Path))
+    src = label or (str(source) if is_path else "<ONNX model>")
+    stem = Path(source).stem if is_path else ""
     try:
         import onnx
         from onnx import numpy_helper, shape_inference
@@ -127,9 +166,19 @@ def _translate(path: str | Path) -> _Translator:
         raise ConfigError(
             src, "", 'reading an ONNX model needs the onnx package: pip install "enasim[onnx]"'
         ) from None
-    data = read_bytes(path, ONNX_LIMIT, "2 GB, protobuf's limit for one ONNX file")
+    if is_path:
+        source = read_bytes(source, ONNX_LIMIT, "2 GB, protobuf's limit for one ONNX file")
+    elif not isinstance(source, (bytes, onnx.ModelProto)):
+        raise ConfigError(
+            src,
+            "",
+            f"expected the path of an ONNX file, its bytes or an onnx.ModelProto, "
+            f"got {type(source).__name__}",
+        )
     try:
-        model = onnx.load_model_from_string(data)
+        model = source
+        if isinstance(model, bytes):
+            model = onnx.load_model_from_string(model)
         onnx.checker.check_model(model)
         # not strict: a tensor ONNX cannot infer keeps its declared shape, which the IR's
         # inference is then checked against, naming the node
@@ -140,7 +189,7 @@ def _translate(path: str | Path) -> _Translator:
     if not model.graph.node:
         raise ConfigError(src, "", "not a valid ONNX model: the graph has no nodes")
     t = _Translator(src, model, numpy_helper)
-    t.network = t.run(Path(path).stem)
+    t.network = t.run(name or stem or model.graph.name or "onnx")
     return t
 
 
@@ -149,6 +198,8 @@ class _Translator:
         self.src, self.graph, self.np_helper = src, model.graph, numpy_helper
         self.consts: dict[str, Any] = {t.name: t for t in self.graph.initializer}
         self.tensors: dict[str, _Tensor] = {}
+        # tensors computed from the static shapes (Shape, Gather, ...): small integer arrays
+        self.values: dict[str, np.ndarray] = {}
         self.shapes: dict[str, tuple[int | None, ...]] = {}
         for vi in (*self.graph.value_info, *self.graph.output, *self.graph.input):
             dims = vi.type.tensor_type.shape.dim
@@ -181,6 +232,7 @@ class _Translator:
                 f"input with N = 1 or symbolic and fixed C, H, W, got {shown}",
             )
         self.b = NetworkBuilder(name, tuple(shape[1:]), source=self.src)
+        self.batch = 1 if shape[0] == 1 else BATCH
         self.tensors[vi.name] = _Tensor("input")
         for index, node in enumerate(self.graph.node):
             self.node(index, node)
@@ -199,12 +251,20 @@ class _Translator:
                 return helper.get_attribute_value(a)
         return default
 
-    def const(self, index: int, node: Any, name: str, what: str) -> np.ndarray:
+    def const(self, index: int, node: Any, name: str, what: str, batch: bool = False) -> np.ndarray:
+        """The value of a constant: an initializer, a Constant node or a shape computed from
+        the static shapes (holding the symbolic batch size only if `batch`)."""
+        if name in self.values:
+            value = self.values[name]
+            if value.dtype == object and not batch:
+                self.fail(index, node, f"{what} '{name}' depends on the symbolic batch size N")
+            return value
         if name not in self.consts:
             self.fail(
                 index,
                 node,
-                f"{what} '{name}' must be a constant (an initializer or a Constant node)",
+                f"{what} '{name}' must be a constant (an initializer, a Constant node or a "
+                f"shape computed from the static shapes)",
             )
         return self.np_helper.to_array(self.consts[name])
 
@@ -215,7 +275,7 @@ class _Translator:
         return tuple(int(d) for d in self.consts[name].dims)
 
     def source(self, index: int, node: Any, name: str) -> _Tensor:
-        if name in self.consts:
+        if name in self.consts or name in self.values:
             self.fail(index, node, f"input '{name}' is a constant where a feature map is expected")
         if name not in self.tensors:
             self.fail(index, node, f"input '{name}' is produced by no supported earlier node")
@@ -304,7 +364,13 @@ class _Translator:
         self.consts[node.output[0]] = value
 
     def op_Identity(self, index, node):
-        self.tensors[node.output[0]] = self.source(index, node, node.input[0])
+        name, out = node.input[0], node.output[0]
+        if name in self.consts:  # PyTorch's exporter aliases equal initializers this way
+            self.consts[out] = self.consts[name]
+        elif name in self.values:
+            self.values[out] = self.values[name]
+        else:
+            self.tensors[out] = self.source(index, node, name)
 
     op_Dropout = op_Identity
 
@@ -480,6 +546,10 @@ class _Translator:
         self.emit(index, node, Add(), xs, xs[0].vector)
 
     def op_Concat(self, index, node):
+        if not any(name in self.tensors for name in node.input):  # a Concat of shapes
+            xs = self.shape_inputs(index, node)
+            self.evaluate(index, node, lambda: np.concatenate(xs, axis=self.attr(node, "axis")))
+            return
         xs = [self.source(index, node, name) for name in node.input]
         vector = xs[0].vector
         if len({t.vector for t in xs}) != 1 or self.attr(node, "axis") not in (
@@ -510,13 +580,14 @@ class _Translator:
 
     def op_Reshape(self, index, node):
         x = self.source(index, node, node.input[0])
-        target = [int(d) for d in self.const(index, node, node.input[1], "shape")]
+        target = self.const(index, node, node.input[1], "shape", batch=True)
+        target = [d if d is BATCH else int(d) for d in target]
         c, h, w = self.b.shape(x.layer)
         dims = [1, c * h * w] if x.vector else [1, c, h, w]  # a copy-dim 0 reads these
         resolved = [dims[i] if d == 0 and i < len(dims) else d for i, d in enumerate(target)]
         if (
             len(resolved) != 2
-            or resolved[0] not in (1, -1)
+            or resolved[0] not in (1, -1, BATCH)
             or resolved[1] not in (-1, c * h * w)
             or resolved == [-1, -1]
         ):
@@ -578,3 +649,73 @@ class _Translator:
                 index, node, f"only a MatMul by a 2-D constant weight is supported, got {list(w)}"
             )
         self.linear(index, node, x, w[1], w[0], bias=False, transposed=True)
+
+    # --- shapes: evaluated on the static shapes, as `x.view(x.size(0), -1)` computes them ------
+
+    def shape_inputs(self, index, node) -> list[np.ndarray | None]:
+        """A shape op's inputs (None for an omitted optional one): constants or shapes computed
+        earlier, never a feature map."""
+        for name in node.input:
+            if name in self.tensors:
+                self.fail(
+                    index,
+                    node,
+                    f"a {node.op_type} of a feature map is not supported (only of shapes and "
+                    f"constants, as x.view(x.size(0), -1) computes them)",
+                )
+        return [self.const(index, node, n, "input", batch=True) if n else None for n in node.input]
+
+    def evaluate(self, index, node, compute) -> None:
+        """Store `compute()` as the value of the node's output."""
+        try:
+            self.values[node.output[0]] = _shape_value(compute())
+        except (ValueError, IndexError, TypeError) as exc:
+            self.fail(index, node, f"cannot evaluate it on the static shapes: {exc}")
+
+    def op_Shape(self, index, node):
+        name = node.input[0]
+        if name in self.tensors:
+            x = self.source(index, node, name)
+            c, h, w = self.b.shape(x.layer)
+            dims = [self.batch, c * h * w] if x.vector else [self.batch, c, h, w]
+        else:
+            dims = list(self.const(index, node, name, "input", batch=True).shape)
+        start, end = self.attr(node, "start", 0), self.attr(node, "end")
+        self.evaluate(index, node, lambda: np.array(dims[start:end], dtype=object))
+
+    def op_Gather(self, index, node):
+        data, indices = self.shape_inputs(index, node)
+        axis = self.attr(node, "axis", 0)
+        self.evaluate(index, node, lambda: np.take(data, indices.astype(np.int64), axis=axis))
+
+    def axes(self, node, inputs: list[np.ndarray | None]) -> tuple[int, ...] | None:
+        """The `axes` of an Unsqueeze or Squeeze: its second input (opset >= 13) or attribute."""
+        axes = inputs[1] if len(inputs) > 1 else self.attr(node, "axes")
+        return None if axes is None else tuple(int(a) for a in axes)
+
+    def op_Unsqueeze(self, index, node):
+        xs = self.shape_inputs(index, node)
+        self.evaluate(index, node, lambda: np.expand_dims(xs[0], self.axes(node, xs)))
+
+    def op_Squeeze(self, index, node):
+        xs = self.shape_inputs(index, node)
+        self.evaluate(index, node, lambda: np.squeeze(xs[0], self.axes(node, xs)))
+
+    def op_Slice(self, index, node):
+        xs = self.shape_inputs(index, node)
+        if len(xs) > 1:  # opset >= 10: starts, ends, axes, steps are inputs
+            starts, ends, axes, steps = (xs[1:] + [None] * 4)[:4]
+        else:
+            starts, ends, axes = (self.attr(node, k) for k in ("starts", "ends", "axes"))
+            steps = None
+
+        def compute():
+            # Python's slicing clamps starts and ends as ONNX's Slice does
+            where = [slice(None)] * xs[0].ndim
+            axes_ = range(len(starts)) if axes is None else axes
+            steps_ = [1] * len(starts) if steps is None else steps
+            for a, s, e, k in zip(axes_, starts, ends, steps_, strict=True):
+                where[int(a)] = slice(int(s), int(e), int(k))
+            return xs[0][tuple(where)]
+
+        self.evaluate(index, node, compute)
