@@ -29,6 +29,7 @@ from enasim.nas.monas import cli as monas_cli
 from enasim.noc import cli as noc_cli
 from enasim.noc.settings import FORMATS as TRACE_FORMATS
 from enasim.sweep import cli as sweep_cli
+from enasim.train import cli as train_cli
 from enasim.validate import seed_arg
 from enasim.validation import cli as validation_cli
 from enasim.workload import load_workload, zoo_names
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cli.add_parser(sub)
     enasa_cli.add_parser(sub)
     monas_cli.add_parser(sub)
+    train_cli.add_parser(sub)
     validation_cli.add_parser(sub)
     return p
 
