@@ -6,7 +6,7 @@ rerun only reads the cache), fits FLASH's predictor theta(g) = 1/(a + exp(b/g + 
 accuracy, then the predictor's RMSE and the Spearman rank correlations with accuracy of g,
 of MACs and of parameters (the baselines NN-Degree has to beat), and the time taken.
 
-    python benchmarks/bench_nn_degree.py [--n 25] [--wm 1,2] [--depth 5,12] [--out DIR]
+    python benchmarks/bench_nn_degree.py [--n 25] [--wm 1,1] [--depth 5,12] [--out DIR]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=25)
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--wm", type=_pair, default=(1, 2))
+    ap.add_argument("--wm", type=_pair, default=(1, 1))
     ap.add_argument("--depth", type=_pair, default=(5, 12))
     ap.add_argument("--out", default="results/nn-degree")
     args = ap.parse_args()

@@ -4,7 +4,7 @@ Each network is trained with `enasim.train.train` on a dataset (`digits`, FILE.n
 `enasim train --dataset` takes) and its test top-1 accuracy is the result. The rules:
 
 * **Input size.** Networks are built for the data, not for CIFAR: at 8x8 for digits (its own
-  size; 16x the MACs at 32x32 made a trial 4-10x slower, docs/nas.md), at 32x32 (the spaces'
+  size; at 32x32, 16x the MACs, an epoch took 8-17x longer, docs/nas.md), at 32x32 (the spaces'
   CIFAR size) for other data; a network that pools more often than that size allows (a monas
   network with 4 VGG blocks at 8x8) is built at the smallest power-of-two multiple that leaves
   it one pixel (16x16). Images are fitted with `fit="resize"`, so that an enlarged input is
@@ -131,7 +131,6 @@ class TrainedAccuracy:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.identity = dataset_id(dataset)
         self._data: dict[tuple[int, int, int], Any] = {}
-        self.trained = 0  # networks trained (not read from the cache) by this object
 
     def key_fields(self, net: Network) -> dict[str, Any]:
         from enasim.train.checkpoint import network_hash
@@ -163,7 +162,6 @@ class TrainedAccuracy:
                 self.dataset, net.input_shape, self.seed, FIT
             )
         result = train(net, self._data[net.input_shape], self.epochs, fields["seed"])
-        self.trained += 1
         out = {
             "accuracy": result.accuracy,
             "seconds": result.seconds,

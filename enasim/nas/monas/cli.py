@@ -61,8 +61,9 @@ def add_parser(sub) -> None:
                         "(default: analytical)")
     r.add_argument("--accuracy", default="synthetic", metavar="SPEC",
                    help="'synthetic' (a deterministic stand-in, the default), "
-                        "train[:DATASET][,epochs=E] (train each network on digits (default), "
-                        "FILE.npz or DIR for E epochs (default 1), needs the 'train' extra), "
+                        "train[:DATASET][,epochs=E] (train each network on DATASET, digits "
+                        "if omitted, FILE.npz or DIR, for E epochs, 1 if omitted; needs the "
+                        "'train' extra), "
                         "module:function called as f(config) -> [0, 1], or FILE.csv with "
                         "columns label,accuracy")
     r.add_argument("--max-blocks", type=int, default=8, metavar="D",

@@ -175,7 +175,6 @@ def trained_accuracy(spec: TrainSpec, seed: int, cache_dir: str | Path | None) -
     def accuracy(config: Config) -> float:
         return trained(build(config, image_size=fitted_size(base, pools(config))))["accuracy"]
 
-    accuracy.trained = trained  # the counter and cache, for callers that report them
     return accuracy
 
 
