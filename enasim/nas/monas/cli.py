@@ -1,10 +1,12 @@
 """`enasim monas run`: multi-objective Bayesian NAS on the block-CNN space, enasim as evaluator.
 
 Writes into DIR: `study.sqlite` (the optuna study; rerunning the same command resumes it, to
-`--trials` evaluated trials in total), and at the end, as one set (`enasim.fileio.result_set`):
-`trials.csv` (every complete trial), `pareto.csv` (the non-dominated networks), `summary.json`
-(space size, counts, hypervolume, front and its block statistics) and `plots/` (objectives
-with the front; block types and channels of the front's networks per position).
+`--trials` evaluated trials in total), `accuracy/` (with `--accuracy train...`: the trained
+accuracies, by content, `enasim.nas.accuracy`), and at the end, as one set
+(`enasim.fileio.result_set`): `trials.csv` (every complete trial), `pareto.csv` (the
+non-dominated networks), `summary.json` (space size, counts, hypervolume, front and its block
+statistics) and `plots/` (objectives with the front; block types and channels of the front's
+networks per position).
 """
 
 from __future__ import annotations
