@@ -44,7 +44,7 @@ def random_inputs(net: Network, spec: MacSpec, images: int, seed: int) -> np.nda
     return rng.integers(0, 1 << spec.input_bits, (images, *net.input_shape), dtype=np.int64)
 
 
-def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of an `.npz` archive; a lone `.npy`, a pickle, object arrays or a member that
     is no array raise ConfigError (np.load alone would return some of them)."""
     src = str(path)
@@ -84,7 +84,7 @@ def load_weights(path: str | Path, net: Network, spec: MacSpec) -> dict[str, np.
         from enasim.workload.onnx_format import onnx_weights
 
         return onnx_weights(path, net, spec.weight_bits)
-    arrays, source = _read_npz(path), str(path)
+    arrays, source = read_npz(path), str(path)
     names = [n.name for n in net.weight_layers]
     for key in arrays:
         if key not in names:
@@ -102,7 +102,7 @@ def load_weights(path: str | Path, net: Network, spec: MacSpec) -> dict[str, np.
 
 def load_inputs(path: str | Path, net: Network, spec: MacSpec) -> np.ndarray:
     """The `input` images of an `.npz` file, checked against the network's input shape."""
-    arrays, source = _read_npz(path), str(path)
+    arrays, source = read_npz(path), str(path)
     if INPUT_KEY not in arrays:
         raise ConfigError(source, INPUT_KEY, f"missing array '{INPUT_KEY}' (N x C x H x W); "
                           f"found {', '.join(arrays) or 'none'}")

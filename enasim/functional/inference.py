@@ -22,13 +22,24 @@ against the exact matmul of the *same* integer inputs (the layer's own error), `
 -20 log10 of it, `e2e_rel_rms_error` the same against the exact copy of the network (errors
 accumulated from earlier layers), and the crossbar activity (conversions, clipping, input-bit
 density) with the data-dependent ADC energy it implies.
+
+With a `TrainedParams` (`enasim.functional.trained`: a trained checkpoint quantised per layer)
+the two copies are the trained network: the exact copy is the integer-quantised model, the CIM
+copy the crossbar model. Then each weight layer's input scale is the calibrated one of the
+parameters (network input included), its integer output times input and weight scale plus the
+layer's bias is its real output, batch norm applies the trained running statistics and affine
+(eval mode), and inputs are signed: a layer whose quantised inputs include negative values runs
+its crossbars twice, on the positive and on the negated negative parts (2N vectors, one ADC
+step), and subtracts, so nothing clips at 0; values above the calibrated range saturate
+(counted per layer).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +56,9 @@ from enasim.kernels.mac_spec import (
 )
 from enasim.mapping.tiling import crossbar_layers, tile_layers
 from enasim.workload.ir import Network, Node
+
+if TYPE_CHECKING:
+    from enasim.functional.trained import TrainedParams
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,11 @@ class LayerResult:
     activity: MacActivity
     adc_energy_pj: float  # from the measured row activity
     adc_energy_assumed_pj: float  # same conversions at hwconfig activity.input_bit_density
+    # input values of the crossbar copy (trained runs): how many, how many were negative (run
+    # as a second, negated pass), how many saturated at the top of the calibrated range
+    input_values: int = 0
+    negative_inputs: int = 0
+    saturated_inputs: int = 0
 
     @property
     def clipped_fraction(self) -> float:
@@ -79,6 +98,9 @@ class InferenceResult:
     images: int
     seed: int
     layers: tuple[LayerResult, ...]
+    # the last node's values per image, flattened (N, features): exact and crossbar copy
+    output_exact: np.ndarray = field(default=None, compare=False, repr=False)
+    output_cim: np.ndarray = field(default=None, compare=False, repr=False)
 
     def activity(self) -> dict[str, MacActivity]:
         """Per weight layer, what its crossbars did: feeds the engines' data-dependent ADC
@@ -113,10 +135,18 @@ def _kernel(implementation: str) -> ModuleType:
     return mac_reference
 
 
-def run_inference(net: Network, hw: HardwareConfig, weights: dict[str, np.ndarray],
-                  images: np.ndarray, seed: int = 0,
-                  implementation: str = "numba") -> InferenceResult:
-    """Run `images` (N, C, H, W integers) through `net` on the crossbars of `hw`.
+def run_inference(
+    net: Network,
+    hw: HardwareConfig,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    seed: int = 0,
+    implementation: str = "numba",
+    trained: TrainedParams | None = None,
+) -> InferenceResult:
+    """Run `images` through `net` on the crossbars of `hw`: (N, C, H, W) integers, or with
+    `trained` real images (in [0, 1]) and the trained network's quantised parameters (its
+    `weights` then; see the module docstring).
 
     `seed` draws the device non-idealities (per layer, default_rng((seed, 2, layer index)));
     `implementation` is "numba" or "numpy" (the reference kernels; same results, slower).
@@ -135,21 +165,44 @@ def run_inference(net: Network, hw: HardwareConfig, weights: dict[str, np.ndarra
     for node in net.nodes[1:]:
         if node.has_weights:
             src = node.inputs[0]
-            peak = float(exact[src].max())
-            scale = peak / top if src != "input" and peak > 0 else 1.0
-            x_exact = ops.unroll(node, _quantise(exact[src], scale, top))
-            x_cim = ops.unroll(node, _quantise(cim[src], scale, top))
+            if trained is None:
+                peak = float(exact[src].max())
+                scale = peak / top if src != "input" and peak > 0 else 1.0
+                x_exact = [ops.unroll(node, _quantise(exact[src], scale, top))]
+                x_cim = [ops.unroll(node, _quantise(cim[src], scale, top))]
+                counts = (0, 0, 0)
+            else:
+                scale = trained.input_scales[node.name]
+                x_exact = _signed_parts(node, exact[src], scale, top)
+                x_cim = _signed_parts(node, cim[src], scale, top)
+                counts = (
+                    cim[src].size,
+                    int((cim[src] < 0).sum()),
+                    int((np.abs(cim[src]) / scale > top + 0.5).sum()),
+                )
             w = weights[node.name]
             if node.name in blocks:
                 idx = len(results)
                 y_cim, y_exact, result = _crossbar_layer(
-                    kernel, spec, hw, idx, node, x_cim, x_exact, w, blocks[node.name], seed)
-                results.append(result)
+                    kernel, spec, hw, idx, node, x_cim, x_exact, w, blocks[node.name], seed
+                )
+                results.append(
+                    replace(
+                        result,
+                        input_values=counts[0],
+                        negative_inputs=counts[1],
+                        saturated_inputs=counts[2],
+                    )
+                )
             else:
-                y_exact = _grouped_exact(node, x_exact, w)
-                y_cim = _grouped_exact(node, x_cim, w)
-            exact[node.name] = ops.fold(node, y_exact * scale, n_img)
-            cim[node.name] = ops.fold(node, y_cim * scale, n_img)
+                y_exact = _signed_exact(node, x_exact, w)
+                y_cim = _signed_exact(node, x_cim, w)
+            exact[node.name] = _real_output(node, y_exact, scale, n_img, trained)
+            cim[node.name] = _real_output(node, y_cim, scale, n_img, trained)
+        elif node.kind == "batchnorm" and trained is not None:
+            mul, add = trained.batchnorm[node.name]
+            exact[node.name] = exact[node.inputs[0]] * mul + add
+            cim[node.name] = cim[node.inputs[0]] * mul + add
         else:
             bn = ops.batchnorm_params(exact[node.inputs[0]]) if node.kind == "batchnorm" else None
             exact[node.name] = ops.digital(node, [exact[i] for i in node.inputs], bn)
@@ -158,41 +211,116 @@ def run_inference(net: Network, hw: HardwareConfig, weights: dict[str, np.ndarra
             readers[src] -= 1
             if not readers[src]:
                 del exact[src], cim[src]
-    return InferenceResult(net.name, hw.name, n_img, seed, tuple(results))
+    last = net.nodes[-1].name
+    return InferenceResult(
+        net.name,
+        hw.name,
+        n_img,
+        seed,
+        tuple(results),
+        exact[last].reshape(n_img, -1),
+        cim[last].reshape(n_img, -1),
+    )
+
+
+def _signed_parts(node: Node, t: np.ndarray, scale: float, top: int) -> list[np.ndarray]:
+    """Unrolled unsigned input vectors of a real tensor: [positive part], or [positive part,
+    negated negative part] when any value quantises below 0."""
+    pos = ops.unroll(node, _quantise(t, scale, top))
+    neg = _quantise(-t, scale, top)
+    return [pos, ops.unroll(node, neg)] if neg.any() else [pos]
+
+
+def _signed_exact(node: Node, parts: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    y = _grouped_exact(node, parts[0], w)
+    return y - _grouped_exact(node, parts[1], w) if len(parts) == 2 else y
+
+
+def _real_output(
+    node: Node, y: np.ndarray, scale: float, n_img: int, trained: TrainedParams | None
+) -> np.ndarray:
+    """A weight layer's integer outputs (vectors, C_out) as a real (N, C, H, W) tensor."""
+    if trained is None:
+        return ops.fold(node, y * scale, n_img)
+    real = y * (scale * trained.weight_scales[node.name])
+    bias = trained.biases.get(node.name)
+    return ops.fold(node, real if bias is None else real + bias, n_img)
 
 
 def _grouped_exact(node: Node, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Exact integer outputs (vectors, C_out) of a layer, group by group."""
-    return np.concatenate([exact_matmul(xg, wg) for xg, wg in ops.group_parts(node, x, w)],
-                          axis=1)
+    return np.concatenate([exact_matmul(xg, wg) for xg, wg in ops.group_parts(node, x, w)], axis=1)
 
 
-def _crossbar_layer(kernel: ModuleType, spec: MacSpec, hw: HardwareConfig, idx: int, node: Node,
-                    x_cim: np.ndarray, x_exact: np.ndarray, w: np.ndarray,
-                    block_rows: tuple[int, ...], seed: int):
+def _crossbar_layer(
+    kernel: ModuleType,
+    spec: MacSpec,
+    hw: HardwareConfig,
+    idx: int,
+    node: Node,
+    x_cim: list[np.ndarray],
+    x_exact: list[np.ndarray],
+    w: np.ndarray,
+    block_rows: tuple[int, ...],
+    seed: int,
+):
     """(CIM outputs, exact outputs, LayerResult) of one crossbar layer, its groups each on its
-    own crossbars (device draws per group) with the layer's one ADC step."""
-    parts = ops.group_parts(node, x_cim, w)
-    layers = [program(wg, spec, block_rows, seed=(seed, 2, idx) if len(parts) == 1
-                      else (seed, 2, idx, g), name=node.name)
-              for g, (_, wg) in enumerate(parts)]
+    own crossbars (device draws per group) with the layer's one ADC step. `x_cim` and `x_exact`
+    are [input vectors] or [positive part, negated negative part] (signed inputs): the parts
+    run as one batch of stacked vectors and their outputs are subtracted."""
+    n = x_cim[0].shape[0]
+    stacked = x_cim[0] if len(x_cim) == 1 else np.concatenate(x_cim)
+    parts = ops.group_parts(node, stacked, w)
+    layers = [
+        program(
+            wg,
+            spec,
+            block_rows,
+            seed=(seed, 2, idx) if len(parts) == 1 else (seed, 2, idx, g),
+            name=node.name,
+        )
+        for g, (_, wg) in enumerate(parts)
+    ]
     step = shared_adc_step([(xg, layer) for (xg, _), layer in zip(parts, layers, strict=True)])
     outs = [kernel.mvm(xg, layer, step) for (xg, _), layer in zip(parts, layers, strict=True)]
     y_cim = np.concatenate([y for y, _ in outs], axis=1)
+    if len(x_cim) == 2:
+        y_cim = y_cim[:n] - y_cim[n:]
     act = outs[0][1] if len(outs) == 1 else MacActivity.merge([a for _, a in outs])
-    rel = rel_rms_error(y_cim, _grouped_exact(node, x_cim, w))
-    y_exact = _grouped_exact(node, x_exact, w)
-    return y_cim, y_exact, _layer_result(hw, idx + 1, node, layers[0], act, rel,
-                                         rel_rms_error(y_cim, y_exact))
+    rel = rel_rms_error(y_cim, _signed_exact(node, x_cim, w))
+    y_exact = _signed_exact(node, x_exact, w)
+    return (
+        y_cim,
+        y_exact,
+        _layer_result(hw, idx + 1, node, layers[0], act, rel, rel_rms_error(y_cim, y_exact)),
+    )
 
 
-def _layer_result(hw: HardwareConfig, index: int, node: Node, layer: CrossbarLayer,
-                  act: MacActivity, rel: float, e2e: float) -> LayerResult:
+def _layer_result(
+    hw: HardwareConfig,
+    index: int,
+    node: Node,
+    layer: CrossbarLayer,
+    act: MacActivity,
+    rel: float,
+    e2e: float,
+) -> LayerResult:
     density = hw.activity.input_bit_density
-    assumed_rows = [density * r / p for r, p in zip(act.block_rows, act.block_phases,
-                                                      strict=True)]
+    assumed_rows = [density * r / p for r, p in zip(act.block_rows, act.block_phases, strict=True)]
     return LayerResult(
-        index, node.name, node.kind, layer.rows, node.weight_cols, act.vectors,
-        len(act.block_rows), sum(act.block_phases), act.adc_step, sqnr_db(rel), rel, e2e, act,
+        index,
+        node.name,
+        node.kind,
+        layer.rows,
+        node.weight_cols,
+        act.vectors,
+        len(act.block_rows),
+        sum(act.block_phases),
+        act.adc_step,
+        sqnr_db(rel),
+        rel,
+        e2e,
+        act,
         activity_adc_energy_pj(hw, act.block_conversions, act.block_active_rows),
-        activity_adc_energy_pj(hw, act.block_conversions, assumed_rows))
+        activity_adc_energy_pj(hw, act.block_conversions, assumed_rows),
+    )

@@ -97,9 +97,9 @@ def _digits() -> tuple[list[np.ndarray], np.ndarray, float]:
 
 
 def _npz(path: str) -> tuple[list[np.ndarray], np.ndarray, float]:
-    from enasim.functional.data import _read_npz
+    from enasim.functional.data import read_npz
 
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     for key in ("images", "labels"):
         if key not in arrays:
             raise ConfigError(

@@ -27,6 +27,24 @@ def add_parser(sub) -> None:
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(func=cmd_predictor_fit)
 
+    sa = fsub.add_parser("samples", help="train N sampled networks and write the "
+                         "wm,depths,tcs,accuracy CSV of `flash predictor fit` (needs the "
+                         "'train' extra)")
+    sa.add_argument("n", type=int_arg(1, NETWORKS_MAX), metavar="N", help="networks to train")
+    sa.add_argument("--dataset", default="digits", metavar="digits|FILE.npz|DIR",
+                    help="as `enasim train --dataset` (default: digits, networks at 8x8)")
+    sa.add_argument("--epochs", type=float, default=3.0,
+                    help="training epochs per network (default: 3)")
+    sa.add_argument("--seed", type=seed_arg, default=0,
+                    help="seed of the samples, the split and the training (default: 0)")
+    sa.add_argument("--wm", default="1,3", metavar="LO,HI", help="w_m range (default: 1,3)")
+    sa.add_argument("--depth", default="5,30", metavar="LO,HI",
+                    help="d_c range (default: 5,30)")
+    sa.add_argument("-o", "--out", default="results/flash-samples",
+                    help="output directory: samples.csv, run.json and trained/ (resumable; "
+                         "default: results/flash-samples)")
+    sa.set_defaults(func=cmd_samples)
+
     hw = fsub.add_parser("fit", help="simulate sampled networks, fit area/latency/energy "
                          "models, report their error (Tables 7 and 8)")
     hw.add_argument("--hw", default="flash_imc",
@@ -102,6 +120,23 @@ def cmd_predictor_fit(args) -> int:
               f"(g {g.min():.4g} .. {g.max():.4g})\n"
               f"a = {p.a:.6g}\nb = {p.b:.6g}\nc = {p.c:.6g}\n"
               f"RMSE = {p.rmse:.4g} ({p.rmse * 100:.3g} accuracy points)")
+    return 0
+
+
+def cmd_samples(args) -> int:
+    from enasim.nas.flash.samples import run_samples
+
+    def show(i: int, s) -> None:
+        how = "cached" if s.cached else f"{s.seconds:.1f} s"
+        print(f"sample {i + 1:3d}/{args.n}: wm {s.wm} depths {'-'.join(map(str, s.depths))} "
+              f"tcs {'-'.join(map(str, s.tcs))}  g {s.g:.4g}  accuracy {s.accuracy:.4f}  "
+              f"({how})", flush=True)
+
+    done = run_samples(args.n, args.out, args.dataset, args.epochs, args.seed,
+                       _pair(args.wm, "--wm"), _pair(args.depth, "--depth"), show)
+    trained = sum(not s.cached for s in done)
+    print(f"\n{len(done)} samples ({trained} trained now); {args.out}/samples.csv: "
+          f"enasim flash predictor fit {args.out}/samples.csv")
     return 0
 
 

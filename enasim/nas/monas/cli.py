@@ -1,10 +1,12 @@
 """`enasim monas run`: multi-objective Bayesian NAS on the block-CNN space, enasim as evaluator.
 
 Writes into DIR: `study.sqlite` (the optuna study; rerunning the same command resumes it, to
-`--trials` evaluated trials in total), and at the end, as one set (`enasim.fileio.result_set`):
-`trials.csv` (every complete trial), `pareto.csv` (the non-dominated networks), `summary.json`
-(space size, counts, hypervolume, front and its block statistics) and `plots/` (objectives
-with the front; block types and channels of the front's networks per position).
+`--trials` evaluated trials in total), `accuracy/` (with `--accuracy train...`: the trained
+accuracies, by content, `enasim.nas.accuracy`), and at the end, as one set
+(`enasim.fileio.result_set`): `trials.csv` (every complete trial), `pareto.csv` (the
+non-dominated networks), `summary.json` (space size, counts, hypervolume, front and its block
+statistics) and `plots/` (objectives with the front; block types and channels of the front's
+networks per position).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # matplotlib loads when the command plots, not for its --help
     from matplotlib.figure import Figure
 
 RESULT_FILES = ("trials.csv", "pareto.csv", "summary.json", "plots")
-STUDY = ("study.sqlite*",)  # the study and SQLite's journal files
+STUDY = ("study.sqlite*", "accuracy")  # the study, SQLite's journals, trained accuracies
 LABELS = {"accuracy": "accuracy", "latency_ns": "latency (ns)", "energy_uj": "energy (µJ)"}
 
 
@@ -60,9 +62,12 @@ def add_parser(sub) -> None:
                    help="hardware costs from the analytical engine or the event simulator "
                         "(default: analytical)")
     r.add_argument("--accuracy", default="synthetic", metavar="SPEC",
-                   help="'synthetic' (a deterministic stand-in, the default), module:function "
-                        "called as f(config) -> [0, 1], or FILE.csv with columns "
-                        "label,accuracy")
+                   help="'synthetic' (a deterministic stand-in, the default), "
+                        "train[:DATASET][,epochs=E] (train each network on DATASET, digits "
+                        "if omitted, FILE.npz or DIR, for E epochs, 1 if omitted; needs the "
+                        "'train' extra), "
+                        "module:function called as f(config) -> [0, 1], or FILE.csv with "
+                        "columns label,accuracy")
     r.add_argument("--max-blocks", type=int, default=8, metavar="D",
                    help="block slots (default: 8)")
     r.add_argument("--channels", default="32,64,128", metavar="C1,C2,...",

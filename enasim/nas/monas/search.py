@@ -20,6 +20,9 @@ nothing about real training: 0.10 + 0.85 * sqrt(1 - exp(-params / 300k))
 clipped to [0, 1]: it saturates in parameters and depth (3x3 convolutions), rewards
 downsampling and penalises deep plain (VGG/MVGG) stacks. `module:function` is called as
 f(config) -> accuracy in [0, 1]; `FILE.csv` has columns `label,accuracy`.
+`train[:DATASET][,epochs=E]` trains each network (`enasim.nas.accuracy`; DATASET digits by
+default, E 1 by default) and takes its test top-1 accuracy; trained accuracies are cached in
+the run's directory (`accuracy/`) by content, so a resumed or repeated run trains nothing twice.
 
 Resumption: every evaluated trial is added to an optuna study in SQLite as it finishes; a rerun
 loads them and continues to the requested count. The sampler of the k-th trial is a fresh one
@@ -44,6 +47,14 @@ from enasim.config import config_hash
 from enasim.config.schema import HardwareConfig
 from enasim.errors import ConfigError, EnasimError
 from enasim.fileio import TABLE_LIMIT, read_text
+from enasim.nas.accuracy import (
+    TrainedAccuracy,
+    TrainSpec,
+    base_size,
+    fitted_size,
+    is_train_spec,
+    parse_train_spec,
+)
 from enasim.nas.spaces.blocks_cnn import (
     TYPES,
     Block,
@@ -60,6 +71,7 @@ STUDY_NAME = "monas"
 SAMPLERS = ("tpe", "random")
 EVALUATORS = ("sim", "analytical")
 COSTS = ("latency_ns", "energy_uj")
+ACCURACY_CACHE = "accuracy"  # trained accuracies, in the run's directory beside the study
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,8 @@ class Settings:
             if value not in valid:
                 raise ConfigError("", flag, f"expected one of {', '.join(valid)}, got {value!r}")
         expect_seed(self.seed, "", "--seed")
+        if is_train_spec(self.accuracy):  # checked before any output directory is made
+            parse_train_spec(self.accuracy)
         if len(self.weights) != 3 or any(not math.isfinite(w) or w < 0 for w in self.weights):
             raise ConfigError("", "--weights", f"expected three numbers >= 0 (accuracy, "
                               f"latency, energy), got {list(self.weights)}")
@@ -137,13 +151,31 @@ def synthetic_accuracy(config: Config) -> float:
     return min(1.0, max(0.0, acc))
 
 
-def load_accuracy(spec: str) -> Accuracy:
-    """`synthetic`, `FILE.csv` (columns label,accuracy) or `module:function`."""
+TRAIN_EPOCHS = 1.0  # default E of --accuracy train (docs/nas.md: 20 trials in minutes)
+
+
+def load_accuracy(spec: str, seed: int = 0, cache_dir: str | Path | None = None) -> Accuracy:
+    """`synthetic`, `train[:DATASET][,epochs=E]` (split seed `seed`, cache in `cache_dir`),
+    `FILE.csv` (columns label,accuracy) or `module:function`."""
     if spec == "synthetic":
         return synthetic_accuracy
+    if is_train_spec(spec):
+        return trained_accuracy(parse_train_spec(spec, epochs=TRAIN_EPOCHS), seed, cache_dir)
     if spec.lower().endswith(".csv"):
         return _csv_accuracy(Path(spec))
     return import_callable(spec, "--accuracy", "'synthetic', FILE.csv or 'module:function'")
+
+
+def trained_accuracy(spec: TrainSpec, seed: int, cache_dir: str | Path | None) -> Accuracy:
+    """Test accuracy of each configuration's network trained on `spec.dataset`, built at the
+    data's size (`enasim.nas.accuracy`)."""
+    trained = TrainedAccuracy(spec.dataset, spec.epochs, seed, cache_dir)
+    base = base_size(spec.dataset)
+
+    def accuracy(config: Config) -> float:
+        return trained(build(config, image_size=fitted_size(base, pools(config))))["accuracy"]
+
+    return accuracy
 
 
 def _csv_accuracy(path: Path) -> Accuracy:
@@ -309,7 +341,9 @@ def run_search(settings: Settings, hw: HardwareConfig, trials: int,
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError("", "--trials", f"expected an integer >= 1, got {trials!r}")
     goal, space = settings.goal, settings.space
-    accuracy = load_accuracy(settings.accuracy)  # bad arguments first, missing optuna next
+    accuracy = load_accuracy(settings.accuracy, settings.seed,  # bad arguments first,
+                             Path(storage).parent / ACCURACY_CACHE  # missing optuna next
+                             if storage is not None else None)
     optuna = _optuna()
     TrialState = optuna.trial.TrialState
     cost = cost or HardwareCost(hw, settings.evaluator)

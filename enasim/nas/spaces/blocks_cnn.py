@@ -192,9 +192,15 @@ def label(config: Config) -> str:
     return "-".join(f"{LETTER[b.type]}{b.channels}" for b in blocks(config))
 
 
-def build(config: Config, name: str | None = None) -> Network:
-    """The enasim Network of a configuration (CIFAR-10 input, GAP + Linear(10) head)."""
-    b = NetworkBuilder(name or label(config), INPUT_SHAPE, source="blocks_cnn")
+def build(config: Config, name: str | None = None, image_size: int = INPUT_SHAPE[1]) -> Network:
+    """The enasim Network of a configuration (CIFAR-10 input, GAP + Linear(10) head); at
+    another `image_size` (training on smaller images), each VGG pooling must leave >= 1 pixel."""
+    if image_size < 2 ** pools(config):
+        raise ConfigError("blocks_cnn", "image_size", f"{label(config)} pools {pools(config)} "
+                          f"times; expected an input of at least {2 ** pools(config)} pixels, "
+                          f"got {image_size}")
+    b = NetworkBuilder(name or label(config), (INPUT_SHAPE[0], image_size, image_size),
+                       source="blocks_cnn")
     x = "input"
     for i, blk in enumerate(blocks(config)):
         p, ch = f"b{i}.{blk.type.lower()}", blk.channels
