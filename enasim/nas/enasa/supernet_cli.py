@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import sys
 
-from enasim.train import DEFAULTS, DIGITS, FITS, OPTIMIZERS
+from enasim.train import DEFAULTS, DIGITS, FITS
 from enasim.validate import int_arg, seed_arg
 
 RESULT_FILES = ("checkpoint.pt", "metrics.json")
 SPACES = ("fairnas", "spos")
 DEFAULT_WIDTH_MULT = 0.25
-DEFAULT_OPTIMIZER = "sgd"
-# SGD's rate is 5x enasim.train's: at 0.02 a fixed 20-layer SPOS path did not learn in an
-# epoch, at 0.1 it reached 86 % in 3 (docs/nas.md); Adam keeps enasim.train's 0.003
-LR = {"sgd": 0.1, "adam": 0.003}
+# the best of sweeps on digits (docs/nas.md): lower than enasim.train's, since a path's ops are
+# updated in ever-changing company; 60 epochs are 2,700 steps of 32 on digits
+LR = 0.0025
+EPOCHS = 60
 DEFAULT_IMAGE_SIZE = 32  # five stride-2 stages leave 1x1 maps (224 leaves 7x7)
 
 
@@ -66,8 +66,8 @@ def add_parser(act) -> None:
     t.add_argument(
         "--epochs",
         type=float,
-        default=3.0,
-        help="passes over the training set; fractions allowed (default: 3)",
+        default=EPOCHS,
+        help="passes over the training set; fractions allowed (default: %(default)s)",
     )
     t.add_argument(
         "--seed",
@@ -83,17 +83,11 @@ def add_parser(act) -> None:
         help="images per mini-batch (default: %(default)s)",
     )
     t.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default=DEFAULT_OPTIMIZER,
-        help=f"Adam, or SGD with Nesterov momentum {DEFAULTS['momentum']:g}; weight "
-        f"decay {DEFAULTS['weight_decay']:g} (default: %(default)s)",
-    )
-    t.add_argument(
         "--lr",
         type=float,
-        help="initial learning rate, decayed along a cosine "
-        "(default: " + ", ".join(f"{v:g} for {k}" for k, v in LR.items()) + ")",
+        default=LR,
+        help=f"initial learning rate of SGD (Nesterov momentum {DEFAULTS['momentum']:g}, weight "
+        f"decay {DEFAULTS['weight_decay']:g}), decayed along a cosine (default: %(default)s)",
     )
     t.add_argument(
         "--threads",
@@ -132,8 +126,7 @@ def cmd_train(args) -> int:
         args.epochs,
         args.seed,
         batch_size=args.batch_size,
-        lr=LR[args.optimizer] if args.lr is None else args.lr,
-        optimizer=args.optimizer,
+        lr=args.lr,
         threads=args.threads,
         progress=_progress if sys.stderr.isatty() else None,
     )

@@ -10,15 +10,25 @@ channel shuffle (even channels to the bypass, odd ones to the main branch, as
 megvii-model/SinglePathOneShot), where the IR, which has no shuffle op, selects the first half
 for both: same shapes, MACs and parameters.
 
-Training (`train_supernet`): SGD with Nesterov momentum (or Adam) and the weight decay of
-`enasim.train` (`DEFAULTS`), cross-entropy, a cosine learning
-rate, batches in a seeded order. Per step,
-`spos` draws one architecture uniformly (each layer's choice uniform and independent) and
-updates; `fairnas` draws per layer a uniform permutation of the C choices, runs the C
-architectures it defines (sub-net k takes entry k of every permutation) on the same batch,
-sums their gradients and updates once, so every choice of every layer gets exactly one
-gradient per step (FairNAS's strict fairness). A choice off the path gets no gradient, so SGD
-leaves it (and its momentum) untouched.
+Initialisation (`init_supernet`): `enasim.train`'s (He normal convs, unit batch norms), except
+that the last batch norm of every block that merges with its input (a FairNAS residual block's
+projection, a SPOS stride-1 block's branch) starts at scale 0 (Goyal et al.'s zero-gamma, as
+torchvision's `zero_init_residual`): each such block starts as a pass-through of its input, so
+every sub-net starts as the same function of the same few layers. Without it this deep, narrow,
+batch-normalised supernet starts chaotic (a 1 % change of the stem's weights changes the logits
+by 68 % at W = 0.25), ops of one layer never become interchangeable, and random-path training
+stays at chance (docs/nas.md).
+
+Training (`train_supernet`): SGD with the Nesterov momentum and weight decay of `enasim.train`
+(`DEFAULTS`), cross-entropy, a cosine learning rate from `LR` (8x lower than `enasim.train`'s,
+since a path's ops are updated in ever-changing company; Adam stayed at chance on digits),
+batches in a seeded order. Per step, `spos` draws one architecture uniformly (each layer's
+choice uniform and independent) and updates; `fairnas` draws per layer a uniform permutation
+of the C choices, runs the C architectures it defines (sub-net k takes entry k of every
+permutation) on the same batch, averages their gradients and updates once, so every choice of
+every layer gets exactly one gradient per step (FairNAS's strict fairness; FairNAS sums them,
+the same as C x our rate). A choice off the path gets no gradient, so SGD leaves it (and its
+momentum) untouched.
 
 Fitness (`SupernetFitness`): a sub-net's test top-1 accuracy (%) with inherited weights, after
 its batch-norm statistics are recomputed (SPOS's practice: the supernet's running statistics
@@ -49,9 +59,10 @@ from torch.nn import functional as F
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
 from enasim.nas.enasa.groups import strict_fair_group
+from enasim.nas.enasa.supernet_cli import EPOCHS, LR
 from enasim.nas.spaces import fairnas, spos
 from enasim.nas.spaces.supernet import Arch, Supernet, SupernetOp
-from enasim.train import DEFAULT_LR, DEFAULTS, OPTIMIZERS
+from enasim.train import DEFAULTS
 from enasim.train.data import Dataset, load_dataset
 from enasim.train.module import init_weights
 from enasim.train.trainer import deterministic, evaluate
@@ -177,6 +188,25 @@ class SupernetModule(nn.Module):
         return self.op(net.post[1].ops[0])(x.mean((2, 3)))
 
 
+def init_supernet(module: SupernetModule) -> None:
+    """`init_weights`, then scale 0 for the last batch norm of every block that merges with its
+    input: a FairNAS residual block's projection, a SPOS stride-1 block's branch (module
+    docstring)."""
+    init_weights(module)
+    net = module.net
+    for layer, blocks in enumerate(net.layers):
+        for block in blocks:
+            if net.name == "spos":
+                if any(op.name.startswith("branch_proj") for op in block.ops):
+                    continue  # a stride-2 block replaces its input
+                last = [op for op in block.ops if op.name.startswith("branch_main")][-1]
+            elif fairnas.residual(layer):
+                last = block.ops[-1]
+            else:
+                continue
+            nn.init.zeros_(module.op(last).bn.weight)
+
+
 def spos_archs(rng: random.Random, net: Supernet) -> list[Arch]:
     """SPOS's uniform single path: one architecture, each layer's choice uniform."""
     return [tuple(rng.randrange(net.num_choices) for _ in range(net.num_layers))]
@@ -204,12 +234,11 @@ def train_supernet(
     net: Supernet,
     dataset: Dataset,
     method: str,
-    epochs: float,
+    epochs: float = EPOCHS,
     seed: int = 0,
     *,
     batch_size: int = DEFAULTS["batch_size"],
-    lr: float | None = None,
-    optimizer: str = "sgd",
+    lr: float = LR,
     threads: int = DEFAULTS["threads"],
     progress: Callable[[int, int], None] | None = None,
 ) -> SupernetRun:
@@ -219,11 +248,6 @@ def train_supernet(
         raise ConfigError("", "--method", f"expected one of {', '.join(METHODS)}, got {method!r}")
     if not (isinstance(epochs, int | float) and 0 < epochs <= 10_000):
         raise ConfigError("", "--epochs", f"expected a number in (0, 10000], got {epochs}")
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(
-            "", "--optimizer", f"expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
-        )
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
     if not (math.isfinite(lr) and lr > 0):
         raise ConfigError("", "--lr", f"expected a learning rate > 0, got {lr}")
     n_train = len(dataset.y_train)
@@ -234,14 +258,13 @@ def train_supernet(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = SupernetModule(net)
-            init_weights(module)
-        params, decay = module.parameters(), DEFAULTS["weight_decay"]
-        opt = (
-            torch.optim.SGD(
-                params, lr=lr, momentum=DEFAULTS["momentum"], nesterov=True, weight_decay=decay
-            )
-            if optimizer == "sgd"
-            else torch.optim.Adam(params, lr=lr, weight_decay=decay)
+            init_supernet(module)
+        opt = torch.optim.SGD(
+            module.parameters(),
+            lr=lr,
+            momentum=DEFAULTS["momentum"],
+            nesterov=True,
+            weight_decay=DEFAULTS["weight_decay"],
         )
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
@@ -258,9 +281,10 @@ def train_supernet(
                     break
                 idx = order[b : b + batch_size]
                 opt.zero_grad(set_to_none=True)
-                for arch in sample(rng, net):
+                archs = sample(rng, net)
+                for arch in archs:
                     loss = F.cross_entropy(module(x[idx], arch), y[idx])
-                    loss.backward()  # gradients of the step's sub-nets add up
+                    (loss / len(archs)).backward()  # the mean gradient of the step's sub-nets
                     total += loss.item() * len(idx)
                     seen += len(idx)
                 opt.step()
@@ -275,9 +299,9 @@ def train_supernet(
         "epochs": epochs,
         "steps": steps,
         "batch_size": batch_size,
-        "optimizer": optimizer,
+        "optimizer": "sgd",
         "lr": lr,
-        "momentum": DEFAULTS["momentum"] if optimizer == "sgd" else None,
+        "momentum": DEFAULTS["momentum"],
         "weight_decay": DEFAULTS["weight_decay"],
         "schedule": "cosine",
         "seed": seed,
