@@ -253,6 +253,8 @@ def test_enasa_run_with_supernet_fitness_end_to_end(spos_ckpt, tmp_path, capsys)
         str(out),
     ]
     assert main(args) == 0
+    # two steps of training: the search is told its fitness is noise
+    assert f"enasim: warning: {ckpt}: the supernet did not learn" in capsys.readouterr().err
     state = json.loads((out / "checkpoint.json").read_text())
     evaluated = state["state"]["evaluated"]
     assert len(evaluated) == 4
@@ -269,6 +271,14 @@ def test_enasa_run_with_supernet_fitness_end_to_end(spos_ckpt, tmp_path, capsys)
     capsys.readouterr()
     assert main(args) == 0  # resumes: nothing recomputed, same result
     assert "resuming after generation 0" in capsys.readouterr().out
+
+
+def test_near_chance_flags_a_supernet_whose_loss_stayed_at_a_uniform_guess():
+    assert st.near_chance({"train_loss": [2.36, 2.30], "classes": 10}).startswith(
+        "the supernet did not learn (last epoch's training loss 2.300, a uniform guess 2.303)"
+    )
+    assert st.near_chance({"train_loss": [2.36, 2.0], "classes": 10}) is None
+    assert st.near_chance({"train_loss": [0.65], "classes": 2}) is not None  # ln 2 = 0.69
 
 
 def test_bad_checkpoints_exit_2(spos_ckpt, tmp_path, capsys):

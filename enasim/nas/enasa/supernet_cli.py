@@ -147,6 +147,9 @@ def cmd_train(args) -> int:
         f"\nresults in {out}/ ({', '.join(RESULT_FILES)}); use --fitness "
         f"supernet:{out}/checkpoint.pt"
     )
+    warning = st.near_chance(meta)
+    if warning:
+        print(f"enasim: warning: {warning}", file=sys.stderr)
     return 0
 
 

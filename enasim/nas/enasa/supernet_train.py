@@ -45,6 +45,7 @@ import json
 import math
 import pickle
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -385,6 +386,19 @@ def metadata(
     }
 
 
+def near_chance(meta: dict[str, Any]) -> str | None:
+    """Why a supernet's sub-nets will rate at about chance (its last epoch's training loss is
+    over 90 % of ln(classes), a uniform guess's), or None."""
+    loss, chance = meta["train_loss"][-1], math.log(meta["classes"])
+    if loss <= 0.9 * chance:
+        return None
+    return (
+        f"the supernet did not learn (last epoch's training loss {loss:.3f}, a uniform guess "
+        f"{chance:.3f}): its sub-nets rate at about chance and rank noise; train longer "
+        f"(--epochs; docs/nas.md)"
+    )
+
+
 def save_supernet(path: str | Path, run: SupernetRun, meta: dict[str, Any]) -> None:
     """One file, a `torch.save` of format, version, metadata and state_dict (tensors, strings,
     numbers, lists and dicts only: read back with weights_only=True); written atomically."""
@@ -480,6 +494,9 @@ class SupernetFitness:
             self.meta["fit"],
         )
         self.cache: dict[Arch, float] = {}
+        warning = near_chance(self.meta)
+        if warning:
+            print(f"enasim: warning: {self.source}: {warning}", file=sys.stderr)
 
     def __call__(self, space: str, arch: Sequence[int]) -> float:
         if space != self.meta["space"]:
