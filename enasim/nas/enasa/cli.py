@@ -26,6 +26,7 @@ from enasim.config.loader import resolve_path
 from enasim.config.schema import NOC_MODELS
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write, check_result_dir, result_set
+from enasim.nas.enasa import supernet_cli
 from enasim.nas.enasa.search import SEARCHES, EnasaSearch, SearchConfig
 from enasim.nas.spaces.fairnas import FAIRNAS
 from enasim.nas.spaces.spos import FLOPS_LIMIT_MACS, SPOS
@@ -70,7 +71,8 @@ def add_parser(sub) -> None:
                         f"none for FairNAS; not with --search fair, whose groups take every "
                         f"choice)")
     r.add_argument("--fitness", default="synthetic", metavar="SPEC",
-                   help="'synthetic' (default) or module:function called as "
+                   help="'synthetic' (default), supernet:CHECKPOINT (test accuracy with weights "
+                        "inherited from `enasa train`) or module:function called as "
                         "f(space, arch) -> float")
     r.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     r.add_argument("--noc", choices=NOC_MODELS,
@@ -85,6 +87,7 @@ def add_parser(sub) -> None:
                    help="simulate only the OPS mode (no sequential/concurrent baselines)")
     r.add_argument("--quiet", action="store_true", help="print only the output directory")
     r.set_defaults(func=cmd_run)
+    supernet_cli.add_parser(act)
 
 
 def cmd_run(args) -> int:

@@ -19,9 +19,12 @@ sub-nets on the chip, in generation order):
   break the fairness).
 
 Fitness is higher-is-better and pluggable: `module:function` called as
-`function(space_name, arch) -> float`, or the default `synthetic` function, a deterministic
-stand-in (supernet training is out of scope): a seeded per-(layer, choice) table plus an
-interaction of neighbouring layers, scaled like a top-1 accuracy (%). It predicts nothing.
+`function(space_name, arch) -> float`; `supernet:CHECKPOINT`, the test top-1 accuracy (%) of the
+sub-net with weights inherited from a supernet `enasim enasa train` wrote
+(`enasim.nas.enasa.supernet_train`); or the default `synthetic` function, a deterministic
+stand-in: a seeded per-(layer, choice) table plus an interaction of neighbouring layers, scaled
+like a top-1 accuracy (%). It predicts nothing. Each sub-net is rated once per search (the
+ratings are checkpointed, so a resumed search does not rate again).
 
 State is checkpointed as JSON after every generation (atomically); an `EnasaSearch` made with
 the same checkpoint path and parameters continues from the last completed generation and gives
@@ -52,6 +55,7 @@ if TYPE_CHECKING:  # numpy and the simulator load when a search runs, not with S
 
 SEARCHES = ("stagewise", "evolution", "random", "fair")
 Fitness = Callable[[str, Arch], float]
+SUPERNET_PREFIX = "supernet:"
 CHECKPOINT_VERSION = 2  # 2: the NoC model is part of the search
 
 
@@ -124,11 +128,20 @@ def synthetic_fitness(seed: int = 0) -> Fitness:
     return fitness
 
 
-def load_fitness(spec: str, seed: int) -> Fitness:
-    """`synthetic`, or `module:function` importable from the current environment."""
+def load_fitness(spec: str, seed: int, space: str | None = None) -> Fitness:
+    """`synthetic`, `supernet:CHECKPOINT` (a supernet `enasim enasa train` wrote, for `space`)
+    or `module:function` importable from the current environment."""
     if spec == "synthetic":
         return synthetic_fitness(seed)
-    return import_callable(spec, "--fitness", "'synthetic' or 'module:function'")
+    if spec.startswith(SUPERNET_PREFIX):
+        from enasim.train import require_torch
+
+        require_torch()
+        from enasim.nas.enasa.supernet_train import SupernetFitness
+
+        return SupernetFitness(spec[len(SUPERNET_PREFIX):], space)
+    return import_callable(spec, "--fitness",
+                           "'synthetic', 'supernet:CHECKPOINT' or 'module:function'")
 
 
 @dataclass
@@ -155,11 +168,13 @@ class EnasaSearch:
         self.workers = workers
         cfg = replace(cfg, noc=cfg.noc or chip.hw.noc.model)  # the checkpoint names the model
         self.chip, self.net, self.cfg = chip, chip.net, cfg
-        self.fitness = fitness or load_fitness(cfg.fitness, cfg.seed)
+        self.fitness = fitness or load_fitness(cfg.fitness, cfg.seed, self.net.name)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.identity = {"version": CHECKPOINT_VERSION, "space": self.net.name,
                          "config": cfg.__dict__, "hw": hw_hash,
                          "depthwise": chip.depthwise}
+        if hasattr(self.fitness, "identity"):  # e.g. a supernet checkpoint's SHA-256
+            self.identity["fitness_identity"] = self.fitness.identity
         self.state = SearchState()
         self.rng = random.Random(cfg.seed)
         self.resumed_from = -1
@@ -280,9 +295,9 @@ class EnasaSearch:
         row = self.evaluate_generation(gen, archs)
         for arch in archs:
             key = self.net.arch_str(arch)
-            if key not in st.evaluated:
+            if key not in st.evaluated:  # (resumed searches keep their fitness values)
                 st.order.append(key)
-            st.evaluated[key] = float(self.fitness(self.net.name, arch))
+                st.evaluated[key] = float(self.fitness(self.net.name, arch))
         ranked = sorted(set(st.top) | {self.net.arch_str(a) for a in archs},
                         key=lambda k: (-st.evaluated[k], k))
         st.top = ranked[:cfg.top_k]

@@ -11,7 +11,7 @@ convs; ReLU follows every pw conv (and the stem and head convs).
 
 from __future__ import annotations
 
-from enasim.nas.spaces.supernet import Arch, Block, Supernet, SupernetOp
+from enasim.nas.spaces.supernet import Arch, Block, Supernet, SupernetOp, scale_channels
 from enasim.workload.ir import (
     Activation,
     BatchNorm,
@@ -34,15 +34,24 @@ IMAGE_SIZE = 224
 FLOPS_LIMIT_MACS = 330_000_000  # SPOS search constraint (src/Search/search.py)
 
 
-def _layer_geometry() -> list[tuple[int, int, int, int]]:
+def _layer_geometry(
+    stem: int = STEM_CHANNELS,
+    stages: tuple[int, ...] = STAGE_CHANNELS,
+    image_size: int = IMAGE_SIZE,
+) -> list[tuple[int, int, int, int]]:
     """(block input channels, block output channels, stride, input H=W) of each choice layer."""
-    out, c, h = [], STEM_CHANNELS, IMAGE_SIZE // 2
-    for oup, repeats in zip(STAGE_CHANNELS, STAGE_REPEATS, strict=True):
+    out, c, h = [], stem, _halve(image_size)
+    for oup, repeats in zip(stages, STAGE_REPEATS, strict=True):
         for i in range(repeats):
             stride = 2 if i == 0 else 1
             out.append((c, oup, stride, h))
-            c, h = oup, h // stride
+            c, h = oup, _halve(h) if stride == 2 else h
     return out
+
+
+def _halve(h: int) -> int:
+    """The output size of a k x k convolution with stride 2 and padding k // 2 (odd k)."""
+    return (h - 1) // 2 + 1
 
 
 GEOMETRY = _layer_geometry()
@@ -61,7 +70,7 @@ def _choice_block(layer: int, choice: int, c: int, oup: int, stride: int, h: int
         after.append(() if prev is None else (prev,))
         return len(ops) - 1
 
-    h2 = h // stride
+    h2 = _halve(h) if stride == 2 else h
     if choice < 3:
         k = 3 + 2 * choice
         a = op("branch_main", 0, "pwconv", inp, mid, 1, 1, h, None)
@@ -87,17 +96,19 @@ def _fixed(section: str, kind: str, cin: int, cout: int, k: int, s: int, h: int)
 
 
 def _build(net: Supernet, arch: Arch, batchnorm: bool) -> Network:
-    b = NetworkBuilder(f"spos_{net.arch_str(arch)}", (3, IMAGE_SIZE, IMAGE_SIZE), source="spos")
+    stem, head, classifier = net.pre[0].ops[0], net.post[0].ops[0], net.post[1].ops[0]
+    b = NetworkBuilder(f"spos_{net.arch_str(arch)}", (3, stem.h_in, stem.w_in), source="spos")
 
     def conv(name: str, op: Conv2d, inputs: str | None = None) -> str:
         """A conv and, with `batchnorm`, the BN after it."""
         x = b.add(name, op, inputs)
         return b.add(f"{name}.bn", BatchNorm()) if batchnorm else x
 
-    conv("first_conv", Conv2d(STEM_CHANNELS, (3, 3), 2, 1))
+    conv("first_conv", Conv2d(stem.c_out, (3, 3), 2, 1))
     x = b.add("first_conv.relu", Activation("relu"))
-    for layer, (choice, geo) in enumerate(zip(arch, GEOMETRY, strict=True)):
-        block, stride, p = net.layers[layer][choice], geo[2], f"L{layer}"
+    for layer, choice in enumerate(arch):
+        block, p = net.layers[layer][choice], f"L{layer}"
+        stride = 2 if is_reduction(block) else 1
         if stride == 1:
             half = b.shape(x)[0] // 2
             bypass = b.add(f"{p}.split_bypass", Select(half), x)
@@ -116,11 +127,16 @@ def _build(net: Supernet, arch: Arch, batchnorm: bool) -> Network:
             outs[branch] = name
         first = outs["branch_proj"] if stride == 2 else bypass
         x = b.add(f"{p}.concat", Concat(), [first, outs["branch_main"]])
-    conv("conv_last", Conv2d(HEAD_CHANNELS, (1, 1)), x)
+    conv("conv_last", Conv2d(head.c_out, (1, 1)), x)
     b.add("conv_last.relu", Activation("relu"))
     b.add("globalpool", Pool("avg", global_pool=True))
-    b.add("classifier", Linear(NUM_CLASSES, bias=False))
+    b.add("classifier", Linear(classifier.c_out, bias=False))
     return b.build()
+
+
+def is_reduction(block: Block) -> bool:
+    """Whether a choice block has stride 2 (a projection branch instead of the split)."""
+    return any(op.name.startswith("branch_proj") for op in block.ops)
 
 
 def _bn_channels(net: Supernet, arch: Arch) -> int:
@@ -128,13 +144,20 @@ def _bn_channels(net: Supernet, arch: Arch) -> int:
     return sum(o.c_out for o in net.subnet_ops(arch) if o.kind != "linear")
 
 
-def build_supernet() -> Supernet:
+def build_supernet(width_mult: float = 1.0, image_size: int = IMAGE_SIZE,
+                   num_classes: int = NUM_CLASSES) -> Supernet:
+    """The SPOS supernet; at another `width_mult` every channel count c becomes
+    `scale_channels(c, width_mult)`, at another `image_size` every map shrinks accordingly
+    (the CPU-scale supernets of `enasim enasa train`)."""
+    stem, head = (scale_channels(c, width_mult) for c in (STEM_CHANNELS, HEAD_CHANNELS))
+    stages = tuple(scale_channels(c, width_mult) for c in STAGE_CHANNELS)
+    geometry = _layer_geometry(stem, stages, image_size)
     layers = tuple(tuple(_choice_block(i, c, *geo) for c in range(len(CHOICE_NAMES)))
-                   for i, geo in enumerate(GEOMETRY))
-    last = STAGE_CHANNELS[-1]
-    pre = (_fixed("first_conv", "conv", 3, STEM_CHANNELS, 3, 2, IMAGE_SIZE),)
-    post = (_fixed("conv_last", "pwconv", last, HEAD_CHANNELS, 1, 1, 7),
-            _fixed("classifier", "linear", HEAD_CHANNELS, NUM_CLASSES, 1, 1, 1))
+                   for i, geo in enumerate(geometry))
+    c_in, c_out, stride, h = geometry[-1]
+    pre = (_fixed("first_conv", "conv", 3, stem, 3, 2, image_size),)
+    post = (_fixed("conv_last", "pwconv", c_out, head, 1, 1, _halve(h) if stride == 2 else h),
+            _fixed("classifier", "linear", head, num_classes, 1, 1, 1))
     return Supernet("spos", CHOICE_NAMES, pre, layers, post, _build, _bn_channels)
 
 

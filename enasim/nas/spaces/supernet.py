@@ -20,6 +20,16 @@ from enasim.errors import ConfigError
 from enasim.workload.ir import Network
 
 Arch = tuple[int, ...]
+CHANNEL_DIVISOR = 8
+
+
+def scale_channels(channels: int, width_mult: float) -> int:
+    """`channels` x `width_mult` rounded to the nearest multiple of 8, at least 8 and not
+    below 90 % of the product (MobileNet's `_make_divisible`, as torchvision's MobileNetV2
+    and ShuffleNetV2 scale widths); multiples of 8 are kept at width 1."""
+    v = channels * width_mult
+    out = max(CHANNEL_DIVISOR, int(v + CHANNEL_DIVISOR / 2) // CHANNEL_DIVISOR * CHANNEL_DIVISOR)
+    return out + CHANNEL_DIVISOR if out < 0.9 * v else out
 
 
 @dataclass(frozen=True)
