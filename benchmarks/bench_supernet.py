@@ -29,7 +29,7 @@ from enasim.nas.enasa import supernet_train as st
 from enasim.report.tables import format_table
 from enasim.train import DEFAULTS, load_dataset
 from enasim.train.module import init_weights
-from enasim.train.trainer import deterministic
+from enasim.train.trainer import deterministic, epoch_batches
 
 
 def standalone(net, arch, dataset, epochs: float, lr: float, seed: int) -> float:
@@ -46,18 +46,12 @@ def standalone(net, arch, dataset, epochs: float, lr: float, seed: int) -> float
         x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
         gen = torch.Generator().manual_seed(seed)
         module.train()
-        step = 0
-        while step < steps:
-            order = torch.randperm(n, generator=gen)
-            for b in range(0, n, bs):
-                if step == steps:
-                    break
-                idx = order[b : b + bs]
+        for epoch in epoch_batches(n, bs, steps, gen):
+            for idx in epoch:
                 opt.zero_grad(set_to_none=True)
                 F.cross_entropy(module(x[idx], arch), y[idx]).backward()
                 opt.step()
                 sched.step()
-                step += 1
     return st.subnet_accuracy(module, arch, dataset, seed)
 
 

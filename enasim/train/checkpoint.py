@@ -79,19 +79,7 @@ def load_module(
     """(network, trained module in eval mode, metadata) of a checkpoint; with `net`, the
     checkpoint must be of that network (else ConfigError naming both)."""
     src = str(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(src, "", "no such file") from None
-    except OSError as exc:
-        raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ConfigError(
-            src,
-            "",
-            f"not a checkpoint enasim train wrote (torch.load with "
-            f"weights_only=True cannot read it: {type(exc).__name__})",
-        ) from None
+    data = torch_load(path, "a checkpoint enasim train wrote")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(
             src, "format", f"not a checkpoint enasim train wrote (expected format '{FORMAT}')"
@@ -121,6 +109,27 @@ def load_module(
         ) from None
     module.eval()
     return trained, module, dict(data.get("metadata") or {})
+
+
+def torch_load(path: str | Path, what: str) -> Any:
+    """`torch.load(path, weights_only=True)` on the CPU; an unreadable file is a one-line
+    ConfigError saying it is not `what`."""
+    src = str(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(src, "", "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(src, "", f"is a directory, expected {what}") from None
+    except OSError as exc:
+        raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise ConfigError(
+            src,
+            "",
+            f"not {what} (torch.load with weights_only=True cannot read it: "
+            f"{type(exc).__name__})",
+        ) from None
 
 
 def load_checkpoint(

@@ -82,6 +82,19 @@ def check_classes(net: Network, dataset: Dataset) -> None:
         )
 
 
+def epoch_batches(
+    n_train: int, batch_size: int, steps: int, generator: torch.Generator
+) -> Iterator[list[torch.Tensor]]:
+    """The index batches of `steps` training steps, one list per epoch (a fresh permutation
+    from `generator`, cut into batches); the last epoch stops at `steps`."""
+    step = 0
+    while step < steps:
+        order = torch.randperm(n_train, generator=generator)
+        epoch = [order[b : b + batch_size] for b in range(0, n_train, batch_size)][: steps - step]
+        step += len(epoch)
+        yield epoch
+
+
 def train(
     net: Network,
     dataset: Dataset,
@@ -144,13 +157,9 @@ def train(
         losses: list[float] = []
         module.train()
         step = 0
-        while step < steps:
-            order = torch.randperm(n_train, generator=gen)
+        for epoch in epoch_batches(n_train, batch_size, steps, gen):
             total, seen = 0.0, 0
-            for b in range(0, n_train, batch_size):
-                if step == steps:
-                    break
-                idx = order[b : b + batch_size]
+            for idx in epoch:
                 loss = F.cross_entropy(module(x[idx])[:, : dataset.classes], y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -43,7 +43,6 @@ import hashlib
 import io
 import json
 import math
-import pickle
 import random
 import sys
 import time
@@ -64,9 +63,10 @@ from enasim.nas.enasa.supernet_cli import EPOCHS, LR
 from enasim.nas.spaces import fairnas, spos
 from enasim.nas.spaces.supernet import Arch, Supernet, SupernetOp
 from enasim.train import DEFAULTS
+from enasim.train.checkpoint import torch_load
 from enasim.train.data import Dataset, load_dataset
 from enasim.train.module import init_weights
-from enasim.train.trainer import deterministic, evaluate
+from enasim.train.trainer import deterministic, epoch_batches, evaluate
 
 FORMAT, VERSION = "enasim-supernet-checkpoint", 1
 BUILDERS = {"spos": spos.build_supernet, "fairnas": fairnas.build_supernet}
@@ -274,13 +274,9 @@ def train_supernet(
         losses: list[float] = []
         module.train()
         step = 0
-        while step < steps:
-            order = torch.randperm(n_train, generator=gen)
+        for epoch in epoch_batches(n_train, batch_size, steps, gen):
             total, seen = 0.0, 0
-            for b in range(0, n_train, batch_size):
-                if step == steps:
-                    break
-                idx = order[b : b + batch_size]
+            for idx in epoch:
                 opt.zero_grad(set_to_none=True)
                 archs = sample(rng, net)
                 for arch in archs:
@@ -418,21 +414,7 @@ def save_supernet(path: str | Path, run: SupernetRun, meta: dict[str, Any]) -> N
 def load_supernet(path: str | Path) -> tuple[SupernetModule, dict[str, Any]]:
     """(trained supernet in eval mode, metadata) of a checkpoint `enasim enasa train` wrote."""
     src = str(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(src, "", "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(src, "", "is a directory, expected a supernet checkpoint file") from None
-    except OSError as exc:
-        raise ConfigError(src, "", f"cannot read file: {exc.strerror or exc}") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ConfigError(
-            src,
-            "",
-            f"not a supernet checkpoint enasim enasa train wrote "
-            f"(torch.load cannot read it: {type(exc).__name__})",
-        ) from None
+    data = torch_load(path, "a supernet checkpoint enasim enasa train wrote")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(src, "format", f"not a supernet checkpoint (expected format '{FORMAT}')")
     if data.get("version") != VERSION:
