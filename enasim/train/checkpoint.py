@@ -101,13 +101,7 @@ def load_module(
             f"{network_hash(net)[:12]})",
         )
     module = NetworkModule(trained)
-    try:
-        module.load_state_dict(data.get("state_dict"), strict=True)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ConfigError(
-            src, "state_dict", f"does not fit the network: {str(exc).splitlines()[0][:160]}"
-        ) from None
-    module.eval()
+    load_state(module, data.get("state_dict"), src, "the network")
     return trained, module, dict(data.get("metadata") or {})
 
 
@@ -127,9 +121,20 @@ def torch_load(path: str | Path, what: str) -> Any:
         raise ConfigError(
             src,
             "",
-            f"not {what} (torch.load with weights_only=True cannot read it: "
-            f"{type(exc).__name__})",
+            f"not {what} (torch.load with weights_only=True cannot read it: {type(exc).__name__})",
         ) from None
+
+
+def load_state(module: torch.nn.Module, state: Any, src: str, what: str) -> None:
+    """Load a checkpoint's `state` into `module` (strict) and put it in eval mode; a state that
+    does not fit is a one-line ConfigError saying it does not fit `what`."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            src, "state_dict", f"does not fit {what}: {str(exc).splitlines()[0][:160]}"
+        ) from None
+    module.eval()
 
 
 def load_checkpoint(

@@ -63,7 +63,7 @@ from enasim.nas.enasa.supernet_cli import EPOCHS, LR
 from enasim.nas.spaces import fairnas, spos
 from enasim.nas.spaces.supernet import Arch, Supernet, SupernetOp
 from enasim.train import DEFAULTS
-from enasim.train.checkpoint import torch_load
+from enasim.train.checkpoint import load_state, torch_load
 from enasim.train.data import Dataset, load_dataset
 from enasim.train.module import init_weights
 from enasim.train.trainer import deterministic, epoch_batches, evaluate
@@ -436,13 +436,7 @@ def load_supernet(path: str | Path) -> tuple[SupernetModule, dict[str, Any]]:
             "describes (the file is damaged or from another enasim)",
         )
     module = SupernetModule(net)
-    try:
-        module.load_state_dict(data.get("state_dict"), strict=True)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ConfigError(
-            src, "state_dict", f"does not fit the supernet: {str(exc).splitlines()[0][:160]}"
-        ) from None
-    module.eval()
+    load_state(module, data.get("state_dict"), src, "the supernet")
     return module, meta
 
 
