@@ -29,7 +29,7 @@ from enasim.nas.enasa import supernet_train as st
 from enasim.report.tables import format_table
 from enasim.train import DEFAULTS, load_dataset
 from enasim.train.module import init_weights
-from enasim.train.trainer import deterministic, epoch_batches
+from enasim.train.trainer import deterministic, epoch_batches, make_optimizer, training_steps
 
 
 def standalone(net, arch, dataset, epochs: float, lr: float, seed: int) -> float:
@@ -39,9 +39,9 @@ def standalone(net, arch, dataset, epochs: float, lr: float, seed: int) -> float
         module = st.SupernetModule(net)
         st.init_supernet(module)
         params = [p for m in module.path_modules(arch) for p in m.parameters()]
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        opt = make_optimizer(params, "sgd", lr)
         n, bs = len(dataset.y_train), DEFAULTS["batch_size"]
-        steps = round(epochs * math.ceil(n / bs))
+        steps = training_steps(n, bs, epochs)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
         gen = torch.Generator().manual_seed(seed)

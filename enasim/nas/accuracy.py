@@ -31,13 +31,12 @@ from typing import Any
 
 from enasim.errors import ConfigError
 from enasim.fileio import atomic_write
-from enasim.train import DIGITS
+from enasim.train import DIGITS, MAX_EPOCHS
 from enasim.workload.ir import Network
 
 DIGITS_SIZE = 8  # sklearn's digits are 8x8
 OTHER_SIZE = 32  # the NAS spaces' CIFAR input
 FIT = "resize"
-MAX_EPOCHS = 10_000  # as enasim.train.trainer
 SPEC_HELP = "train[:DATASET][,epochs=E] (DATASET: digits, FILE.npz or DIR)"
 _SPEC = re.compile(r"train(?::(?P<data>.+?))?(?:,epochs=(?P<epochs>[^,]*))?")
 

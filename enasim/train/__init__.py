@@ -35,6 +35,7 @@ DIGITS = "digits"  # the dataset bundled with scikit-learn
 FITS = ("pad", "resize")  # ways of fitting images to the input (enasim.train.data)
 # training defaults (enasim.train.trainer, where they are explained), shared with the CLI
 OPTIMIZERS = ("sgd", "adam")
+MAX_EPOCHS = 10_000
 DEFAULT_LR = {"sgd": 0.02, "adam": 0.003}
 DEFAULTS = {
     "batch_size": 32,

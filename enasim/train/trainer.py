@@ -29,12 +29,11 @@ import torch
 from torch.nn import functional as F
 
 from enasim.errors import ConfigError
-from enasim.train import DEFAULT_LR, DEFAULTS, OPTIMIZERS
+from enasim.train import DEFAULT_LR, DEFAULTS, MAX_EPOCHS, OPTIMIZERS
 from enasim.train.data import Dataset
 from enasim.train.module import NetworkModule, to_torch
 from enasim.workload.ir import Network
 
-MAX_EPOCHS = 10_000
 EVAL_BATCH = 500
 
 
@@ -82,6 +81,35 @@ def check_classes(net: Network, dataset: Dataset) -> None:
         )
 
 
+def check_epochs(epochs: float) -> None:
+    """A run's `epochs`: a number in (0, MAX_EPOCHS], else ConfigError on --epochs."""
+    if not (isinstance(epochs, int | float) and 0 < epochs <= MAX_EPOCHS):
+        raise ConfigError("", "--epochs", f"expected a number in (0, {MAX_EPOCHS}], got {epochs}")
+
+
+def check_lr(lr: float) -> None:
+    """An initial learning rate: finite and > 0, else ConfigError on --lr."""
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError("", "--lr", f"expected a learning rate > 0, got {lr}")
+
+
+def training_steps(n_train: int, batch_size: int, epochs: float) -> int:
+    """Mini-batches in `epochs` passes (fractions allowed) over `n_train` images: at least 1."""
+    return max(1, round(epochs * math.ceil(n_train / batch_size)))
+
+
+def make_optimizer(
+    params: Iterator[torch.nn.Parameter], optimizer: str, lr: float
+) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum, or Adam, at rate `lr` with the weight decay of `DEFAULTS`."""
+    decay = DEFAULTS["weight_decay"]
+    if optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=lr, momentum=DEFAULTS["momentum"], nesterov=True, weight_decay=decay
+        )
+    return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+
+
 def epoch_batches(
     n_train: int, batch_size: int, steps: int, generator: torch.Generator
 ) -> Iterator[list[torch.Tensor]]:
@@ -110,8 +138,7 @@ def train(
     """Train `net` from its seeded initialisation on `dataset` for `epochs` (a fraction such
     as 0.25 allowed) and test it; `lr` is the initial learning rate (default `DEFAULT_LR`);
     `progress(step, steps)` is called after every mini-batch."""
-    if not (isinstance(epochs, int | float) and 0 < epochs <= MAX_EPOCHS):
-        raise ConfigError("", "--epochs", f"expected a number in (0, {MAX_EPOCHS}], got {epochs}")
+    check_epochs(epochs)
     if optimizer not in OPTIMIZERS:
         raise ConfigError(
             "", "--optimizer", f"expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
@@ -123,8 +150,7 @@ def train(
             f"expected an integer >= 1, got {min(batch_size, threads)}",
         )
     lr = DEFAULT_LR[optimizer] if lr is None else lr
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError("", "--lr", f"expected a learning rate > 0, got {lr}")
+    check_lr(lr)
     if tuple(dataset.x_train.shape[1:]) != net.input_shape:
         raise ConfigError(
             dataset.spec,
@@ -134,23 +160,11 @@ def train(
         )
     check_classes(net, dataset)
     n_train = len(dataset.y_train)
-    per_epoch = math.ceil(n_train / batch_size)
-    steps = max(1, round(epochs * per_epoch))
+    steps = training_steps(n_train, batch_size, epochs)
     start = time.perf_counter()
     with deterministic(threads):
         module = to_torch(net, seed)
-        params = module.parameters()
-        opt = (
-            torch.optim.SGD(
-                params,
-                lr=lr,
-                momentum=DEFAULTS["momentum"],
-                nesterov=True,
-                weight_decay=DEFAULTS["weight_decay"],
-            )
-            if optimizer == "sgd"
-            else torch.optim.Adam(params, lr=lr, weight_decay=DEFAULTS["weight_decay"])
-        )
+        opt = make_optimizer(module.parameters(), optimizer, lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
         gen = torch.Generator().manual_seed(seed)

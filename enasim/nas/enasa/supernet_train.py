@@ -66,7 +66,15 @@ from enasim.train import DEFAULTS
 from enasim.train.checkpoint import load_state, torch_load
 from enasim.train.data import Dataset, load_dataset
 from enasim.train.module import init_weights
-from enasim.train.trainer import deterministic, epoch_batches, evaluate
+from enasim.train.trainer import (
+    check_epochs,
+    check_lr,
+    deterministic,
+    epoch_batches,
+    evaluate,
+    make_optimizer,
+    training_steps,
+)
 
 FORMAT, VERSION = "enasim-supernet-checkpoint", 1
 BUILDERS = {"spos": spos.build_supernet, "fairnas": fairnas.build_supernet}
@@ -247,12 +255,10 @@ def train_supernet(
     (fractions allowed: round(epochs x ceil(N_train / batch)) >= 1 steps)."""
     if method not in METHODS:
         raise ConfigError("", "--method", f"expected one of {', '.join(METHODS)}, got {method!r}")
-    if not (isinstance(epochs, int | float) and 0 < epochs <= 10_000):
-        raise ConfigError("", "--epochs", f"expected a number in (0, 10000], got {epochs}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError("", "--lr", f"expected a learning rate > 0, got {lr}")
+    check_epochs(epochs)
+    check_lr(lr)
     n_train = len(dataset.y_train)
-    steps = max(1, round(epochs * math.ceil(n_train / batch_size)))
+    steps = training_steps(n_train, batch_size, epochs)
     sample = SAMPLERS[method]
     start = time.perf_counter()
     with deterministic(threads):
@@ -260,13 +266,7 @@ def train_supernet(
             torch.manual_seed(seed)
             module = SupernetModule(net)
             init_supernet(module)
-        opt = torch.optim.SGD(
-            module.parameters(),
-            lr=lr,
-            momentum=DEFAULTS["momentum"],
-            nesterov=True,
-            weight_decay=DEFAULTS["weight_decay"],
-        )
+        opt = make_optimizer(module.parameters(), "sgd", lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
         gen = torch.Generator().manual_seed(seed)
